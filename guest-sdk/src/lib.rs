@@ -1,0 +1,157 @@
+//! The weir guest SDK: what an endpoint author writes against.
+//!
+//! An endpoint is one struct. It implements [`Endpoint`] for its lifecycle
+//! hooks and the generated `Guest` trait of each gateway it exports; it
+//! calls other endpoints through the typed clients generated from the
+//! gateways' `*-client` interfaces, and `.await`s their replies while the
+//! host keeps delivering other calls to it. No endpoint serializes anything.
+//!
+//! ```ignore
+//! weir_guest::generate!({ world: "weir:examples/counter-endpoint", path: ["../../wit/rpc", "../../wit/examples"] });
+//!
+//! use std::cell::Cell;
+//! use exports::weir::examples::counter::Guest;
+//!
+//! thread_local! { static TOTAL: Cell<i64> = const { Cell::new(0) }; }
+//!
+//! struct Counter;
+//!
+//! impl weir_guest::Endpoint for Counter {
+//!     fn on_start() -> Result<(), String> {
+//!         weir_guest::info!("counting from zero at {}", weir_guest::self_address());
+//!         Ok(())
+//!     }
+//! }
+//!
+//! impl Guest for Counter {
+//!     fn add(delta: i64) -> i64 {
+//!         TOTAL.with(|t| { t.set(t.get() + delta); t.get() })
+//!     }
+//!     /* ...the other gateway functions... */
+//! }
+//!
+//! weir_guest::export!(Counter);
+//! ```
+//!
+//! State lives in `thread_local!` cells: a component instance has exactly
+//! one thread, and its code never runs on two at once.
+
+mod macros;
+pub mod main_thread;
+
+use std::fmt;
+
+pub use wit_bindgen;
+
+#[doc(hidden)]
+#[allow(unsafe_code, reason = "generated bindings")]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit/rpc",
+        world: "weir:rpc/imports",
+        runtime_path: "wit_bindgen::rt",
+        generate_unused_types: true,
+    });
+}
+
+pub use bindings::weir::rpc::{runtime, types};
+pub use main_thread::{run_async, schedule_run_async, sleep, spawn};
+pub use types::{FencingMismatch, FrameTooLarge, LogLevel, RpcError, Uuid};
+
+/// An endpoint's lifecycle hooks (Flink's `onStart` and `onStop`). Both
+/// default to doing nothing.
+pub trait Endpoint {
+    /// Runs before the endpoint serves any call. An error terminates the
+    /// endpoint, without `on_stop`.
+    fn on_start() -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Runs once when the endpoint is stopped; calls are still served while
+    /// it is pending.
+    fn on_stop() -> impl Future<Output = Result<(), String>> {
+        async { Ok(()) }
+    }
+}
+
+/// The id this endpoint was started under.
+pub fn self_id() -> String {
+    runtime::self_id()
+}
+
+/// This endpoint's own address: connect a client to it for the self gateway.
+pub fn self_address() -> String {
+    runtime::self_address()
+}
+
+/// The fencing token this endpoint runs under, if it is fenced.
+pub fn fencing_token() -> Option<Uuid> {
+    runtime::self_fencing_token()
+}
+
+/// The value of setting `key` the endpoint was started with.
+pub fn config(key: &str) -> Option<String> {
+    runtime::config()
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}
+
+/// Nanoseconds on the host's monotonic clock.
+pub fn monotonic_now() -> u64 {
+    runtime::monotonic_now()
+}
+
+/// A fresh random UUID.
+pub fn new_uuid() -> Uuid {
+    runtime::new_uuid()
+}
+
+impl fmt::Display for Uuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (h, l) = (self.high, self.low);
+        write!(
+            f,
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            h >> 32,
+            (h >> 16) & 0xffff,
+            h & 0xffff,
+            l >> 48,
+            l & 0xffff_ffff_ffff
+        )
+    }
+}
+
+impl fmt::Display for RpcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RpcError::NotStarted(m)
+            | RpcError::Unreachable(m)
+            | RpcError::Timeout(m)
+            | RpcError::Serialization(m)
+            | RpcError::Handshake(m)
+            | RpcError::EndpointFailed(m)
+            | RpcError::UnknownEndpoint(m)
+            | RpcError::UnknownFunction(m) => f.write_str(m),
+            RpcError::FencingMismatch(m) => {
+                let show = |t: &Option<Uuid>| {
+                    t.as_ref()
+                        .map_or_else(|| "no token".to_owned(), Uuid::to_string)
+                };
+                write!(
+                    f,
+                    "fencing token mismatch: expected {}, received {}",
+                    show(&m.expected),
+                    show(&m.received)
+                )
+            }
+            RpcError::FrameTooLarge(m) => write!(
+                f,
+                "message of {} bytes exceeds the frame limit of {} bytes",
+                m.size, m.limit
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RpcError {}

@@ -1,0 +1,139 @@
+//! The lifecycle state machine both drive loops share (Flink's
+//! `PekkoRpcActor` states), and how guest outcomes become terminations.
+
+use wasmtime::component::Val;
+
+use crate::component::{FunctionId, LimitExceeded, StoreData};
+use crate::endpoint::{ActorRef, Call, Control, Lifecycle};
+use crate::error::{EndpointFailure, RpcError};
+
+/// What the loop must do after a lifecycle command.
+pub(super) enum Action {
+    /// Run `on-start`, report to `done`, then serve.
+    Start(tokio::sync::oneshot::Sender<Result<(), EndpointFailure>>),
+    /// Run `on-stop` while still serving; terminate when it returns.
+    Stop,
+    /// Terminate now.
+    Finish,
+    /// Nothing to do.
+    Nothing,
+}
+
+/// Applies a lifecycle command to the endpoint's state. A closed control
+/// channel means nobody can reach the endpoint any more: it terminates.
+pub(super) fn on_control(actor: &ActorRef, command: Option<Control>, has_on_stop: bool) -> Action {
+    let state = actor.lifecycle.get();
+    match (command, state) {
+        (Some(Control::Start { done }), Lifecycle::Stopped) => {
+            transition(actor, Lifecycle::Started);
+            Action::Start(done)
+        }
+        (Some(Control::Start { done }), _) => {
+            if state == Lifecycle::Terminating {
+                // Flink fails the whole actor system here; weir ignores it.
+                tracing::warn!(endpoint = %actor.id, "ignored start: the endpoint is terminating");
+            }
+            let _ = done.send(Ok(()));
+            Action::Nothing
+        }
+        (Some(Control::Terminate) | None, Lifecycle::Stopped) => Action::Finish,
+        (Some(Control::Terminate) | None, Lifecycle::Started) => {
+            transition(actor, Lifecycle::Terminating);
+            if has_on_stop {
+                Action::Stop
+            } else {
+                Action::Finish
+            }
+        }
+        (Some(Control::Terminate) | None, _) => Action::Nothing,
+    }
+}
+
+fn transition(actor: &ActorRef, to: Lifecycle) {
+    tracing::debug!(endpoint = %actor.id, from = ?actor.lifecycle.get(), ?to, "endpoint state changed");
+    actor.lifecycle.set(to);
+    if to == Lifecycle::Started {
+        tracing::info!(endpoint = %actor.id, component = %actor.component.name, address = %actor.address, "endpoint started");
+    }
+}
+
+/// A call taken from the mailbox, if the endpoint serves it in its current
+/// state. Otherwise the call is answered (asks) or dropped (tells) here, as
+/// Flink does for an endpoint that is not started.
+pub(super) fn admit(actor: &ActorRef, call: Call) -> Option<Call> {
+    if actor.lifecycle.get() != Lifecycle::Stopped {
+        return Some(call);
+    }
+    let error = RpcError::NotStarted {
+        endpoint: actor.id.to_string(),
+    };
+    match call.reply {
+        Some(reply) => {
+            let _ = reply.send(Err(error));
+        }
+        None => actor.dead_letter(call.function, &error),
+    }
+    None
+}
+
+/// How a hook's `result<_, string>` turns into a termination cause.
+pub(super) fn hook_outcome(
+    value: Option<Val>,
+    failed: impl FnOnce(String) -> EndpointFailure,
+) -> Result<(), EndpointFailure> {
+    match value {
+        Some(Val::Result(Err(Some(message)))) => match *message {
+            Val::String(message) => Err(failed(message)),
+            other => Err(failed(format!("{other:?}"))),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// What was running when a guest failed, for the termination cause.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum During {
+    OnStart,
+    OnStop,
+    Function(FunctionId),
+    Task(u64),
+    Unknown,
+}
+
+impl During {
+    fn describe(self, actor: &ActorRef) -> String {
+        match self {
+            During::OnStart => "on-start".into(),
+            During::OnStop => "on-stop".into(),
+            During::Function(id) => format!("`{}`", actor.component.qualified_name(id)),
+            During::Task(task) => format!("main-thread task {task}"),
+            During::Unknown => "a guest task".into(),
+        }
+    }
+}
+
+/// Turns a wasmtime error into the endpoint's termination cause, naming the
+/// limit that stopped the guest if one did.
+pub(super) fn failure(
+    actor: &ActorRef,
+    data: &StoreData,
+    during: During,
+    error: &wasmtime::Error,
+) -> EndpointFailure {
+    let during = during.describe(actor);
+    match data.exceeded {
+        Some(LimitExceeded::CpuDeadline) => EndpointFailure::CpuDeadlineExceeded {
+            during,
+            deadline: data.limits.cpu_deadline,
+        },
+        Some(LimitExceeded::Memory { wanted }) => EndpointFailure::MemoryCapExceeded {
+            during,
+            cap: data.limits.memory_cap,
+            wanted,
+        },
+        None => EndpointFailure::Trapped {
+            during,
+            message: format!("{error:#}"),
+        },
+    }
+}

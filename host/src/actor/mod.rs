@@ -1,0 +1,131 @@
+//! The actor: an endpoint's main thread.
+//!
+//! One task owns the endpoint's store and drives it: it takes lifecycle
+//! commands, scheduled tasks and calls from the mailbox, runs them in the
+//! guest one at a time, and sends the replies. [`concurrent`] drives
+//! components that use component-model async, where a call that awaits lets
+//! the next one start, as a Flink endpoint keeps running while a future is
+//! pending; [`sequential`] drives sync-only components, where each call runs
+//! to completion. Both share the state machine in [`machine`].
+//!
+//! When the loop ends, [`finish`] records how, answers every call still
+//! queued or in flight, and unregisters the endpoint. A trap ends only this
+//! endpoint; every other endpoint keeps running (a deliberate difference from
+//! Flink, whose supervisor stops the whole actor system when one actor fails).
+
+mod concurrent;
+mod machine;
+mod sequential;
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use slab::Slab;
+use tokio::sync::mpsc;
+use wasmtime::Store;
+
+use crate::component::{ExecutionMode, InstanceFuncs, ScheduledTask, StoreData};
+use crate::endpoint::{ActorRef, Call, Control, Directory, Reply, Termination};
+use crate::error::EndpointFailure;
+
+/// Most calls taken from the mailbox per wake-up.
+const BATCH: usize = 64;
+
+/// Everything an endpoint's main loop owns.
+pub(crate) struct Actor {
+    pub actor_ref: Arc<ActorRef>,
+    pub store: Store<StoreData>,
+    pub funcs: InstanceFuncs,
+    pub inbox: Inbox,
+}
+
+/// The receiving ends of an endpoint's channels, and the replies it owes.
+pub(crate) struct Inbox {
+    pub mailbox: mpsc::Receiver<Call>,
+    pub control: mpsc::UnboundedReceiver<Control>,
+    pub tasks: mpsc::UnboundedReceiver<ScheduledTask>,
+    /// Asks being served: their replies, keyed by the running job.
+    pub pending: Slab<Reply>,
+    /// Calls taken from the mailbox but not yet started.
+    pub batch: Vec<Call>,
+}
+
+impl Inbox {
+    pub(crate) fn new(
+        mailbox: mpsc::Receiver<Call>,
+        control: mpsc::UnboundedReceiver<Control>,
+        tasks: mpsc::UnboundedReceiver<ScheduledTask>,
+    ) -> Self {
+        Self {
+            mailbox,
+            control,
+            tasks,
+            pending: Slab::new(),
+            batch: Vec::with_capacity(BATCH),
+        }
+    }
+}
+
+/// Runs an endpoint until it terminates, then cleans up after it.
+pub(crate) async fn run(actor: Actor, directory: Arc<Directory>) {
+    let actor_ref = actor.actor_ref.clone();
+    let mode = actor_ref.component.mode;
+    let outcome = std::panic::AssertUnwindSafe(async move {
+        match mode {
+            ExecutionMode::Concurrent => concurrent::drive(actor).await,
+            ExecutionMode::Sequential => sequential::drive(actor).await,
+        }
+    })
+    .catch_unwind()
+    .await;
+    let (termination, inbox) = match outcome {
+        Ok(done) => done,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".to_owned());
+            (
+                Err(EndpointFailure::Host {
+                    during: "the main loop".into(),
+                    message,
+                }),
+                None,
+            )
+        }
+    };
+    finish(&actor_ref, termination, inbox);
+    directory.unregister(&actor_ref);
+}
+
+/// Records the termination, then fails every call the endpoint can no
+/// longer serve: in flight, taken but not started, or still queued.
+fn finish(actor_ref: &ActorRef, termination: Termination, inbox: Option<Inbox>) {
+    match &termination {
+        Ok(()) => tracing::info!(endpoint = %actor_ref.id, "endpoint terminated"),
+        Err(failure) => tracing::error!(endpoint = %actor_ref.id, %failure, "endpoint failed"),
+    }
+    actor_ref.lifecycle.terminate(termination);
+    let Some(mut inbox) = inbox else { return };
+    inbox.mailbox.close();
+    let error = actor_ref.gone();
+    for reply in inbox.pending.drain() {
+        let _ = reply.send(Err(error.clone()));
+    }
+    let queued = std::iter::from_fn(|| inbox.mailbox.try_recv().ok());
+    for call in inbox.batch.drain(..).chain(queued) {
+        match call.reply {
+            Some(reply) => {
+                let _ = reply.send(Err(error.clone()));
+            }
+            None => actor_ref.dead_letter(call.function, &error),
+        }
+    }
+    inbox.control.close();
+    while let Ok(command) = inbox.control.try_recv() {
+        if let Control::Start { done } = command {
+            let _ = done.send(actor_ref.lifecycle.termination().cloned().unwrap_or(Ok(())));
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Command-line interface of the `weir` binary.
+
+mod wit;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// weir: Flink's RPC layer with WebAssembly endpoints.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with WIT packages.
+    #[command(subcommand)]
+    Wit(WitCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum WitCommand {
+    /// Writes `<gateway>-client.wit` for every gateway interface of a package.
+    Clients {
+        /// The package directory, e.g. `wit/examples`.
+        package: PathBuf,
+        /// Packages it depends on; `wit/rpc` by default.
+        #[arg(long = "dep", default_value = "wit/rpc")]
+        deps: Vec<PathBuf>,
+        /// Only check that the committed files are current.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+/// A command's failure, shown to the user.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs the command.
+///
+/// # Errors
+///
+/// Whatever the command ran into, for the user.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Wit(WitCommand::Clients {
+            package,
+            deps,
+            check,
+        }) => wit::clients(&package, &deps, check),
+    }
+}

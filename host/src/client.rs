@@ -1,0 +1,143 @@
+//! Host-side calls into endpoints, by gateway and function name.
+//!
+//! Tests, the CLI and (later) the REST API call endpoints through a
+//! [`GatewayClient`], with dynamic [`Val`] arguments. Arguments are checked
+//! against the function's WIT type before anything is sent, so a wrong type
+//! is the caller's error and never reaches the endpoint.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::Val;
+
+use crate::component::{FunctionId, GatewayExport};
+use crate::endpoint::ActorRef;
+use crate::error::RpcError;
+use crate::fencing::FencingToken;
+use crate::gateway::FunctionSignature;
+
+/// A connection to one gateway of one endpoint (Flink's gateway proxy).
+#[derive(Clone, Debug)]
+pub struct GatewayClient {
+    target: Arc<ActorRef>,
+    gateway: usize,
+    token: Option<FencingToken>,
+    timeout: Duration,
+}
+
+impl GatewayClient {
+    pub(crate) fn new(
+        target: Arc<ActorRef>,
+        gateway: usize,
+        token: Option<FencingToken>,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            target,
+            gateway,
+            token,
+            timeout,
+        }
+    }
+
+    /// The address of the endpoint behind this client.
+    pub fn address(&self) -> &str {
+        &self.target.address
+    }
+
+    /// The gateway's interface name.
+    pub fn gateway(&self) -> &str {
+        &self.export().name
+    }
+
+    /// The ask timeout this client uses.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The same client with another ask timeout.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The signatures of the gateway's functions.
+    pub fn functions(&self) -> impl Iterator<Item = &FunctionSignature> {
+        self.target
+            .component
+            .gateway_functions(self.gateway)
+            .map(|(_, f)| f)
+    }
+
+    fn export(&self) -> &GatewayExport {
+        &self.target.component.gateways[self.gateway]
+    }
+
+    /// Asks `function` and waits for its result (`None` for a result
+    /// without a value).
+    ///
+    /// # Errors
+    ///
+    /// [`RpcError::UnknownFunction`] if the gateway has no such ask or the
+    /// arguments do not fit it, else whatever the call ran into.
+    pub async fn ask(&self, function: &str, args: Vec<Val>) -> Result<Option<Val>, RpcError> {
+        let id = self.prepare(function, &args, true)?;
+        self.target.ask(id, args, self.token, self.timeout).await
+    }
+
+    /// Tells `function`: returns once the call is in the mailbox. Delivery
+    /// failures are not reported, as in Flink; they are logged as dead
+    /// letters.
+    ///
+    /// # Errors
+    ///
+    /// [`RpcError::UnknownFunction`] if the gateway has no such tell or the
+    /// arguments do not fit it.
+    pub async fn tell(&self, function: &str, args: Vec<Val>) -> Result<(), RpcError> {
+        let id = self.prepare(function, &args, false)?;
+        self.target.tell(id, args, self.token).await;
+        Ok(())
+    }
+
+    /// Finds `function` and checks the call against its signature.
+    fn prepare(&self, function: &str, args: &[Val], ask: bool) -> Result<FunctionId, RpcError> {
+        let unknown = |detail: String| RpcError::UnknownFunction {
+            endpoint: self.target.id.to_string(),
+            detail,
+        };
+        let gateway = self.gateway();
+        let (id, signature) = self
+            .target
+            .component
+            .gateway_functions(self.gateway)
+            .find(|(_, f)| f.name == function)
+            .ok_or_else(|| unknown(format!("gateway `{gateway}` has no function `{function}`")))?;
+        match (ask, signature.is_ask()) {
+            (true, false) => {
+                return Err(unknown(format!(
+                    "`{gateway}.{function}` has no result: tell it"
+                )));
+            }
+            (false, true) => {
+                return Err(unknown(format!(
+                    "`{gateway}.{function}` has a result: ask it"
+                )));
+            }
+            _ => {}
+        }
+        if args.len() != signature.params.len() {
+            return Err(unknown(format!(
+                "`{gateway}.{function}` takes {} argument(s), got {}",
+                signature.params.len(),
+                args.len()
+            )));
+        }
+        for ((name, shape), arg) in signature.params.iter().zip(args) {
+            shape
+                .check(arg)
+                .map_err(|e| unknown(format!("`{gateway}.{function}` argument `{name}`: {e}")))?;
+        }
+        Ok(id)
+    }
+}

@@ -1,0 +1,154 @@
+//! Every knob of a weir host, with its default, in one place.
+//!
+//! [`HostConfig`] deserializes from the `[host]` table of a TOML file with
+//! kebab-case keys and human-readable durations and sizes (`ask-timeout =
+//! "10s"`, `memory-cap = 268435456`). Unset keys take the defaults below.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Default ask timeout, as Flink's `pekko.ask.timeout`.
+pub const DEFAULT_ASK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default mailbox capacity per endpoint. A full mailbox makes senders wait.
+pub const DEFAULT_MAILBOX_CAPACITY: usize = 4096;
+/// Default cap on an endpoint's linear memory: 256 MiB.
+pub const DEFAULT_MEMORY_CAP: u64 = 256 * 1024 * 1024;
+/// Default CPU deadline: the longest an endpoint may run guest code without
+/// returning to the host before it is ended.
+pub const DEFAULT_CPU_DEADLINE: Duration = Duration::from_secs(5);
+/// Default epoch tick: the granularity at which the CPU deadline is checked.
+pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Configuration of a weir host.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct HostConfig {
+    /// How long an ask waits for its reply unless the call sets its own
+    /// timeout. Default: [`DEFAULT_ASK_TIMEOUT`].
+    #[serde(with = "humantime_serde")]
+    pub ask_timeout: Duration,
+    /// Messages an endpoint's mailbox holds before senders wait for room.
+    /// Default: [`DEFAULT_MAILBOX_CAPACITY`].
+    pub mailbox_capacity: usize,
+    /// Largest linear memory an endpoint may grow to, in bytes. Growing past
+    /// it ends the endpoint. Default: [`DEFAULT_MEMORY_CAP`].
+    pub memory_cap: u64,
+    /// Longest stretch an endpoint may execute guest code without returning
+    /// to the host; a runaway loop is ended after it. Default:
+    /// [`DEFAULT_CPU_DEADLINE`].
+    #[serde(with = "humantime_serde")]
+    pub cpu_deadline: Duration,
+    /// How often the CPU deadline is checked. Default: [`DEFAULT_EPOCH_TICK`].
+    #[serde(with = "humantime_serde")]
+    pub epoch_tick: Duration,
+    /// Threads that drive the endpoints. Default: the number of CPUs.
+    pub worker_threads: usize,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            ask_timeout: DEFAULT_ASK_TIMEOUT,
+            mailbox_capacity: DEFAULT_MAILBOX_CAPACITY,
+            memory_cap: DEFAULT_MEMORY_CAP,
+            cpu_deadline: DEFAULT_CPU_DEADLINE,
+            epoch_tick: DEFAULT_EPOCH_TICK,
+            worker_threads: std::thread::available_parallelism().map_or(1, usize::from),
+        }
+    }
+}
+
+/// A configuration value out of its valid range.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid host configuration: {0}")]
+pub struct ConfigError(String);
+
+impl HostConfig {
+    /// Checks that every value is usable.
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`ConfigError`] that names the first offending key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |msg: String| Err(ConfigError(msg));
+        if self.ask_timeout.is_zero() {
+            return fail("ask-timeout must be greater than zero".into());
+        }
+        if self.mailbox_capacity == 0 {
+            return fail("mailbox-capacity must be at least 1".into());
+        }
+        if self.memory_cap < WASM_PAGE_SIZE {
+            return fail(format!(
+                "memory-cap must be at least one wasm page ({WASM_PAGE_SIZE} bytes), got {}",
+                self.memory_cap
+            ));
+        }
+        if self.epoch_tick.is_zero() {
+            return fail("epoch-tick must be greater than zero".into());
+        }
+        if self.cpu_deadline < self.epoch_tick {
+            return fail(format!(
+                "cpu-deadline ({:?}) must be at least one epoch-tick ({:?})",
+                self.cpu_deadline, self.epoch_tick
+            ));
+        }
+        if self.worker_threads == 0 {
+            return fail("worker-threads must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The CPU deadline in epoch ticks, rounded up.
+    pub(crate) fn cpu_deadline_ticks(&self) -> u64 {
+        let ticks = self
+            .cpu_deadline
+            .as_nanos()
+            .div_ceil(self.epoch_tick.as_nanos());
+        u64::try_from(ticks).unwrap_or(u64::MAX)
+    }
+}
+
+const WASM_PAGE_SIZE: u64 = 64 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_flink() {
+        let config = HostConfig::default();
+        config.validate().unwrap();
+        assert_eq!(config.ask_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn parses_kebab_case_toml_with_defaults_for_the_rest() {
+        let config: HostConfig =
+            toml::from_str("ask-timeout = \"250ms\"\nmailbox-capacity = 8\n").unwrap();
+        assert_eq!(config.ask_timeout, Duration::from_millis(250));
+        assert_eq!(config.mailbox_capacity, 8);
+        assert_eq!(config.memory_cap, DEFAULT_MEMORY_CAP);
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_values() {
+        assert!(toml::from_str::<HostConfig>("ask-timout = \"1s\"").is_err());
+        let config = HostConfig {
+            cpu_deadline: Duration::from_millis(1),
+            ..HostConfig::default()
+        };
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("cpu-deadline"), "{err}");
+    }
+
+    #[test]
+    fn cpu_deadline_rounds_up_to_whole_ticks() {
+        let config = HostConfig {
+            cpu_deadline: Duration::from_millis(25),
+            epoch_tick: Duration::from_millis(10),
+            ..HostConfig::default()
+        };
+        assert_eq!(config.cpu_deadline_ticks(), 3);
+    }
+}

@@ -1,0 +1,198 @@
+//! [`ActorRef`]: the caller's side of an endpoint, shared by everyone who
+//! calls it. Local callers and (later) the network transport deliver calls
+//! through it, so every call passes the same checks in the same order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use wasmtime::component::Val;
+
+use super::lifecycle::{Lifecycle, LifecycleCell};
+use super::mailbox::{Call, Control};
+use crate::component::{ComponentInfo, FunctionId};
+use crate::error::RpcError;
+use crate::fencing::{self, FencingToken};
+
+/// A reference to a running (or finished) endpoint: its identity, state
+/// and mailbox.
+#[derive(Debug)]
+pub(crate) struct ActorRef {
+    pub id: Arc<str>,
+    pub address: Arc<str>,
+    pub token: Option<FencingToken>,
+    pub component: Arc<ComponentInfo>,
+    pub lifecycle: LifecycleCell,
+    mailbox: mpsc::Sender<Call>,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+impl ActorRef {
+    pub(crate) fn new(
+        id: Arc<str>,
+        address: Arc<str>,
+        token: Option<FencingToken>,
+        component: Arc<ComponentInfo>,
+        mailbox: mpsc::Sender<Call>,
+        control: mpsc::UnboundedSender<Control>,
+    ) -> Self {
+        Self {
+            id,
+            address,
+            token,
+            component,
+            lifecycle: LifecycleCell::new(),
+            mailbox,
+            control,
+        }
+    }
+
+    /// Whether a call carrying `token` may enter the mailbox now. As in
+    /// Flink, the not-started check comes before the fencing check.
+    ///
+    /// # Errors
+    ///
+    /// Not started, gone, or a fencing mismatch.
+    pub(crate) fn admit(&self, token: Option<FencingToken>) -> Result<(), RpcError> {
+        match self.lifecycle.get() {
+            Lifecycle::Stopped => {
+                return Err(RpcError::NotStarted {
+                    endpoint: self.id.to_string(),
+                });
+            }
+            Lifecycle::Terminated => return Err(self.gone()),
+            Lifecycle::Started | Lifecycle::Terminating => {}
+        }
+        fencing::check(&self.id, self.token, token)
+    }
+
+    /// Asks `function` and waits up to `timeout` for its result. The timeout
+    /// covers waiting for room in a full mailbox too.
+    ///
+    /// # Errors
+    ///
+    /// Any [`RpcError`] except the handshake kinds.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the ask; the call may still run.
+    pub(crate) async fn ask(
+        &self,
+        function: FunctionId,
+        args: Vec<Val>,
+        token: Option<FencingToken>,
+        timeout: Duration,
+    ) -> Result<Option<Val>, RpcError> {
+        self.admit(token)?;
+        let (reply, response) = oneshot::channel();
+        let exchange = async {
+            let call = Call {
+                function,
+                args,
+                reply: Some(reply),
+            };
+            self.mailbox.send(call).await.map_err(|_| self.gone())?;
+            response.await.map_err(|_| self.gone())?
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(RpcError::Timeout {
+                endpoint: self.id.to_string(),
+                function: self.component.qualified_name(function),
+                timeout,
+            }),
+        }
+    }
+
+    /// Tells `function`: waits for room in the mailbox, then returns. As in
+    /// Flink, nothing is reported back; a tell that cannot be delivered is
+    /// logged as a dead letter.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it returns may or may not deliver the tell.
+    pub(crate) async fn tell(
+        &self,
+        function: FunctionId,
+        args: Vec<Val>,
+        token: Option<FencingToken>,
+    ) {
+        let outcome = match self.admit(token) {
+            Ok(()) => self
+                .mailbox
+                .send(Call {
+                    function,
+                    args,
+                    reply: None,
+                })
+                .await
+                .map_err(|_| self.gone()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = outcome {
+            self.dead_letter(function, &error);
+        }
+    }
+
+    /// Logs a message that could not be delivered (Flink's dead letters).
+    pub(crate) fn dead_letter(&self, function: FunctionId, error: &RpcError) {
+        let function = self.component.qualified_name(function);
+        match error {
+            RpcError::NotStarted { .. } => {
+                tracing::info!(endpoint = %self.id, %function, "discarded tell: the endpoint has not been started");
+            }
+            _ => {
+                tracing::debug!(target: "weir::dead_letters", endpoint = %self.id, %function, %error, "dead letter")
+            }
+        }
+    }
+
+    /// The error for a call that found the endpoint gone: endpoint-failed if
+    /// it failed, unreachable otherwise.
+    pub(crate) fn gone(&self) -> RpcError {
+        match self.lifecycle.termination() {
+            Some(Err(failure)) => RpcError::EndpointFailed {
+                endpoint: self.id.to_string(),
+                cause: failure.to_string(),
+            },
+            _ => RpcError::Unreachable {
+                endpoint: self.id.to_string(),
+                reason: "the endpoint has terminated".into(),
+            },
+        }
+    }
+
+    /// The index of the exported gateway `name`: the check of Flink's
+    /// connect handshake.
+    ///
+    /// # Errors
+    ///
+    /// [`RpcError::Handshake`] naming what the endpoint exports instead.
+    pub(crate) fn gateway(&self, name: &str) -> Result<usize, RpcError> {
+        match self.component.gateway(name) {
+            Some((index, _)) => Ok(index),
+            None => {
+                let exported: Vec<&str> = self
+                    .component
+                    .gateways
+                    .iter()
+                    .map(|g| g.name.as_str())
+                    .collect();
+                Err(RpcError::Handshake(format!(
+                    "endpoint `{}` does not export gateway `{name}` (it exports: {})",
+                    self.id,
+                    if exported.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        exported.join(", ")
+                    }
+                )))
+            }
+        }
+    }
+
+    /// Sends a lifecycle command; ignored once the endpoint has terminated.
+    pub(crate) fn control(&self, command: Control) {
+        let _ = self.control.send(command);
+    }
+}

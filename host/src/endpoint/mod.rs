@@ -1,0 +1,12 @@
+//! The caller's side of endpoints: state, mailbox messages, references and
+//! the directory that finds them.
+
+mod actor_ref;
+mod directory;
+mod lifecycle;
+mod mailbox;
+
+pub(crate) use self::actor_ref::ActorRef;
+pub(crate) use self::directory::Directory;
+pub use self::lifecycle::{Lifecycle, Termination};
+pub(crate) use self::mailbox::{Call, Control, Reply};

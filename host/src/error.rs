@@ -1,0 +1,206 @@
+//! The errors callers branch on.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::fencing::FencingToken;
+
+/// Why an RPC failed. It mirrors the WIT `rpc-error` variant one case for one
+/// case, so an endpoint sees exactly what host-side callers see.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RpcError {
+    /// The endpoint exists but has not been started (Flink's
+    /// `EndpointNotStartedException`).
+    #[error("discarded the message: endpoint `{endpoint}` has not been started yet")]
+    NotStarted {
+        /// The target endpoint.
+        endpoint: String,
+    },
+    /// The endpoint has terminated or cannot be reached (Flink's
+    /// `RecipientUnreachableException`).
+    #[error("endpoint `{endpoint}` is unreachable: {reason}")]
+    Unreachable {
+        /// The target endpoint.
+        endpoint: String,
+        /// What happened to it.
+        reason: String,
+    },
+    /// No reply arrived in time.
+    #[error("ask of `{function}` at endpoint `{endpoint}` timed out after {timeout:?}")]
+    Timeout {
+        /// The target endpoint.
+        endpoint: String,
+        /// The gateway function asked, `gateway.function`.
+        function: String,
+        /// The timeout that expired.
+        timeout: Duration,
+    },
+    /// The call's fencing token is not the endpoint's (Flink's
+    /// `FencingTokenException`).
+    #[error("fencing token mismatch at endpoint `{endpoint}`: expected {}, received {}", show_token(.expected), show_token(.received))]
+    FencingMismatch {
+        /// The target endpoint.
+        endpoint: String,
+        /// The endpoint's token; `None` if it is not fenced.
+        expected: Option<FencingToken>,
+        /// The call's token; `None` for an unfenced connection.
+        received: Option<FencingToken>,
+    },
+    /// An encoded call or reply exceeds the maximum frame size.
+    #[error("message of {size} bytes exceeds the maximum frame size of {limit} bytes")]
+    FrameTooLarge {
+        /// Encoded size in bytes.
+        size: u64,
+        /// The configured limit in bytes.
+        limit: u64,
+    },
+    /// Arguments or results could not be encoded or decoded.
+    #[error("serialization failed: {0}")]
+    Serialization(String),
+    /// `connect` failed: version mismatch, or the gateway is not exported
+    /// with a compatible type.
+    #[error("handshake failed: {0}")]
+    Handshake(String),
+    /// The endpoint failed before or while handling the call.
+    #[error("endpoint `{endpoint}` failed: {cause}")]
+    EndpointFailed {
+        /// The failed endpoint.
+        endpoint: String,
+        /// Why it failed.
+        cause: String,
+    },
+    /// No endpoint lives at the address.
+    #[error("no endpoint at `{address}`")]
+    UnknownEndpoint {
+        /// The address that was tried.
+        address: String,
+    },
+    /// The endpoint has no such gateway function, or the arguments do not
+    /// fit its type.
+    #[error("endpoint `{endpoint}`: {detail}")]
+    UnknownFunction {
+        /// The target endpoint.
+        endpoint: String,
+        /// What was missing or mismatched.
+        detail: String,
+    },
+}
+
+fn show_token(token: &Option<FencingToken>) -> String {
+    token.map_or_else(|| "no token".to_owned(), |t| t.to_string())
+}
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read component `{}`", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid WebAssembly component.
+    #[error("`{name}` is not a valid WebAssembly component")]
+    Invalid {
+        /// The component's name.
+        name: String,
+        /// What wasmtime found wrong.
+        #[source]
+        source: wasmtime::Error,
+    },
+    /// The component is valid, but its world is not one a weir host can run.
+    #[error("component `{name}` does not fit a weir endpoint world: {reason}")]
+    WrongWorld {
+        /// The component's name.
+        name: String,
+        /// What does not fit.
+        reason: String,
+    },
+}
+
+/// Why an endpoint could not be spawned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The service has been shut down (Flink: "RpcService is stopped").
+    #[error("the RPC service is stopped")]
+    ServiceStopped,
+    /// An endpoint with this id is alive on the host.
+    #[error("an endpoint with id `{0}` is already running")]
+    DuplicateId(String),
+    /// The id cannot be part of an address.
+    #[error("invalid endpoint id `{id}`: {reason}")]
+    InvalidId {
+        /// The rejected id.
+        id: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The component was loaded by a different engine.
+    #[error("component `{0}` was loaded by another engine than this service's")]
+    ForeignComponent(String),
+    /// Instantiation failed (for example, the memory cap is too small for
+    /// the component's initial memory).
+    #[error("cannot instantiate component `{component}` as endpoint `{id}`")]
+    Instantiate {
+        /// The endpoint id.
+        id: String,
+        /// The component.
+        component: String,
+        /// Wasmtime's error.
+        #[source]
+        source: wasmtime::Error,
+    },
+}
+
+/// Why an endpoint terminated abnormally. Its termination future reports it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointFailure {
+    /// `on-start` returned an error (Flink: "Could not start RpcEndpoint").
+    #[error("could not start endpoint: on-start failed: {0}")]
+    StartFailed(String),
+    /// `on-stop` returned an error.
+    #[error("on-stop failed: {0}")]
+    StopFailed(String),
+    /// The guest trapped.
+    #[error("trapped in {during}: {message}")]
+    Trapped {
+        /// What was running: `on-start`, `on-stop`, a function, a task.
+        during: String,
+        /// The trap, as wasmtime reports it.
+        message: String,
+    },
+    /// The guest ran past its CPU deadline without returning to the host.
+    #[error("exceeded its CPU deadline of {deadline:?} in {during}")]
+    CpuDeadlineExceeded {
+        /// What was running.
+        during: String,
+        /// The deadline.
+        deadline: Duration,
+    },
+    /// The guest tried to grow its memory past the cap.
+    #[error("exceeded its memory cap of {cap} bytes in {during} (wanted {wanted} bytes)")]
+    MemoryCapExceeded {
+        /// What was running.
+        during: String,
+        /// The cap in bytes.
+        cap: u64,
+        /// The size the guest asked for.
+        wanted: u64,
+    },
+    /// A bug in the host itself; the endpoint is ended to keep the rest
+    /// safe.
+    #[error("host error in {during}: {message}")]
+    Host {
+        /// What was running.
+        during: String,
+        /// The error.
+        message: String,
+    },
+}

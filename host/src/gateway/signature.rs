@@ -1,0 +1,75 @@
+//! What a gateway function looks like from outside its component.
+
+use serde::{Deserialize, Serialize};
+use wasmtime::component::types::ComponentFunc;
+
+use super::shape::{Shape, UnsupportedType};
+
+/// The signature of one gateway function: its parameters and, for an ask,
+/// its result. A function without a result is a tell (fire and forget),
+/// decided by the gateway as in Flink (`void` versus a future).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionSignature {
+    /// The function's name within its interface, e.g. `ping`.
+    pub name: String,
+    /// Parameter names and shapes, in order.
+    pub params: Vec<(String, Shape)>,
+    /// The result's shape; `None` for a tell.
+    pub result: Option<Shape>,
+    /// Whether the function is an `async func`. Callers cannot tell the
+    /// difference; the host uses it to pick how to invoke the function.
+    pub is_async: bool,
+}
+
+/// A function whose signature cannot be a gateway function.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("function `{function}`, {position}: {source}")]
+pub struct SignatureError {
+    /// The offending function.
+    pub function: String,
+    /// Which parameter, or the result.
+    pub position: String,
+    /// Why its type cannot cross endpoints.
+    #[source]
+    pub source: UnsupportedType,
+}
+
+impl FunctionSignature {
+    /// Reads the signature of an exported gateway function.
+    ///
+    /// # Errors
+    ///
+    /// A parameter or result whose type cannot travel between endpoints
+    /// (resources, streams, futures), or more than one result.
+    pub fn of(name: &str, func: &ComponentFunc) -> Result<Self, SignatureError> {
+        let error = |position: String, source| SignatureError {
+            function: name.to_owned(),
+            position,
+            source,
+        };
+        let params = func
+            .params()
+            .map(|(param, ty)| {
+                Shape::of(&ty)
+                    .map(|shape| (param.to_owned(), shape))
+                    .map_err(|e| error(format!("parameter `{param}`"), e))
+            })
+            .collect::<Result<_, _>>()?;
+        let result = func
+            .results()
+            .next()
+            .map(|ty| Shape::of(&ty).map_err(|e| error("result".to_owned(), e)))
+            .transpose()?;
+        Ok(Self {
+            name: name.to_owned(),
+            params,
+            result,
+            is_async: func.async_(),
+        })
+    }
+
+    /// Whether a call expects a reply.
+    pub fn is_ask(&self) -> bool {
+        self.result.is_some()
+    }
+}

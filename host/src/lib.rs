@@ -1,0 +1,64 @@
+//! weir: Apache Flink's RPC layer rebuilt in Rust, with every endpoint a
+//! WebAssembly component.
+//!
+//! A host runs endpoints (Flink's `RpcEndpoint`s) from components built
+//! against WIT gateway interfaces. Each endpoint is an actor: its own
+//! wasmtime store, a bounded mailbox and one task that drives it, so its code
+//! never runs on two threads at once. Endpoints call each other through typed
+//! gateway clients; the host routes calls by gateway and function, learned
+//! from the components it loads, and checks fencing tokens before a message
+//! reaches the guest.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use weir::{Engine, EndpointOptions, HostConfig, RpcService};
+//! use wasmtime::component::Val;
+//!
+//! let config = HostConfig::default();
+//! let engine = Engine::new(config.epoch_tick)?;
+//! let service = RpcService::new(config, engine.clone())?;
+//! let echo = engine.load_file("echo.wasm")?;
+//! let endpoint = service.start("echo", &echo, EndpointOptions::default()).await?;
+//! let gateway = endpoint.gateway("weir:examples/echo@0.1.0")?;
+//! let reply = gateway.ask("ping", vec![Val::U64(7)]).await?;
+//! assert_eq!(reply, Some(Val::U64(7)));
+//! service.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | [`config`] | every knob and its default |
+//! | [`gateway`] | the structural model of gateway types: signatures, client convention, checks |
+//! | [`engine`] | the wasmtime engines and the epoch ticker |
+//! | [`component`] | loading a component: its world, linker, store, and what the host lends it |
+//! | `endpoint` | the caller's side of an endpoint: state, mailbox messages, directory |
+//! | `actor` | an endpoint's main thread: the loops that drive the guest |
+//! | [`service`] | Flink's `RpcService`: spawn, connect, shut down |
+//! | [`client`] | host-side calls by gateway and function name |
+//! | [`fencing`], [`address`] | tokens against split brain; endpoint addresses |
+//! | [`wit_clients`] | deriving client interfaces from gateway interfaces |
+
+mod actor;
+pub mod address;
+pub mod client;
+pub mod component;
+pub mod config;
+mod endpoint;
+pub mod engine;
+pub mod error;
+pub mod fencing;
+pub mod gateway;
+pub mod service;
+pub mod wit_clients;
+
+pub use self::client::GatewayClient;
+pub use self::component::{ComponentInfo, EndpointComponent};
+pub use self::config::HostConfig;
+pub use self::endpoint::{Lifecycle, Termination};
+pub use self::engine::Engine;
+pub use self::error::{EndpointFailure, LoadError, RpcError, SpawnError};
+pub use self::fencing::FencingToken;
+pub use self::service::{Endpoint, EndpointOptions, RpcService, ShutdownError, StartError};

@@ -1,0 +1,431 @@
+//! [`RpcService`]: weir's Flink `RpcService`. It spawns endpoints from
+//! components, finds them by address, and shuts them all down.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::actor::{self, Actor, Inbox};
+use crate::address::{self, LOCAL_AUTHORITY};
+use crate::client::GatewayClient;
+use crate::component::{ComponentInfo, EndpointComponent, Identity, Limits, StoreParts, new_store};
+use crate::config::HostConfig;
+use crate::endpoint::{ActorRef, Control, Directory, Lifecycle, Termination};
+use crate::engine::Engine;
+use crate::error::{EndpointFailure, RpcError, SpawnError};
+use crate::fencing::FencingToken;
+
+/// Per-endpoint settings.
+#[derive(Clone, Debug, Default)]
+pub struct EndpointOptions {
+    /// Runs the endpoint fenced under this token (its leader session id).
+    pub fencing_token: Option<FencingToken>,
+    /// Overrides the host's memory cap for this endpoint.
+    pub memory_cap: Option<u64>,
+    /// Overrides the host's CPU deadline for this endpoint.
+    pub cpu_deadline: Option<Duration>,
+    /// Settings the endpoint reads through `runtime.config` (what Flink
+    /// passes to an endpoint's constructor).
+    pub config: Vec<(String, String)>,
+}
+
+/// Endpoints that did not stop cleanly during a shutdown.
+#[derive(Debug, thiserror::Error)]
+#[error("{} endpoint(s) failed to stop cleanly: {}", failures.len(), describe(failures))]
+pub struct ShutdownError {
+    /// Each failed endpoint and why.
+    pub failures: Vec<(String, EndpointFailure)>,
+}
+
+fn describe(failures: &[(String, EndpointFailure)]) -> String {
+    failures
+        .iter()
+        .map(|(id, f)| format!("{id}: {f}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A host's RPC service: every endpoint of the host lives in one.
+#[derive(Clone, Debug)]
+pub struct RpcService {
+    inner: Arc<ServiceInner>,
+}
+
+#[derive(Debug)]
+struct ServiceInner {
+    config: HostConfig,
+    engine: Engine,
+    directory: Arc<Directory>,
+    executor: Handle,
+    /// The runtime the service created, if it did not borrow one.
+    own_runtime: Option<Runtime>,
+    stopped: AtomicBool,
+}
+
+impl Drop for ServiceInner {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.own_runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl RpcService {
+    /// Creates a service whose endpoints run on `config.worker_threads`
+    /// threads of its own.
+    ///
+    /// # Errors
+    ///
+    /// An invalid configuration, or threads that cannot be started.
+    pub fn new(config: HostConfig, engine: Engine) -> Result<Self, std::io::Error> {
+        config.validate().map_err(std::io::Error::other)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.worker_threads)
+            .thread_name("weir-endpoint")
+            .enable_all()
+            .build()?;
+        Ok(Self::build(
+            config,
+            engine,
+            runtime.handle().clone(),
+            Some(runtime),
+        ))
+    }
+
+    /// Creates a service whose endpoints run on the given runtime (for
+    /// example a test's, to share its paused clock).
+    ///
+    /// # Errors
+    ///
+    /// An invalid configuration.
+    pub fn on_runtime(
+        config: HostConfig,
+        engine: Engine,
+        runtime: Handle,
+    ) -> Result<Self, std::io::Error> {
+        config.validate().map_err(std::io::Error::other)?;
+        Ok(Self::build(config, engine, runtime, None))
+    }
+
+    fn build(
+        config: HostConfig,
+        engine: Engine,
+        executor: Handle,
+        own_runtime: Option<Runtime>,
+    ) -> Self {
+        let directory = Arc::new(Directory::new(LOCAL_AUTHORITY.to_owned()));
+        Self {
+            inner: Arc::new(ServiceInner {
+                config,
+                engine,
+                directory,
+                executor,
+                own_runtime,
+                stopped: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The service's configuration.
+    pub fn config(&self) -> &HostConfig {
+        &self.inner.config
+    }
+
+    /// The engine that compiles components for this service.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The address endpoint `id` has (or would have) on this host.
+    pub fn address_of(&self, id: &str) -> String {
+        self.inner.directory.address_of(id).to_string()
+    }
+
+    /// Creates an endpoint from `component` under `id`, in state STOPPED
+    /// (Flink's endpoint constructor): it answers handshakes but no calls
+    /// until [`Endpoint::start`].
+    ///
+    /// # Errors
+    ///
+    /// A stopped service, an invalid or taken id, a component from another
+    /// engine, or a failed instantiation.
+    pub async fn spawn(
+        &self,
+        id: &str,
+        component: &EndpointComponent,
+        options: EndpointOptions,
+    ) -> Result<Endpoint, SpawnError> {
+        let inner = &self.inner;
+        if inner.stopped.load(Ordering::Acquire) {
+            return Err(SpawnError::ServiceStopped);
+        }
+        address::validate_id(id).map_err(|reason| SpawnError::InvalidId {
+            id: id.to_owned(),
+            reason,
+        })?;
+        if !inner.engine.owns(component) {
+            return Err(SpawnError::ForeignComponent(component.info().name.clone()));
+        }
+        let config = &inner.config;
+        let id: Arc<str> = id.into();
+        let address: Arc<str> = inner.directory.address_of(&id).to_string().into();
+        let (mailbox_sender, mailbox) = mpsc::channel(config.mailbox_capacity);
+        let (control_sender, control) = mpsc::unbounded_channel();
+        let (task_sender, tasks) = mpsc::unbounded_channel();
+        let cpu_deadline = options
+            .cpu_deadline
+            .unwrap_or(config.cpu_deadline)
+            .max(config.epoch_tick);
+        let limits = Limits {
+            memory_cap: options.memory_cap.unwrap_or(config.memory_cap),
+            cpu_deadline_ticks: HostConfig {
+                cpu_deadline,
+                ..config.clone()
+            }
+            .cpu_deadline_ticks(),
+            cpu_deadline,
+        };
+        let mut store = new_store(
+            component.engine(),
+            StoreParts {
+                identity: Identity {
+                    id: id.clone(),
+                    address: address.clone(),
+                    token: options.fencing_token,
+                    config: options.config.into(),
+                },
+                tasks: task_sender,
+                directory: inner.directory.clone(),
+                ask_timeout: config.ask_timeout,
+                limits,
+            },
+        );
+        let (_instance, funcs) =
+            component
+                .instantiate(&mut store)
+                .await
+                .map_err(|source| SpawnError::Instantiate {
+                    id: id.to_string(),
+                    component: component.info().name.clone(),
+                    source,
+                })?;
+        let actor_ref = Arc::new(ActorRef::new(
+            id,
+            address,
+            options.fencing_token,
+            component.shared_info(),
+            mailbox_sender,
+            control_sender,
+        ));
+        inner.directory.register(actor_ref.clone())?;
+        let actor = Actor {
+            actor_ref: actor_ref.clone(),
+            store,
+            funcs,
+            inbox: Inbox::new(mailbox, control, tasks),
+        };
+        inner
+            .executor
+            .spawn(actor::run(actor, inner.directory.clone()));
+        Ok(Endpoint {
+            actor: actor_ref,
+            ask_timeout: config.ask_timeout,
+        })
+    }
+
+    /// [`RpcService::spawn`], then [`Endpoint::start`].
+    ///
+    /// # Errors
+    ///
+    /// As [`RpcService::spawn`], or why `on-start` failed (the endpoint has
+    /// then terminated).
+    pub async fn start(
+        &self,
+        id: &str,
+        component: &EndpointComponent,
+        options: EndpointOptions,
+    ) -> Result<Endpoint, StartError> {
+        let endpoint = self.spawn(id, component, options).await?;
+        endpoint.start().await?;
+        Ok(endpoint)
+    }
+
+    /// The live endpoint with this id.
+    pub fn endpoint(&self, id: &str) -> Option<Endpoint> {
+        let actor = self.inner.directory.get(id)?;
+        Some(Endpoint {
+            actor,
+            ask_timeout: self.inner.config.ask_timeout,
+        })
+    }
+
+    /// Connects to the gateway `gateway` of the endpoint at `address`
+    /// (Flink's `RpcService.connect`), for host-side calls.
+    ///
+    /// # Errors
+    ///
+    /// Unknown or unreachable endpoint, or a handshake failure if it does
+    /// not export the gateway.
+    pub fn connect(
+        &self,
+        address: &str,
+        gateway: &str,
+        token: Option<FencingToken>,
+    ) -> Result<GatewayClient, RpcError> {
+        let (target, index) = self.inner.directory.connect(address, gateway)?;
+        Ok(GatewayClient::new(
+            target,
+            index,
+            token,
+            self.inner.config.ask_timeout,
+        ))
+    }
+
+    /// Stops every endpoint and waits for all of them (Flink's
+    /// `closeAsync`). Later spawns fail. Calling it again waits again.
+    ///
+    /// # Errors
+    ///
+    /// Every endpoint that did not stop cleanly, with its cause.
+    pub async fn shutdown(&self) -> Result<(), ShutdownError> {
+        self.inner.stopped.store(true, Ordering::Release);
+        let endpoints = self.inner.directory.all();
+        for endpoint in &endpoints {
+            endpoint.control(Control::Terminate);
+        }
+        let terminations =
+            futures::future::join_all(endpoints.iter().map(|e| e.lifecycle.terminated())).await;
+        let failures: Vec<_> = endpoints
+            .iter()
+            .zip(terminations)
+            .filter_map(|(endpoint, termination)| {
+                termination.err().map(|f| (endpoint.id.to_string(), f))
+            })
+            .collect();
+        tracing::info!(
+            endpoints = endpoints.len(),
+            failed = failures.len(),
+            "RPC service shut down"
+        );
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ShutdownError { failures })
+        }
+    }
+}
+
+/// Why [`RpcService::start`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The endpoint could not be spawned.
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    /// The endpoint was spawned but failed to start.
+    #[error(transparent)]
+    Failed(#[from] EndpointFailure),
+}
+
+/// A handle to an endpoint (Flink's `RpcEndpoint` seen from its owner).
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    actor: Arc<ActorRef>,
+    ask_timeout: Duration,
+}
+
+impl Endpoint {
+    /// The id it was spawned under.
+    pub fn id(&self) -> &str {
+        &self.actor.id
+    }
+
+    /// Its address.
+    pub fn address(&self) -> &str {
+        &self.actor.address
+    }
+
+    /// The fencing token it runs under, if fenced.
+    pub fn fencing_token(&self) -> Option<FencingToken> {
+        self.actor.token
+    }
+
+    /// What the host knows about its component.
+    pub fn component(&self) -> &ComponentInfo {
+        &self.actor.component
+    }
+
+    /// Its current lifecycle state.
+    pub fn state(&self) -> Lifecycle {
+        self.actor.lifecycle.get()
+    }
+
+    /// Starts the endpoint (Flink's `start()`): runs `on-start`, after which
+    /// it serves calls. Starting a started endpoint does nothing.
+    ///
+    /// # Errors
+    ///
+    /// Why the endpoint failed to start; it has then terminated.
+    pub async fn start(&self) -> Result<(), EndpointFailure> {
+        let (done, started) = oneshot::channel();
+        self.actor.control(Control::Start { done });
+        match started.await {
+            Ok(outcome) => outcome,
+            // The endpoint ended before it got to the command.
+            Err(_) => self.terminated().await,
+        }
+    }
+
+    /// Asks the endpoint to stop (Flink's `closeAsync`): `on-stop` runs,
+    /// then it terminates. Returns at once; see [`Endpoint::terminated`].
+    pub fn stop(&self) {
+        self.actor.control(Control::Terminate);
+    }
+
+    /// Waits until the endpoint has terminated, and says how (Flink's
+    /// termination future).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn terminated(&self) -> Termination {
+        self.actor.lifecycle.terminated().await
+    }
+
+    /// [`Endpoint::stop`], then [`Endpoint::terminated`].
+    pub async fn close(&self) -> Termination {
+        self.stop();
+        self.terminated().await
+    }
+
+    /// A client for one of its gateways, unfenced, with the service's ask
+    /// timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`RpcError::Handshake`] if the endpoint does not export it.
+    pub fn gateway(&self, gateway: &str) -> Result<GatewayClient, RpcError> {
+        self.fenced_gateway(gateway, None)
+    }
+
+    /// A client for one of its gateways that carries `token`.
+    ///
+    /// # Errors
+    ///
+    /// [`RpcError::Handshake`] if the endpoint does not export it.
+    pub fn fenced_gateway(
+        &self,
+        gateway: &str,
+        token: Option<FencingToken>,
+    ) -> Result<GatewayClient, RpcError> {
+        let index = self.actor.gateway(gateway)?;
+        Ok(GatewayClient::new(
+            self.actor.clone(),
+            index,
+            token,
+            self.ask_timeout,
+        ))
+    }
+}
