@@ -91,10 +91,7 @@ pub fn fencing_token() -> Option<Uuid> {
 
 /// The value of setting `key` the endpoint was started with.
 pub fn config(key: &str) -> Option<String> {
-    runtime::config()
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v)
+    runtime::config().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
 /// Nanoseconds on the host's monotonic clock.
@@ -134,22 +131,12 @@ impl fmt::Display for RpcError {
             | RpcError::UnknownEndpoint(m)
             | RpcError::UnknownFunction(m) => f.write_str(m),
             RpcError::FencingMismatch(m) => {
-                let show = |t: &Option<Uuid>| {
-                    t.as_ref()
-                        .map_or_else(|| "no token".to_owned(), Uuid::to_string)
-                };
-                write!(
-                    f,
-                    "fencing token mismatch: expected {}, received {}",
-                    show(&m.expected),
-                    show(&m.received)
-                )
+                let show = |t: &Option<Uuid>| t.as_ref().map_or_else(|| "no token".to_owned(), Uuid::to_string);
+                write!(f, "fencing token mismatch: expected {}, received {}", show(&m.expected), show(&m.received))
             }
-            RpcError::FrameTooLarge(m) => write!(
-                f,
-                "message of {} bytes exceeds the frame limit of {} bytes",
-                m.size, m.limit
-            ),
+            RpcError::FrameTooLarge(m) => {
+                write!(f, "message of {} bytes exceeds the frame limit of {} bytes", m.size, m.limit)
+            }
         }
     }
 }

@@ -63,10 +63,7 @@ pub async fn run(id: u64) {
 /// Completes after `delay`, without blocking the main thread: other calls
 /// are served meanwhile.
 pub fn sleep(delay: Duration) -> Sleep {
-    let state = Rc::new(SleepState {
-        done: Cell::new(false),
-        waker: RefCell::new(None),
-    });
+    let state = Rc::new(SleepState { done: Cell::new(false), waker: RefCell::new(None) });
     let wake = state.clone();
     schedule_run_async(delay, move || {
         wake.done.set(true);

@@ -24,9 +24,7 @@ pub struct EndpointAddress {
 
 /// A string that is not an endpoint address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{address}` is not an endpoint address (`{SCHEME}<host:port or {LOCAL_AUTHORITY}>/<endpoint-id>`): {reason}"
-)]
+#[error("`{address}` is not an endpoint address (`{SCHEME}<host:port or {LOCAL_AUTHORITY}>/<endpoint-id>`): {reason}")]
 pub struct AddressError {
     address: String,
     reason: &'static str,
@@ -35,10 +33,7 @@ pub struct AddressError {
 impl EndpointAddress {
     /// The address of endpoint `id` on the host with `authority`.
     pub fn new(authority: &str, id: &str) -> Self {
-        Self {
-            authority: authority.to_owned(),
-            id: id.to_owned(),
-        }
+        Self { authority: authority.to_owned(), id: id.to_owned() }
     }
 
     /// `local` or `host:port`.
@@ -65,10 +60,7 @@ pub fn validate_id(id: &str) -> Result<(), &'static str> {
     if id.len() > MAX_ID_LEN {
         return Err("it is longer than 128 characters");
     }
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
         return Err("only ASCII letters, digits, '.', '_' and '-' are allowed");
     }
     Ok(())
@@ -78,16 +70,9 @@ impl FromStr for EndpointAddress {
     type Err = AddressError;
 
     fn from_str(address: &str) -> Result<Self, Self::Err> {
-        let fail = |reason| AddressError {
-            address: address.to_owned(),
-            reason,
-        };
-        let rest = address
-            .strip_prefix(SCHEME)
-            .ok_or_else(|| fail("it does not start with `weir://`"))?;
-        let (authority, id) = rest
-            .split_once('/')
-            .ok_or_else(|| fail("it has no endpoint id"))?;
+        let fail = |reason| AddressError { address: address.to_owned(), reason };
+        let rest = address.strip_prefix(SCHEME).ok_or_else(|| fail("it does not start with `weir://`"))?;
+        let (authority, id) = rest.split_once('/').ok_or_else(|| fail("it has no endpoint id"))?;
         if authority.is_empty() {
             return Err(fail("it has no host"));
         }
@@ -108,11 +93,7 @@ mod tests {
 
     #[test]
     fn round_trips_local_and_remote_addresses() {
-        for text in [
-            "weir://local/echo-1",
-            "weir://10.0.0.7:6123/job_master.7",
-            "weir://[::1]:6123/rm",
-        ] {
+        for text in ["weir://local/echo-1", "weir://10.0.0.7:6123/job_master.7", "weir://[::1]:6123/rm"] {
             let address: EndpointAddress = text.parse().unwrap();
             assert_eq!(address.to_string(), text);
         }
@@ -122,14 +103,8 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_an_address() {
-        for text in [
-            "foobar",
-            "weir://local",
-            "weir:///echo",
-            "weir://local/",
-            "weir://local/a/b",
-            "http://local/echo",
-        ] {
+        for text in ["foobar", "weir://local", "weir:///echo", "weir://local/", "weir://local/a/b", "http://local/echo"]
+        {
             let err = text.parse::<EndpointAddress>().unwrap_err();
             assert!(err.to_string().contains(text), "{err}");
         }

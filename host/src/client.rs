@@ -26,18 +26,8 @@ pub struct GatewayClient {
 }
 
 impl GatewayClient {
-    pub(crate) fn new(
-        target: Arc<ActorRef>,
-        gateway: usize,
-        token: Option<FencingToken>,
-        timeout: Duration,
-    ) -> Self {
-        Self {
-            target,
-            gateway,
-            token,
-            timeout,
-        }
+    pub(crate) fn new(target: Arc<ActorRef>, gateway: usize, token: Option<FencingToken>, timeout: Duration) -> Self {
+        Self { target, gateway, token, timeout }
     }
 
     /// The address of the endpoint behind this client.
@@ -64,10 +54,7 @@ impl GatewayClient {
 
     /// The signatures of the gateway's functions.
     pub fn functions(&self) -> impl Iterator<Item = &FunctionSignature> {
-        self.target
-            .component
-            .gateway_functions(self.gateway)
-            .map(|(_, f)| f)
+        self.target.component.gateway_functions(self.gateway).map(|(_, f)| f)
     }
 
     fn export(&self) -> &GatewayExport {
@@ -102,10 +89,7 @@ impl GatewayClient {
 
     /// Finds `function` and checks the call against its signature.
     fn prepare(&self, function: &str, args: &[Val], ask: bool) -> Result<FunctionId, RpcError> {
-        let unknown = |detail: String| RpcError::UnknownFunction {
-            endpoint: self.target.id.to_string(),
-            detail,
-        };
+        let unknown = |detail: String| RpcError::UnknownFunction { endpoint: self.target.id.to_string(), detail };
         let gateway = self.gateway();
         let (id, signature) = self
             .target
@@ -115,14 +99,10 @@ impl GatewayClient {
             .ok_or_else(|| unknown(format!("gateway `{gateway}` has no function `{function}`")))?;
         match (ask, signature.is_ask()) {
             (true, false) => {
-                return Err(unknown(format!(
-                    "`{gateway}.{function}` has no result: tell it"
-                )));
+                return Err(unknown(format!("`{gateway}.{function}` has no result: tell it")));
             }
             (false, true) => {
-                return Err(unknown(format!(
-                    "`{gateway}.{function}` has a result: ask it"
-                )));
+                return Err(unknown(format!("`{gateway}.{function}` has a result: ask it")));
             }
             _ => {}
         }
@@ -134,9 +114,7 @@ impl GatewayClient {
             )));
         }
         for ((name, shape), arg) in signature.params.iter().zip(args) {
-            shape
-                .check(arg)
-                .map_err(|e| unknown(format!("`{gateway}.{function}` argument `{name}`: {e}")))?;
+            shape.check(arg).map_err(|e| unknown(format!("`{gateway}.{function}` argument `{name}`: {e}")))?;
         }
         Ok(id)
     }

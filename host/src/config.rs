@@ -19,6 +19,8 @@ pub const DEFAULT_MEMORY_CAP: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_CPU_DEADLINE: Duration = Duration::from_secs(5);
 /// Default epoch tick: the granularity at which the CPU deadline is checked.
 pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Default number of endpoints an engine has room for at once.
+pub const DEFAULT_MAX_ENDPOINTS: u32 = 10_000;
 
 /// Configuration of a weir host.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,6 +46,11 @@ pub struct HostConfig {
     pub epoch_tick: Duration,
     /// Threads that drive the endpoints. Default: the number of CPUs.
     pub worker_threads: usize,
+    /// Endpoints the engine has room for at once. Instances come from pools
+    /// of pre-reserved memory, so starting one maps nothing new; the pools
+    /// reserve address space (not memory) for this many. Default:
+    /// [`DEFAULT_MAX_ENDPOINTS`].
+    pub max_endpoints: u32,
 }
 
 impl Default for HostConfig {
@@ -55,6 +62,7 @@ impl Default for HostConfig {
             cpu_deadline: DEFAULT_CPU_DEADLINE,
             epoch_tick: DEFAULT_EPOCH_TICK,
             worker_threads: std::thread::available_parallelism().map_or(1, usize::from),
+            max_endpoints: DEFAULT_MAX_ENDPOINTS,
         }
     }
 }
@@ -96,16 +104,10 @@ impl HostConfig {
         if self.worker_threads == 0 {
             return fail("worker-threads must be at least 1".into());
         }
+        if self.max_endpoints == 0 {
+            return fail("max-endpoints must be at least 1".into());
+        }
         Ok(())
-    }
-
-    /// The CPU deadline in epoch ticks, rounded up.
-    pub(crate) fn cpu_deadline_ticks(&self) -> u64 {
-        let ticks = self
-            .cpu_deadline
-            .as_nanos()
-            .div_ceil(self.epoch_tick.as_nanos());
-        u64::try_from(ticks).unwrap_or(u64::MAX)
     }
 }
 
@@ -124,8 +126,7 @@ mod tests {
 
     #[test]
     fn parses_kebab_case_toml_with_defaults_for_the_rest() {
-        let config: HostConfig =
-            toml::from_str("ask-timeout = \"250ms\"\nmailbox-capacity = 8\n").unwrap();
+        let config: HostConfig = toml::from_str("ask-timeout = \"250ms\"\nmailbox-capacity = 8\n").unwrap();
         assert_eq!(config.ask_timeout, Duration::from_millis(250));
         assert_eq!(config.mailbox_capacity, 8);
         assert_eq!(config.memory_cap, DEFAULT_MEMORY_CAP);
@@ -134,21 +135,8 @@ mod tests {
     #[test]
     fn rejects_unknown_keys_and_bad_values() {
         assert!(toml::from_str::<HostConfig>("ask-timout = \"1s\"").is_err());
-        let config = HostConfig {
-            cpu_deadline: Duration::from_millis(1),
-            ..HostConfig::default()
-        };
+        let config = HostConfig { cpu_deadline: Duration::from_millis(1), ..HostConfig::default() };
         let err = config.validate().unwrap_err();
         assert!(err.to_string().contains("cpu-deadline"), "{err}");
-    }
-
-    #[test]
-    fn cpu_deadline_rounds_up_to_whole_ticks() {
-        let config = HostConfig {
-            cpu_deadline: Duration::from_millis(25),
-            epoch_tick: Duration::from_millis(10),
-            ..HostConfig::default()
-        };
-        assert_eq!(config.cpu_deadline_ticks(), 3);
     }
 }

@@ -8,12 +8,28 @@
 
 use std::path::Path;
 use std::sync::{Arc, mpsc};
-use std::time::Duration;
 
-use wasmtime::{Config, OptLevel};
+use wasmtime::{Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
 use crate::component::{EndpointComponent, ExecutionMode};
+use crate::config::HostConfig;
 use crate::error::LoadError;
+
+/// Core instances a component may hold: its modules plus the shims and
+/// adapters the component tooling adds.
+const CORE_INSTANCES_PER_ENDPOINT: u32 = 16;
+/// Linear memories a component may hold.
+const MEMORIES_PER_ENDPOINT: u32 = 2;
+/// Tables a component may hold.
+const TABLES_PER_ENDPOINT: u32 = 4;
+/// Fiber stacks beyond one per endpoint. A concurrent endpoint keeps one
+/// stack for its guest tasks; a sync-only endpoint holds one only during a
+/// call, so a few cover every call that can run at once. Each stack costs two
+/// kernel mappings up front (stack and guard page), which counts against
+/// `vm.max_map_count`.
+const SPARE_STACKS: u32 = 1024;
+/// Guard region after each linear memory in the pool.
+const MEMORY_GUARD: u64 = 64 * 1024;
 
 /// Compiles components and keeps time for their CPU deadlines. Cheap to
 /// clone; components loaded by one engine run on every service built on it.
@@ -25,6 +41,8 @@ pub struct Engine {
 struct Engines {
     sequential: wasmtime::Engine,
     concurrent: wasmtime::Engine,
+    /// The largest memory cap an endpoint may have on these engines.
+    memory_cap: u64,
     /// Dropping it stops the ticker thread at once.
     _ticker: mpsc::Sender<()>,
 }
@@ -36,16 +54,20 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Creates the engines and starts a ticker that advances their epoch
-    /// every `epoch_tick`.
+    /// Creates the engines, with instance pools sized for
+    /// `config.max_endpoints` endpoints of up to `config.memory_cap` bytes,
+    /// and starts a ticker that advances their epoch every
+    /// `config.epoch_tick`.
     ///
     /// # Errors
     ///
     /// If wasmtime rejects the configuration (for example, an unsupported
-    /// CPU).
-    pub fn new(epoch_tick: Duration) -> wasmtime::Result<Self> {
-        let sequential = wasmtime::Engine::new(&config(false))?;
-        let concurrent = wasmtime::Engine::new(&config(true))?;
+    /// CPU) or cannot reserve the pools.
+    pub fn new(config: &HostConfig) -> wasmtime::Result<Self> {
+        config.validate()?;
+        let sequential = wasmtime::Engine::new(&engine_config(config, false))?;
+        let concurrent = wasmtime::Engine::new(&engine_config(config, true))?;
+        let epoch_tick = config.epoch_tick;
         let (stop, stopped) = mpsc::channel::<()>();
         let engines = [sequential.weak(), concurrent.weak()];
         std::thread::Builder::new()
@@ -61,13 +83,7 @@ impl Engine {
                 }
             })
             .map_err(|e| wasmtime::format_err!("cannot start the epoch ticker: {e}"))?;
-        Ok(Self {
-            inner: Arc::new(Engines {
-                sequential,
-                concurrent,
-                _ticker: stop,
-            }),
-        })
+        Ok(Self { inner: Arc::new(Engines { sequential, concurrent, memory_cap: config.memory_cap, _ticker: stop }) })
     }
 
     /// Loads a component from a `.wasm` file; its name is the file stem.
@@ -78,14 +94,8 @@ impl Engine {
     /// fit a weir endpoint.
     pub fn load_file(&self, path: impl AsRef<Path>) -> Result<EndpointComponent, LoadError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        let name = path.file_stem().map_or_else(
-            || "component".to_owned(),
-            |s| s.to_string_lossy().into_owned(),
-        );
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+        let name = path.file_stem().map_or_else(|| "component".to_owned(), |s| s.to_string_lossy().into_owned());
         self.load_bytes(&name, &bytes)
     }
 
@@ -96,10 +106,7 @@ impl Engine {
     /// As [`Engine::load_file`].
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<EndpointComponent, LoadError> {
         EndpointComponent::compile(
-            [
-                (&self.inner.sequential, ExecutionMode::Sequential),
-                (&self.inner.concurrent, ExecutionMode::Concurrent),
-            ],
+            [(&self.inner.sequential, ExecutionMode::Sequential), (&self.inner.concurrent, ExecutionMode::Concurrent)],
             name,
             bytes,
         )
@@ -108,16 +115,36 @@ impl Engine {
     /// Whether `component` was compiled by this engine.
     pub(crate) fn owns(&self, component: &EndpointComponent) -> bool {
         let engine = component.engine();
-        wasmtime::Engine::same(engine, &self.inner.sequential)
-            || wasmtime::Engine::same(engine, &self.inner.concurrent)
+        wasmtime::Engine::same(engine, &self.inner.sequential) || wasmtime::Engine::same(engine, &self.inner.concurrent)
+    }
+
+    /// The largest memory cap an endpoint may have on this engine.
+    pub fn memory_cap(&self) -> u64 {
+        self.inner.memory_cap
     }
 }
 
-fn config(concurrent: bool) -> Config {
+/// Both engines' configuration. Memories are reserved at the memory cap
+/// (not the 4 GiB that would spare bounds checks) so that pools for many
+/// endpoints fit in the address space.
+fn engine_config(host: &HostConfig, concurrent: bool) -> Config {
+    let memory_cap = usize::try_from(host.memory_cap).unwrap_or(usize::MAX);
+    let endpoints = host.max_endpoints;
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(endpoints)
+        .total_core_instances(endpoints.saturating_mul(CORE_INSTANCES_PER_ENDPOINT))
+        .total_memories(endpoints.saturating_mul(MEMORIES_PER_ENDPOINT))
+        .total_tables(endpoints.saturating_mul(TABLES_PER_ENDPOINT))
+        .total_stacks(if concurrent { endpoints.saturating_add(SPARE_STACKS) } else { SPARE_STACKS })
+        .max_memory_size(memory_cap);
     let mut config = Config::new();
-    config.cranelift_opt_level(OptLevel::Speed);
-    config.epoch_interruption(true);
-    config.wasm_component_model(true);
-    config.concurrency_support(concurrent);
+    config
+        .cranelift_opt_level(OptLevel::Speed)
+        .epoch_interruption(true)
+        .wasm_component_model(true)
+        .concurrency_support(concurrent)
+        .memory_reservation(host.memory_cap)
+        .memory_guard_size(MEMORY_GUARD)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }

@@ -141,6 +141,14 @@ pub enum SpawnError {
         /// Why.
         reason: &'static str,
     },
+    /// The endpoint asks for a larger memory cap than its host allows.
+    #[error("memory cap of {wanted} bytes exceeds the host's {host} bytes")]
+    MemoryCap {
+        /// The endpoint's memory cap.
+        wanted: u64,
+        /// The host's.
+        host: u64,
+    },
     /// The component was loaded by a different engine.
     #[error("component `{0}` was loaded by another engine than this service's")]
     ForeignComponent(String),

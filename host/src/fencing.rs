@@ -47,19 +47,11 @@ impl fmt::Display for FencingToken {
 /// # Errors
 ///
 /// [`RpcError::FencingMismatch`] with both tokens.
-pub fn check(
-    endpoint: &str,
-    expected: Option<FencingToken>,
-    received: Option<FencingToken>,
-) -> Result<(), RpcError> {
+pub fn check(endpoint: &str, expected: Option<FencingToken>, received: Option<FencingToken>) -> Result<(), RpcError> {
     if expected == received {
         Ok(())
     } else {
-        Err(RpcError::FencingMismatch {
-            endpoint: endpoint.to_owned(),
-            expected,
-            received,
-        })
+        Err(RpcError::FencingMismatch { endpoint: endpoint.to_owned(), expected, received })
     }
 }
 
@@ -73,20 +65,9 @@ mod tests {
         let stale = FencingToken::random();
         check("rm", Some(leader), Some(leader)).unwrap();
         check("te", None, None).unwrap();
-        for (expected, received) in [
-            (Some(leader), Some(stale)),
-            (Some(leader), None),
-            (None, Some(stale)),
-        ] {
+        for (expected, received) in [(Some(leader), Some(stale)), (Some(leader), None), (None, Some(stale))] {
             let err = check("rm", expected, received).unwrap_err();
-            assert_eq!(
-                err,
-                RpcError::FencingMismatch {
-                    endpoint: "rm".into(),
-                    expected,
-                    received
-                }
-            );
+            assert_eq!(err, RpcError::FencingMismatch { endpoint: "rm".into(), expected, received });
         }
     }
 }

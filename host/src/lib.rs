@@ -15,7 +15,7 @@
 //! use wasmtime::component::Val;
 //!
 //! let config = HostConfig::default();
-//! let engine = Engine::new(config.epoch_tick)?;
+//! let engine = Engine::new(&config)?;
 //! let service = RpcService::new(config, engine.clone())?;
 //! let echo = engine.load_file("echo.wasm")?;
 //! let endpoint = service.start("echo", &echo, EndpointOptions::default()).await?;
@@ -57,8 +57,8 @@ pub mod wit_clients;
 pub use self::client::GatewayClient;
 pub use self::component::{ComponentInfo, EndpointComponent};
 pub use self::config::HostConfig;
-pub use self::endpoint::{Lifecycle, Termination};
+pub use self::endpoint::{EndpointStats, Lifecycle, Termination};
 pub use self::engine::Engine;
 pub use self::error::{EndpointFailure, LoadError, RpcError, SpawnError};
 pub use self::fencing::FencingToken;
-pub use self::service::{Endpoint, EndpointOptions, RpcService, ShutdownError, StartError};
+pub use self::service::{Endpoint, EndpointOptions, RpcService, ServiceError, ShutdownError, StartError};

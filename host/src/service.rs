@@ -12,8 +12,8 @@ use crate::actor::{self, Actor, Inbox};
 use crate::address::{self, LOCAL_AUTHORITY};
 use crate::client::GatewayClient;
 use crate::component::{ComponentInfo, EndpointComponent, Identity, Limits, StoreParts, new_store};
-use crate::config::HostConfig;
-use crate::endpoint::{ActorRef, Control, Directory, Lifecycle, Termination};
+use crate::config::{ConfigError, HostConfig};
+use crate::endpoint::{ActorRef, Control, Directory, EndpointStats, Lifecycle, Termination};
 use crate::engine::Engine;
 use crate::error::{EndpointFailure, RpcError, SpawnError};
 use crate::fencing::FencingToken;
@@ -41,11 +41,26 @@ pub struct ShutdownError {
 }
 
 fn describe(failures: &[(String, EndpointFailure)]) -> String {
-    failures
-        .iter()
-        .map(|(id, f)| format!("{id}: {f}"))
-        .collect::<Vec<_>>()
-        .join("; ")
+    failures.iter().map(|(id, f)| format!("{id}: {f}")).collect::<Vec<_>>().join("; ")
+}
+
+/// Why a service could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The configuration asks more of the engine than it was built for.
+    #[error("memory-cap {wanted} exceeds the engine's memory cap of {engine} bytes")]
+    MemoryCap {
+        /// The service's memory cap.
+        wanted: u64,
+        /// The engine's.
+        engine: u64,
+    },
+    /// The endpoint threads could not be started.
+    #[error("cannot start the endpoint threads")]
+    Threads(#[source] std::io::Error),
 }
 
 /// A host's RPC service: every endpoint of the host lives in one.
@@ -80,19 +95,15 @@ impl RpcService {
     /// # Errors
     ///
     /// An invalid configuration, or threads that cannot be started.
-    pub fn new(config: HostConfig, engine: Engine) -> Result<Self, std::io::Error> {
-        config.validate().map_err(std::io::Error::other)?;
+    pub fn new(config: HostConfig, engine: Engine) -> Result<Self, ServiceError> {
+        check(&config, &engine)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads)
             .thread_name("weir-endpoint")
             .enable_all()
-            .build()?;
-        Ok(Self::build(
-            config,
-            engine,
-            runtime.handle().clone(),
-            Some(runtime),
-        ))
+            .build()
+            .map_err(ServiceError::Threads)?;
+        Ok(Self::build(config, engine, runtime.handle().clone(), Some(runtime)))
     }
 
     /// Creates a service whose endpoints run on the given runtime (for
@@ -101,21 +112,12 @@ impl RpcService {
     /// # Errors
     ///
     /// An invalid configuration.
-    pub fn on_runtime(
-        config: HostConfig,
-        engine: Engine,
-        runtime: Handle,
-    ) -> Result<Self, std::io::Error> {
+    pub fn on_runtime(config: HostConfig, engine: Engine, runtime: Handle) -> Result<Self, std::io::Error> {
         config.validate().map_err(std::io::Error::other)?;
         Ok(Self::build(config, engine, runtime, None))
     }
 
-    fn build(
-        config: HostConfig,
-        engine: Engine,
-        executor: Handle,
-        own_runtime: Option<Runtime>,
-    ) -> Self {
+    fn build(config: HostConfig, engine: Engine, executor: Handle, own_runtime: Option<Runtime>) -> Self {
         let directory = Arc::new(Directory::new(LOCAL_AUTHORITY.to_owned()));
         Self {
             inner: Arc::new(ServiceInner {
@@ -132,6 +134,13 @@ impl RpcService {
     /// The service's configuration.
     pub fn config(&self) -> &HostConfig {
         &self.inner.config
+    }
+
+    /// The runtime the endpoints run on. Host-side code that talks to
+    /// endpoints a lot can run here too, so its conversations stay on the
+    /// endpoints' threads instead of waking them from another one.
+    pub fn runtime(&self) -> &Handle {
+        &self.inner.executor
     }
 
     /// The engine that compiles components for this service.
@@ -162,32 +171,22 @@ impl RpcService {
         if inner.stopped.load(Ordering::Acquire) {
             return Err(SpawnError::ServiceStopped);
         }
-        address::validate_id(id).map_err(|reason| SpawnError::InvalidId {
-            id: id.to_owned(),
-            reason,
-        })?;
+        address::validate_id(id).map_err(|reason| SpawnError::InvalidId { id: id.to_owned(), reason })?;
         if !inner.engine.owns(component) {
             return Err(SpawnError::ForeignComponent(component.info().name.clone()));
         }
         let config = &inner.config;
+        let memory_cap = options.memory_cap.unwrap_or(config.memory_cap);
+        if memory_cap > config.memory_cap {
+            return Err(SpawnError::MemoryCap { wanted: memory_cap, host: config.memory_cap });
+        }
         let id: Arc<str> = id.into();
         let address: Arc<str> = inner.directory.address_of(&id).to_string().into();
         let (mailbox_sender, mailbox) = mpsc::channel(config.mailbox_capacity);
         let (control_sender, control) = mpsc::unbounded_channel();
         let (task_sender, tasks) = mpsc::unbounded_channel();
-        let cpu_deadline = options
-            .cpu_deadline
-            .unwrap_or(config.cpu_deadline)
-            .max(config.epoch_tick);
-        let limits = Limits {
-            memory_cap: options.memory_cap.unwrap_or(config.memory_cap),
-            cpu_deadline_ticks: HostConfig {
-                cpu_deadline,
-                ..config.clone()
-            }
-            .cpu_deadline_ticks(),
-            cpu_deadline,
-        };
+        let cpu_deadline = options.cpu_deadline.unwrap_or(config.cpu_deadline);
+        let limits = Limits::new(memory_cap, cpu_deadline, config.epoch_tick);
         let mut store = new_store(
             component.engine(),
             StoreParts {
@@ -203,15 +202,11 @@ impl RpcService {
                 limits,
             },
         );
-        let (_instance, funcs) =
-            component
-                .instantiate(&mut store)
-                .await
-                .map_err(|source| SpawnError::Instantiate {
-                    id: id.to_string(),
-                    component: component.info().name.clone(),
-                    source,
-                })?;
+        let (_instance, funcs) = component.instantiate(&mut store).await.map_err(|source| SpawnError::Instantiate {
+            id: id.to_string(),
+            component: component.info().name.clone(),
+            source,
+        })?;
         let actor_ref = Arc::new(ActorRef::new(
             id,
             address,
@@ -221,19 +216,9 @@ impl RpcService {
             control_sender,
         ));
         inner.directory.register(actor_ref.clone())?;
-        let actor = Actor {
-            actor_ref: actor_ref.clone(),
-            store,
-            funcs,
-            inbox: Inbox::new(mailbox, control, tasks),
-        };
-        inner
-            .executor
-            .spawn(actor::run(actor, inner.directory.clone()));
-        Ok(Endpoint {
-            actor: actor_ref,
-            ask_timeout: config.ask_timeout,
-        })
+        let actor = Actor { actor_ref: actor_ref.clone(), store, funcs, inbox: Inbox::new(mailbox, control, tasks) };
+        inner.executor.spawn(actor::run(actor, inner.directory.clone()));
+        Ok(Endpoint { actor: actor_ref, ask_timeout: config.ask_timeout })
     }
 
     /// [`RpcService::spawn`], then [`Endpoint::start`].
@@ -256,10 +241,7 @@ impl RpcService {
     /// The live endpoint with this id.
     pub fn endpoint(&self, id: &str) -> Option<Endpoint> {
         let actor = self.inner.directory.get(id)?;
-        Some(Endpoint {
-            actor,
-            ask_timeout: self.inner.config.ask_timeout,
-        })
+        Some(Endpoint { actor, ask_timeout: self.inner.config.ask_timeout })
     }
 
     /// Connects to the gateway `gateway` of the endpoint at `address`
@@ -276,12 +258,7 @@ impl RpcService {
         token: Option<FencingToken>,
     ) -> Result<GatewayClient, RpcError> {
         let (target, index) = self.inner.directory.connect(address, gateway)?;
-        Ok(GatewayClient::new(
-            target,
-            index,
-            token,
-            self.inner.config.ask_timeout,
-        ))
+        Ok(GatewayClient::new(target, index, token, self.inner.config.ask_timeout))
     }
 
     /// Stops every endpoint and waits for all of them (Flink's
@@ -296,26 +273,24 @@ impl RpcService {
         for endpoint in &endpoints {
             endpoint.control(Control::Terminate);
         }
-        let terminations =
-            futures::future::join_all(endpoints.iter().map(|e| e.lifecycle.terminated())).await;
+        let terminations = futures::future::join_all(endpoints.iter().map(|e| e.lifecycle.terminated())).await;
         let failures: Vec<_> = endpoints
             .iter()
             .zip(terminations)
-            .filter_map(|(endpoint, termination)| {
-                termination.err().map(|f| (endpoint.id.to_string(), f))
-            })
+            .filter_map(|(endpoint, termination)| termination.err().map(|f| (endpoint.id.to_string(), f)))
             .collect();
-        tracing::info!(
-            endpoints = endpoints.len(),
-            failed = failures.len(),
-            "RPC service shut down"
-        );
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(ShutdownError { failures })
-        }
+        tracing::info!(endpoints = endpoints.len(), failed = failures.len(), "RPC service shut down");
+        if failures.is_empty() { Ok(()) } else { Err(ShutdownError { failures }) }
     }
+}
+
+/// Checks a service's configuration against itself and its engine.
+fn check(config: &HostConfig, engine: &Engine) -> Result<(), ServiceError> {
+    config.validate()?;
+    if config.memory_cap > engine.memory_cap() {
+        return Err(ServiceError::MemoryCap { wanted: config.memory_cap, engine: engine.memory_cap() });
+    }
+    Ok(())
 }
 
 /// Why [`RpcService::start`] failed.
@@ -355,6 +330,11 @@ impl Endpoint {
     /// What the host knows about its component.
     pub fn component(&self) -> &ComponentInfo {
         &self.actor.component
+    }
+
+    /// What it has served so far.
+    pub fn stats(&self) -> EndpointStats {
+        self.actor.stats.snapshot()
     }
 
     /// Its current lifecycle state.
@@ -415,17 +395,8 @@ impl Endpoint {
     /// # Errors
     ///
     /// [`RpcError::Handshake`] if the endpoint does not export it.
-    pub fn fenced_gateway(
-        &self,
-        gateway: &str,
-        token: Option<FencingToken>,
-    ) -> Result<GatewayClient, RpcError> {
+    pub fn fenced_gateway(&self, gateway: &str, token: Option<FencingToken>) -> Result<GatewayClient, RpcError> {
         let index = self.actor.gateway(gateway)?;
-        Ok(GatewayClient::new(
-            self.actor.clone(),
-            index,
-            token,
-            self.ask_timeout,
-        ))
+        Ok(GatewayClient::new(self.actor.clone(), index, token, self.ask_timeout))
     }
 }

@@ -1,4 +1,12 @@
 //! The integration tests: real components, built from `endpoints/`, loaded
 //! into real hosts.
 
-mod smoke;
+mod bad_input;
+mod calls;
+mod components;
+mod fencing;
+mod isolation;
+mod lifecycle;
+mod main_thread;
+mod supervision;
+

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use wasmtime::component::Val;
 use weir::{EndpointComponent, Engine, HostConfig, RpcService};
 pub use weir_test_artifacts as artifacts;
 
@@ -19,7 +20,7 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 /// The engine every test shares, so each component compiles once.
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| Engine::new(EPOCH_TICK).expect("cannot create the engine"))
+    ENGINE.get_or_init(|| Engine::new(&config()).expect("cannot create the engine"))
 }
 
 /// The component at `path` (one of [`artifacts`]' constants), compiled once
@@ -31,24 +32,13 @@ pub fn component(path: &str) -> EndpointComponent {
         return component.clone();
     }
     // Compile outside the lock so tests compile different components at once.
-    let component = engine()
-        .load_file(path)
-        .unwrap_or_else(|e| panic!("cannot load {path}: {e}"));
-    loaded
-        .lock()
-        .unwrap()
-        .entry(path.to_owned())
-        .or_insert(component)
-        .clone()
+    let component = engine().load_file(path).unwrap_or_else(|e| panic!("cannot load {path}: {e}"));
+    loaded.lock().unwrap().entry(path.to_owned()).or_insert(component).clone()
 }
 
 /// The tests' host configuration: the defaults, on two threads.
 pub fn config() -> HostConfig {
-    HostConfig {
-        worker_threads: 2,
-        epoch_tick: EPOCH_TICK,
-        ..HostConfig::default()
-    }
+    HostConfig { worker_threads: 2, epoch_tick: EPOCH_TICK, ..HostConfig::default() }
 }
 
 /// A host with [`config`].
@@ -63,10 +53,7 @@ pub fn host_with(config: HostConfig) -> RpcService {
 
 /// Polls `check` until it yields a value, failing the test after
 /// [`PATIENCE`].
-pub async fn eventually<T, F: Future<Output = Option<T>>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
+pub async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
     let polling = async {
         let mut interval = tokio::time::interval(Duration::from_millis(5));
         loop {
@@ -76,9 +63,7 @@ pub async fn eventually<T, F: Future<Output = Option<T>>>(
             }
         }
     };
-    tokio::time::timeout(PATIENCE, polling)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    tokio::time::timeout(PATIENCE, polling).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
 /// Everything logged through `tracing` in this process, for tests that
@@ -118,5 +103,88 @@ impl std::io::Write for LogWriter {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// Gateway names of the example components.
+pub mod gateways {
+    pub const ECHO: &str = "weir:examples/echo@0.1.0";
+    pub const ECHO_SYNC: &str = "weir:examples/echo-sync@0.1.0";
+    pub const COUNTER: &str = "weir:examples/counter@0.1.0";
+    pub const CALLER: &str = "weir:examples/caller@0.1.0";
+    pub const PROBE: &str = "weir:examples/probe@0.1.0";
+    pub const FAULT: &str = "weir:examples/fault@0.1.0";
+    pub const TICKER: &str = "weir:examples/ticker@0.1.0";
+}
+
+/// Endpoint options with these settings.
+pub fn with_config(settings: &[(&str, &str)]) -> weir::EndpointOptions {
+    weir::EndpointOptions {
+        config: settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        ..weir::EndpointOptions::default()
+    }
+}
+
+/// The `ok` payload of a `result<T, rpc-error>` a guest returned.
+///
+/// # Panics
+///
+/// If the reply is anything else.
+pub fn guest_ok(reply: Option<Val>) -> Option<Val> {
+    match reply {
+        Some(Val::Result(Ok(payload))) => payload.map(|v| *v),
+        other => panic!("expected an ok result, got {other:?}"),
+    }
+}
+
+/// The case and payload of the `rpc-error` in a guest's `result<T,
+/// rpc-error>`.
+///
+/// # Panics
+///
+/// If the reply is anything else.
+pub fn guest_error(reply: Option<Val>) -> (String, Val) {
+    match reply {
+        Some(Val::Result(Err(Some(error)))) => match *error {
+            Val::Variant(case, Some(payload)) => (case, *payload),
+            other => panic!("expected an rpc-error, got {other:?}"),
+        },
+        other => panic!("expected an error result, got {other:?}"),
+    }
+}
+
+/// A string value.
+pub fn text(s: &str) -> Val {
+    Val::String(s.to_owned())
+}
+
+/// The `u64` inside a value.
+///
+/// # Panics
+///
+/// If it is not one.
+pub fn as_u64(val: Option<Val>) -> u64 {
+    match val {
+        Some(Val::U64(x)) => x,
+        other => panic!("expected a u64, got {other:?}"),
+    }
+}
+
+/// The `u64`s of a `list<u64>` (or `list<u32>`).
+///
+/// # Panics
+///
+/// If it is not one.
+pub fn as_list(val: Option<Val>) -> Vec<u64> {
+    match val {
+        Some(Val::List(items)) => items
+            .into_iter()
+            .map(|item| match item {
+                Val::U64(x) => x,
+                Val::U32(x) => u64::from(x),
+                other => panic!("expected an integer, got {other:?}"),
+            })
+            .collect(),
+        other => panic!("expected a list, got {other:?}"),
     }
 }

@@ -1,7 +1,8 @@
 //! Serves the `probe` gateway: shows the endpoint's lifecycle and main
 //! thread. Settings: `on-start` = `ok` | `fail`; `on-stop` = `ok` | `fail` |
-//! `slow:<ms>`; `witness` = a counter's address, told `append(2)` when
-//! `on-stop` begins and `append(3)` when it ends.
+//! `slow:<ms>` | `wait-for-ping` (returns once a `ping` arrives after it
+//! began); `witness` = a counter's address, told `append(2)` when `on-stop`
+//! begins and `append(3)` when it ends.
 
 weir_guest::generate!({
     world: "weir:examples/probe-endpoint",
@@ -19,6 +20,7 @@ thread_local! {
     static RAN: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
     static BUSY: Cell<bool> = const { Cell::new(false) };
     static OVERLAPS: Cell<u32> = const { Cell::new(0) };
+    static POKES: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Marks the main thread busy for `work` steps, counting any overlap.
@@ -60,6 +62,12 @@ impl weir_guest::Endpoint for Probe {
         if let Some(ms) = behaviour.strip_prefix("slow:") {
             let ms = ms.parse().map_err(|_| format!("bad on-stop setting `{behaviour}`"))?;
             weir_guest::sleep(Duration::from_millis(ms)).await;
+        }
+        if behaviour == "wait-for-ping" {
+            let pings = PINGS.with(Cell::get);
+            while PINGS.with(Cell::get) == pings {
+                weir_guest::sleep(Duration::from_millis(2)).await;
+            }
         }
         tell_witness(witness.as_ref(), 3).await;
         match behaviour.as_str() {
@@ -116,6 +124,38 @@ impl Guest for Probe {
 
     fn overlaps() -> u32 {
         OVERLAPS.with(Cell::get)
+    }
+
+    fn poke() {
+        POKES.with(|p| p.set(p.get() + 1));
+    }
+
+    fn pokes() -> u64 {
+        POKES.with(Cell::get)
+    }
+
+    fn say(text: String) -> u32 {
+        println!("{text}");
+        eprintln!("{text}");
+        u32::try_from(text.len()).unwrap_or(u32::MAX)
+    }
+
+    fn ambient() -> Vec<String> {
+        let outcome = |what: &str, result: Result<String, std::io::Error>| match result {
+            Ok(detail) => format!("{what}: reachable ({detail})"),
+            Err(error) => format!("{what}: denied ({error})"),
+        };
+        vec![
+            format!("environment: {} variables", std::env::vars().count()),
+            format!("arguments: {}", std::env::args().count()),
+            outcome("read /etc/passwd", std::fs::read_to_string("/etc/passwd").map(|t| format!("{} bytes", t.len()))),
+            outcome("list /", std::fs::read_dir("/").map(|d| format!("{} entries", d.count()))),
+            outcome("write /tmp/weir-probe", std::fs::write("/tmp/weir-probe", b"x").map(|()| "written".into())),
+            outcome(
+                "connect 127.0.0.1:22",
+                std::net::TcpStream::connect("127.0.0.1:22").map(|s| format!("{:?}", s.peer_addr())),
+            ),
+        ]
     }
 }
 

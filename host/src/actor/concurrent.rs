@@ -40,23 +40,11 @@ impl Job {
 }
 
 pub(super) async fn drive(actor: Actor) -> (Termination, Option<Inbox>) {
-    let Actor {
-        actor_ref,
-        mut store,
-        funcs,
-        mut inbox,
-    } = actor;
-    let result = store
-        .run_concurrent(async |accessor| serve(accessor, &actor_ref, &funcs, &mut inbox).await)
-        .await;
+    let Actor { actor_ref, mut store, funcs, mut inbox } = actor;
+    let result = store.run_concurrent(async |accessor| serve(accessor, &actor_ref, &funcs, &mut inbox).await).await;
     let termination = result.unwrap_or_else(|error| {
         // The event loop itself failed: a trap surfaced outside any one call.
-        Err(machine::failure(
-            &actor_ref,
-            store.data(),
-            During::Unknown,
-            &error,
-        ))
+        Err(machine::failure(&actor_ref, store.data(), During::Unknown, &error))
     });
     (termination, Some(inbox))
 }
@@ -98,9 +86,11 @@ async fn serve(
             },
             Some((job, result)) = running.next() => match (job, result) {
                 (Job::Ask { key, .. }, Ok(value)) => {
+                    actor.stats.ask();
                     let _ = inbox.pending.remove(key).send(Ok(value));
                 }
-                (Job::Fire(_), Ok(_)) => {}
+                (Job::Fire(During::Task(_)), Ok(_)) => actor.stats.task(),
+                (Job::Fire(_), Ok(_)) => actor.stats.tell(),
                 (Job::OnStop, Ok(value)) => return machine::hook_outcome(value, EndpointFailure::StopFailed),
                 (job, Err(error)) => return Err(fail(job.during(), error)),
             },
@@ -137,9 +127,7 @@ async fn serve(
 /// The function, arguments and job of scheduled task `task`.
 fn task_call(funcs: &InstanceFuncs, task: u64) -> (Func, Vec<Val>, Job) {
     // Loading refuses components that schedule tasks without `main-thread`.
-    let run = funcs
-        .run_task
-        .expect("component loaded without main-thread export scheduled a task");
+    let run = funcs.run_task.expect("component loaded without main-thread export scheduled a task");
     (run, vec![Val::U64(task)], Job::Fire(During::Task(task)))
 }
 
@@ -154,12 +142,5 @@ async fn execute(
     let mut results = [Val::Bool(false)];
     let results = &mut results[..usize::from(has_result)];
     let outcome = func.call_concurrent(accessor, &args, results).await;
-    (
-        job,
-        outcome.map(|()| {
-            results
-                .first_mut()
-                .map(|v| std::mem::replace(v, Val::Bool(false)))
-        }),
-    )
+    (job, outcome.map(|()| results.first_mut().map(|v| std::mem::replace(v, Val::Bool(false)))))
 }

@@ -39,11 +39,7 @@ pub(super) fn on_control(actor: &ActorRef, command: Option<Control>, has_on_stop
         (Some(Control::Terminate) | None, Lifecycle::Stopped) => Action::Finish,
         (Some(Control::Terminate) | None, Lifecycle::Started) => {
             transition(actor, Lifecycle::Terminating);
-            if has_on_stop {
-                Action::Stop
-            } else {
-                Action::Finish
-            }
+            if has_on_stop { Action::Stop } else { Action::Finish }
         }
         (Some(Control::Terminate) | None, _) => Action::Nothing,
     }
@@ -64,9 +60,7 @@ pub(super) fn admit(actor: &ActorRef, call: Call) -> Option<Call> {
     if actor.lifecycle.get() != Lifecycle::Stopped {
         return Some(call);
     }
-    let error = RpcError::NotStarted {
-        endpoint: actor.id.to_string(),
-    };
+    let error = RpcError::NotStarted { endpoint: actor.id.to_string() };
     match call.reply {
         Some(reply) => {
             let _ = reply.send(Err(error));
@@ -97,6 +91,7 @@ pub(super) enum During {
     OnStop,
     Function(FunctionId),
     Task(u64),
+    AnyTask,
     Unknown,
 }
 
@@ -107,33 +102,50 @@ impl During {
             During::OnStop => "on-stop".into(),
             During::Function(id) => format!("`{}`", actor.component.qualified_name(id)),
             During::Task(task) => format!("main-thread task {task}"),
+            During::AnyTask => "a main-thread task".into(),
             During::Unknown => "a guest task".into(),
+        }
+    }
+}
+
+impl During {
+    /// What a trap's backtrace says was running, or `self` if it says
+    /// nothing. In concurrent mode a trap ends the whole event loop rather
+    /// than the call it happened in, so the backtrace is the witness: its
+    /// outermost export frame is named `<interface>#<function>`.
+    fn or_from_backtrace(self, actor: &ActorRef, error: &wasmtime::Error) -> During {
+        let Some(backtrace) = error.downcast_ref::<wasmtime::WasmBacktrace>() else { return self };
+        let Some((interface, function)) =
+            backtrace.frames().iter().rev().filter_map(|frame| frame.func_name()?.rsplit_once('#')).next()
+        else {
+            return self;
+        };
+        // Export glue names may carry an ABI prefix, e.g. `[async-lift]`.
+        let interface = interface.rsplit(']').next().unwrap_or(interface);
+        match (interface, function) {
+            ("weir:rpc/lifecycle@0.1.0", "on-start") => During::OnStart,
+            ("weir:rpc/lifecycle@0.1.0", "on-stop") => During::OnStop,
+            ("weir:rpc/main-thread@0.1.0", _) => During::AnyTask,
+            _ => actor
+                .component
+                .gateway(interface)
+                .and_then(|(index, _)| actor.component.gateway_functions(index).find(|(_, f)| f.name == function))
+                .map_or(self, |(id, _)| During::Function(id)),
         }
     }
 }
 
 /// Turns a wasmtime error into the endpoint's termination cause, naming the
 /// limit that stopped the guest if one did.
-pub(super) fn failure(
-    actor: &ActorRef,
-    data: &StoreData,
-    during: During,
-    error: &wasmtime::Error,
-) -> EndpointFailure {
-    let during = during.describe(actor);
+pub(super) fn failure(actor: &ActorRef, data: &StoreData, during: During, error: &wasmtime::Error) -> EndpointFailure {
+    let during = during.or_from_backtrace(actor, error).describe(actor);
     match data.exceeded {
-        Some(LimitExceeded::CpuDeadline) => EndpointFailure::CpuDeadlineExceeded {
-            during,
-            deadline: data.limits.cpu_deadline,
-        },
-        Some(LimitExceeded::Memory { wanted }) => EndpointFailure::MemoryCapExceeded {
-            during,
-            cap: data.limits.memory_cap,
-            wanted,
-        },
-        None => EndpointFailure::Trapped {
-            during,
-            message: format!("{error:#}"),
-        },
+        Some(LimitExceeded::CpuDeadline) => {
+            EndpointFailure::CpuDeadlineExceeded { during, deadline: data.limits.cpu_deadline }
+        }
+        Some(LimitExceeded::Memory { wanted }) => {
+            EndpointFailure::MemoryCapExceeded { during, cap: data.limits.memory_cap, wanted }
+        }
+        None => EndpointFailure::Trapped { during, message: format!("{error:#}") },
     }
 }

@@ -56,13 +56,7 @@ impl Inbox {
         control: mpsc::UnboundedReceiver<Control>,
         tasks: mpsc::UnboundedReceiver<ScheduledTask>,
     ) -> Self {
-        Self {
-            mailbox,
-            control,
-            tasks,
-            pending: Slab::new(),
-            batch: Vec::with_capacity(BATCH),
-        }
+        Self { mailbox, control, tasks, pending: Slab::new(), batch: Vec::with_capacity(BATCH) }
     }
 }
 
@@ -86,13 +80,7 @@ pub(crate) async fn run(actor: Actor, directory: Arc<Directory>) {
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "panic".to_owned());
-            (
-                Err(EndpointFailure::Host {
-                    during: "the main loop".into(),
-                    message,
-                }),
-                None,
-            )
+            (Err(EndpointFailure::Host { during: "the main loop".into(), message }), None)
         }
     };
     finish(&actor_ref, termination, inbox);

@@ -1,10 +1,10 @@
 //! The main loop of a sync-only component: each call runs to completion
 //! before the next one starts, on an engine without concurrency support,
 //! where a call costs a fraction of a concurrent one.
+//!
+//! Such a component has no hooks and schedules no tasks: `on-stop` and
+//! `main-thread.run` are async functions, which it cannot export.
 
-use std::future::poll_fn;
-
-use tokio_util::time::DelayQueue;
 use wasmtime::Store;
 use wasmtime::component::{Func, Val};
 
@@ -12,15 +12,10 @@ use super::machine::{self, Action, During};
 use super::{Actor, BATCH, Inbox};
 use crate::component::{InstanceFuncs, StoreData};
 use crate::endpoint::{ActorRef, Termination};
-use crate::error::EndpointFailure;
 
 pub(super) async fn drive(actor: Actor) -> (Termination, Option<Inbox>) {
-    let Actor {
-        actor_ref,
-        mut store,
-        funcs,
-        mut inbox,
-    } = actor;
+    let Actor { actor_ref, mut store, funcs, mut inbox } = actor;
+    debug_assert!(funcs.on_start.is_none() && funcs.on_stop.is_none() && funcs.run_task.is_none());
     let termination = serve(&actor_ref, &mut store, &funcs, &mut inbox).await;
     (termination, Some(inbox))
 }
@@ -31,38 +26,17 @@ async fn serve(
     funcs: &InstanceFuncs,
     inbox: &mut Inbox,
 ) -> Termination {
-    // A sync-only component cannot export `on-stop`, which is async.
-    debug_assert!(funcs.on_stop.is_none());
-    let mut delayed = DelayQueue::new();
     let mut mailbox_open = true;
     loop {
         tokio::select! {
             biased;
             command = inbox.control.recv() => match machine::on_control(actor, command, false) {
                 Action::Start(done) => {
-                    let outcome = match funcs.on_start {
-                        Some(on_start) => match invoke(store, on_start, &[], true).await {
-                            Ok(value) => machine::hook_outcome(value, EndpointFailure::StartFailed),
-                            Err(error) => Err(machine::failure(actor, store.data(), During::OnStart, &error)),
-                        },
-                        None => Ok(()),
-                    };
-                    let _ = done.send(outcome.clone());
-                    outcome?;
+                    let _ = done.send(Ok(()));
                 }
                 Action::Finish | Action::Stop => return Ok(()),
                 Action::Nothing => {}
             },
-            Some(scheduled) = inbox.tasks.recv() => {
-                if scheduled.delay.is_zero() {
-                    run_task(actor, store, funcs, scheduled.task).await?;
-                } else {
-                    delayed.insert(scheduled.task, scheduled.delay);
-                }
-            }
-            Some(expired) = poll_fn(|cx| delayed.poll_expired(cx)) => {
-                run_task(actor, store, funcs, expired.into_inner()).await?;
-            }
             received = inbox.mailbox.recv_many(&mut inbox.batch, BATCH), if mailbox_open => {
                 mailbox_open = received > 0;
                 // Taken in order from the back; on a trap the calls not yet
@@ -74,11 +48,13 @@ async fn serve(
                     let has_result = actor.component.function(call.function).signature.is_ask();
                     let key = call.reply.map(|reply| inbox.pending.insert(reply));
                     match invoke(store, func, &call.args, has_result).await {
-                        Ok(value) => {
-                            if let Some(key) = key {
+                        Ok(value) => match key {
+                            Some(key) => {
+                                actor.stats.ask();
                                 let _ = inbox.pending.remove(key).send(Ok(value));
                             }
-                        }
+                            None => actor.stats.tell(),
+                        },
                         Err(error) => {
                             inbox.batch.reverse();
                             return Err(machine::failure(actor, store.data(), During::Function(call.function), &error));
@@ -90,21 +66,6 @@ async fn serve(
     }
 }
 
-async fn run_task(
-    actor: &ActorRef,
-    store: &mut Store<StoreData>,
-    funcs: &InstanceFuncs,
-    task: u64,
-) -> Termination {
-    let run = funcs
-        .run_task
-        .expect("component loaded without main-thread export scheduled a task");
-    invoke(store, run, &[Val::U64(task)], false)
-        .await
-        .map(drop)
-        .map_err(|error| machine::failure(actor, store.data(), During::Task(task), &error))
-}
-
 async fn invoke(
     store: &mut Store<StoreData>,
     func: Func,
@@ -114,7 +75,5 @@ async fn invoke(
     let mut results = [Val::Bool(false)];
     let results = &mut results[..usize::from(has_result)];
     func.call_async(&mut *store, args, results).await?;
-    Ok(results
-        .first_mut()
-        .map(|v| std::mem::replace(v, Val::Bool(false))))
+    Ok(results.first_mut().map(|v| std::mem::replace(v, Val::Bool(false))))
 }

@@ -1,5 +1,6 @@
 //! Command-line interface of the `weir` binary.
 
+mod bench;
 mod wit;
 
 use std::path::PathBuf;
@@ -16,6 +17,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Measures the RPC layer on this machine and prints a table.
+    Bench(bench::BenchArgs),
     /// Work with WIT packages.
     #[command(subcommand)]
     Wit(WitCommand),
@@ -46,10 +49,7 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// Whatever the command ran into, for the user.
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        Command::Wit(WitCommand::Clients {
-            package,
-            deps,
-            check,
-        }) => wit::clients(&package, &deps, check),
+        Command::Bench(args) => bench::bench(&args),
+        Command::Wit(WitCommand::Clients { package, deps, check }) => wit::clients(&package, &deps, check),
     }
 }

@@ -11,11 +11,7 @@ pub fn clients(package: &Path, deps: &[PathBuf], check: bool) -> Result<(), Erro
     let files = wit_clients::derive(&deps, package)?;
     wit_clients::write_or_check(&files, check)?;
     for file in &files {
-        println!(
-            "{} {}",
-            if check { "current" } else { "wrote" },
-            file.path.display()
-        );
+        println!("{} {}", if check { "current" } else { "wrote" }, file.path.display());
     }
     Ok(())
 }

@@ -30,20 +30,12 @@ pub(crate) struct Connection {
 }
 
 /// Defines client interface `client`, the component's `index`-th, in `linker`.
-pub(crate) fn define(
-    linker: &mut Linker<StoreData>,
-    index: u32,
-    client: &ClientInterface,
-) -> wasmtime::Result<()> {
+pub(crate) fn define(linker: &mut Linker<StoreData>, index: u32, client: &ClientInterface) -> wasmtime::Result<()> {
     let mut instance = linker.instance(&client.interface)?;
-    instance.resource(
-        &client.resource,
-        ResourceType::host_dynamic(index),
-        |mut store, rep| {
-            store.data_mut().connections.try_remove(rep as usize);
-            Ok(())
-        },
-    )?;
+    instance.resource(&client.resource, ResourceType::host_dynamic(index), |mut store, rep| {
+        store.data_mut().connections.try_remove(rep as usize);
+        Ok(())
+    })?;
     if let Some(name) = &client.connect {
         let client = Arc::new(client.clone());
         instance.func_new_concurrent(name, move |accessor, _ty, params, results| {
@@ -54,9 +46,7 @@ pub(crate) fn define(
     if let Some(name) = &client.set_timeout {
         instance.func_new(name, |mut store, _ty, params, _results| {
             let rep = borrowed_rep(&mut store, &params[0])?;
-            let Val::U64(millis) = params[1] else {
-                wasmtime::bail!("set-timeout takes a u64")
-            };
+            let Val::U64(millis) = params[1] else { wasmtime::bail!("set-timeout takes a u64") };
             if let Some(connection) = store.data_mut().connections.get_mut(rep) {
                 connection.timeout = Duration::from_millis(millis.max(1));
             }
@@ -66,23 +56,16 @@ pub(crate) fn define(
     if let Some(name) = &client.address {
         instance.func_new(name, |mut store, _ty, params, results| {
             let rep = borrowed_rep(&mut store, &params[0])?;
-            let address = store
-                .data()
-                .connections
-                .get(rep)
-                .map_or_else(String::new, |c| c.target.address.to_string());
+            let address = store.data().connections.get(rep).map_or_else(String::new, |c| c.target.address.to_string());
             results[0] = Val::String(address);
             Ok(())
         })?;
     }
     for (method, spec) in client.methods.iter().enumerate() {
         let tell = spec.reply == ClientReply::Tell;
-        instance.func_new_concurrent(
-            &spec.import_name,
-            move |accessor, _ty, params, results| {
-                Box::pin(async move { call(accessor, method, tell, params, results).await })
-            },
-        )?;
+        instance.func_new_concurrent(&spec.import_name, move |accessor, _ty, params, results| {
+            Box::pin(async move { call(accessor, method, tell, params, results).await })
+        })?;
     }
     Ok(())
 }
@@ -102,27 +85,16 @@ async fn connect(
     let token = token.as_deref().and_then(token_from_val);
     let (directory, timeout, caller) = accessor.with(|mut access| {
         let data = access.data_mut();
-        (
-            data.directory.clone(),
-            data.ask_timeout,
-            data.identity.id.clone(),
-        )
+        (data.directory.clone(), data.ask_timeout, data.identity.id.clone())
     });
     results[0] = match handshake(&directory, address, client) {
         Ok((target, routes)) => {
             tracing::debug!(endpoint = %caller, to = %address, gateway = %client.gateway, "connected");
-            let connection = Connection {
-                target,
-                routes,
-                token,
-                timeout,
-            };
+            let connection = Connection { target, routes, token, timeout };
             let handle = accessor.with(|mut access| {
                 let rep = access.data_mut().connections.insert(connection);
-                let rep = u32::try_from(rep)
-                    .map_err(|_| wasmtime::format_err!("too many open handles"))?;
-                ResourceDynamic::new_own(rep, resource_type)
-                    .try_into_resource_any(access.as_context_mut())
+                let rep = u32::try_from(rep).map_err(|_| wasmtime::format_err!("too many open handles"))?;
+                ResourceDynamic::new_own(rep, resource_type).try_into_resource_any(access.as_context_mut())
             })?;
             Val::Result(Ok(Some(Box::new(Val::Resource(handle)))))
         }
@@ -141,10 +113,8 @@ fn handshake(
     client: &ClientInterface,
 ) -> Result<(Arc<ActorRef>, Arc<[FunctionId]>), RpcError> {
     let (target, gateway) = directory.connect(address, &client.gateway)?;
-    let routes =
-        routes(client, target.component.gateway_functions(gateway)).map_err(|difference| {
-            RpcError::Handshake(format!("`{}` at {address}: {difference}", client.gateway))
-        })?;
+    let routes = routes(client, target.component.gateway_functions(gateway))
+        .map_err(|difference| RpcError::Handshake(format!("`{}` at {address}: {difference}", client.gateway)))?;
     Ok((target, routes.into()))
 }
 
@@ -156,20 +126,15 @@ async fn call(
     params: &[Val],
     results: &mut [Val],
 ) -> wasmtime::Result<()> {
-    let (target, function, token, timeout) =
-        accessor.with(|mut access| -> wasmtime::Result<_> {
-            let rep = borrowed_rep(&mut access, &params[0])?;
-            let connection =
-                access.data_mut().connections.get(rep).ok_or_else(|| {
-                    wasmtime::format_err!("call through a dropped gateway handle")
-                })?;
-            Ok((
-                connection.target.clone(),
-                connection.routes[method],
-                connection.token,
-                connection.timeout,
-            ))
-        })?;
+    let (target, function, token, timeout) = accessor.with(|mut access| -> wasmtime::Result<_> {
+        let rep = borrowed_rep(&mut access, &params[0])?;
+        let connection = access
+            .data_mut()
+            .connections
+            .get(rep)
+            .ok_or_else(|| wasmtime::format_err!("call through a dropped gateway handle"))?;
+        Ok((connection.target.clone(), connection.routes[method], connection.token, connection.timeout))
+    })?;
     let args = params[1..].to_vec();
     if tell {
         target.tell(function, args, token).await;
@@ -183,13 +148,8 @@ async fn call(
 }
 
 /// The slab key behind a borrowed handle.
-fn borrowed_rep(
-    mut store: impl AsContextMut<Data = StoreData>,
-    handle: &Val,
-) -> wasmtime::Result<usize> {
-    let Val::Resource(handle) = handle else {
-        wasmtime::bail!("expected a gateway handle")
-    };
+fn borrowed_rep(mut store: impl AsContextMut<Data = StoreData>, handle: &Val) -> wasmtime::Result<usize> {
+    let Val::Resource(handle) = handle else { wasmtime::bail!("expected a gateway handle") };
     let handle: ResourceAny = *handle;
     Ok(ResourceDynamic::try_from_resource_any(handle, store.as_context_mut())?.rep() as usize)
 }

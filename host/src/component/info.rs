@@ -69,17 +69,11 @@ pub struct ComponentInfo {
 impl ComponentInfo {
     /// The gateway exported under `name`.
     pub fn gateway(&self, name: &str) -> Option<(usize, &GatewayExport)> {
-        self.gateways
-            .iter()
-            .enumerate()
-            .find(|(_, g)| g.name == name)
+        self.gateways.iter().enumerate().find(|(_, g)| g.name == name)
     }
 
     /// The functions of a gateway, with their ids.
-    pub fn gateway_functions(
-        &self,
-        gateway: usize,
-    ) -> impl Iterator<Item = (FunctionId, &FunctionSignature)> + Clone {
+    pub fn gateway_functions(&self, gateway: usize) -> impl Iterator<Item = (FunctionId, &FunctionSignature)> + Clone {
         let range = self.gateways[gateway].functions.clone();
         range.map(move |i| (FunctionId(i), &self.functions[i as usize].signature))
     }
@@ -92,10 +86,7 @@ impl ComponentInfo {
     /// `gateway.function`, for messages.
     pub fn qualified_name(&self, id: FunctionId) -> String {
         let function = self.function(id);
-        format!(
-            "{}.{}",
-            self.gateways[function.gateway].name, function.signature.name
-        )
+        format!("{}.{}", self.gateways[function.gateway].name, function.signature.name)
     }
 
     /// Whether the component exports `on-stop`.

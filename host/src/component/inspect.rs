@@ -43,14 +43,10 @@ pub(crate) fn inspect(
                 let ComponentItem::ComponentInstance(instance) = item.ty else {
                     return Err(format!("import `{import}` must be an interface"));
                 };
-                uses_run_async = instance
-                    .exports(engine)
-                    .any(|(f, _)| f == "schedule-run-async");
+                uses_run_async = instance.exports(engine).any(|(f, _)| f == "schedule-run-async");
             }
             _ if import.starts_with(&format!("{RPC_PACKAGE}/")) => {
-                return Err(format!(
-                    "imports `{import}`, but this host provides {RPC_PACKAGE}@{RPC_VERSION}"
-                ));
+                return Err(format!("imports `{import}`, but this host provides {RPC_PACKAGE}@{RPC_VERSION}"));
             }
             _ if gateway_of_client(import).is_some() => {
                 let ComponentItem::ComponentInstance(instance) = item.ty else {
@@ -69,13 +65,10 @@ pub(crate) fn inspect(
     }
     for (export, item) in ty.exports(engine) {
         let ComponentItem::ComponentInstance(instance) = item.ty else {
-            return Err(format!(
-                "exports `{export}` outside an interface; gateway functions belong to an interface"
-            ));
+            return Err(format!("exports `{export}` outside an interface; gateway functions belong to an interface"));
         };
-        let interface = component
-            .get_export_index(None, export)
-            .ok_or_else(|| format!("export `{export}` has no index"))?;
+        let interface =
+            component.get_export_index(None, export).ok_or_else(|| format!("export `{export}` has no index"))?;
         let funcs = instance.exports(engine).filter_map(|(name, e)| match e.ty {
             ComponentItem::ComponentFunc(func) => Some((name.to_owned(), func)),
             _ => None,
@@ -107,51 +100,33 @@ pub(crate) fn inspect(
             MAIN_THREAD => {
                 for (function, func) in funcs {
                     if function != "run" {
-                        return Err(format!(
-                            "`{MAIN_THREAD}` has an unknown function `{function}`"
-                        ));
+                        return Err(format!("`{MAIN_THREAD}` has an unknown function `{function}`"));
                     }
                     expect_hook(&function, &func, true, None)?;
-                    if func
-                        .params()
-                        .map(|(_, t)| Shape::of(&t).ok())
-                        .collect::<Vec<_>>()
-                        != [Some(Shape::U64)]
-                    {
+                    if func.params().map(|(_, t)| Shape::of(&t).ok()).collect::<Vec<_>>() != [Some(Shape::U64)] {
                         return Err(format!("`{MAIN_THREAD}.run` must take one `u64`"));
                     }
                     info.hooks.run_task = Some(index_of(&function)?);
                 }
             }
             _ if export.starts_with(&format!("{RPC_PACKAGE}/")) => {
-                return Err(format!(
-                    "exports `{export}`, which is not a {RPC_PACKAGE}@{RPC_VERSION} interface"
-                ));
+                return Err(format!("exports `{export}`, which is not a {RPC_PACKAGE}@{RPC_VERSION} interface"));
             }
             _ => {
                 let gateway = info.gateways.len();
                 let start = to_u32(info.functions.len())?;
                 for (function, func) in funcs {
-                    let signature = FunctionSignature::of(&function, &func)
-                        .map_err(|e| format!("gateway `{export}`: {e}"))?;
-                    info.functions.push(FunctionExport {
-                        signature,
-                        gateway,
-                        index: index_of(&function)?,
-                    });
+                    let signature =
+                        FunctionSignature::of(&function, &func).map_err(|e| format!("gateway `{export}`: {e}"))?;
+                    info.functions.push(FunctionExport { signature, gateway, index: index_of(&function)? });
                 }
                 let end = to_u32(info.functions.len())?;
-                info.gateways.push(GatewayExport {
-                    name: export.to_owned(),
-                    functions: start..end,
-                });
+                info.gateways.push(GatewayExport { name: export.to_owned(), functions: start..end });
             }
         }
     }
     if uses_run_async && info.hooks.run_task.is_none() {
-        return Err(format!(
-            "calls `schedule-run-async` but does not export `{MAIN_THREAD}` to run the tasks"
-        ));
+        return Err(format!("calls `schedule-run-async` but does not export `{MAIN_THREAD}` to run the tasks"));
     }
     Ok(info)
 }
@@ -161,26 +136,16 @@ fn to_u32(n: usize) -> Result<u32, String> {
 }
 
 fn unit_or_string() -> Shape {
-    Shape::Result {
-        ok: None,
-        err: Some(Box::new(Shape::String)),
-    }
+    Shape::Result { ok: None, err: Some(Box::new(Shape::String)) }
 }
 
 /// Checks a hook's asyncness and result against `weir:rpc`.
-fn expect_hook(
-    name: &str,
-    func: &ComponentFunc,
-    is_async: bool,
-    result: Option<Shape>,
-) -> Result<(), String> {
+fn expect_hook(name: &str, func: &ComponentFunc, is_async: bool, result: Option<Shape>) -> Result<(), String> {
     let found = func.results().next().map(|t| Shape::of(&t).ok());
     if func.async_() != is_async || found != result.clone().map(Some) {
         let kind = if is_async { "async func" } else { "func" };
         let result = result.map_or(String::new(), |r| format!(" -> {r}"));
-        return Err(format!(
-            "hook `{name}` must be `{kind}(...){result}` as in {RPC_PACKAGE}@{RPC_VERSION}"
-        ));
+        return Err(format!("hook `{name}` must be `{kind}(...){result}` as in {RPC_PACKAGE}@{RPC_VERSION}"));
     }
     Ok(())
 }

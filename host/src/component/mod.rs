@@ -7,6 +7,8 @@
 //! to clone and can start any number of endpoints.
 
 mod clients;
+#[doc(hidden)]
+pub mod floor;
 mod info;
 mod inspect;
 mod linker;
@@ -21,9 +23,7 @@ use wasmtime::component::{Component, Func, Instance, InstancePre};
 
 pub use self::info::{ComponentInfo, ExecutionMode, FunctionExport, FunctionId, GatewayExport};
 pub use self::stdio::MAX_LINE;
-pub(crate) use self::store::{
-    Identity, LimitExceeded, Limits, ScheduledTask, StoreData, StoreParts, new_store,
-};
+pub(crate) use self::store::{Identity, LimitExceeded, Limits, ScheduledTask, StoreData, StoreParts, new_store};
 use crate::error::LoadError;
 
 /// A loaded endpoint component.
@@ -39,9 +39,7 @@ struct Loaded {
 
 impl std::fmt::Debug for EndpointComponent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EndpointComponent")
-            .field("name", &self.inner.info.name)
-            .finish_non_exhaustive()
+        f.debug_struct("EndpointComponent").field("name", &self.inner.info.name).finish_non_exhaustive()
     }
 }
 
@@ -69,22 +67,14 @@ impl EndpointComponent {
             Err(_) => match Component::new(concurrent, bytes) {
                 Ok(component) => (concurrent, component, con_mode),
                 Err(source) => {
-                    return Err(LoadError::Invalid {
-                        name: name.to_owned(),
-                        source,
-                    });
+                    return Err(LoadError::Invalid { name: name.to_owned(), source });
                 }
             },
         };
-        let wrong_world = |reason: String| LoadError::WrongWorld {
-            name: name.to_owned(),
-            reason,
-        };
+        let wrong_world = |reason: String| LoadError::WrongWorld { name: name.to_owned(), reason };
         let info = inspect::inspect(engine, &component, name, mode).map_err(wrong_world)?;
         let linker = linker::build(engine, &info).map_err(|e| wrong_world(format!("{e:#}")))?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| wrong_world(format!("{e:#}")))?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| wrong_world(format!("{e:#}")))?;
         tracing::debug!(
             component = name,
             ?mode,
@@ -92,12 +82,7 @@ impl EndpointComponent {
             clients = info.clients.len(),
             "component loaded"
         );
-        Ok(Self {
-            inner: Arc::new(Loaded {
-                info: Arc::new(info),
-                pre,
-            }),
-        })
+        Ok(Self { inner: Arc::new(Loaded { info: Arc::new(info), pre }) })
     }
 
     /// What the host learned about the component.
@@ -126,11 +111,7 @@ impl EndpointComponent {
                 .get_func(&mut *store, index)
                 .ok_or_else(|| wasmtime::format_err!("component `{}` lost an export", info.name))
         };
-        let gateway = info
-            .functions
-            .iter()
-            .map(|f| func(f.index))
-            .collect::<wasmtime::Result<_>>()?;
+        let gateway = info.functions.iter().map(|f| func(f.index)).collect::<wasmtime::Result<_>>()?;
         let hooks = &info.hooks;
         let funcs = InstanceFuncs {
             gateway,

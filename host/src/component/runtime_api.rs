@@ -16,13 +16,8 @@ use bindings::weir::rpc::types::{LogLevel, Uuid};
 use bindings::weir::rpc::{runtime, types};
 
 /// Adds `weir:rpc/runtime` (and its types) to a linker.
-pub(crate) fn add_to_linker(
-    linker: &mut wasmtime::component::Linker<StoreData>,
-) -> wasmtime::Result<()> {
-    bindings::Imports::add_to_linker::<StoreData, wasmtime::component::HasSelf<StoreData>>(
-        linker,
-        |data| data,
-    )
+pub(crate) fn add_to_linker(linker: &mut wasmtime::component::Linker<StoreData>) -> wasmtime::Result<()> {
+    bindings::Imports::add_to_linker::<StoreData, wasmtime::component::HasSelf<StoreData>>(linker, |data| data)
 }
 
 impl types::Host for StoreData {}
@@ -65,9 +60,7 @@ impl runtime::Host for StoreData {
     }
 
     fn wall_clock_now(&mut self) -> u64 {
-        let since_epoch = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
     }
 
@@ -79,9 +72,6 @@ impl runtime::Host for StoreData {
     fn schedule_run_async(&mut self, task: u64, delay_ms: u64) {
         // The receiver lives as long as the endpoint's main loop; a task
         // scheduled while it winds down is dropped, as Flink drops them.
-        let _ = self.tasks.send(ScheduledTask {
-            task,
-            delay: Duration::from_millis(delay_ms),
-        });
+        let _ = self.tasks.send(ScheduledTask { task, delay: Duration::from_millis(delay_ms) });
     }
 }

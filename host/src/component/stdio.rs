@@ -35,24 +35,15 @@ pub(crate) struct GuestOutput {
 
 impl GuestOutput {
     pub(crate) fn stdout(endpoint: Arc<str>) -> Self {
-        Self {
-            endpoint,
-            channel: Channel::Stdout,
-        }
+        Self { endpoint, channel: Channel::Stdout }
     }
 
     pub(crate) fn stderr(endpoint: Arc<str>) -> Self {
-        Self {
-            endpoint,
-            channel: Channel::Stderr,
-        }
+        Self { endpoint, channel: Channel::Stderr }
     }
 
     fn writer(&self) -> LineWriter {
-        LineWriter {
-            output: self.clone(),
-            line: Vec::new(),
-        }
+        LineWriter { output: self.clone(), line: Vec::new() }
     }
 
     fn emit(&self, line: &[u8]) {
@@ -137,11 +128,7 @@ impl Pollable for LineWriter {
 }
 
 impl AsyncWrite for LineWriter {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.get_mut().push(buf);
         Poll::Ready(Ok(buf.len()))
     }

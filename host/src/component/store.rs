@@ -35,7 +35,7 @@ pub(crate) struct Identity {
 }
 
 /// Per-endpoint limits on guest execution.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Limits {
     /// Cap on linear memory, in bytes.
     pub memory_cap: u64,
@@ -43,6 +43,19 @@ pub(crate) struct Limits {
     pub cpu_deadline_ticks: u64,
     /// The CPU deadline, for messages.
     pub cpu_deadline: Duration,
+}
+
+/// A deadline beyond any run, yet far from overflowing the epoch counter.
+const MAX_DEADLINE_TICKS: u64 = u64::MAX / 2;
+
+impl Limits {
+    /// Limits for a memory cap and a CPU deadline checked every
+    /// `epoch_tick`; the deadline is rounded up to whole ticks.
+    pub(crate) fn new(memory_cap: u64, cpu_deadline: Duration, epoch_tick: Duration) -> Self {
+        let ticks = cpu_deadline.as_nanos().div_ceil(epoch_tick.as_nanos().max(1));
+        let cpu_deadline_ticks = u64::try_from(ticks).unwrap_or(u64::MAX).clamp(1, MAX_DEADLINE_TICKS);
+        Self { memory_cap, cpu_deadline_ticks, cpu_deadline }
+    }
 }
 
 /// The data of an endpoint's store.
@@ -74,47 +87,29 @@ pub(crate) enum LimitExceeded {
 
 impl std::fmt::Debug for StoreData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreData")
-            .field("identity", &self.identity)
-            .finish_non_exhaustive()
+        f.debug_struct("StoreData").field("identity", &self.identity).finish_non_exhaustive()
     }
 }
 
 impl WasiView for StoreData {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
 /// Enforces the memory cap: growing past it traps, which ends the endpoint
 /// with a clear cause instead of an allocation failure deep in the guest.
 impl ResourceLimiter for StoreData {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let wanted = desired as u64;
         if wanted > self.limits.memory_cap {
             self.exceeded = Some(LimitExceeded::Memory { wanted });
-            wasmtime::bail!(
-                "memory cap of {} bytes exceeded: wanted {wanted} bytes",
-                self.limits.memory_cap
-            );
+            wasmtime::bail!("memory cap of {} bytes exceeded: wanted {wanted} bytes", self.limits.memory_cap);
         }
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        _desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, _desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(true)
     }
 }
@@ -136,13 +131,7 @@ pub(crate) struct StoreParts {
 /// ahead; if guest code is still running when the epoch passes it, the guest
 /// traps. Time spent in the host (awaiting a reply, say) does not count.
 pub(crate) fn new_store(engine: &wasmtime::Engine, parts: StoreParts) -> Store<StoreData> {
-    let StoreParts {
-        identity,
-        tasks,
-        directory,
-        ask_timeout,
-        limits,
-    } = parts;
+    let StoreParts { identity, tasks, directory, ask_timeout, limits } = parts;
     let wasi = WasiCtx::builder()
         .stdout(GuestOutput::stdout(identity.id.clone()))
         .stderr(GuestOutput::stderr(identity.id.clone()))
@@ -176,4 +165,17 @@ pub(crate) fn new_store(engine: &wasmtime::Engine, parts: StoreParts) -> Store<S
         Ok(())
     });
     store
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_deadline_rounds_up_to_whole_ticks_without_overflow() {
+        let tick = Duration::from_millis(10);
+        assert_eq!(Limits::new(1, Duration::from_millis(25), tick).cpu_deadline_ticks, 3);
+        assert_eq!(Limits::new(1, Duration::ZERO, tick).cpu_deadline_ticks, 1);
+        assert_eq!(Limits::new(1, Duration::MAX, tick).cpu_deadline_ticks, MAX_DEADLINE_TICKS);
+    }
 }

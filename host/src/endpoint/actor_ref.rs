@@ -3,6 +3,7 @@
 //! through it, so every call passes the same checks in the same order.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -23,8 +24,50 @@ pub(crate) struct ActorRef {
     pub token: Option<FencingToken>,
     pub component: Arc<ComponentInfo>,
     pub lifecycle: LifecycleCell,
+    pub stats: Counters,
     mailbox: mpsc::Sender<Call>,
     control: mpsc::UnboundedSender<Control>,
+}
+
+/// What an endpoint has served, counted by its main loop.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    asks: AtomicU64,
+    tells: AtomicU64,
+    tasks: AtomicU64,
+}
+
+/// A snapshot of what an endpoint has served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Asks answered.
+    pub asks: u64,
+    /// Tells handled.
+    pub tells: u64,
+    /// Scheduled main-thread tasks run.
+    pub tasks: u64,
+}
+
+impl Counters {
+    pub(crate) fn ask(&self) {
+        self.asks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn tell(&self) {
+        self.tells.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn task(&self) {
+        self.tasks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> EndpointStats {
+        EndpointStats {
+            asks: self.asks.load(Ordering::Relaxed),
+            tells: self.tells.load(Ordering::Relaxed),
+            tasks: self.tasks.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl ActorRef {
@@ -42,6 +85,7 @@ impl ActorRef {
             token,
             component,
             lifecycle: LifecycleCell::new(),
+            stats: Counters::default(),
             mailbox,
             control,
         }
@@ -56,9 +100,7 @@ impl ActorRef {
     pub(crate) fn admit(&self, token: Option<FencingToken>) -> Result<(), RpcError> {
         match self.lifecycle.get() {
             Lifecycle::Stopped => {
-                return Err(RpcError::NotStarted {
-                    endpoint: self.id.to_string(),
-                });
+                return Err(RpcError::NotStarted { endpoint: self.id.to_string() });
             }
             Lifecycle::Terminated => return Err(self.gone()),
             Lifecycle::Started | Lifecycle::Terminating => {}
@@ -86,11 +128,7 @@ impl ActorRef {
         self.admit(token)?;
         let (reply, response) = oneshot::channel();
         let exchange = async {
-            let call = Call {
-                function,
-                args,
-                reply: Some(reply),
-            };
+            let call = Call { function, args, reply: Some(reply) };
             self.mailbox.send(call).await.map_err(|_| self.gone())?;
             response.await.map_err(|_| self.gone())?
         };
@@ -111,22 +149,9 @@ impl ActorRef {
     /// # Cancel safety
     ///
     /// Dropping the future before it returns may or may not deliver the tell.
-    pub(crate) async fn tell(
-        &self,
-        function: FunctionId,
-        args: Vec<Val>,
-        token: Option<FencingToken>,
-    ) {
+    pub(crate) async fn tell(&self, function: FunctionId, args: Vec<Val>, token: Option<FencingToken>) {
         let outcome = match self.admit(token) {
-            Ok(()) => self
-                .mailbox
-                .send(Call {
-                    function,
-                    args,
-                    reply: None,
-                })
-                .await
-                .map_err(|_| self.gone()),
+            Ok(()) => self.mailbox.send(Call { function, args, reply: None }).await.map_err(|_| self.gone()),
             Err(error) => Err(error),
         };
         if let Err(error) = outcome {
@@ -151,14 +176,10 @@ impl ActorRef {
     /// it failed, unreachable otherwise.
     pub(crate) fn gone(&self) -> RpcError {
         match self.lifecycle.termination() {
-            Some(Err(failure)) => RpcError::EndpointFailed {
-                endpoint: self.id.to_string(),
-                cause: failure.to_string(),
-            },
-            _ => RpcError::Unreachable {
-                endpoint: self.id.to_string(),
-                reason: "the endpoint has terminated".into(),
-            },
+            Some(Err(failure)) => {
+                RpcError::EndpointFailed { endpoint: self.id.to_string(), cause: failure.to_string() }
+            }
+            _ => RpcError::Unreachable { endpoint: self.id.to_string(), reason: "the endpoint has terminated".into() },
         }
     }
 
@@ -172,20 +193,11 @@ impl ActorRef {
         match self.component.gateway(name) {
             Some((index, _)) => Ok(index),
             None => {
-                let exported: Vec<&str> = self
-                    .component
-                    .gateways
-                    .iter()
-                    .map(|g| g.name.as_str())
-                    .collect();
+                let exported: Vec<&str> = self.component.gateways.iter().map(|g| g.name.as_str()).collect();
                 Err(RpcError::Handshake(format!(
                     "endpoint `{}` does not export gateway `{name}` (it exports: {})",
                     self.id,
-                    if exported.is_empty() {
-                        "nothing".to_owned()
-                    } else {
-                        exported.join(", ")
-                    }
+                    if exported.is_empty() { "nothing".to_owned() } else { exported.join(", ") }
                 )))
             }
         }

@@ -18,10 +18,7 @@ pub(crate) struct Directory {
 
 impl Directory {
     pub(crate) fn new(authority: String) -> Self {
-        Self {
-            authority,
-            endpoints: RwLock::new(HashMap::new()),
-        }
+        Self { authority, endpoints: RwLock::new(HashMap::new()) }
     }
 
     /// The address endpoint `id` has on this host.
@@ -48,31 +45,19 @@ impl Directory {
     /// Removes `actor`, unless its id has been taken over by a newer one.
     pub(crate) fn unregister(&self, actor: &Arc<ActorRef>) {
         let mut endpoints = self.endpoints.write().unwrap_or_else(|e| e.into_inner());
-        if endpoints
-            .get(&actor.id)
-            .is_some_and(|current| Arc::ptr_eq(current, actor))
-        {
+        if endpoints.get(&actor.id).is_some_and(|current| Arc::ptr_eq(current, actor)) {
             endpoints.remove(&actor.id);
         }
     }
 
     /// The endpoint with this id, if it is alive.
     pub(crate) fn get(&self, id: &str) -> Option<Arc<ActorRef>> {
-        self.endpoints
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
+        self.endpoints.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
     }
 
     /// Every registered endpoint.
     pub(crate) fn all(&self) -> Vec<Arc<ActorRef>> {
-        self.endpoints
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.endpoints.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
 
     /// Finds the endpoint an address names.
@@ -83,12 +68,9 @@ impl Directory {
     /// endpoint; [`RpcError::Unreachable`] for another host's address, which
     /// this host cannot reach without a network transport.
     pub(crate) fn resolve(&self, address: &str) -> Result<Arc<ActorRef>, RpcError> {
-        let parsed: EndpointAddress =
-            address.parse().map_err(|e: crate::address::AddressError| {
-                RpcError::UnknownEndpoint {
-                    address: e.to_string(),
-                }
-            })?;
+        let parsed: EndpointAddress = address
+            .parse()
+            .map_err(|e: crate::address::AddressError| RpcError::UnknownEndpoint { address: e.to_string() })?;
         if parsed.authority() != self.authority {
             return Err(RpcError::Unreachable {
                 endpoint: address.to_owned(),
@@ -99,10 +81,7 @@ impl Directory {
                 ),
             });
         }
-        self.get(parsed.id())
-            .ok_or_else(|| RpcError::UnknownEndpoint {
-                address: address.to_owned(),
-            })
+        self.get(parsed.id()).ok_or_else(|| RpcError::UnknownEndpoint { address: address.to_owned() })
     }
 
     /// Flink's `connect` handshake, on this host: finds the endpoint at
@@ -113,11 +92,7 @@ impl Directory {
     ///
     /// As [`Directory::resolve`], or [`RpcError::Handshake`] if the endpoint
     /// does not export the gateway.
-    pub(crate) fn connect(
-        &self,
-        address: &str,
-        gateway: &str,
-    ) -> Result<(Arc<ActorRef>, usize), RpcError> {
+    pub(crate) fn connect(&self, address: &str, gateway: &str) -> Result<(Arc<ActorRef>, usize), RpcError> {
         let target = self.resolve(address)?;
         let index = target.gateway(gateway)?;
         Ok((target, index))

@@ -49,11 +49,7 @@ pub(crate) struct LifecycleCell {
 
 impl LifecycleCell {
     pub(crate) fn new() -> Self {
-        Self {
-            state: AtomicU8::new(Lifecycle::Stopped as u8),
-            termination: OnceLock::new(),
-            changed: Notify::new(),
-        }
+        Self { state: AtomicU8::new(Lifecycle::Stopped as u8), termination: OnceLock::new(), changed: Notify::new() }
     }
 
     pub(crate) fn get(&self) -> Lifecycle {

@@ -22,9 +22,7 @@ pub(crate) struct Call {
 pub(crate) enum Control {
     /// Flink's `START`: run `on-start`, then serve. `done` learns when
     /// `on-start` has returned, or why the endpoint failed instead.
-    Start {
-        done: oneshot::Sender<Result<(), EndpointFailure>>,
-    },
+    Start { done: oneshot::Sender<Result<(), EndpointFailure>> },
     /// Flink's `TERMINATE`: run `on-stop`, then terminate.
     Terminate,
 }

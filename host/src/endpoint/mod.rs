@@ -7,6 +7,7 @@ mod lifecycle;
 mod mailbox;
 
 pub(crate) use self::actor_ref::ActorRef;
+pub use self::actor_ref::EndpointStats;
 pub(crate) use self::directory::Directory;
 pub use self::lifecycle::{Lifecycle, Termination};
 pub(crate) use self::mailbox::{Call, Control, Reply};

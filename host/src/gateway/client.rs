@@ -90,12 +90,9 @@ impl ClientInterface {
     /// # Errors
     ///
     /// A description of what does not follow the client convention.
-    pub fn parse<'a>(
-        interface: &str,
-        items: impl Iterator<Item = (&'a str, ComponentItem)>,
-    ) -> Result<Self, String> {
-        let (gateway, resource) = gateway_of_client(interface)
-            .ok_or_else(|| format!("`{interface}` is not a client interface name"))?;
+    pub fn parse<'a>(interface: &str, items: impl Iterator<Item = (&'a str, ComponentItem)>) -> Result<Self, String> {
+        let (gateway, resource) =
+            gateway_of_client(interface).ok_or_else(|| format!("`{interface}` is not a client interface name"))?;
         let mut client = ClientInterface {
             interface: interface.to_owned(),
             gateway,
@@ -125,9 +122,7 @@ impl ClientInterface {
                         check_plain(&func, &[], Some(Shape::String)).map_err(context)?;
                         client.address = Some(name.to_owned());
                     }
-                    function => client
-                        .methods
-                        .push(parse_method(name, function, &func).map_err(context)?),
+                    function => client.methods.push(parse_method(name, function, &func).map_err(context)?),
                 }
             } else {
                 return Err(context(format!("not part of the `{resource}` handle")));
@@ -141,19 +136,11 @@ fn check_connect(func: &ComponentFunc) -> Result<(), String> {
     if !func.async_() {
         return Err("must be an `async func`".into());
     }
-    let params: Vec<_> = func
-        .params()
-        .map(|(_, ty)| Shape::of(&ty))
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
-    let token = Shape::Option(Box::new(Shape::Record(vec![
-        ("high".into(), Shape::U64),
-        ("low".into(), Shape::U64),
-    ])));
+    let params: Vec<_> =
+        func.params().map(|(_, ty)| Shape::of(&ty)).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    let token = Shape::Option(Box::new(Shape::Record(vec![("high".into(), Shape::U64), ("low".into(), Shape::U64)])));
     if params != [Shape::String, token] {
-        return Err(
-            "expected parameters (address: endpoint-address, token: option<fencing-token>)".into(),
-        );
+        return Err("expected parameters (address: endpoint-address, token: option<fencing-token>)".into());
     }
     match func.results().next() {
         Some(Type::Result(result)) if matches!(result.ok(), Some(Type::Own(_))) => {
@@ -164,16 +151,8 @@ fn check_connect(func: &ComponentFunc) -> Result<(), String> {
 }
 
 /// A sync method with the given parameters after `self`, and result.
-fn check_plain(
-    func: &ComponentFunc,
-    params: &[Shape],
-    result: Option<Shape>,
-) -> Result<(), String> {
-    let shapes: Vec<_> = func
-        .params()
-        .skip(1)
-        .map(|(_, ty)| Shape::of(&ty).ok())
-        .collect();
+fn check_plain(func: &ComponentFunc, params: &[Shape], result: Option<Shape>) -> Result<(), String> {
+    let shapes: Vec<_> = func.params().skip(1).map(|(_, ty)| Shape::of(&ty).ok()).collect();
     let found_result = func.results().next().map(|ty| Shape::of(&ty).ok());
     let expected: Vec<_> = params.iter().cloned().map(Some).collect();
     if shapes != expected || found_result != result.map(Some) {
@@ -182,16 +161,9 @@ fn check_plain(
     Ok(())
 }
 
-fn parse_method(
-    import_name: &str,
-    function: &str,
-    func: &ComponentFunc,
-) -> Result<ClientMethod, String> {
+fn parse_method(import_name: &str, function: &str, func: &ComponentFunc) -> Result<ClientMethod, String> {
     if !func.async_() {
-        return Err(
-            "a gateway call must be an `async func`, so the caller keeps serving while it waits"
-                .into(),
-        );
+        return Err("a gateway call must be an `async func`, so the caller keeps serving while it waits".into());
     }
     let params = func
         .params()
@@ -202,23 +174,11 @@ fn parse_method(
         None => ClientReply::Tell,
         Some(Type::Result(result)) => {
             check_rpc_error(result.err().as_ref())?;
-            ClientReply::Ask(
-                result
-                    .ok()
-                    .as_ref()
-                    .map(Shape::of)
-                    .transpose()
-                    .map_err(|e| format!("result: {e}"))?,
-            )
+            ClientReply::Ask(result.ok().as_ref().map(Shape::of).transpose().map_err(|e| format!("result: {e}"))?)
         }
         Some(_) => return Err("an ask must return `result<T, rpc-error>`".into()),
     };
-    Ok(ClientMethod {
-        import_name: import_name.to_owned(),
-        function: function.to_owned(),
-        params,
-        reply,
-    })
+    Ok(ClientMethod { import_name: import_name.to_owned(), function: function.to_owned(), params, reply })
 }
 
 fn check_rpc_error(err: Option<&Type>) -> Result<(), String> {
@@ -227,9 +187,7 @@ fn check_rpc_error(err: Option<&Type>) -> Result<(), String> {
     match found {
         Some(found) => match expected.difference(&found) {
             None => Ok(()),
-            Some(difference) => Err(format!(
-                "its error type is not this host's `rpc-error`: {difference}"
-            )),
+            Some(difference) => Err(format!("its error type is not this host's `rpc-error`: {difference}")),
         },
         None => Err("an ask must return `result<T, rpc-error>`".into()),
     }
@@ -262,34 +220,23 @@ pub fn routes<'a>(
                     method.params.len()
                 ));
             }
-            for (i, ((name, expected), found)) in
-                target.params.iter().zip(&method.params).enumerate()
-            {
+            for (i, ((name, expected), found)) in target.params.iter().zip(&method.params).enumerate() {
                 if let Some(difference) = expected.difference(found) {
-                    return Err(format!(
-                        "function `{}` parameter {i} (`{name}`): {difference}",
-                        method.function
-                    ));
+                    return Err(format!("function `{}` parameter {i} (`{name}`): {difference}", method.function));
                 }
             }
             match (&method.reply, &target.result) {
                 (ClientReply::Tell, None) => Ok(id),
-                (ClientReply::Ask(Some(found)), Some(expected)) => match expected.difference(found)
-                {
+                (ClientReply::Ask(Some(found)), Some(expected)) => match expected.difference(found) {
                     None => Ok(id),
-                    Some(difference) => Err(format!(
-                        "function `{}` result: {difference}",
-                        method.function
-                    )),
+                    Some(difference) => Err(format!("function `{}` result: {difference}", method.function)),
                 },
-                (ClientReply::Tell, Some(_)) => Err(format!(
-                    "function `{}` is an ask on the gateway but a tell on the caller",
-                    method.function
-                )),
-                (ClientReply::Ask(_), _) => Err(format!(
-                    "function `{}` is a tell on the gateway but an ask on the caller",
-                    method.function
-                )),
+                (ClientReply::Tell, Some(_)) => {
+                    Err(format!("function `{}` is an ask on the gateway but a tell on the caller", method.function))
+                }
+                (ClientReply::Ask(_), _) => {
+                    Err(format!("function `{}` is a tell on the gateway but an ask on the caller", method.function))
+                }
             }
         })
         .collect()
@@ -315,11 +262,7 @@ mod tests {
     fn signature(name: &str, params: Vec<Shape>, result: Option<Shape>) -> FunctionSignature {
         FunctionSignature {
             name: name.into(),
-            params: params
-                .into_iter()
-                .enumerate()
-                .map(|(i, s)| (format!("p{i}"), s))
-                .collect(),
+            params: params.into_iter().enumerate().map(|(i, s)| (format!("p{i}"), s)).collect(),
             result,
             is_async: false,
         }
@@ -348,48 +291,23 @@ mod tests {
 
     #[test]
     fn routes_follow_names_and_check_types() {
-        let gateway = [
-            signature("ping", vec![Shape::U64], Some(Shape::U64)),
-            signature("notify", vec![Shape::U64], None),
-        ];
-        let functions = || {
-            gateway
-                .iter()
-                .enumerate()
-                .map(|(i, f)| (FunctionId(i as u32 + 10), f))
-        };
+        let gateway =
+            [signature("ping", vec![Shape::U64], Some(Shape::U64)), signature("notify", vec![Shape::U64], None)];
+        let functions = || gateway.iter().enumerate().map(|(i, f)| (FunctionId(i as u32 + 10), f));
         let ok = client(vec![
             method("notify", vec![Shape::U64], ClientReply::Tell),
             method("ping", vec![Shape::U64], ClientReply::Ask(Some(Shape::U64))),
         ]);
-        assert_eq!(
-            routes(&ok, functions()).unwrap(),
-            vec![FunctionId(11), FunctionId(10)]
-        );
+        assert_eq!(routes(&ok, functions()).unwrap(), vec![FunctionId(11), FunctionId(10)]);
 
-        let wrong_param = client(vec![method(
-            "ping",
-            vec![Shape::U32],
-            ClientReply::Ask(Some(Shape::U64)),
-        )]);
+        let wrong_param = client(vec![method("ping", vec![Shape::U32], ClientReply::Ask(Some(Shape::U64)))]);
         assert_eq!(
             routes(&wrong_param, functions()).unwrap_err(),
             "function `ping` parameter 0 (`p0`): expected u64, found u32"
         );
         let missing = client(vec![method("pong", vec![], ClientReply::Tell)]);
-        assert_eq!(
-            routes(&missing, functions()).unwrap_err(),
-            "the gateway has no function `pong`"
-        );
-        let kind = client(vec![method(
-            "notify",
-            vec![Shape::U64],
-            ClientReply::Ask(None),
-        )]);
-        assert!(
-            routes(&kind, functions())
-                .unwrap_err()
-                .contains("tell on the gateway")
-        );
+        assert_eq!(routes(&missing, functions()).unwrap_err(), "the gateway has no function `pong`");
+        let kind = client(vec![method("notify", vec![Shape::U64], ClientReply::Ask(None))]);
+        assert!(routes(&kind, functions()).unwrap_err().contains("tell on the gateway"));
     }
 }

@@ -12,8 +12,7 @@ mod shape;
 mod signature;
 
 pub use self::client::{
-    CLIENT_SUFFIX, ClientInterface, ClientMethod, ClientReply, GATEWAY_RESOURCE_SUFFIX,
-    gateway_of_client, routes,
+    CLIENT_SUFFIX, ClientInterface, ClientMethod, ClientReply, GATEWAY_RESOURCE_SUFFIX, gateway_of_client, routes,
 };
 pub(crate) use self::rpc_error::token_from_val;
 pub use self::shape::{Shape, UnsupportedType};

@@ -35,10 +35,7 @@ pub enum Shape {
     Variant(Vec<(String, Option<Shape>)>),
     Enum(Vec<String>),
     Option(Box<Shape>),
-    Result {
-        ok: Option<Box<Shape>>,
-        err: Option<Box<Shape>>,
-    },
+    Result { ok: Option<Box<Shape>>, err: Option<Box<Shape>> },
     Flags(Vec<String>),
 }
 
@@ -81,38 +78,18 @@ impl Shape {
                     .map(|field| Ok((field.name.to_owned(), Shape::of(&field.ty)?)))
                     .collect::<Result<_, _>>()?,
             ),
-            Type::Tuple(tuple) => Shape::Tuple(
-                tuple
-                    .types()
-                    .map(|t| Shape::of(&t))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Type::Tuple(tuple) => Shape::Tuple(tuple.types().map(|t| Shape::of(&t)).collect::<Result<_, _>>()?),
             Type::Variant(variant) => Shape::Variant(
                 variant
                     .cases()
-                    .map(|case| {
-                        Ok((
-                            case.name.to_owned(),
-                            case.ty.as_ref().map(Shape::of).transpose()?,
-                        ))
-                    })
+                    .map(|case| Ok((case.name.to_owned(), case.ty.as_ref().map(Shape::of).transpose()?)))
                     .collect::<Result<_, _>>()?,
             ),
             Type::Enum(en) => Shape::Enum(en.names().map(str::to_owned).collect()),
             Type::Option(option) => Shape::Option(Box::new(Shape::of(&option.ty())?)),
             Type::Result(result) => Shape::Result {
-                ok: result
-                    .ok()
-                    .as_ref()
-                    .map(Shape::of)
-                    .transpose()?
-                    .map(Box::new),
-                err: result
-                    .err()
-                    .as_ref()
-                    .map(Shape::of)
-                    .transpose()?
-                    .map(Box::new),
+                ok: result.ok().as_ref().map(Shape::of).transpose()?.map(Box::new),
+                err: result.err().as_ref().map(Shape::of).transpose()?.map(Box::new),
             },
             Type::Flags(flags) => Shape::Flags(flags.names().map(str::to_owned).collect()),
             Type::Own(_) | Type::Borrow(_) => return unsupported("a resource handle"),
@@ -133,37 +110,23 @@ impl Shape {
                 a.difference(b).map(|d| format!("element: {d}"))
             }
             (Shape::Record(a), Shape::Record(b)) if same_names(a, b) => {
-                a.iter().zip(b).find_map(|((name, a), (_, b))| {
-                    a.difference(b).map(|d| format!("field `{name}`: {d}"))
-                })
+                a.iter().zip(b).find_map(|((name, a), (_, b))| a.difference(b).map(|d| format!("field `{name}`: {d}")))
             }
-            (Shape::Tuple(a), Shape::Tuple(b)) if a.len() == b.len() => {
-                a.iter().zip(b).enumerate().find_map(|(i, (a, b))| {
-                    a.difference(b).map(|d| format!("tuple element {i}: {d}"))
-                })
-            }
+            (Shape::Tuple(a), Shape::Tuple(b)) if a.len() == b.len() => a
+                .iter()
+                .zip(b)
+                .enumerate()
+                .find_map(|(i, (a, b))| a.difference(b).map(|d| format!("tuple element {i}: {d}"))),
             (Shape::Variant(a), Shape::Variant(b)) if same_names(a, b) => {
-                a.iter()
-                    .zip(b)
-                    .find_map(|((name, a), (_, b))| match (a, b) {
-                        (Some(a), Some(b)) => {
-                            a.difference(b).map(|d| format!("case `{name}`: {d}"))
-                        }
-                        (None, None) => None,
-                        _ => Some(format!("case `{name}`: payloads differ")),
-                    })
+                a.iter().zip(b).find_map(|((name, a), (_, b))| match (a, b) {
+                    (Some(a), Some(b)) => a.difference(b).map(|d| format!("case `{name}`: {d}")),
+                    (None, None) => None,
+                    _ => Some(format!("case `{name}`: payloads differ")),
+                })
             }
-            (
-                Shape::Result {
-                    ok: a_ok,
-                    err: a_err,
-                },
-                Shape::Result {
-                    ok: b_ok,
-                    err: b_err,
-                },
-            ) => optional_difference(a_ok, b_ok, "ok")
-                .or_else(|| optional_difference(a_err, b_err, "error")),
+            (Shape::Result { ok: a_ok, err: a_err }, Shape::Result { ok: b_ok, err: b_err }) => {
+                optional_difference(a_ok, b_ok, "ok").or_else(|| optional_difference(a_err, b_err, "error"))
+            }
             _ if self == found => None,
             _ => mismatch(),
         }
@@ -190,39 +153,28 @@ impl Shape {
             | (Shape::F64, Val::Float64(_))
             | (Shape::Char, Val::Char(_))
             | (Shape::String, Val::String(_)) => Ok(()),
-            (Shape::List(element), Val::List(items)) => {
-                items.iter().enumerate().try_for_each(|(i, item)| {
-                    element
-                        .check(item)
-                        .map_err(|e| format!("list element {i}: {e}"))
-                })
-            }
+            (Shape::List(element), Val::List(items)) => items
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, item)| element.check(item).map_err(|e| format!("list element {i}: {e}"))),
             (Shape::Record(fields), Val::Record(values)) => {
-                if fields.len() != values.len()
-                    || fields.iter().zip(values).any(|((a, _), (b, _))| a != b)
-                {
+                if fields.len() != values.len() || fields.iter().zip(values).any(|((a, _), (b, _))| a != b) {
                     return mismatch();
                 }
                 fields
                     .iter()
                     .zip(values)
-                    .try_for_each(|((name, shape), (_, v))| {
-                        shape.check(v).map_err(|e| format!("field `{name}`: {e}"))
-                    })
+                    .try_for_each(|((name, shape), (_, v))| shape.check(v).map_err(|e| format!("field `{name}`: {e}")))
             }
             (Shape::Tuple(shapes), Val::Tuple(values)) if shapes.len() == values.len() => shapes
                 .iter()
                 .zip(values)
                 .enumerate()
-                .try_for_each(|(i, (s, v))| {
-                    s.check(v).map_err(|e| format!("tuple element {i}: {e}"))
-                }),
+                .try_for_each(|(i, (s, v))| s.check(v).map_err(|e| format!("tuple element {i}: {e}"))),
             (Shape::Variant(cases), Val::Variant(name, payload)) => {
                 match (cases.iter().find(|(case, _)| case == name), payload) {
                     (Some((_, None)), None) => Ok(()),
-                    (Some((_, Some(shape))), Some(v)) => {
-                        shape.check(v).map_err(|e| format!("case `{name}`: {e}"))
-                    }
+                    (Some((_, Some(shape))), Some(v)) => shape.check(v).map_err(|e| format!("case `{name}`: {e}")),
                     _ => mismatch(),
                 }
             }
@@ -240,11 +192,7 @@ impl Shape {
                     _ => mismatch(),
                 }
             }
-            (Shape::Flags(names), Val::Flags(set))
-                if set.iter().all(|flag| names.contains(flag)) =>
-            {
-                Ok(())
-            }
+            (Shape::Flags(names), Val::Flags(set)) if set.iter().all(|flag| names.contains(flag)) => Ok(()),
             _ => mismatch(),
         }
     }
@@ -254,11 +202,7 @@ fn same_names<T>(a: &[(String, T)], b: &[(String, T)]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|((x, _), (y, _))| x == y)
 }
 
-fn optional_difference(
-    a: &Option<Box<Shape>>,
-    b: &Option<Box<Shape>>,
-    side: &str,
-) -> Option<String> {
+fn optional_difference(a: &Option<Box<Shape>>, b: &Option<Box<Shape>>, side: &str) -> Option<String> {
     match (a, b) {
         (Some(a), Some(b)) => a.difference(b).map(|d| format!("{side}: {d}")),
         (None, None) => None,
@@ -325,9 +269,7 @@ impl fmt::Display for Shape {
             }
             Shape::Record(fields) => {
                 f.write_str("record { ")?;
-                write_separated(f, fields.iter(), |f, (name, shape)| {
-                    write!(f, "{name}: {shape}")
-                })?;
+                write_separated(f, fields.iter(), |f, (name, shape)| write!(f, "{name}: {shape}"))?;
                 f.write_str(" }")
             }
             Shape::Variant(cases) => {
@@ -377,69 +319,36 @@ mod tests {
     use super::*;
 
     fn uuid() -> Shape {
-        Shape::Record(vec![
-            ("high".into(), Shape::U64),
-            ("low".into(), Shape::U64),
-        ])
+        Shape::Record(vec![("high".into(), Shape::U64), ("low".into(), Shape::U64)])
     }
 
     #[test]
     fn prints_as_wit() {
         let shape = Shape::Result {
             ok: Some(Box::new(Shape::List(Box::new(Shape::U8)))),
-            err: Some(Box::new(Shape::Variant(vec![
-                ("timeout".into(), Some(Shape::String)),
-                ("gone".into(), None),
-            ]))),
+            err: Some(Box::new(Shape::Variant(vec![("timeout".into(), Some(Shape::String)), ("gone".into(), None)]))),
         };
-        assert_eq!(
-            shape.to_string(),
-            "result<list<u8>, variant { timeout(string), gone }>"
-        );
+        assert_eq!(shape.to_string(), "result<list<u8>, variant { timeout(string), gone }>");
         assert_eq!(uuid().to_string(), "record { high: u64, low: u64 }");
     }
 
     #[test]
     fn difference_names_the_path_to_the_mismatch() {
-        let found = Shape::Record(vec![
-            ("high".into(), Shape::U64),
-            ("low".into(), Shape::U32),
-        ]);
+        let found = Shape::Record(vec![("high".into(), Shape::U64), ("low".into(), Shape::U32)]);
         assert_eq!(uuid().difference(&uuid()), None);
-        assert_eq!(
-            uuid().difference(&found).unwrap(),
-            "field `low`: expected u64, found u32"
-        );
+        assert_eq!(uuid().difference(&found).unwrap(), "field `low`: expected u64, found u32");
         let renamed = Shape::Record(vec![("hi".into(), Shape::U64), ("low".into(), Shape::U64)]);
-        assert!(
-            uuid()
-                .difference(&renamed)
-                .unwrap()
-                .contains("record { hi: u64")
-        );
+        assert!(uuid().difference(&renamed).unwrap().contains("record { hi: u64"));
     }
 
     #[test]
     fn check_accepts_fitting_values_and_explains_the_rest() {
-        let ok = Val::Record(vec![
-            ("high".into(), Val::U64(1)),
-            ("low".into(), Val::U64(2)),
-        ]);
+        let ok = Val::Record(vec![("high".into(), Val::U64(1)), ("low".into(), Val::U64(2))]);
         uuid().check(&ok).unwrap();
-        let bad = Val::Record(vec![
-            ("high".into(), Val::U64(1)),
-            ("low".into(), Val::String("x".into())),
-        ]);
-        assert_eq!(
-            uuid().check(&bad).unwrap_err(),
-            "field `low`: expected u64, found string"
-        );
+        let bad = Val::Record(vec![("high".into(), Val::U64(1)), ("low".into(), Val::String("x".into()))]);
+        assert_eq!(uuid().check(&bad).unwrap_err(), "field `low`: expected u64, found string");
         let list = Shape::List(Box::new(Shape::U8));
-        assert!(
-            list.check(&Val::List(vec![Val::U8(1), Val::U16(2)]))
-                .unwrap_err()
-                .starts_with("list element 1")
-        );
+        assert!(list.check(&Val::List(vec![Val::U8(1), Val::U16(2)])).unwrap_err().starts_with("list element 1"));
         let option = Shape::Option(Box::new(Shape::Bool));
         option.check(&Val::Option(None)).unwrap();
         assert!(option.check(&Val::Bool(true)).is_err());

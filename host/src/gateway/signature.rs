@@ -42,11 +42,7 @@ impl FunctionSignature {
     /// A parameter or result whose type cannot travel between endpoints
     /// (resources, streams, futures), or more than one result.
     pub fn of(name: &str, func: &ComponentFunc) -> Result<Self, SignatureError> {
-        let error = |position: String, source| SignatureError {
-            function: name.to_owned(),
-            position,
-            source,
-        };
+        let error = |position: String, source| SignatureError { function: name.to_owned(), position, source };
         let params = func
             .params()
             .map(|(param, ty)| {
@@ -55,17 +51,9 @@ impl FunctionSignature {
                     .map_err(|e| error(format!("parameter `{param}`"), e))
             })
             .collect::<Result<_, _>>()?;
-        let result = func
-            .results()
-            .next()
-            .map(|ty| Shape::of(&ty).map_err(|e| error("result".to_owned(), e)))
-            .transpose()?;
-        Ok(Self {
-            name: name.to_owned(),
-            params,
-            result,
-            is_async: func.async_(),
-        })
+        let result =
+            func.results().next().map(|ty| Shape::of(&ty).map_err(|e| error("result".to_owned(), e))).transpose()?;
+        Ok(Self { name: name.to_owned(), params, result, is_async: func.async_() })
     }
 
     /// Whether a call expects a reply.

@@ -1,0 +1,96 @@
+//! One test per component in `endpoints/`: it loads, and the host reads its
+//! world right. A new component without a test of its name here does not
+//! compile.
+
+use wasmtime::component::Val;
+use weir::EndpointOptions;
+use weir::component::ExecutionMode;
+use weir_tests::gateways::{COUNTER, ECHO, ECHO_SYNC, TICKER};
+use weir_tests::{artifacts, component, eventually, host, with_config};
+
+fn assert_world(path: &str, mode: ExecutionMode, gateways: &[&str], clients: &[&str]) {
+    let component = component(path);
+    let info = component.info();
+    assert_eq!(info.mode, mode, "{}", info.name);
+    assert_eq!(info.gateways.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), gateways);
+    let mut imported: Vec<&str> = info.clients.iter().map(|c| c.gateway.as_str()).collect();
+    imported.sort_unstable();
+    assert_eq!(imported, clients, "{}", info.name);
+}
+
+#[test]
+fn echo() {
+    assert_world(artifacts::ECHO, ExecutionMode::Concurrent, &[ECHO], &[]);
+}
+
+#[test]
+fn counter() {
+    assert_world(artifacts::COUNTER, ExecutionMode::Concurrent, &[COUNTER], &[]);
+}
+
+#[test]
+fn caller() {
+    let clients = ["weir:examples/caller@0.1.0", COUNTER, ECHO, "weir:examples/probe@0.1.0"];
+    assert_world(artifacts::CALLER, ExecutionMode::Concurrent, &["weir:examples/caller@0.1.0"], &clients);
+}
+
+#[test]
+fn probe() {
+    assert_world(artifacts::PROBE, ExecutionMode::Concurrent, &["weir:examples/probe@0.1.0"], &[COUNTER]);
+}
+
+#[test]
+fn faulty() {
+    assert_world(artifacts::FAULTY, ExecutionMode::Concurrent, &["weir:examples/fault@0.1.0"], &[]);
+}
+
+#[test]
+fn echo_skewed() {
+    assert_world(artifacts::ECHO_SKEWED, ExecutionMode::Concurrent, &[ECHO], &[]);
+    let skewed = component(artifacts::ECHO_SKEWED);
+    assert_eq!(skewed.info().functions[0].signature.params[0].1.to_string(), "u32");
+}
+
+/// Built by `cargo component build`: a sync-only world, run on the plain
+/// engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_sync() {
+    assert_world(artifacts::ECHO_SYNC, ExecutionMode::Sequential, &[ECHO_SYNC], &[]);
+    let host = host();
+    let echo = host.start("echo-sync", &component(artifacts::ECHO_SYNC), EndpointOptions::default()).await.unwrap();
+    let gateway = echo.gateway(ECHO_SYNC).unwrap();
+    assert_eq!(gateway.ask("ping", vec![Val::U64(42)]).await.unwrap(), Some(Val::U64(42)));
+    let payload = Val::List(vec![Val::U8(1), Val::U8(2)]);
+    assert_eq!(gateway.ask("echo", vec![payload.clone()]).await.unwrap(), Some(payload));
+    for x in 1..=3 {
+        gateway.tell("notify", vec![Val::U64(x)]).await.unwrap();
+    }
+    assert_eq!(gateway.ask("notified", vec![]).await.unwrap(), Some(Val::Tuple(vec![Val::U64(3), Val::U64(6)])));
+    assert_eq!(echo.close().await, Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticker() {
+    assert_world(artifacts::TICKER, ExecutionMode::Concurrent, &[TICKER], &[COUNTER, ECHO]);
+    let host = host();
+    let counter = host.start("ticker-counter", &component(artifacts::COUNTER), EndpointOptions::default()).await.unwrap();
+    let echo = host.start("ticker-echo", &component(artifacts::ECHO), EndpointOptions::default()).await.unwrap();
+    let settings =
+        [("counter", counter.address()), ("echo", echo.address()), ("ticks", "5"), ("interval-ms", "10")];
+    let ticker = host.start("ticker", &component(artifacts::TICKER), with_config(&settings)).await.unwrap();
+    eventually("five ticks", || async {
+        let progress = ticker.gateway(TICKER).unwrap().ask("progress", vec![]).await.unwrap();
+        (progress == Some(Val::Tuple(vec![Val::U32(5), Val::Bool(true)]))).then_some(())
+    })
+    .await;
+    assert_eq!(counter.gateway(COUNTER).unwrap().ask("get", vec![]).await.unwrap(), Some(Val::S64(15)));
+    let notified = echo.gateway(ECHO).unwrap().ask("notified", vec![]).await.unwrap();
+    assert_eq!(notified, Some(Val::Tuple(vec![Val::U64(5), Val::U64(15)])));
+}
+
+macro_rules! assert_endpoint_tested {
+    ($name:ident) => {
+        const _: fn() = $name;
+    };
+}
+weir_test_artifacts::foreach_endpoint!(assert_endpoint_tested);
