@@ -77,10 +77,9 @@ fn worlds_a_host_cannot_run_are_refused_with_what_does_not_fit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_endpoints_and_addresses_get_clear_errors() {
     let host = host();
-    for (address, expected) in [
-        ("weir://local/nobody", "no endpoint at `weir://local/nobody`"),
-        ("nonsense", "does not start with `weir://`"),
-    ] {
+    for (address, expected) in
+        [("weir://local/nobody", "no endpoint at `weir://local/nobody`"), ("nonsense", "does not start with `weir://`")]
+    {
         let error = host.connect(address, ECHO, None).unwrap_err();
         assert!(matches!(error, RpcError::UnknownEndpoint { .. }) && error.to_string().contains(expected), "{error}");
     }
@@ -89,7 +88,8 @@ async fn unknown_endpoints_and_addresses_get_clear_errors() {
 
     // The same from inside an endpoint.
     let caller = host.start("caller-unknown", &component(artifacts::CALLER), EndpointOptions::default()).await.unwrap();
-    let reply = caller.gateway(CALLER).unwrap().ask("call-ping", vec![text("weir://local/nobody"), Val::U64(1)]).await.unwrap();
+    let reply =
+        caller.gateway(CALLER).unwrap().ask("call-ping", vec![text("weir://local/nobody"), Val::U64(1)]).await.unwrap();
     let (case, _) = guest_error(reply);
     assert_eq!(case, "unknown-endpoint");
 }
@@ -97,16 +97,21 @@ async fn unknown_endpoints_and_addresses_get_clear_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connects_check_the_gateway_and_its_types() {
     let host = host();
-    let counter = host.start("counter-not-echo", &component(artifacts::COUNTER), EndpointOptions::default()).await.unwrap();
-    let skewed = host.start("echo-skewed", &component(artifacts::ECHO_SKEWED), EndpointOptions::default()).await.unwrap();
-    let caller = host.start("caller-handshake", &component(artifacts::CALLER), EndpointOptions::default()).await.unwrap();
+    let counter =
+        host.start("counter-not-echo", &component(artifacts::COUNTER), EndpointOptions::default()).await.unwrap();
+    let skewed =
+        host.start("echo-skewed", &component(artifacts::ECHO_SKEWED), EndpointOptions::default()).await.unwrap();
+    let caller =
+        host.start("caller-handshake", &component(artifacts::CALLER), EndpointOptions::default()).await.unwrap();
     let gateway = caller.gateway(CALLER).unwrap();
 
     let (case, message) = guest_error(gateway.ask("connect-echo", vec![text(counter.address())]).await.unwrap());
     assert_eq!(case, "handshake");
     assert_eq!(
         message,
-        text("handshake failed: endpoint `counter-not-echo` does not export gateway `weir:examples/echo@0.1.0` (it exports: weir:examples/counter@0.1.0)")
+        text(
+            "handshake failed: endpoint `counter-not-echo` does not export gateway `weir:examples/echo@0.1.0` (it exports: weir:examples/counter@0.1.0)"
+        )
     );
     let (case, message) = guest_error(gateway.ask("connect-echo", vec![text(skewed.address())]).await.unwrap());
     assert_eq!(case, "handshake");

@@ -9,7 +9,9 @@ use futures::{FutureExt, StreamExt};
 use wasmtime::component::Val;
 use weir::{EndpointOptions, HostConfig, RpcError, RpcService};
 use weir_tests::gateways::{CALLER, COUNTER, ECHO, PROBE};
-use weir_tests::{artifacts, as_list, as_u64, component, engine, eventually, guest_error, guest_ok, host, host_with, text};
+use weir_tests::{
+    artifacts, as_list, as_u64, component, engine, eventually, guest_error, guest_ok, host, host_with, text,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asks_and_tells_reach_sync_and_async_functions() {
@@ -35,7 +37,8 @@ async fn asks_and_tells_reach_sync_and_async_functions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tells_from_one_sender_arrive_in_order() {
     let host = host();
-    let counter = host.start("counter-order", &component(artifacts::COUNTER), EndpointOptions::default()).await.unwrap();
+    let counter =
+        host.start("counter-order", &component(artifacts::COUNTER), EndpointOptions::default()).await.unwrap();
     let gateway = counter.gateway(COUNTER).unwrap();
     for value in 1..=300u64 {
         gateway.tell("append", vec![Val::U64(value)]).await.unwrap();
@@ -46,7 +49,12 @@ async fn tells_from_one_sender_arrive_in_order() {
     gateway.tell("reset", vec![]).await.unwrap();
     let caller = host.start("caller-order", &component(artifacts::CALLER), EndpointOptions::default()).await.unwrap();
     let values: Vec<Val> = (1..=300u64).map(Val::U64).collect();
-    let reply = caller.gateway(CALLER).unwrap().ask("append-all", vec![text(counter.address()), Val::List(values)]).await.unwrap();
+    let reply = caller
+        .gateway(CALLER)
+        .unwrap()
+        .ask("append-all", vec![text(counter.address()), Val::List(values)])
+        .await
+        .unwrap();
     assert_eq!(guest_ok(reply), None);
     assert_eq!(as_list(gateway.ask("history", vec![]).await.unwrap()), (1..=300).collect::<Vec<_>>());
 }
@@ -54,7 +62,8 @@ async fn tells_from_one_sender_arrive_in_order() {
 /// Runs on the test's paused clock: the ten seconds pass at once.
 #[tokio::test(start_paused = true)]
 async fn the_default_ask_timeout_is_ten_seconds_and_names_endpoint_and_function() {
-    let host = RpcService::on_runtime(weir_tests::config(), engine().clone(), tokio::runtime::Handle::current()).unwrap();
+    let host =
+        RpcService::on_runtime(weir_tests::config(), engine().clone(), tokio::runtime::Handle::current()).unwrap();
     assert_eq!(host.config().ask_timeout, Duration::from_secs(10));
     let probe = host.start("probe-timeout", &component(artifacts::PROBE), EndpointOptions::default()).await.unwrap();
     let error = probe.gateway(PROBE).unwrap().ask("stall", vec![Val::U64(3_600_000)]).await.unwrap_err();
@@ -73,14 +82,21 @@ async fn the_default_ask_timeout_is_ten_seconds_and_names_endpoint_and_function(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_can_set_its_own_timeout() {
     let host = host();
-    let probe = host.start("probe-own-timeout", &component(artifacts::PROBE), EndpointOptions::default()).await.unwrap();
+    let probe =
+        host.start("probe-own-timeout", &component(artifacts::PROBE), EndpointOptions::default()).await.unwrap();
     let short = probe.gateway(PROBE).unwrap().with_timeout(Duration::from_millis(50));
     let error = short.ask("stall", vec![Val::U64(3_600_000)]).await.unwrap_err();
     assert!(matches!(error, RpcError::Timeout { timeout, .. } if timeout == Duration::from_millis(50)), "{error}");
 
     // An endpoint sets the timeout on its handle.
-    let caller = host.start("caller-own-timeout", &component(artifacts::CALLER), EndpointOptions::default()).await.unwrap();
-    let reply = caller.gateway(CALLER).unwrap().ask("stall", vec![text(probe.address()), Val::U64(3_600_000), Val::U64(50)]).await.unwrap();
+    let caller =
+        host.start("caller-own-timeout", &component(artifacts::CALLER), EndpointOptions::default()).await.unwrap();
+    let reply = caller
+        .gateway(CALLER)
+        .unwrap()
+        .ask("stall", vec![text(probe.address()), Val::U64(3_600_000), Val::U64(50)])
+        .await
+        .unwrap();
     let (case, message) = guest_error(reply);
     assert_eq!(case, "timeout");
     let Val::String(message) = message else { panic!("{message:?}") };

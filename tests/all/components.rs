@@ -73,10 +73,10 @@ async fn echo_sync() {
 async fn ticker() {
     assert_world(artifacts::TICKER, ExecutionMode::Concurrent, &[TICKER], &[COUNTER, ECHO]);
     let host = host();
-    let counter = host.start("ticker-counter", &component(artifacts::COUNTER), EndpointOptions::default()).await.unwrap();
+    let counter =
+        host.start("ticker-counter", &component(artifacts::COUNTER), EndpointOptions::default()).await.unwrap();
     let echo = host.start("ticker-echo", &component(artifacts::ECHO), EndpointOptions::default()).await.unwrap();
-    let settings =
-        [("counter", counter.address()), ("echo", echo.address()), ("ticks", "5"), ("interval-ms", "10")];
+    let settings = [("counter", counter.address()), ("echo", echo.address()), ("ticks", "5"), ("interval-ms", "10")];
     let ticker = host.start("ticker", &component(artifacts::TICKER), with_config(&settings)).await.unwrap();
     eventually("five ticks", || async {
         let progress = ticker.gateway(TICKER).unwrap().ask("progress", vec![]).await.unwrap();

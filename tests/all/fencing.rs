@@ -27,7 +27,10 @@ async fn a_fenced_endpoint_serves_only_its_own_token() {
     assert_eq!(add(Some(leader)).await.unwrap(), Some(Val::S64(1)));
     for received in [Some(stale), None] {
         let error = add(received).await.unwrap_err();
-        assert_eq!(error, RpcError::FencingMismatch { endpoint: "counter-fenced".into(), expected: Some(leader), received });
+        assert_eq!(
+            error,
+            RpcError::FencingMismatch { endpoint: "counter-fenced".into(), expected: Some(leader), received }
+        );
     }
 
     // From another endpoint, through its typed client.
@@ -55,7 +58,8 @@ async fn a_not_started_fenced_endpoint_says_so_whatever_the_token() {
     let host = host();
     let fenced = EndpointOptions { fencing_token: Some(FencingToken::random()), ..EndpointOptions::default() };
     let counter = host.spawn("counter-fenced-early", &component(artifacts::COUNTER), fenced).await.unwrap();
-    let error = counter.fenced_gateway(COUNTER, Some(FencingToken::random())).unwrap().ask("get", vec![]).await.unwrap_err();
+    let error =
+        counter.fenced_gateway(COUNTER, Some(FencingToken::random())).unwrap().ask("get", vec![]).await.unwrap_err();
     assert!(matches!(error, RpcError::NotStarted { .. }), "{error}");
 }
 

@@ -13,7 +13,8 @@ async fn a_guest_that_loops_forever_is_ended_at_its_cpu_deadline() {
     let host = host();
     let echo = host.start("echo-beside-looper", &component(artifacts::ECHO), EndpointOptions::default()).await.unwrap();
     for (id, function) in [("looper", "trigger"), ("looper-async", "trigger-async")] {
-        let options = EndpointOptions { cpu_deadline: Some(Duration::from_millis(300)), ..with_config(&[("fault", "loop")]) };
+        let options =
+            EndpointOptions { cpu_deadline: Some(Duration::from_millis(300)), ..with_config(&[("fault", "loop")]) };
         let looper = host.start(id, &component(artifacts::FAULTY), options).await.unwrap();
         let (faults, echoes) = (looper.gateway(FAULT).unwrap(), echo.gateway(ECHO).unwrap());
         // Others are served while it loops, and after.
@@ -55,7 +56,8 @@ async fn guests_reach_no_files_network_or_environment() {
     let Some(Val::List(lines)) = probe.gateway(PROBE).unwrap().ask("ambient", vec![]).await.unwrap() else {
         panic!("ambient returned no list");
     };
-    let lines: Vec<String> = lines.into_iter().map(|l| if let Val::String(s) = l { s } else { panic!("{l:?}") }).collect();
+    let lines: Vec<String> =
+        lines.into_iter().map(|l| if let Val::String(s) = l { s } else { panic!("{l:?}") }).collect();
     assert_eq!(lines[0], "environment: 0 variables");
     assert_eq!(lines[1], "arguments: 0");
     for attempt in &lines[2..] {
@@ -74,5 +76,7 @@ async fn guest_stdout_and_stderr_go_to_tracing_under_the_endpoint_id() {
     let lines: Vec<&str> = logs.lines().filter(|l| l.contains(said)).collect();
     assert_eq!(lines.len(), 2, "one line from stdout, one from stderr: {lines:?}");
     assert!(lines.iter().all(|l| l.contains("weir::guest") && l.contains("probe-says")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.contains("INFO")) && lines.iter().any(|l| l.contains("WARN") && l.contains("stderr")));
+    assert!(
+        lines.iter().any(|l| l.contains("INFO")) && lines.iter().any(|l| l.contains("WARN") && l.contains("stderr"))
+    );
 }

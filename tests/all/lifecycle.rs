@@ -99,14 +99,16 @@ async fn a_failed_on_start_terminates_the_endpoint_without_on_stop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_on_stop_is_the_termination_cause() {
     let host = host();
-    let probe = host.start("probe-stop-fail", &component(artifacts::PROBE), with_config(&[("on-stop", "fail")])).await.unwrap();
+    let probe =
+        host.start("probe-stop-fail", &component(artifacts::PROBE), with_config(&[("on-stop", "fail")])).await.unwrap();
     assert_eq!(probe.close().await, Err(EndpointFailure::StopFailed("on-stop configured to fail".into())));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminating_an_unstarted_endpoint_skips_on_stop() {
     let host = host();
-    let witness = host.start("witness-unstarted", &component(artifacts::COUNTER), EndpointOptions::default()).await.unwrap();
+    let witness =
+        host.start("witness-unstarted", &component(artifacts::COUNTER), EndpointOptions::default()).await.unwrap();
     let probe = host
         .spawn("probe-unstarted", &component(artifacts::PROBE), with_config(&[("witness", witness.address())]))
         .await
@@ -140,7 +142,10 @@ async fn shutdown_stops_every_endpoint_and_reports_the_failures() {
     host.start("probe-shutdown", &component(artifacts::PROBE), with_config(&[("on-stop", "fail")])).await.unwrap();
 
     let error = host.shutdown().await.unwrap_err();
-    assert_eq!(error.failures, vec![("probe-shutdown".to_owned(), EndpointFailure::StopFailed("on-stop configured to fail".into()))]);
+    assert_eq!(
+        error.failures,
+        vec![("probe-shutdown".to_owned(), EndpointFailure::StopFailed("on-stop configured to fail".into()))]
+    );
     assert_eq!(echo.terminated().await, Ok(()));
     let error = host.spawn("late", &component(artifacts::ECHO), EndpointOptions::default()).await.unwrap_err();
     assert!(matches!(error, SpawnError::ServiceStopped), "{error}");

@@ -9,4 +9,3 @@ mod isolation;
 mod lifecycle;
 mod main_thread;
 mod supervision;
-

@@ -20,7 +20,8 @@ fn trapped_in(failure: &EndpointFailure) -> &str {
 async fn a_trap_in_a_call_ends_that_endpoint_only() {
     let host = host();
     let echo = host.start("echo-bystander", &component(artifacts::ECHO), EndpointOptions::default()).await.unwrap();
-    let trapper = host.start("trapper", &component(artifacts::FAULTY), with_config(&[("fault", "trap")])).await.unwrap();
+    let trapper =
+        host.start("trapper", &component(artifacts::FAULTY), with_config(&[("fault", "trap")])).await.unwrap();
     let faults = trapper.gateway(FAULT).unwrap();
 
     let error = faults.ask("trigger", vec![]).await.unwrap_err();
@@ -36,14 +37,17 @@ async fn a_trap_in_a_call_ends_that_endpoint_only() {
     let error = faults.ask("ping", vec![]).await.unwrap_err();
     assert!(matches!(error, RpcError::EndpointFailed { .. }), "{error}");
     assert_eq!(echo.gateway(ECHO).unwrap().ask("ping", vec![Val::U64(5)]).await.unwrap(), Some(Val::U64(5)));
-    eventually("the failed endpoint to leave the directory", || async { host.endpoint("trapper").is_none().then_some(()) })
-        .await;
+    eventually("the failed endpoint to leave the directory", || async {
+        host.endpoint("trapper").is_none().then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_queued_behind_a_trap_fail_with_endpoint_failed_not_a_timeout() {
     let host = host();
-    let trapper = host.start("trapper-queue", &component(artifacts::FAULTY), with_config(&[("fault", "trap")])).await.unwrap();
+    let trapper =
+        host.start("trapper-queue", &component(artifacts::FAULTY), with_config(&[("fault", "trap")])).await.unwrap();
     let faults = trapper.gateway(FAULT).unwrap();
     let trigger = faults.ask("trigger", vec![]);
     let pings: Vec<_> = (0..50).map(|_| faults.ask("ping", vec![])).collect();
@@ -60,7 +64,8 @@ async fn calls_queued_behind_a_trap_fail_with_endpoint_failed_not_a_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trap_after_an_await_ends_the_endpoint() {
     let host = host();
-    let trapper = host.start("trapper-async", &component(artifacts::FAULTY), with_config(&[("fault", "trap")])).await.unwrap();
+    let trapper =
+        host.start("trapper-async", &component(artifacts::FAULTY), with_config(&[("fault", "trap")])).await.unwrap();
     let error = trapper.gateway(FAULT).unwrap().ask("trigger-async", vec![]).await.unwrap_err();
     assert!(matches!(error, RpcError::EndpointFailed { .. }), "{error}");
     assert!(matches!(trapper.terminated().await, Err(EndpointFailure::Trapped { .. })));
@@ -71,15 +76,20 @@ async fn traps_in_hooks_and_tasks_are_reported_where_they_happened() {
     let host = host();
     let faulty = component(artifacts::FAULTY);
 
-    let on_start = host.spawn("trap-on-start", &faulty, with_config(&[("fault", "trap"), ("fault-in", "on-start")])).await.unwrap();
+    let on_start = host
+        .spawn("trap-on-start", &faulty, with_config(&[("fault", "trap"), ("fault-in", "on-start")]))
+        .await
+        .unwrap();
     let failure = on_start.start().await.unwrap_err();
     assert_eq!(trapped_in(&failure), "on-start");
 
-    let on_stop = host.start("trap-on-stop", &faulty, with_config(&[("fault", "trap"), ("fault-in", "on-stop")])).await.unwrap();
+    let on_stop =
+        host.start("trap-on-stop", &faulty, with_config(&[("fault", "trap"), ("fault-in", "on-stop")])).await.unwrap();
     let failure = on_stop.close().await.unwrap_err();
     assert_eq!(trapped_in(&failure), "on-stop");
 
-    let task = host.start("trap-in-task", &faulty, with_config(&[("fault", "trap"), ("fault-in", "task")])).await.unwrap();
+    let task =
+        host.start("trap-in-task", &faulty, with_config(&[("fault", "trap"), ("fault-in", "task")])).await.unwrap();
     let failure = task.terminated().await.unwrap_err();
     assert!(trapped_in(&failure).contains("main-thread task"), "{failure}");
 }
@@ -88,7 +98,8 @@ async fn traps_in_hooks_and_tasks_are_reported_where_they_happened() {
 async fn failures_and_undeliverable_messages_are_logged() {
     capture_logs();
     let host = host();
-    let trapper = host.start("trapper-logged", &component(artifacts::FAULTY), with_config(&[("fault", "trap")])).await.unwrap();
+    let trapper =
+        host.start("trapper-logged", &component(artifacts::FAULTY), with_config(&[("fault", "trap")])).await.unwrap();
     assert!(trapper.gateway(FAULT).unwrap().ask("trigger", vec![]).await.is_err());
 
     let echo = host.spawn("echo-dead-letters", &component(artifacts::ECHO), EndpointOptions::default()).await.unwrap();
