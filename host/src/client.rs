@@ -87,16 +87,50 @@ impl GatewayClient {
         Ok(())
     }
 
+    /// Reads arguments for `function` written in WAVE, the WebAssembly Value
+    /// Encoding (`42`, `"text"`, `[1, 2]`, `{ high: 1, low: 2 }`,
+    /// `some(7)`): how the CLI and config files call gateways.
+    ///
+    /// # Errors
+    ///
+    /// [`RpcError::UnknownFunction`] for an unknown function, a wrong number
+    /// of arguments, or text that is not a value of the parameter's type.
+    pub fn parse_args(&self, function: &str, args: &[&str]) -> Result<Vec<Val>, RpcError> {
+        let (id, signature) = self.find(function)?;
+        let unknown = |detail: String| RpcError::UnknownFunction { endpoint: self.target.id.to_string(), detail };
+        if args.len() != signature.params.len() {
+            return Err(unknown(format!(
+                "`{function}` takes {} argument(s), got {}",
+                signature.params.len(),
+                args.len()
+            )));
+        }
+        let types = &self.target.component.function(id).param_types;
+        types
+            .iter()
+            .zip(&signature.params)
+            .zip(args)
+            .map(|((ty, (name, _)), text)| {
+                Val::from_wave(ty, text).map_err(|e| unknown(format!("`{function}` argument `{name}`: {e}")))
+            })
+            .collect()
+    }
+
+    /// The function `name` of the gateway, with its id.
+    fn find(&self, name: &str) -> Result<(FunctionId, &FunctionSignature), RpcError> {
+        self.target.component.gateway_functions(self.gateway).find(|(_, f)| f.name == name).ok_or_else(|| {
+            RpcError::UnknownFunction {
+                endpoint: self.target.id.to_string(),
+                detail: format!("gateway `{}` has no function `{name}`", self.gateway()),
+            }
+        })
+    }
+
     /// Finds `function` and checks the call against its signature.
     fn prepare(&self, function: &str, args: &[Val], ask: bool) -> Result<FunctionId, RpcError> {
         let unknown = |detail: String| RpcError::UnknownFunction { endpoint: self.target.id.to_string(), detail };
         let gateway = self.gateway();
-        let (id, signature) = self
-            .target
-            .component
-            .gateway_functions(self.gateway)
-            .find(|(_, f)| f.name == function)
-            .ok_or_else(|| unknown(format!("gateway `{gateway}` has no function `{function}`")))?;
+        let (id, signature) = self.find(function)?;
         match (ask, signature.is_ask()) {
             (true, false) => {
                 return Err(unknown(format!("`{gateway}.{function}` has no result: tell it")));

@@ -1,6 +1,7 @@
 //! Command-line interface of the `weir` binary.
 
 mod bench;
+mod run;
 mod wit;
 
 use std::path::PathBuf;
@@ -17,6 +18,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Runs an embedded host with the endpoints a config file lists.
+    Run(run::RunArgs),
     /// Measures the RPC layer on this machine and prints a table.
     Bench(bench::BenchArgs),
     /// Work with WIT packages.
@@ -49,7 +52,15 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// Whatever the command ran into, for the user.
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
+        Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::bench(&args),
         Command::Wit(WitCommand::Clients { package, deps, check }) => wit::clients(&package, &deps, check),
     }
+}
+
+/// Logs to stderr, at `info` unless `RUST_LOG` says otherwise.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

@@ -118,7 +118,13 @@ pub(crate) fn inspect(
                 for (function, func) in funcs {
                     let signature =
                         FunctionSignature::of(&function, &func).map_err(|e| format!("gateway `{export}`: {e}"))?;
-                    info.functions.push(FunctionExport { signature, gateway, index: index_of(&function)? });
+                    let param_types = func.params().map(|(_, ty)| ty).collect();
+                    info.functions.push(FunctionExport {
+                        signature,
+                        gateway,
+                        index: index_of(&function)?,
+                        param_types,
+                    });
                 }
                 let end = to_u32(info.functions.len())?;
                 info.gateways.push(GatewayExport { name: export.to_owned(), functions: start..end });

@@ -1,0 +1,244 @@
+//! `weir run`: an embedded host from a config file. It loads the endpoints
+//! the file lists from their `.wasm` files, starts them, makes the
+//! host-side calls it lists, runs until a condition holds (or for a while,
+//! or until Ctrl-C), then prints what every endpoint served and shuts down.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use wasmtime::component::Val;
+use weir::{Endpoint, EndpointOptions, Engine, FencingToken, GatewayClient, HostConfig, RpcService};
+
+use super::Error;
+
+/// Which config file, and for how long.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The host's config file (TOML).
+    config: PathBuf,
+    /// Stop after this long instead of waiting for the `until` condition or
+    /// Ctrl-C, e.g. `5s`.
+    #[arg(long = "for", value_parser = humantime::parse_duration)]
+    run_for: Option<Duration>,
+}
+
+/// The config file.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RunFile {
+    /// The host's settings.
+    #[serde(default)]
+    host: HostConfig,
+    /// The endpoints, started in this order.
+    #[serde(default, rename = "endpoint")]
+    endpoints: Vec<EndpointSpec>,
+    /// Host-side calls, made once all endpoints have started or at the end.
+    #[serde(default, rename = "call")]
+    calls: Vec<CallSpec>,
+    /// Runs until this ask returns the given value.
+    until: Option<UntilSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct EndpointSpec {
+    id: String,
+    /// The `.wasm` file, relative to the config file.
+    component: PathBuf,
+    /// Settings the endpoint reads through `runtime.config`.
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+    /// Runs the endpoint fenced under this token.
+    fencing_token: Option<uuid::Uuid>,
+}
+
+/// A call of a gateway function by name, with WAVE-encoded arguments: an
+/// ask or a tell, as the function's signature says.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct CallSpec {
+    endpoint: String,
+    gateway: String,
+    function: String,
+    #[serde(default)]
+    args: Vec<String>,
+    /// When to make the call.
+    #[serde(default)]
+    at: CallTime,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum CallTime {
+    /// Once every endpoint has started.
+    #[default]
+    Start,
+    /// Once the run is over, before the shutdown.
+    End,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct UntilSpec {
+    #[serde(flatten)]
+    call: CallSpec,
+    /// The WAVE text of the result that ends the run.
+    equals: String,
+    /// How long to wait for it.
+    #[serde(with = "humantime_serde", default = "default_until_timeout")]
+    timeout: Duration,
+}
+
+fn default_until_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+pub fn run(args: &RunArgs) -> Result<(), Error> {
+    let text =
+        std::fs::read_to_string(&args.config).map_err(|e| format!("cannot read {}: {e}", args.config.display()))?;
+    let file: RunFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", args.config.display()))?;
+    let base = args.config.parent().unwrap_or(Path::new("."));
+    super::init_logging();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(run_file(file, base, args.run_for))
+}
+
+async fn run_file(file: RunFile, base: &Path, run_for: Option<Duration>) -> Result<(), Error> {
+    let engine = Engine::new(&file.host)?;
+    let host = RpcService::new(file.host.clone(), engine.clone())?;
+    let started = Instant::now();
+    let endpoints = start_endpoints(&host, &engine, base, &file.endpoints).await?;
+    println!("started {} endpoint(s) in {:.1?}", endpoints.len(), started.elapsed());
+
+    make_calls(&endpoints, &file.calls, CallTime::Start).await?;
+
+    let running = Instant::now();
+    match (&file.until, run_for) {
+        (_, Some(duration)) => wait_or_interrupt(duration).await?,
+        (Some(until), None) => wait_until(&endpoints, until).await?,
+        (None, None) => wait_or_interrupt(Duration::MAX).await?,
+    }
+    report(&endpoints, running.elapsed());
+    make_calls(&endpoints, &file.calls, CallTime::End).await?;
+
+    let shutdown = host.shutdown().await;
+    println!(
+        "shut down: {}",
+        shutdown.as_ref().map_or_else(ToString::to_string, |()| "all endpoints stopped cleanly".into())
+    );
+    Ok(shutdown?)
+}
+
+async fn start_endpoints(
+    host: &RpcService,
+    engine: &Engine,
+    base: &Path,
+    specs: &[EndpointSpec],
+) -> Result<Vec<Endpoint>, Error> {
+    let mut components = HashMap::new();
+    let mut endpoints = Vec::new();
+    for spec in specs {
+        let path = base.join(&spec.component);
+        let component = match components.get(&path) {
+            Some(component) => Clone::clone(component),
+            None => {
+                let component = engine.load_file(&path)?;
+                components.insert(path, component.clone());
+                component
+            }
+        };
+        let options = EndpointOptions {
+            fencing_token: spec.fencing_token.map(FencingToken),
+            config: spec.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            ..EndpointOptions::default()
+        };
+        endpoints.push(host.spawn(&spec.id, &component, options).await?);
+    }
+    // Like Flink's endpoints, all exist before any starts: they may connect
+    // to each other in on-start.
+    for endpoint in &endpoints {
+        endpoint.start().await.map_err(|e| format!("endpoint `{}` failed to start: {e}", endpoint.id()))?;
+    }
+    Ok(endpoints)
+}
+
+async fn make_calls(endpoints: &[Endpoint], calls: &[CallSpec], at: CallTime) -> Result<(), Error> {
+    for call in calls.iter().filter(|c| c.at == at) {
+        let (client, args) = prepare(endpoints, call)?;
+        let outcome = invoke(&client, &call.function, args).await?;
+        println!("{}.{}({}) -> {outcome}", call.endpoint, call.function, call.args.join(", "));
+    }
+    Ok(())
+}
+
+fn prepare(endpoints: &[Endpoint], call: &CallSpec) -> Result<(GatewayClient, Vec<Val>), Error> {
+    let endpoint = endpoints
+        .iter()
+        .find(|e| e.id() == call.endpoint)
+        .ok_or_else(|| format!("no endpoint `{}` in the config", call.endpoint))?;
+    let client = endpoint.fenced_gateway(&call.gateway, endpoint.fencing_token())?;
+    let args: Vec<&str> = call.args.iter().map(String::as_str).collect();
+    let args = client.parse_args(&call.function, &args)?;
+    Ok((client, args))
+}
+
+/// Asks or tells, as the function's signature says; the outcome as text.
+async fn invoke(client: &GatewayClient, function: &str, args: Vec<Val>) -> Result<String, Error> {
+    let is_ask = client.functions().any(|f| f.name == function && f.is_ask());
+    if !is_ask {
+        client.tell(function, args).await?;
+        return Ok("(told)".into());
+    }
+    match client.ask(function, args).await? {
+        Some(value) => Ok(value.to_wave()?),
+        None => Ok("(done)".into()),
+    }
+}
+
+async fn wait_until(endpoints: &[Endpoint], until: &UntilSpec) -> Result<(), Error> {
+    let (client, args) = prepare(endpoints, &until.call)?;
+    let polling = async {
+        let mut interval = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            interval.tick().await;
+            if invoke(&client, &until.call.function, args.clone()).await? == until.equals {
+                return Ok::<_, Error>(());
+            }
+        }
+    };
+    tokio::select! {
+        done = tokio::time::timeout(until.timeout, polling) => done.map_err(|_| {
+            format!("{}.{} did not return {} within {:?}", until.call.endpoint, until.call.function, until.equals, until.timeout)
+        })?,
+        interrupted = tokio::signal::ctrl_c() => Ok(interrupted?),
+    }
+}
+
+async fn wait_or_interrupt(duration: Duration) -> Result<(), Error> {
+    match tokio::time::timeout(duration, tokio::signal::ctrl_c()).await {
+        Ok(interrupted) => Ok(interrupted?),
+        Err(_) => Ok(()),
+    }
+}
+
+fn report(endpoints: &[Endpoint], elapsed: Duration) {
+    println!("\nwhat the endpoints served in {elapsed:.1?}:");
+    println!("{:<16} {:<12} {:<12} {:>8} {:>8} {:>8}", "endpoint", "component", "state", "asks", "tells", "tasks");
+    let mut total = 0;
+    for endpoint in endpoints {
+        let stats = endpoint.stats();
+        total += stats.asks + stats.tells + stats.tasks;
+        println!(
+            "{:<16} {:<12} {:<12} {:>8} {:>8} {:>8}",
+            endpoint.id(),
+            endpoint.component().name,
+            format!("{:?}", endpoint.state()),
+            stats.asks,
+            stats.tells,
+            stats.tasks
+        );
+    }
+    println!("{total} messages, {:.0} per second\n", total as f64 / elapsed.as_secs_f64().max(1e-9));
+}
