@@ -102,7 +102,7 @@ async fn serve(
                     delayed.insert(scheduled.task, scheduled.delay);
                 }
             }
-            Some(expired) = poll_fn(|cx| delayed.poll_expired(cx)) => {
+            Some(expired) = poll_fn(|cx| delayed.poll_expired(cx)), if !delayed.is_empty() => {
                 let (run, args, job) = task_call(funcs, expired.into_inner());
                 running.push(execute(accessor, run, args, false, job));
             }

@@ -1,6 +1,11 @@
 //! `weir bench`: the RPC figures of one endpoint on this machine, next to
 //! the wasmtime floor and Flink 2.3's figures.
+//!
+//! Virtual machines make single runs noisy (the same measurement can differ
+//! by half between runs), so every figure is measured in several rounds and
+//! the median round is reported, with the spread of the rounds.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -23,12 +28,15 @@ pub struct BenchArgs {
     /// The target directory the endpoint components were built into.
     #[arg(long, default_value = "target/wasm-endpoints")]
     components: PathBuf,
-    /// Asks per latency measurement.
+    /// Asks per round of a latency measurement.
     #[arg(long, default_value_t = 20_000)]
     asks: u32,
-    /// Calls per throughput measurement.
+    /// Calls per round of a throughput measurement.
     #[arg(long, default_value_t = 200_000)]
     calls: u32,
+    /// Rounds of each measurement; the median round is reported.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
     /// Asks in flight at once when pipelining.
     #[arg(long, default_value_t = 256)]
     in_flight: usize,
@@ -50,18 +58,50 @@ struct Row {
     reference: String,
 }
 
+/// Where the host-side caller runs.
+#[derive(Clone, Copy, Debug)]
+enum Placement {
+    /// On the bench's own thread: every call and reply wakes another thread.
+    Across,
+    /// On the endpoints' threads, as a host-side caller that wants its
+    /// conversation to stay there does.
+    Same,
+}
+
+const PLACEMENTS: [Placement; 2] = [Placement::Across, Placement::Same];
+
+impl Placement {
+    async fn run<T: Send + 'static>(
+        self,
+        host: &RpcService,
+        work: impl Future<Output = Result<T, Error>> + Send + 'static,
+    ) -> Result<T, Error> {
+        match self {
+            Placement::Across => work.await,
+            Placement::Same => host.runtime().spawn(work).await?,
+        }
+    }
+}
+
+impl std::fmt::Display for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Placement::Across => "caller on another thread",
+            Placement::Same => "caller on the endpoint's thread",
+        })
+    }
+}
+
+/// The p50 and p99 of one round, in nanoseconds.
+#[derive(Clone, Copy, Debug)]
+struct Latency {
+    p50: u64,
+    p99: u64,
+}
+
 pub fn bench(args: &BenchArgs) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(run(args))
-}
-
-/// Runs `work` on the endpoints' threads, as a host-side caller that wants
-/// its conversation to stay there does.
-async fn on_host<T: Send + 'static>(
-    host: &RpcService,
-    work: impl Future<Output = Result<T, Error>> + Send + 'static,
-) -> Result<T, Error> {
-    host.runtime().spawn(work).await?
 }
 
 async fn run(args: &BenchArgs) -> Result<(), Error> {
@@ -71,8 +111,24 @@ async fn run(args: &BenchArgs) -> Result<(), Error> {
     let echo = load("wasm32-wasip2", "echo.wasm")?;
     let caller = load("wasm32-wasip2", "caller.wasm")?;
     let echo_sync = load("wasm32-wasip1", "echo_sync.wasm")?;
-    let host = RpcService::new(config.clone(), engine.clone())?;
     let mut rows = Vec::new();
+
+    // Memory first, while the allocator has no freed memory to hand out again.
+    for (what, component) in [("echo-sync (sync-only component)", &echo_sync), ("echo (async component)", &echo)] {
+        let start_row = format!("start an endpoint, {what}: p50 / mean");
+        if !start_row.contains(&args.only) {
+            continue;
+        }
+        let (start, resident) = start_many(&engine, &config, component, args.endpoints).await?;
+        rows.push(Row { what: start_row, weir: start, reference: "Flink 2.3: 240 µs; target ≤ 20 µs".into() });
+        rows.push(Row {
+            what: format!("resident memory per idle endpoint, {what}, {} started", args.endpoints),
+            weir: resident,
+            reference: "target ≤ 256 KiB".into(),
+        });
+    }
+
+    let host = RpcService::new(config.clone(), engine.clone())?;
 
     let sync_endpoint = host.start("echo-sync", &echo_sync, EndpointOptions::default()).await?;
     let echo_endpoint = host.start("echo", &echo, EndpointOptions::default()).await?;
@@ -80,38 +136,46 @@ async fn run(args: &BenchArgs) -> Result<(), Error> {
     let sync_gateway = sync_endpoint.gateway(ECHO_SYNC)?;
     let echo_gateway = echo_endpoint.gateway(ECHO)?;
 
-    let floor_sync = floor::mean_call(&echo_sync, ECHO_SYNC, "ping", &[Val::U64(1)], args.asks).await?;
-    let floor_concurrent = floor::mean_call(&echo, ECHO, "ping", &[Val::U64(1)], args.asks).await?;
-    let floor_async = floor::mean_call(&echo, ECHO, "ping-async", &[Val::U64(1)], args.asks).await?;
-    let floor = |d: Duration| format!("floor {} (raw wasmtime call)", micros(d));
-
-    for (what, gateway, function, floor_time) in [
-        ("sync function, sync-only component", &sync_gateway, "ping", floor_sync),
-        ("sync function, async component", &echo_gateway, "ping", floor_concurrent),
-        ("async function", &echo_gateway, "ping-async", floor_async),
+    for (what, gateway, function, floor_of) in [
+        ("sync function, sync-only component", &sync_gateway, "ping", (&echo_sync, ECHO_SYNC)),
+        ("sync function, async component", &echo_gateway, "ping", (&echo, ECHO)),
+        ("async function", &echo_gateway, "ping-async", (&echo, ECHO)),
     ] {
-        if !format!("host → endpoint ask, {what}").contains(&args.only) {
-            continue;
+        let mut floor = None;
+        for placement in PLACEMENTS {
+            let what = format!("host → endpoint ask, {what}, {placement}: p50 / p99");
+            if !what.contains(&args.only) {
+                continue;
+            }
+            let floor_time = match floor {
+                Some(time) => time,
+                None => {
+                    let (component, gateway) = floor_of;
+                    let rounds = rounds(args.rounds, || {
+                        floor::mean_call(component, gateway, function, &[Val::U64(1)], args.asks)
+                    })
+                    .await?;
+                    *floor.insert(median(&rounds, |d| d.as_nanos() as f64))
+                }
+            };
+            let rounds =
+                rounds(args.rounds, || placement.run(&host, ask_latency(gateway.clone(), function, args.asks))).await?;
+            rows.push(Row {
+                what,
+                weir: latencies(&rounds),
+                reference: format!("floor {} (raw wasmtime call)", micros(floor_time)),
+            });
         }
-        let across = ask_latency(gateway.clone(), function, args.asks).await?;
-        let same = on_host(&host, ask_latency(gateway.clone(), function, args.asks)).await?;
-        rows.push(Row {
-            what: format!("host → endpoint ask, {what}: p50 / p99, caller on another thread"),
-            weir: across,
-            reference: floor(floor_time),
-        });
-        rows.push(Row {
-            what: format!("host → endpoint ask, {what}: p50 / p99, caller on the endpoint's thread"),
-            weir: same,
-            reference: floor(floor_time),
-        });
     }
 
-    let caller_gateway = caller_endpoint.gateway(CALLER)?;
-    if "endpoint → endpoint".contains(&args.only) {
+    let what = "endpoint → endpoint ask (caller → echo.ping): p50 / p99".to_owned();
+    if what.contains(&args.only) {
+        let caller_gateway = caller_endpoint.gateway(CALLER)?;
+        let rounds =
+            rounds(args.rounds, || endpoint_latency(&caller_gateway, echo_endpoint.address(), args.asks)).await?;
         rows.push(Row {
-            what: "endpoint → endpoint ask (caller → echo.ping): p50 / p99".into(),
-            weir: endpoint_latency(&caller_gateway, echo_endpoint.address(), args.asks).await?,
+            what,
+            weir: latencies(&rounds),
             reference: "Flink 2.3 local ask: 14.5 µs / 76-94 µs; target p50 ≤ 3 µs".into(),
         });
     }
@@ -121,61 +185,36 @@ async fn run(args: &BenchArgs) -> Result<(), Error> {
         ("sync function, async component", &echo_gateway, "ping", "target ≥ 1M/s"),
         ("async function", &echo_gateway, "ping-async", "target ≥ 500k/s"),
     ] {
-        if !format!("pipelined asks, {what}").contains(&args.only) {
-            continue;
+        for placement in PLACEMENTS {
+            let what = format!("pipelined asks, {what}, {placement}");
+            if what.contains(&args.only) {
+                let work = || placement.run(&host, pipelined(gateway.clone(), function, args.calls, args.in_flight));
+                let rates = rounds(args.rounds, work).await?;
+                rows.push(Row {
+                    what,
+                    weir: rates_text(&rates),
+                    reference: format!("Flink 2.3: 260k-320k/s; {target}"),
+                });
+            }
         }
-        let across = pipelined(gateway.clone(), function, args.calls, args.in_flight).await?;
-        let same = on_host(&host, pipelined(gateway.clone(), function, args.calls, args.in_flight)).await?;
-        let reference = format!("Flink 2.3: 260k-320k/s; {target}");
-        rows.push(Row {
-            what: format!("pipelined asks, {what}, caller on another thread"),
-            weir: per_second(across),
-            reference: reference.clone(),
-        });
-        rows.push(Row {
-            what: format!("pipelined asks, {what}, caller on the endpoint's thread"),
-            weir: per_second(same),
-            reference,
-        });
     }
     for (what, gateway, function) in
         [("sync-only component", &sync_gateway, "notify"), ("async component", &echo_gateway, "notify")]
     {
-        if !format!("tells, {what}").contains(&args.only) {
-            continue;
+        for placement in PLACEMENTS {
+            let what = format!("tells, {what}, {placement}");
+            if what.contains(&args.only) {
+                let rates =
+                    rounds(args.rounds, || placement.run(&host, tells(gateway.clone(), function, args.calls))).await?;
+                rows.push(Row {
+                    what,
+                    weir: rates_text(&rates),
+                    reference: "Flink 2.3: 1.2M-1.5M/s; target ≥ 2M/s".into(),
+                });
+            }
         }
-        let across = tells(gateway.clone(), function, args.calls).await?;
-        let same = on_host(&host, tells(gateway.clone(), function, args.calls)).await?;
-        let reference = "Flink 2.3: 1.2M-1.5M/s; target ≥ 2M/s";
-        rows.push(Row {
-            what: format!("tells, {what}, caller on another thread"),
-            weir: per_second(across),
-            reference: reference.into(),
-        });
-        rows.push(Row {
-            what: format!("tells, {what}, caller on the endpoint's thread"),
-            weir: per_second(same),
-            reference: reference.into(),
-        });
     }
     host.shutdown().await?;
-
-    for (what, component) in [("echo (async component)", &echo), ("echo-sync (sync-only component)", &echo_sync)] {
-        if !format!("start {what}").contains(&args.only) {
-            continue;
-        }
-        let (start, resident) = start_many(&engine, &config, component, args.endpoints).await?;
-        rows.push(Row {
-            what: format!("start an endpoint, {what}: p50 / mean"),
-            weir: start,
-            reference: "Flink 2.3: 240 µs; target ≤ 20 µs".into(),
-        });
-        rows.push(Row {
-            what: format!("resident memory per idle endpoint, {what}, {} started", args.endpoints),
-            weir: resident,
-            reference: "target ≤ 256 KiB".into(),
-        });
-    }
 
     println!("| measurement | weir | reference |\n| --- | --- | --- |");
     for row in rows {
@@ -184,17 +223,54 @@ async fn run(args: &BenchArgs) -> Result<(), Error> {
     Ok(())
 }
 
-async fn ask_latency(gateway: GatewayClient, function: &'static str, asks: u32) -> Result<String, Error> {
+/// Runs `measure` `n` times, one after the other.
+async fn rounds<T, F: Future<Output = Result<T, E>>, E: Into<Error>>(
+    n: usize,
+    mut measure: impl FnMut() -> F,
+) -> Result<Vec<T>, Error> {
+    let mut results = Vec::with_capacity(n);
+    for _ in 0..n.max(1) {
+        results.push(measure().await.map_err(Into::into)?);
+    }
+    Ok(results)
+}
+
+/// The median of `values` by `key`.
+fn median<T: Copy>(values: &[T], key: impl Fn(T) -> f64) -> f64 {
+    let mut keys: Vec<f64> = values.iter().map(|&v| key(v)).collect();
+    keys.sort_by(f64::total_cmp);
+    keys[keys.len() / 2]
+}
+
+/// Median p50 / median p99, and the spread of the p50s.
+fn latencies(rounds: &[Latency]) -> String {
+    let p50 = median(rounds, |l| l.p50 as f64);
+    let p99 = median(rounds, |l| l.p99 as f64);
+    let low = rounds.iter().map(|l| l.p50).min().unwrap_or(0) as f64;
+    let high = rounds.iter().map(|l| l.p50).max().unwrap_or(0) as f64;
+    format!("{} / {} (p50 of rounds: {}–{})", micros(p50), micros(p99), micros(low), micros(high))
+}
+
+/// The median rate, and the spread of the rounds.
+fn rates_text(rates: &[f64]) -> String {
+    let low = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = rates.iter().copied().fold(0.0, f64::max);
+    format!("{} (rounds: {}–{})", per_second(median(rates, |r| r)), per_second(low), per_second(high))
+}
+
+async fn ask_latency(gateway: GatewayClient, function: &'static str, asks: u32) -> Result<Latency, Error> {
     let mut histogram = Histogram::<u64>::new(3)?;
     for i in 0..asks {
         let sent = Instant::now();
         gateway.ask(function, vec![Val::U64(u64::from(i))]).await?;
         histogram.record(nanos(sent.elapsed()))?;
     }
-    Ok(percentiles(&histogram))
+    Ok(Latency { p50: histogram.value_at_quantile(0.5), p99: histogram.value_at_quantile(0.99) })
 }
 
-async fn endpoint_latency(caller: &GatewayClient, echo: &str, asks: u32) -> Result<String, Error> {
+/// The caller endpoint asks the echo `asks` times and times each round trip
+/// itself, on the host's monotonic clock.
+async fn endpoint_latency(caller: &GatewayClient, echo: &str, asks: u32) -> Result<Latency, Error> {
     let reply = caller.ask("ping-loop", vec![Val::String(echo.into()), Val::U32(asks)]).await?;
     let Some(Val::Result(Ok(Some(list)))) = reply else { return Err(format!("ping-loop failed: {reply:?}").into()) };
     let Val::List(round_trips) = *list else { return Err("ping-loop returned no list".into()) };
@@ -204,7 +280,7 @@ async fn endpoint_latency(caller: &GatewayClient, echo: &str, asks: u32) -> Resu
             histogram.record(nanos)?;
         }
     }
-    Ok(percentiles(&histogram))
+    Ok(Latency { p50: histogram.value_at_quantile(0.5), p99: histogram.value_at_quantile(0.99) })
 }
 
 async fn pipelined(gateway: GatewayClient, function: &'static str, calls: u32, in_flight: usize) -> Result<f64, Error> {
@@ -257,7 +333,7 @@ async fn start_many(
     count: u32,
 ) -> Result<(String, String), Error> {
     let host = RpcService::new(config.clone(), engine.clone())?;
-    let (start, resident) = on_host(&host, start_idle(host.clone(), component.clone(), count)).await?;
+    let (start, resident) = Placement::Same.run(&host, start_idle(host.clone(), component.clone(), count)).await?;
     host.shutdown().await?;
     Ok((start, resident))
 }
@@ -278,7 +354,7 @@ async fn start_idle(host: RpcService, component: EndpointComponent, count: u32) 
     let mean = started.elapsed() / count;
     let per_endpoint = resident_bytes()?.saturating_sub(resident_before) / u64::from(count);
     Ok((
-        format!("{} / {}", micros(Duration::from_nanos(histogram.value_at_quantile(0.5))), micros(mean)),
+        format!("{} / {}", micros(histogram.value_at_quantile(0.5) as f64), micros(mean.as_nanos() as f64)),
         format!("{:.1} KiB", per_endpoint as f64 / 1024.0),
     ))
 }
@@ -290,17 +366,12 @@ fn resident_bytes() -> Result<u64, Error> {
     Ok(pages * 4096)
 }
 
-fn percentiles(histogram: &Histogram<u64>) -> String {
-    let at = |q| micros(Duration::from_nanos(histogram.value_at_quantile(q)));
-    format!("{} / {}", at(0.5), at(0.99))
-}
-
 fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
-fn micros(duration: Duration) -> String {
-    format!("{:.2} µs", duration.as_secs_f64() * 1e6)
+fn micros(nanos: f64) -> String {
+    format!("{:.2} µs", nanos / 1e3)
 }
 
 fn per_second(rate: f64) -> String {
