@@ -30,6 +30,13 @@ pub struct AddressError {
     reason: &'static str,
 }
 
+impl AddressError {
+    /// Why the text is not an address.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+}
+
 impl EndpointAddress {
     /// The address of endpoint `id` on the host with `authority`.
     pub fn new(authority: &str, id: &str) -> Self {

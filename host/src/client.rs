@@ -96,60 +96,51 @@ impl GatewayClient {
     /// [`RpcError::UnknownFunction`] for an unknown function, a wrong number
     /// of arguments, or text that is not a value of the parameter's type.
     pub fn parse_args(&self, function: &str, args: &[&str]) -> Result<Vec<Val>, RpcError> {
-        let (id, signature) = self.find(function)?;
-        let unknown = |detail: String| RpcError::UnknownFunction { endpoint: self.target.id.to_string(), detail };
-        if args.len() != signature.params.len() {
-            return Err(unknown(format!(
-                "`{function}` takes {} argument(s), got {}",
-                signature.params.len(),
-                args.len()
-            )));
-        }
+        let (id, signature) = self.find(function, args.len())?;
         let types = &self.target.component.function(id).param_types;
         types
             .iter()
             .zip(&signature.params)
             .zip(args)
             .map(|((ty, (name, _)), text)| {
-                Val::from_wave(ty, text).map_err(|e| unknown(format!("`{function}` argument `{name}`: {e}")))
+                Val::from_wave(ty, text).map_err(|e| self.unknown(format!("`{function}` argument `{name}`: {e}")))
             })
             .collect()
     }
 
-    /// The function `name` of the gateway, with its id.
-    fn find(&self, name: &str) -> Result<(FunctionId, &FunctionSignature), RpcError> {
-        self.target.component.gateway_functions(self.gateway).find(|(_, f)| f.name == name).ok_or_else(|| {
-            RpcError::UnknownFunction {
-                endpoint: self.target.id.to_string(),
-                detail: format!("gateway `{}` has no function `{name}`", self.gateway()),
-            }
-        })
+    /// The function `name` of the gateway with its id, if it takes `arity`
+    /// arguments.
+    fn find(&self, name: &str, arity: usize) -> Result<(FunctionId, &FunctionSignature), RpcError> {
+        let gateway = self.gateway();
+        let (id, signature) = self
+            .target
+            .component
+            .gateway_functions(self.gateway)
+            .find(|(_, f)| f.name == name)
+            .ok_or_else(|| self.unknown(format!("gateway `{gateway}` has no function `{name}`")))?;
+        if arity != signature.params.len() {
+            let expected = signature.params.len();
+            return Err(self.unknown(format!("`{gateway}.{name}` takes {expected} argument(s), got {arity}")));
+        }
+        Ok((id, signature))
     }
 
     /// Finds `function` and checks the call against its signature.
     fn prepare(&self, function: &str, args: &[Val], ask: bool) -> Result<FunctionId, RpcError> {
-        let unknown = |detail: String| RpcError::UnknownFunction { endpoint: self.target.id.to_string(), detail };
         let gateway = self.gateway();
-        let (id, signature) = self.find(function)?;
+        let (id, signature) = self.find(function, args.len())?;
         match (ask, signature.is_ask()) {
-            (true, false) => {
-                return Err(unknown(format!("`{gateway}.{function}` has no result: tell it")));
-            }
-            (false, true) => {
-                return Err(unknown(format!("`{gateway}.{function}` has a result: ask it")));
-            }
+            (true, false) => return Err(self.unknown(format!("`{gateway}.{function}` has no result: tell it"))),
+            (false, true) => return Err(self.unknown(format!("`{gateway}.{function}` has a result: ask it"))),
             _ => {}
         }
-        if args.len() != signature.params.len() {
-            return Err(unknown(format!(
-                "`{gateway}.{function}` takes {} argument(s), got {}",
-                signature.params.len(),
-                args.len()
-            )));
-        }
         for ((name, shape), arg) in signature.params.iter().zip(args) {
-            shape.check(arg).map_err(|e| unknown(format!("`{gateway}.{function}` argument `{name}`: {e}")))?;
+            shape.check(arg).map_err(|e| self.unknown(format!("`{gateway}.{function}` argument `{name}`: {e}")))?;
         }
         Ok(id)
+    }
+
+    fn unknown(&self, detail: String) -> RpcError {
+        RpcError::UnknownFunction { endpoint: self.target.id.to_string(), detail }
     }
 }

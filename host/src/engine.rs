@@ -11,7 +11,7 @@ use std::sync::{Arc, mpsc};
 
 use wasmtime::{Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
-use crate::component::{EndpointComponent, ExecutionMode};
+use crate::component::EndpointComponent;
 use crate::config::HostConfig;
 use crate::error::LoadError;
 
@@ -105,11 +105,7 @@ impl Engine {
     ///
     /// As [`Engine::load_file`].
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<EndpointComponent, LoadError> {
-        EndpointComponent::compile(
-            [(&self.inner.sequential, ExecutionMode::Sequential), (&self.inner.concurrent, ExecutionMode::Concurrent)],
-            name,
-            bytes,
-        )
+        EndpointComponent::compile(&self.inner.sequential, &self.inner.concurrent, name, bytes)
     }
 
     /// Whether `component` was compiled by this engine.

@@ -70,11 +70,13 @@ pub enum RpcError {
         /// Why it failed.
         cause: String,
     },
-    /// No endpoint lives at the address.
-    #[error("no endpoint at `{address}`")]
+    /// No endpoint lives at the address, or it is not an address.
+    #[error("no endpoint at `{address}`: {reason}")]
     UnknownEndpoint {
         /// The address that was tried.
         address: String,
+        /// Why nothing was found there.
+        reason: String,
     },
     /// The endpoint has no such gateway function, or the arguments do not
     /// fit its type.

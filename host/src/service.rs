@@ -175,6 +175,10 @@ impl RpcService {
         if !inner.engine.owns(component) {
             return Err(SpawnError::ForeignComponent(component.info().name.clone()));
         }
+        // Checked again when registering; this spares an instantiation.
+        if inner.directory.is_taken(id) {
+            return Err(SpawnError::DuplicateId(id.to_owned()));
+        }
         let config = &inner.config;
         let memory_cap = options.memory_cap.unwrap_or(config.memory_cap);
         if memory_cap > config.memory_cap {

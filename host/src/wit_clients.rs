@@ -305,29 +305,25 @@ fn describe(kind: &TypeDefKind) -> &'static str {
     }
 }
 
-/// Writes the generated files, or with `check` only compares them.
+/// Writes the generated files that differ from what is on disk and
+/// returns their paths; with `check`, writes nothing.
 ///
 /// # Errors
 ///
 /// With `check`, the files that are missing or stale; otherwise I/O errors.
-pub fn write_or_check(files: &[GeneratedFile], check: bool) -> Result<(), String> {
-    let mut stale = Vec::new();
-    for file in files {
-        let current = std::fs::read_to_string(&file.path).ok();
-        if current.as_deref() == Some(file.text.as_str()) {
-            continue;
-        }
-        if check {
-            stale.push(file.path.display().to_string());
-        } else {
-            std::fs::write(&file.path, &file.text).map_err(|e| format!("{}: {e}", file.path.display()))?;
-        }
+pub fn write_or_check(files: &[GeneratedFile], check: bool) -> Result<Vec<&Path>, String> {
+    let stale: Vec<&GeneratedFile> = files
+        .iter()
+        .filter(|file| std::fs::read_to_string(&file.path).ok().as_deref() != Some(file.text.as_str()))
+        .collect();
+    if check && !stale.is_empty() {
+        let paths: Vec<String> = stale.iter().map(|f| f.path.display().to_string()).collect();
+        return Err(format!("stale client interfaces (run `weir wit clients`): {}", paths.join(", ")));
     }
-    if stale.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("stale client interfaces (run `weir wit clients`): {}", stale.join(", ")))
+    for file in &stale {
+        std::fs::write(&file.path, &file.text).map_err(|e| format!("{}: {e}", file.path.display()))?;
     }
+    Ok(stale.iter().map(|f| f.path.as_path()).collect())
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::future::poll_fn;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use tokio::sync::oneshot;
 use tokio_util::time::DelayQueue;
 use wasmtime::component::{Accessor, Func, Val};
 
@@ -60,30 +61,23 @@ async fn serve(
     };
     let mut running = FuturesUnordered::new();
     let mut delayed = DelayQueue::new();
-    let mut mailbox_open = true;
+    let (mut control_open, mut mailbox_open) = (true, true);
     loop {
         tokio::select! {
             biased;
-            command = inbox.control.recv() => match machine::on_control(actor, command, funcs.on_stop.is_some()) {
-                Action::Start(done) => {
-                    let outcome = match funcs.on_start {
-                        Some(on_start) => match execute(accessor, on_start, Vec::new(), true, Job::Fire(During::OnStart)).await.1 {
-                            Ok(value) => machine::hook_outcome(value, EndpointFailure::StartFailed),
-                            Err(error) => Err(fail(During::OnStart, error)),
-                        },
-                        None => Ok(()),
-                    };
-                    let _ = done.send(outcome.clone());
-                    outcome?;
-                }
-                Action::Stop => {
-                    if let Some(on_stop) = funcs.on_stop {
-                        running.push(execute(accessor, on_stop, Vec::new(), true, Job::OnStop));
+            command = inbox.control.recv(), if control_open => {
+                control_open = command.is_some();
+                match machine::on_control(actor, command, funcs.on_stop.is_some()) {
+                    Action::Start(done) => start(accessor, funcs, done, fail).await?,
+                    Action::Stop => {
+                        if let Some(on_stop) = funcs.on_stop {
+                            running.push(execute(accessor, on_stop, Vec::new(), true, Job::OnStop));
+                        }
                     }
+                    Action::Finish => return Ok(()),
+                    Action::Nothing => {}
                 }
-                Action::Finish => return Ok(()),
-                Action::Nothing => {}
-            },
+            }
             Some((job, result)) = running.next() => match (job, result) {
                 (Job::Ask { key, .. }, Ok(value)) => {
                     actor.stats.ask();
@@ -122,6 +116,25 @@ async fn serve(
             }
         }
     }
+}
+
+/// Runs `on-start` (if exported) before anything else, and reports how it
+/// went to whoever started the endpoint.
+async fn start(
+    accessor: &Accessor<StoreData>,
+    funcs: &InstanceFuncs,
+    done: oneshot::Sender<Result<(), EndpointFailure>>,
+    fail: impl Fn(During, wasmtime::Error) -> EndpointFailure,
+) -> Termination {
+    let outcome = match funcs.on_start {
+        Some(on_start) => match execute(accessor, on_start, Vec::new(), true, Job::Fire(During::OnStart)).await.1 {
+            Ok(value) => machine::hook_outcome(value, EndpointFailure::StartFailed),
+            Err(error) => Err(fail(During::OnStart, error)),
+        },
+        None => Ok(()),
+    };
+    let _ = done.send(outcome.clone());
+    outcome
 }
 
 /// The function, arguments and job of scheduled task `task`.

@@ -26,17 +26,20 @@ async fn serve(
     funcs: &InstanceFuncs,
     inbox: &mut Inbox,
 ) -> Termination {
-    let mut mailbox_open = true;
+    let (mut control_open, mut mailbox_open) = (true, true);
     loop {
         tokio::select! {
             biased;
-            command = inbox.control.recv() => match machine::on_control(actor, command, false) {
-                Action::Start(done) => {
-                    let _ = done.send(Ok(()));
+            command = inbox.control.recv(), if control_open => {
+                control_open = command.is_some();
+                match machine::on_control(actor, command, false) {
+                    Action::Start(done) => {
+                        let _ = done.send(Ok(()));
+                    }
+                    Action::Finish | Action::Stop => return Ok(()),
+                    Action::Nothing => {}
                 }
-                Action::Finish | Action::Stop => return Ok(()),
-                Action::Nothing => {}
-            },
+            }
             received = inbox.mailbox.recv_many(&mut inbox.batch, BATCH), if mailbox_open => {
                 mailbox_open = received > 0;
                 // Taken in order from the back; on a trap the calls not yet

@@ -9,9 +9,10 @@ use super::Error;
 pub fn clients(package: &Path, deps: &[PathBuf], check: bool) -> Result<(), Error> {
     let deps: Vec<&Path> = deps.iter().map(PathBuf::as_path).collect();
     let files = wit_clients::derive(&deps, package)?;
-    wit_clients::write_or_check(&files, check)?;
-    for file in &files {
-        println!("{} {}", if check { "current" } else { "wrote" }, file.path.display());
+    let written = wit_clients::write_or_check(&files, check)?;
+    for path in &written {
+        println!("wrote {}", path.display());
     }
+    println!("{} client interface(s) current", files.len());
     Ok(())
 }

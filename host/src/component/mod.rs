@@ -55,17 +55,17 @@ pub(crate) struct InstanceFuncs {
 impl EndpointComponent {
     /// Compiles `bytes` on whichever engine fits and reads its world.
     pub(crate) fn compile(
-        engines: [(&wasmtime::Engine, ExecutionMode); 2],
+        sequential: &wasmtime::Engine,
+        concurrent: &wasmtime::Engine,
         name: &str,
         bytes: &[u8],
     ) -> Result<Self, LoadError> {
-        let [(sequential, seq_mode), (concurrent, con_mode)] = engines;
         // A component without component-model async validates on the plain
         // engine, where calls are cheaper; anything else needs concurrency.
         let (engine, component, mode) = match Component::new(sequential, bytes) {
-            Ok(component) => (sequential, component, seq_mode),
+            Ok(component) => (sequential, component, ExecutionMode::Sequential),
             Err(_) => match Component::new(concurrent, bytes) {
-                Ok(component) => (concurrent, component, con_mode),
+                Ok(component) => (concurrent, component, ExecutionMode::Concurrent),
                 Err(source) => {
                     return Err(LoadError::Invalid { name: name.to_owned(), source });
                 }

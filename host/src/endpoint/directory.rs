@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use super::actor_ref::ActorRef;
 use super::lifecycle::Lifecycle;
-use crate::address::EndpointAddress;
+use crate::address::{AddressError, EndpointAddress};
 use crate::error::{RpcError, SpawnError};
 
 /// Live endpoints by id. Lookups happen on connect, not on every call.
@@ -33,13 +33,16 @@ impl Directory {
     /// [`SpawnError::DuplicateId`] if an endpoint with the id is alive.
     pub(crate) fn register(&self, actor: Arc<ActorRef>) -> Result<(), SpawnError> {
         let mut endpoints = self.endpoints.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(existing) = endpoints.get(&actor.id)
-            && existing.lifecycle.get() != Lifecycle::Terminated
-        {
+        if endpoints.get(&actor.id).is_some_and(|existing| is_alive(existing)) {
             return Err(SpawnError::DuplicateId(actor.id.to_string()));
         }
         endpoints.insert(actor.id.clone(), actor);
         Ok(())
+    }
+
+    /// Whether an endpoint with this id is alive, so another cannot take it.
+    pub(crate) fn is_taken(&self, id: &str) -> bool {
+        self.get(id).is_some_and(|existing| is_alive(&existing))
     }
 
     /// Removes `actor`, unless its id has been taken over by a newer one.
@@ -68,9 +71,10 @@ impl Directory {
     /// endpoint; [`RpcError::Unreachable`] for another host's address, which
     /// this host cannot reach without a network transport.
     pub(crate) fn resolve(&self, address: &str) -> Result<Arc<ActorRef>, RpcError> {
-        let parsed: EndpointAddress = address
-            .parse()
-            .map_err(|e: crate::address::AddressError| RpcError::UnknownEndpoint { address: e.to_string() })?;
+        let parsed: EndpointAddress = address.parse().map_err(|e: AddressError| RpcError::UnknownEndpoint {
+            address: address.to_owned(),
+            reason: e.reason().to_owned(),
+        })?;
         if parsed.authority() != self.authority {
             return Err(RpcError::Unreachable {
                 endpoint: address.to_owned(),
@@ -81,7 +85,10 @@ impl Directory {
                 ),
             });
         }
-        self.get(parsed.id()).ok_or_else(|| RpcError::UnknownEndpoint { address: address.to_owned() })
+        self.get(parsed.id()).ok_or_else(|| RpcError::UnknownEndpoint {
+            address: address.to_owned(),
+            reason: "no endpoint with that id is running on this host".into(),
+        })
     }
 
     /// Flink's `connect` handshake, on this host: finds the endpoint at
@@ -97,4 +104,8 @@ impl Directory {
         let index = target.gateway(gateway)?;
         Ok((target, index))
     }
+}
+
+fn is_alive(actor: &ActorRef) -> bool {
+    actor.lifecycle.get() != Lifecycle::Terminated
 }

@@ -101,7 +101,7 @@ mod tests {
             RpcError::Serialization("x".into()),
             RpcError::Handshake("x".into()),
             RpcError::EndpointFailed { endpoint: "a".into(), cause: "trap".into() },
-            RpcError::UnknownEndpoint { address: "weir://local/a".into() },
+            RpcError::UnknownEndpoint { address: "weir://local/a".into(), reason: "none".into() },
             RpcError::UnknownFunction { endpoint: "a".into(), detail: "no f".into() },
         ];
         let shape = rpc_error_shape();
