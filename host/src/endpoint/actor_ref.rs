@@ -3,7 +3,6 @@
 //! through it, so every call passes the same checks in the same order.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -11,6 +10,7 @@ use wasmtime::component::Val;
 
 use super::lifecycle::{Lifecycle, LifecycleCell};
 use super::mailbox::{Call, Control};
+use super::stats::Counters;
 use crate::component::{ComponentInfo, FunctionId};
 use crate::error::RpcError;
 use crate::fencing::{self, FencingToken};
@@ -27,47 +27,6 @@ pub(crate) struct ActorRef {
     pub stats: Counters,
     mailbox: mpsc::Sender<Call>,
     control: mpsc::UnboundedSender<Control>,
-}
-
-/// What an endpoint has served, counted by its main loop.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    asks: AtomicU64,
-    tells: AtomicU64,
-    tasks: AtomicU64,
-}
-
-/// A snapshot of what an endpoint has served.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EndpointStats {
-    /// Asks answered.
-    pub asks: u64,
-    /// Tells handled.
-    pub tells: u64,
-    /// Scheduled main-thread tasks run.
-    pub tasks: u64,
-}
-
-impl Counters {
-    pub(crate) fn ask(&self) {
-        self.asks.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn tell(&self) {
-        self.tells.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn task(&self) {
-        self.tasks.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn snapshot(&self) -> EndpointStats {
-        EndpointStats {
-            asks: self.asks.load(Ordering::Relaxed),
-            tells: self.tells.load(Ordering::Relaxed),
-            tasks: self.tasks.load(Ordering::Relaxed),
-        }
-    }
 }
 
 impl ActorRef {

@@ -5,9 +5,10 @@ mod actor_ref;
 mod directory;
 mod lifecycle;
 mod mailbox;
+mod stats;
 
 pub(crate) use self::actor_ref::ActorRef;
-pub use self::actor_ref::EndpointStats;
 pub(crate) use self::directory::Directory;
 pub use self::lifecycle::{Lifecycle, Termination};
 pub(crate) use self::mailbox::{Call, Control, Reply};
+pub use self::stats::EndpointStats;
