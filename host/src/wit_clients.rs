@@ -1,6 +1,6 @@
 //! Derives client interfaces from gateway interfaces.
 //!
-//! For every gateway interface `x` of a WIT package, [`derive`] writes the
+//! For every gateway interface `x` of a WIT package, [`derive()`] writes the
 //! text of `x-client.wit`: an interface `x-client` with a resource
 //! `x-gateway` whose methods mirror `x`'s functions (see
 //! [`crate::gateway`] for the convention). `weir wit clients <dir>` writes
