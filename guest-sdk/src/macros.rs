@@ -9,13 +9,13 @@
 macro_rules! generate {
     ({ $($options:tt)* }) => {
         $crate::wit_bindgen::generate!({
-            $($options)*
             runtime_path: "::weir_guest::wit_bindgen::rt",
             with: {
                 "weir:rpc/types@0.1.0": ::weir_guest::types,
                 "weir:rpc/runtime@0.1.0": ::weir_guest::runtime,
             },
             generate_all,
+            $($options)*
         });
     };
 }

@@ -5,7 +5,7 @@
 use wasmtime::component::Val;
 use weir::EndpointOptions;
 use weir::component::ExecutionMode;
-use weir_tests::gateways::{COUNTER, ECHO, ECHO_SYNC, TICKER};
+use weir_tests::gateways::{COUNTER, ECHO, ECHO_SYNC, PROBE, TICKER};
 use weir_tests::{artifacts, component, eventually, host, with_config};
 
 fn assert_world(path: &str, mode: ExecutionMode, gateways: &[&str], clients: &[&str]) {
@@ -34,9 +34,22 @@ fn caller() {
     assert_world(artifacts::CALLER, ExecutionMode::Concurrent, &["weir:examples/caller@0.1.0"], &clients);
 }
 
-#[test]
-fn probe() {
-    assert_world(artifacts::PROBE, ExecutionMode::Concurrent, &["weir:examples/probe@0.1.0"], &[COUNTER]);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe() {
+    assert_world(artifacts::PROBE, ExecutionMode::Concurrent, &[PROBE], &[COUNTER]);
+    let host = host();
+    let probe = host.start("probe-identity", &component(artifacts::PROBE), EndpointOptions::default()).await.unwrap();
+    let gateway = probe.gateway(PROBE).unwrap();
+    let identity = |reply: Option<Val>| match reply {
+        Some(Val::Record(fields)) => fields,
+        other => panic!("no identity: {other:?}"),
+    };
+    let first = identity(gateway.ask("who", vec![]).await.unwrap());
+    assert_eq!(first[0], ("id".to_owned(), Val::String("probe-identity".into())));
+    assert_eq!(first[1], ("address".to_owned(), Val::String("weir://local/probe-identity".into())));
+    assert_eq!(first[2], ("fencing-token".to_owned(), Val::Option(None)));
+    let second = identity(gateway.ask("who", vec![]).await.unwrap());
+    assert_ne!(first[3], second[3], "each UUID is fresh");
 }
 
 #[test]

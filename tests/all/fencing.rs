@@ -70,6 +70,9 @@ async fn a_fenced_endpoints_own_tasks_are_never_fenced_out() {
     let fenced = EndpointOptions { fencing_token: Some(token), ..EndpointOptions::default() };
     let probe = host.start("probe-fenced", &component(artifacts::PROBE), fenced).await.unwrap();
     let gateway = probe.fenced_gateway(PROBE, Some(token)).unwrap();
+    // The endpoint knows its token.
+    let Some(Val::Record(identity)) = gateway.ask("who", vec![]).await.unwrap() else { panic!("no identity") };
+    assert_eq!(identity[2], ("fencing-token".to_owned(), token_val(token)));
     gateway.tell("schedule", vec![Val::List(vec![Val::U64(0), Val::U64(5)])]).await.unwrap();
     let ran = eventually("the tasks to run", || async {
         let ran = as_list(gateway.ask("ran", vec![]).await.unwrap());

@@ -1,9 +1,6 @@
 //! Serves the `counter` gateway: a total and a history of appended values.
 
-weir_guest::generate!({
-    world: "weir:examples/counter-endpoint",
-    path: ["../../wit/rpc", "../../wit/examples"],
-});
+weir_guest::generate!({ world: "weir:examples/counter-endpoint", path: ["../../wit/rpc", "../../wit/examples"] });
 
 use std::cell::{Cell, RefCell};
 

@@ -12,7 +12,7 @@ weir_guest::generate!({
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
-use exports::weir::examples::probe::Guest;
+use exports::weir::examples::probe::{Guest, Identity};
 use weir::examples::counter_client::CounterGateway;
 
 thread_local! {
@@ -138,6 +138,15 @@ impl Guest for Probe {
         println!("{text}");
         eprintln!("{text}");
         u32::try_from(text.len()).unwrap_or(u32::MAX)
+    }
+
+    fn who() -> Identity {
+        Identity {
+            id: weir_guest::self_id(),
+            address: weir_guest::self_address(),
+            fencing_token: weir_guest::fencing_token(),
+            fresh: weir_guest::new_uuid(),
+        }
     }
 
     fn ambient() -> Vec<String> {
