@@ -36,7 +36,7 @@ fn run_starts_the_embedded_example_and_reports_what_happened() {
     ] {
         assert!(stdout.contains(expected), "missing `{expected}` in:\n{stdout}");
     }
-    assert!(stderr.contains("tick 20: counter total 1210"), "the guest's log is missing:\n{stderr}");
+    assert!(stderr.contains("tick 20: counter total 1210 (ask took"), "the guest's log is missing:\n{stderr}");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The demo's driver. On start it spawns a loop on its main thread that
 //! ticks every `interval-ms` (default 100) for `ticks` ticks (default 10):
 //! each tick asks the counter at `counter` to add the tick number, asks the
-//! echo at `echo` to ping it, and tells the echo a notification.
+//! echo at `echo` to ping it, tells the echo a notification, and logs what
+//! came back and how long each ask took.
 
 weir_guest::generate!({
     world: "weir:examples/ticker-endpoint",
@@ -30,11 +31,19 @@ async fn run(ticks: u32, interval: Duration) -> Result<(), RpcError> {
     let echo = EchoGateway::connect(weir_guest::config("echo").unwrap_or_default(), None).await?;
     for tick in 1..=ticks {
         weir_guest::sleep(interval).await;
+        let sent = weir_guest::monotonic_now();
         let total = counter.add(i64::from(tick)).await?;
+        let added = weir_guest::monotonic_now();
         let pong = echo.ping(u64::from(tick)).await?;
+        let pinged = weir_guest::monotonic_now();
         echo.notify(u64::from(tick)).await;
         TICKS.with(|t| t.set(tick));
-        weir_guest::info!("tick {tick}: counter total {total}, echo answered {pong}");
+        let micros = |nanos: u64| nanos as f64 / 1e3;
+        weir_guest::info!(
+            "tick {tick}: counter total {total} (ask took {:.1} µs), echo answered {pong} (ask took {:.1} µs)",
+            micros(added - sent),
+            micros(pinged - added)
+        );
     }
     Ok(())
 }
