@@ -50,6 +50,9 @@ async fn probe() {
     assert_eq!(first[2], ("fencing-token".to_owned(), Val::Option(None)));
     let second = identity(gateway.ask("who", vec![]).await.unwrap());
     assert_ne!(first[3], second[3], "each UUID is fresh");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let Val::U64(wall_clock) = first[4].1 else { panic!("{:?}", first[4]) };
+    assert!(now.abs_diff(wall_clock) < 60_000, "the guest's wall clock is the host's: {wall_clock} vs {now}");
 }
 
 #[test]

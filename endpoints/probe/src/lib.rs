@@ -146,6 +146,7 @@ impl Guest for Probe {
             address: weir_guest::self_address(),
             fencing_token: weir_guest::fencing_token(),
             fresh: weir_guest::new_uuid(),
+            wall_clock_ms: weir_guest::runtime::wall_clock_now(),
         }
     }
 
