@@ -3,12 +3,22 @@
 
 use futures::FutureExt;
 use wasmtime::component::Val;
-use weir::{EndpointFailure, EndpointOptions, Lifecycle, RpcError, SpawnError};
+use weir::{Endpoint, EndpointFailure, EndpointOptions, Lifecycle, RpcError, SpawnError};
 use weir_tests::gateways::{COUNTER, ECHO, PROBE};
 use weir_tests::{artifacts, as_list, component, eventually, host, with_config};
 
 async fn notified(gateway: &weir::GatewayClient) -> Val {
     gateway.ask("notified", Vec::new()).await.unwrap().unwrap()
+}
+
+/// A counter that a probe's `on-stop` tells when it begins (2) and ends (3).
+async fn witness(host: &weir::RpcService, id: &str) -> Endpoint {
+    host.start(id, &component(artifacts::COUNTER), EndpointOptions::default()).await.unwrap()
+}
+
+/// What the witness has been told.
+async fn history(witness: &Endpoint) -> Vec<u64> {
+    as_list(witness.gateway(COUNTER).unwrap().ask("history", vec![]).await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,17 +42,14 @@ async fn before_start_asks_fail_with_not_started_and_tells_are_dropped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_stop_runs_once_and_calls_are_served_while_it_is_pending() {
     let host = host();
-    let witness = host.start("witness-stop", &component(artifacts::COUNTER), EndpointOptions::default()).await.unwrap();
+    let witness = witness(&host, "witness-stop").await;
     let settings = [("on-stop", "wait-for-ping"), ("witness", witness.address())];
     let probe = host.start("probe-stop", &component(artifacts::PROBE), with_config(&settings)).await.unwrap();
     let gateway = probe.gateway(PROBE).unwrap();
 
     probe.stop();
-    eventually("the witness to hear that on-stop began", || async {
-        let history = as_list(witness.gateway(COUNTER).unwrap().ask("history", vec![]).await.unwrap());
-        (history == [2]).then_some(())
-    })
-    .await;
+    eventually("the witness to hear that on-stop began", || async { (history(&witness).await == [2]).then_some(()) })
+        .await;
     assert_eq!(probe.state(), Lifecycle::Terminating);
     probe.stop(); // a second stop does not run on-stop again
     probe.start().await.unwrap(); // nor does start revive it (Flink would fail its actor system here)
@@ -52,8 +59,7 @@ async fn on_stop_runs_once_and_calls_are_served_while_it_is_pending() {
     gateway.ask("ping", vec![]).await.unwrap();
     assert_eq!(probe.terminated().await, Ok(()));
     assert_eq!(probe.state(), Lifecycle::Terminated);
-    let history = as_list(witness.gateway(COUNTER).unwrap().ask("history", vec![]).await.unwrap());
-    assert_eq!(history, [2, 3], "on-stop ran exactly once, to its end");
+    assert_eq!(history(&witness).await, [2, 3], "on-stop ran exactly once, to its end");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +89,7 @@ async fn after_termination_in_flight_and_new_asks_fail_with_unreachable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_on_start_terminates_the_endpoint_without_on_stop() {
     let host = host();
-    let witness = host.start("witness-fail", &component(artifacts::COUNTER), EndpointOptions::default()).await.unwrap();
+    let witness = witness(&host, "witness-fail").await;
     let settings = [("on-start", "fail"), ("witness", witness.address())];
     let probe = host.spawn("probe-fail", &component(artifacts::PROBE), with_config(&settings)).await.unwrap();
 
@@ -92,8 +98,8 @@ async fn a_failed_on_start_terminates_the_endpoint_without_on_stop() {
     assert_eq!(probe.terminated().await, Err(failure));
     let error = probe.gateway(PROBE).unwrap().ask("ping", vec![]).await.unwrap_err();
     assert!(matches!(error, RpcError::EndpointFailed { .. }), "{error}");
-    let history = as_list(witness.gateway(COUNTER).unwrap().ask("history", vec![]).await.unwrap());
-    assert!(history.is_empty(), "on-stop must not run after a failed on-start: {history:?}");
+    let told = history(&witness).await;
+    assert!(told.is_empty(), "on-stop must not run after a failed on-start: {told:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,15 +113,14 @@ async fn a_failed_on_stop_is_the_termination_cause() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminating_an_unstarted_endpoint_skips_on_stop() {
     let host = host();
-    let witness =
-        host.start("witness-unstarted", &component(artifacts::COUNTER), EndpointOptions::default()).await.unwrap();
+    let witness = witness(&host, "witness-unstarted").await;
     let probe = host
         .spawn("probe-unstarted", &component(artifacts::PROBE), with_config(&[("witness", witness.address())]))
         .await
         .unwrap();
     assert_eq!(probe.close().await, Ok(()));
-    let history = as_list(witness.gateway(COUNTER).unwrap().ask("history", vec![]).await.unwrap());
-    assert!(history.is_empty(), "{history:?}");
+    let told = history(&witness).await;
+    assert!(told.is_empty(), "{told:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
