@@ -111,9 +111,9 @@ impl RpcService {
     ///
     /// # Errors
     ///
-    /// An invalid configuration.
-    pub fn on_runtime(config: HostConfig, engine: Engine, runtime: Handle) -> Result<Self, std::io::Error> {
-        config.validate().map_err(std::io::Error::other)?;
+    /// An invalid configuration, or one that asks more than the engine allows.
+    pub fn on_runtime(config: HostConfig, engine: Engine, runtime: Handle) -> Result<Self, ServiceError> {
+        check(&config, &engine)?;
         Ok(Self::build(config, engine, runtime, None))
     }
 

@@ -15,7 +15,7 @@ use tokio_util::time::DelayQueue;
 use wasmtime::component::{Accessor, Func, Val};
 
 use super::machine::{self, Action, During};
-use super::{Actor, BATCH, Inbox};
+use super::{Actor, BATCH, Inbox, take_result};
 use crate::component::{InstanceFuncs, StoreData};
 use crate::endpoint::{ActorRef, Termination};
 use crate::error::EndpointFailure;
@@ -155,5 +155,5 @@ async fn execute(
     let mut results = [Val::Bool(false)];
     let results = &mut results[..usize::from(has_result)];
     let outcome = func.call_concurrent(accessor, &args, results).await;
-    (job, outcome.map(|()| results.first_mut().map(|v| std::mem::replace(v, Val::Bool(false)))))
+    (job, outcome.map(|()| take_result(results)))
 }

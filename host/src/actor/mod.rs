@@ -23,6 +23,7 @@ use futures::FutureExt;
 use slab::Slab;
 use tokio::sync::mpsc;
 use wasmtime::Store;
+use wasmtime::component::Val;
 
 use crate::component::{ExecutionMode, InstanceFuncs, ScheduledTask, StoreData};
 use crate::endpoint::{ActorRef, Call, Control, Directory, Reply, Termination};
@@ -58,6 +59,12 @@ impl Inbox {
     ) -> Self {
         Self { mailbox, control, tasks, pending: Slab::new(), batch: Vec::with_capacity(BATCH) }
     }
+}
+
+/// The value a guest call left in its result slots: `None` for a function
+/// without a result.
+fn take_result(results: &mut [Val]) -> Option<Val> {
+    results.first_mut().map(|slot| std::mem::replace(slot, Val::Bool(false)))
 }
 
 /// Runs an endpoint until it terminates, then cleans up after it.

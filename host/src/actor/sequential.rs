@@ -9,7 +9,7 @@ use wasmtime::Store;
 use wasmtime::component::{Func, Val};
 
 use super::machine::{self, Action, During};
-use super::{Actor, BATCH, Inbox};
+use super::{Actor, BATCH, Inbox, take_result};
 use crate::component::{InstanceFuncs, StoreData};
 use crate::endpoint::{ActorRef, Termination};
 
@@ -78,5 +78,5 @@ async fn invoke(
     let mut results = [Val::Bool(false)];
     let results = &mut results[..usize::from(has_result)];
     func.call_async(&mut *store, args, results).await?;
-    Ok(results.first_mut().map(|v| std::mem::replace(v, Val::Bool(false))))
+    Ok(take_result(results))
 }
