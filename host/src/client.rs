@@ -10,34 +10,46 @@ use std::time::Duration;
 
 use wasmtime::component::Val;
 
-use crate::component::{FunctionId, GatewayExport};
-use crate::endpoint::ActorRef;
+use crate::component::FunctionId;
 use crate::error::RpcError;
 use crate::fencing::FencingToken;
-use crate::gateway::FunctionSignature;
+use crate::gateway::{FunctionSignature, GatewaySignature};
+use crate::route::Route;
 
-/// A connection to one gateway of one endpoint (Flink's gateway proxy).
+/// A connection to one gateway of one endpoint, on this host or another
+/// (Flink's gateway proxy).
 #[derive(Clone, Debug)]
 pub struct GatewayClient {
-    target: Arc<ActorRef>,
-    gateway: usize,
+    target: Route,
+    gateway: Arc<GatewaySignature>,
     token: Option<FencingToken>,
     timeout: Duration,
 }
 
 impl GatewayClient {
-    pub(crate) fn new(target: Arc<ActorRef>, gateway: usize, token: Option<FencingToken>, timeout: Duration) -> Self {
+    pub(crate) fn new(
+        target: Route,
+        gateway: Arc<GatewaySignature>,
+        token: Option<FencingToken>,
+        timeout: Duration,
+    ) -> Self {
         Self { target, gateway, token, timeout }
     }
 
     /// The address of the endpoint behind this client.
     pub fn address(&self) -> &str {
-        &self.target.address
+        self.target.address()
+    }
+
+    /// Whether the endpoint is on another host, so calls are encoded and
+    /// sent over TCP.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.target, Route::Remote(_))
     }
 
     /// The gateway's interface name.
     pub fn gateway(&self) -> &str {
-        &self.export().name
+        &self.gateway.name
     }
 
     /// The ask timeout this client uses.
@@ -54,11 +66,7 @@ impl GatewayClient {
 
     /// The signatures of the gateway's functions.
     pub fn functions(&self) -> impl Iterator<Item = &FunctionSignature> {
-        self.target.component.gateway_functions(self.gateway).map(|(_, f)| f)
-    }
-
-    fn export(&self) -> &GatewayExport {
-        &self.target.component.gateways[self.gateway]
+        self.gateway.iter().map(|(_, f)| f)
     }
 
     /// Asks `function` and waits for its result (`None` for a result
@@ -95,9 +103,14 @@ impl GatewayClient {
     ///
     /// [`RpcError::UnknownFunction`] for an unknown function, a wrong number
     /// of arguments, or text that is not a value of the parameter's type.
+    /// Text needs the component's own types, so only the gateways of this
+    /// host's endpoints read it; remote gateways take [`Val`]s.
     pub fn parse_args(&self, function: &str, args: &[&str]) -> Result<Vec<Val>, RpcError> {
         let (id, signature) = self.find(function, args.len())?;
-        let types = &self.target.component.function(id).param_types;
+        let Route::Local(target) = &self.target else {
+            return Err(self.unknown(format!("`{function}`: arguments as text need a gateway of this host")));
+        };
+        let types = &target.component.function(id).param_types;
         types
             .iter()
             .zip(&signature.params)
@@ -113,9 +126,8 @@ impl GatewayClient {
     fn find(&self, name: &str, arity: usize) -> Result<(FunctionId, &FunctionSignature), RpcError> {
         let gateway = self.gateway();
         let (id, signature) = self
-            .target
-            .component
-            .gateway_functions(self.gateway)
+            .gateway
+            .iter()
             .find(|(_, f)| f.name == name)
             .ok_or_else(|| self.unknown(format!("gateway `{gateway}` has no function `{name}`")))?;
         if arity != signature.params.len() {
@@ -141,6 +153,6 @@ impl GatewayClient {
     }
 
     fn unknown(&self, detail: String) -> RpcError {
-        RpcError::UnknownFunction { endpoint: self.target.id.to_string(), detail }
+        RpcError::UnknownFunction { endpoint: self.target.endpoint().to_owned(), detail }
     }
 }

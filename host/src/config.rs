@@ -4,6 +4,7 @@
 //! kebab-case keys and human-readable durations and sizes (`ask-timeout =
 //! "10s"`, `memory-cap = 268435456`). Unset keys take the defaults below.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,10 @@ pub const DEFAULT_CPU_DEADLINE: Duration = Duration::from_secs(5);
 pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Default number of endpoints an engine has room for at once.
 pub const DEFAULT_MAX_ENDPOINTS: u32 = 10_000;
+/// Default largest frame between hosts: 10 MiB, as Flink's `pekko.framesize`.
+pub const DEFAULT_FRAME_SIZE: u64 = 10 * 1024 * 1024;
+/// Default TCP connect timeout, as Flink's `pekko.tcp.timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Configuration of a weir host.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,6 +56,37 @@ pub struct HostConfig {
     /// reserve address space (not memory) for this many. Default:
     /// [`DEFAULT_MAX_ENDPOINTS`].
     pub max_endpoints: u32,
+    /// Where to listen for other hosts, `host:port` (port 0 picks a free
+    /// one). Unset: the host calls out to other hosts but takes no calls
+    /// from them, and its endpoints' addresses say `local`.
+    pub listen: Option<String>,
+    /// The host name other hosts reach this one by, written into its
+    /// endpoints' addresses. Default: the host part of `listen`.
+    pub advertised_host: Option<String>,
+    /// Largest encoded call or reply between hosts, in bytes. Larger ones
+    /// fail at once with frame-too-large. Default: [`DEFAULT_FRAME_SIZE`].
+    pub frame_size: u64,
+    /// How long opening a connection to another host may take. Default:
+    /// [`DEFAULT_CONNECT_TIMEOUT`].
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Mutual TLS between hosts (Flink's `security.ssl.internal.*`). Unset:
+    /// plain TCP.
+    pub tls: Option<TlsConfig>,
+}
+
+/// Where a host finds its TLS material, all PEM files. With TLS on, a host
+/// talks only to peers whose certificate the CA issued, and checks that a
+/// peer's certificate names the host it dialled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The CA certificate(s) every peer's certificate must chain to.
+    pub ca: PathBuf,
+    /// This host's certificate chain.
+    pub certificate: PathBuf,
+    /// This host's private key.
+    pub key: PathBuf,
 }
 
 impl Default for HostConfig {
@@ -63,6 +99,11 @@ impl Default for HostConfig {
             epoch_tick: DEFAULT_EPOCH_TICK,
             worker_threads: std::thread::available_parallelism().map_or(1, usize::from),
             max_endpoints: DEFAULT_MAX_ENDPOINTS,
+            listen: None,
+            advertised_host: None,
+            frame_size: DEFAULT_FRAME_SIZE,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -106,6 +147,12 @@ impl HostConfig {
         }
         if self.max_endpoints == 0 {
             return fail("max-endpoints must be at least 1".into());
+        }
+        if self.frame_size == 0 || self.frame_size > u64::from(u32::MAX) {
+            return fail(format!("frame-size must be between 1 and {} bytes, got {}", u32::MAX, self.frame_size));
+        }
+        if self.connect_timeout.is_zero() {
+            return fail("connect-timeout must be greater than zero".into());
         }
         Ok(())
     }

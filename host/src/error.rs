@@ -6,8 +6,9 @@ use std::time::Duration;
 use crate::fencing::FencingToken;
 
 /// Why an RPC failed. It mirrors the WIT `rpc-error` variant one case for one
-/// case, so an endpoint sees exactly what host-side callers see.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+/// case, so an endpoint sees exactly what host-side callers see. It travels
+/// between hosts as it is, so a remote caller sees what a local one would.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum RpcError {
     /// The endpoint exists but has not been started (Flink's

@@ -37,6 +37,8 @@
 //! | `endpoint` | the caller's side of an endpoint: state, mailbox messages, directory |
 //! | `actor` | an endpoint's main thread: the loops that drive the guest |
 //! | [`service`] | Flink's `RpcService`: spawn, connect, shut down |
+//! | `route` | where a gateway's calls go: this host's mailbox or another host |
+//! | `remote` | TCP between hosts: links, handshake, wire format, TLS, the serving side |
 //! | [`client`] | host-side calls by gateway and function name |
 //! | [`fencing`], [`address`] | tokens against split brain; endpoint addresses |
 //! | [`wit_clients`] | deriving client interfaces from gateway interfaces |
@@ -51,14 +53,17 @@ pub mod engine;
 pub mod error;
 pub mod fencing;
 pub mod gateway;
+mod remote;
+mod route;
 pub mod service;
 pub mod wit_clients;
 
 pub use self::client::GatewayClient;
 pub use self::component::{ComponentInfo, EndpointComponent};
-pub use self::config::HostConfig;
+pub use self::config::{HostConfig, TlsConfig};
 pub use self::endpoint::{EndpointStats, Lifecycle, Termination};
 pub use self::engine::Engine;
 pub use self::error::{EndpointFailure, LoadError, RpcError, SpawnError};
 pub use self::fencing::FencingToken;
+pub use self::remote::{PROTOCOL_VERSION, TlsError};
 pub use self::service::{Endpoint, EndpointOptions, RpcService, ServiceError, ShutdownError, StartError};

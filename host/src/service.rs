@@ -1,12 +1,14 @@
 //! [`RpcService`]: weir's Flink `RpcService`. It spawns endpoints from
 //! components, finds them by address, and shuts them all down.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::actor::{self, Actor, Inbox};
 use crate::address::{self, LOCAL_AUTHORITY};
@@ -17,6 +19,8 @@ use crate::endpoint::{ActorRef, Control, Directory, EndpointStats, Lifecycle, Te
 use crate::engine::Engine;
 use crate::error::{EndpointFailure, RpcError, SpawnError};
 use crate::fencing::FencingToken;
+use crate::remote::{self, Settings, Tls, TlsError};
+use crate::route::{Connector, Route};
 
 /// Per-endpoint settings.
 #[derive(Clone, Debug, Default)]
@@ -61,6 +65,18 @@ pub enum ServiceError {
     /// The endpoint threads could not be started.
     #[error("cannot start the endpoint threads")]
     Threads(#[source] std::io::Error),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on `{address}`")]
+    Listen {
+        /// The configured address.
+        address: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TLS files cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A host's RPC service: every endpoint of the host lives in one.
@@ -74,7 +90,10 @@ struct ServiceInner {
     config: HostConfig,
     engine: Engine,
     directory: Arc<Directory>,
+    connector: Arc<Connector>,
     executor: Handle,
+    /// Stops the listener and the connections it accepted.
+    listening: CancellationToken,
     /// The runtime the service created, if it did not borrow one.
     own_runtime: Option<Runtime>,
     stopped: AtomicBool,
@@ -82,6 +101,7 @@ struct ServiceInner {
 
 impl Drop for ServiceInner {
     fn drop(&mut self) {
+        self.listening.cancel();
         if let Some(runtime) = self.own_runtime.take() {
             runtime.shutdown_background();
         }
@@ -90,11 +110,12 @@ impl Drop for ServiceInner {
 
 impl RpcService {
     /// Creates a service whose endpoints run on `config.worker_threads`
-    /// threads of its own.
+    /// threads of its own, listening on `config.listen` if set.
     ///
     /// # Errors
     ///
-    /// An invalid configuration, or threads that cannot be started.
+    /// An invalid configuration, threads that cannot be started, an address
+    /// that cannot be bound, or unusable TLS files.
     pub fn new(config: HostConfig, engine: Engine) -> Result<Self, ServiceError> {
         check(&config, &engine)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -103,7 +124,7 @@ impl RpcService {
             .enable_all()
             .build()
             .map_err(ServiceError::Threads)?;
-        Ok(Self::build(config, engine, runtime.handle().clone(), Some(runtime)))
+        Self::build(config, engine, runtime.handle().clone(), Some(runtime))
     }
 
     /// Creates a service whose endpoints run on the given runtime (for
@@ -111,24 +132,53 @@ impl RpcService {
     ///
     /// # Errors
     ///
-    /// An invalid configuration, or one that asks more than the engine allows.
+    /// As [`RpcService::new`], but for the threads.
     pub fn on_runtime(config: HostConfig, engine: Engine, runtime: Handle) -> Result<Self, ServiceError> {
         check(&config, &engine)?;
-        Ok(Self::build(config, engine, runtime, None))
+        Self::build(config, engine, runtime, None)
     }
 
-    fn build(config: HostConfig, engine: Engine, executor: Handle, own_runtime: Option<Runtime>) -> Self {
-        let directory = Arc::new(Directory::new(LOCAL_AUTHORITY.to_owned()));
-        Self {
+    fn build(
+        config: HostConfig,
+        engine: Engine,
+        executor: Handle,
+        own_runtime: Option<Runtime>,
+    ) -> Result<Self, ServiceError> {
+        let tls = config.tls.as_ref().map(Tls::new).transpose()?;
+        let listener = config.listen.as_deref().map(|address| listen(address, &executor)).transpose()?;
+        let authority = match &listener {
+            Some((_, local)) => {
+                let host = config.advertised_host.clone().unwrap_or_else(|| local.ip().to_string());
+                authority(&host, local.port())
+            }
+            None => LOCAL_AUTHORITY.to_owned(),
+        };
+        let settings = Arc::new(Settings::new(&config, tls, executor.clone()));
+        let directory = Arc::new(Directory::new(authority));
+        let listening = CancellationToken::new();
+        if let Some((listener, local)) = listener {
+            tracing::info!(address = %local, authority = directory.authority(), "listening for other hosts");
+            executor.spawn(remote::accept(listener, directory.clone(), settings.clone(), listening.clone()));
+        }
+        let connector = Arc::new(Connector::new(directory.clone(), settings));
+        Ok(Self {
             inner: Arc::new(ServiceInner {
                 config,
                 engine,
                 directory,
+                connector,
                 executor,
+                listening,
                 own_runtime,
                 stopped: AtomicBool::new(false),
             }),
-        }
+        })
+    }
+
+    /// The `host:port` other hosts reach this one by, or `local` if it does
+    /// not listen.
+    pub fn authority(&self) -> &str {
+        self.inner.directory.authority()
     }
 
     /// The service's configuration.
@@ -201,8 +251,7 @@ impl RpcService {
                     config: options.config.into(),
                 },
                 tasks: task_sender,
-                directory: inner.directory.clone(),
-                ask_timeout: config.ask_timeout,
+                connector: inner.connector.clone(),
                 limits,
             },
         );
@@ -248,21 +297,22 @@ impl RpcService {
         Some(Endpoint { actor, ask_timeout: self.inner.config.ask_timeout })
     }
 
-    /// Connects to the gateway `gateway` of the endpoint at `address`
-    /// (Flink's `RpcService.connect`), for host-side calls.
+    /// Connects to the gateway `gateway` of the endpoint at `address`, on
+    /// this host or another (Flink's `RpcService.connect`), for host-side
+    /// calls.
     ///
     /// # Errors
     ///
     /// Unknown or unreachable endpoint, or a handshake failure if it does
     /// not export the gateway.
-    pub fn connect(
+    pub async fn connect(
         &self,
         address: &str,
         gateway: &str,
         token: Option<FencingToken>,
     ) -> Result<GatewayClient, RpcError> {
-        let (target, index) = self.inner.directory.connect(address, gateway)?;
-        Ok(GatewayClient::new(target, index, token, self.inner.config.ask_timeout))
+        let (target, signature) = self.inner.connector.connect(address, gateway).await?;
+        Ok(GatewayClient::new(target, signature, token, self.inner.config.ask_timeout))
     }
 
     /// Stops every endpoint and waits for all of them (Flink's
@@ -273,6 +323,7 @@ impl RpcService {
     /// Every endpoint that did not stop cleanly, with its cause.
     pub async fn shutdown(&self) -> Result<(), ShutdownError> {
         self.inner.stopped.store(true, Ordering::Release);
+        self.inner.listening.cancel();
         let endpoints = self.inner.directory.all();
         for endpoint in &endpoints {
             endpoint.control(Control::Terminate);
@@ -286,6 +337,22 @@ impl RpcService {
         tracing::info!(endpoints = endpoints.len(), failed = failures.len(), "RPC service shut down");
         if failures.is_empty() { Ok(()) } else { Err(ShutdownError { failures }) }
     }
+}
+
+/// Binds the listen address; the listener is registered with `executor`'s
+/// reactor.
+fn listen(address: &str, executor: &Handle) -> Result<(tokio::net::TcpListener, SocketAddr), ServiceError> {
+    let failed = |source| ServiceError::Listen { address: address.to_owned(), source };
+    let listener = std::net::TcpListener::bind(address).map_err(failed)?;
+    listener.set_nonblocking(true).map_err(failed)?;
+    let local = listener.local_addr().map_err(failed)?;
+    let _context = executor.enter();
+    Ok((tokio::net::TcpListener::from_std(listener).map_err(failed)?, local))
+}
+
+/// `host:port`, with brackets around an IPv6 host.
+fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
 }
 
 /// Checks a service's configuration against itself and its engine.
@@ -401,6 +468,7 @@ impl Endpoint {
     /// [`RpcError::Handshake`] if the endpoint does not export it.
     pub fn fenced_gateway(&self, gateway: &str, token: Option<FencingToken>) -> Result<GatewayClient, RpcError> {
         let index = self.actor.gateway(gateway)?;
-        Ok(GatewayClient::new(self.actor.clone(), index, token, self.ask_timeout))
+        let signature = Arc::new(self.actor.component.gateway_signature(index));
+        Ok(GatewayClient::new(Route::Local(self.actor.clone()), signature, token, self.ask_timeout))
     }
 }

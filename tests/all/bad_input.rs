@@ -80,11 +80,13 @@ async fn unknown_endpoints_and_addresses_get_clear_errors() {
     for (address, expected) in
         [("weir://local/nobody", "no endpoint at `weir://local/nobody`"), ("nonsense", "does not start with `weir://`")]
     {
-        let error = host.connect(address, ECHO, None).unwrap_err();
+        let error = host.connect(address, ECHO, None).await.unwrap_err();
         assert!(matches!(error, RpcError::UnknownEndpoint { .. }) && error.to_string().contains(expected), "{error}");
     }
-    let error = host.connect("weir://10.0.0.1:6123/echo", ECHO, None).unwrap_err();
-    assert!(matches!(error, RpcError::Unreachable { .. }), "{error}");
+    // Nothing listens on a port just freed: refused at once, not timed out.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let error = host.connect(&format!("weir://127.0.0.1:{closed_port}/echo"), ECHO, None).await.unwrap_err();
+    assert!(matches!(&error, RpcError::Unreachable { reason, .. } if reason.contains("cannot connect")), "{error}");
 
     // The same from inside an endpoint.
     let caller = host.start("caller-unknown", &component(artifacts::CALLER), EndpointOptions::default()).await.unwrap();

@@ -148,7 +148,7 @@ async fn host_side_calls_are_checked_by_name_and_type() {
     let host = host();
     let echo = host.start("echo-checked", &component(artifacts::ECHO), EndpointOptions::default()).await.unwrap();
 
-    let error = host.connect(echo.address(), "weir:examples/counter@0.1.0", None).unwrap_err();
+    let error = host.connect(echo.address(), "weir:examples/counter@0.1.0", None).await.unwrap_err();
     assert!(matches!(&error, RpcError::Handshake(m) if m.contains("it exports: weir:examples/echo@0.1.0")), "{error}");
 
     let gateway = echo.gateway(ECHO).unwrap();

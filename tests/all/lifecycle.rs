@@ -80,7 +80,7 @@ async fn after_termination_in_flight_and_new_asks_fail_with_unreachable() {
     let error = gateway.ask("ping", vec![]).await.unwrap_err();
     assert!(matches!(error, RpcError::Unreachable { .. }), "after termination: {error}");
     let error = eventually("the endpoint to leave the directory", || async {
-        host.connect(probe.address(), PROBE, None).err()
+        host.connect(probe.address(), PROBE, None).await.err()
     })
     .await;
     assert!(matches!(error, RpcError::UnknownEndpoint { .. }), "{error}");

@@ -8,4 +8,5 @@ mod fencing;
 mod isolation;
 mod lifecycle;
 mod main_thread;
+mod remote;
 mod supervision;

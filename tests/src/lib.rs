@@ -11,6 +11,8 @@ use wasmtime::component::Val;
 use weir::{EndpointComponent, Engine, HostConfig, RpcService};
 pub use weir_test_artifacts as artifacts;
 
+pub mod process;
+
 /// The epoch tick of the tests' engine: fine enough for short CPU deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 

@@ -81,7 +81,7 @@ async fn serve(
             Some((job, result)) = running.next() => match (job, result) {
                 (Job::Ask { key, .. }, Ok(value)) => {
                     actor.stats.ask();
-                    let _ = inbox.pending.remove(key).send(Ok(value));
+                    inbox.pending.remove(key).send(Ok(value));
                 }
                 (Job::Fire(During::Task(_)), Ok(_)) => actor.stats.task(),
                 (Job::Fire(_), Ok(_)) => actor.stats.tell(),

@@ -60,13 +60,7 @@ pub(super) fn admit(actor: &ActorRef, call: Call) -> Option<Call> {
     if actor.lifecycle.get() != Lifecycle::Stopped {
         return Some(call);
     }
-    let error = RpcError::NotStarted { endpoint: actor.id.to_string() };
-    match call.reply {
-        Some(reply) => {
-            let _ = reply.send(Err(error));
-        }
-        None => actor.dead_letter(call.function, &error),
-    }
+    actor.refuse(call, RpcError::NotStarted { endpoint: actor.id.to_string() });
     None
 }
 

@@ -106,16 +106,11 @@ fn finish(actor_ref: &ActorRef, termination: Termination, inbox: Option<Inbox>) 
     inbox.mailbox.close();
     let error = actor_ref.gone();
     for reply in inbox.pending.drain() {
-        let _ = reply.send(Err(error.clone()));
+        reply.send(Err(error.clone()));
     }
     let queued = std::iter::from_fn(|| inbox.mailbox.try_recv().ok());
     for call in inbox.batch.drain(..).chain(queued) {
-        match call.reply {
-            Some(reply) => {
-                let _ = reply.send(Err(error.clone()));
-            }
-            None => actor_ref.dead_letter(call.function, &error),
-        }
+        actor_ref.refuse(call, error.clone());
     }
     inbox.control.close();
     while let Ok(command) = inbox.control.try_recv() {

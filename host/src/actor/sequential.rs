@@ -54,7 +54,7 @@ async fn serve(
                         Ok(value) => match key {
                             Some(key) => {
                                 actor.stats.ask();
-                                let _ = inbox.pending.remove(key).send(Ok(value));
+                                inbox.pending.remove(key).send(Ok(value));
                             }
                             None => actor.stats.tell(),
                         },

@@ -1,7 +1,9 @@
-//! `weir run`: an embedded host from a config file. It loads the endpoints
-//! the file lists from their `.wasm` files, starts them, makes the
-//! host-side calls it lists, runs until a condition holds (or for a while,
-//! or until Ctrl-C), then prints what every endpoint served and shuts down.
+//! `weir run`: a host from a config file. It loads the endpoints the file
+//! lists from their `.wasm` files, starts them, makes the host-side calls it
+//! lists, runs until a condition holds (or for a while, or until Ctrl-C, or
+//! until its standard input closes), then prints what every endpoint served
+//! and shuts down. With `listen` set in `[host]`, other hosts call its
+//! endpoints over TCP; it prints `listening at <host:port>` once they can.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -22,6 +24,10 @@ pub struct RunArgs {
     /// Ctrl-C, e.g. `5s`.
     #[arg(long = "for", value_parser = humantime::parse_duration)]
     run_for: Option<Duration>,
+    /// Also stop when standard input closes: a host started by another
+    /// process ends with it.
+    #[arg(long)]
+    until_stdin_closes: bool,
 }
 
 /// The config file.
@@ -52,6 +58,14 @@ struct EndpointSpec {
     config: BTreeMap<String, String>,
     /// Runs the endpoint fenced under this token.
     fencing_token: Option<uuid::Uuid>,
+    /// Starts the endpoint (the default); if false it is only created, so
+    /// it answers handshakes but no calls (Flink's endpoint before `start`).
+    #[serde(default = "yes")]
+    start: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A call of a gateway function by name, with WAVE-encoded arguments: an
@@ -102,23 +116,32 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
     let base = args.config.parent().unwrap_or(Path::new("."));
     super::init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(run_file(file, base, args.run_for))
+    runtime.block_on(run_file(file, base, args))
 }
 
-async fn run_file(file: RunFile, base: &Path, run_for: Option<Duration>) -> Result<(), Error> {
+async fn run_file(file: RunFile, base: &Path, args: &RunArgs) -> Result<(), Error> {
     let engine = Engine::new(&file.host)?;
     let host = RpcService::new(file.host.clone(), engine.clone())?;
     let started = Instant::now();
     let endpoints = start_endpoints(&host, &engine, base, &file.endpoints).await?;
     println!("started {} endpoint(s) in {:.1?}", endpoints.len(), started.elapsed());
+    if file.host.listen.is_some() {
+        println!("listening at {}", host.authority());
+    }
 
     make_calls(&endpoints, &file.calls, CallTime::Start).await?;
 
     let running = Instant::now();
-    match (&file.until, run_for) {
-        (_, Some(duration)) => wait_or_interrupt(duration).await?,
-        (Some(until), None) => wait_until(&endpoints, until).await?,
-        (None, None) => wait_or_interrupt(Duration::MAX).await?,
+    let waiting = async {
+        match (&file.until, args.run_for) {
+            (_, Some(duration)) => wait_or_interrupt(duration).await,
+            (Some(until), None) => wait_until(&endpoints, until).await,
+            (None, None) => wait_or_interrupt(Duration::MAX).await,
+        }
+    };
+    tokio::select! {
+        waited = waiting => waited?,
+        () = stdin_closed(), if args.until_stdin_closes => {}
     }
     report(&endpoints, running.elapsed());
     make_calls(&endpoints, &file.calls, CallTime::End).await?;
@@ -158,7 +181,7 @@ async fn start_endpoints(
     }
     // Like Flink's endpoints, all exist before any starts: they may connect
     // to each other in on-start.
-    for endpoint in &endpoints {
+    for (endpoint, _) in endpoints.iter().zip(specs).filter(|(_, spec)| spec.start) {
         endpoint.start().await.map_err(|e| format!("endpoint `{}` failed to start: {e}", endpoint.id()))?;
     }
     Ok(endpoints)
@@ -214,6 +237,13 @@ async fn wait_until(endpoints: &[Endpoint], until: &UntilSpec) -> Result<(), Err
         })?,
         interrupted = tokio::signal::ctrl_c() => Ok(interrupted?),
     }
+}
+
+/// Returns once standard input reaches its end (or fails).
+async fn stdin_closed() {
+    let mut stdin = tokio::io::stdin();
+    let mut buffer = [0; 64];
+    while tokio::io::AsyncReadExt::read(&mut stdin, &mut buffer).await.is_ok_and(|n| n > 0) {}
 }
 
 async fn wait_or_interrupt(duration: Duration) -> Result<(), Error> {

@@ -14,15 +14,16 @@ use wasmtime::component::{Accessor, Linker, ResourceAny, ResourceDynamic, Resour
 
 use super::info::FunctionId;
 use super::store::StoreData;
-use crate::endpoint::{ActorRef, Directory};
+use crate::route::{Connector, Route};
 use crate::error::RpcError;
 use crate::fencing::FencingToken;
 use crate::gateway::{ClientInterface, ClientReply, routes, token_from_val};
 
-/// A handle the guest holds: a checked route to one gateway of one endpoint.
+/// A handle the guest holds: a checked route to one gateway of one
+/// endpoint, on this host or another.
 #[derive(Debug)]
 pub(crate) struct Connection {
-    pub target: Arc<ActorRef>,
+    pub target: Route,
     /// Target function for each of the client's methods, by method index.
     pub routes: Arc<[FunctionId]>,
     pub token: Option<FencingToken>,
@@ -56,7 +57,7 @@ pub(crate) fn define(linker: &mut Linker<StoreData>, index: u32, client: &Client
     if let Some(name) = &client.address {
         instance.func_new(name, |mut store, _ty, params, results| {
             let rep = borrowed_rep(&mut store, &params[0])?;
-            let address = store.data().connections.get(rep).map_or_else(String::new, |c| c.target.address.to_string());
+            let address = store.data().connections.get(rep).map_or_else(String::new, |c| c.target.address().to_owned());
             results[0] = Val::String(address);
             Ok(())
         })?;
@@ -83,11 +84,12 @@ async fn connect(
         wasmtime::bail!("connect takes (string, option<fencing-token>)");
     };
     let token = token.as_deref().and_then(token_from_val);
-    let (directory, timeout, caller) = accessor.with(|mut access| {
+    let (connector, caller) = accessor.with(|mut access| {
         let data = access.data_mut();
-        (data.directory.clone(), data.ask_timeout, data.identity.id.clone())
+        (data.connector.clone(), data.identity.id.clone())
     });
-    results[0] = match handshake(&directory, address, client) {
+    let timeout = connector.ask_timeout;
+    results[0] = match handshake(&connector, address, client).await {
         Ok((target, routes)) => {
             tracing::debug!(endpoint = %caller, to = %address, gateway = %client.gateway, "connected");
             let connection = Connection { target, routes, token, timeout };
@@ -107,13 +109,13 @@ async fn connect(
 }
 
 /// Finds the target and matches the client's methods to its functions.
-fn handshake(
-    directory: &Directory,
+async fn handshake(
+    connector: &Connector,
     address: &str,
     client: &ClientInterface,
-) -> Result<(Arc<ActorRef>, Arc<[FunctionId]>), RpcError> {
-    let (target, gateway) = directory.connect(address, &client.gateway)?;
-    let routes = routes(client, target.component.gateway_functions(gateway))
+) -> Result<(Route, Arc<[FunctionId]>), RpcError> {
+    let (target, gateway) = connector.connect(address, &client.gateway).await?;
+    let routes = routes(client, gateway.iter())
         .map_err(|difference| RpcError::Handshake(format!("`{}` at {address}: {difference}", client.gateway)))?;
     Ok((target, routes.into()))
 }

@@ -2,13 +2,18 @@
 //! component's function, with no mailbox, actor or reply. The benchmark
 //! reports it next to weir's figures.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use wasmtime::component::Val;
 
 use super::{EndpointComponent, ExecutionMode, Identity, Limits, StoreParts, new_store};
+use crate::address::LOCAL_AUTHORITY;
+use crate::config::HostConfig;
 use crate::endpoint::Directory;
+use crate::remote::Settings;
+use crate::route::Connector;
 
 /// Calls `function` of `gateway` `n` times in a row on a fresh instance
 /// and returns the mean time per call.
@@ -40,8 +45,10 @@ pub async fn mean_call(
                 config: Vec::new().into(),
             },
             tasks,
-            directory: std::sync::Arc::new(Directory::new("local".into())),
-            ask_timeout: Duration::from_secs(10),
+            connector: Arc::new(Connector::new(
+                Arc::new(Directory::new(LOCAL_AUTHORITY.into())),
+                Arc::new(Settings::new(&HostConfig::default(), None, tokio::runtime::Handle::current())),
+            )),
             limits: Limits::new(u64::MAX, Duration::MAX, Duration::from_millis(10)),
         },
     );

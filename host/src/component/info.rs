@@ -3,7 +3,7 @@
 use wasmtime::component::ComponentExportIndex;
 use wasmtime::component::types::Type;
 
-use crate::gateway::{ClientInterface, FunctionSignature};
+use crate::gateway::{ClientInterface, FunctionSignature, GatewaySignature};
 
 /// A gateway function of a component: the index of its signature in
 /// [`ComponentInfo::functions`]. Ids are only meaningful with the component
@@ -79,6 +79,14 @@ impl ComponentInfo {
     pub fn gateway_functions(&self, gateway: usize) -> impl Iterator<Item = (FunctionId, &FunctionSignature)> + Clone {
         let range = self.gateways[gateway].functions.clone();
         range.map(move |i| (FunctionId(i), &self.functions[i as usize].signature))
+    }
+
+    /// The gateway at `index` as callers see it.
+    pub fn gateway_signature(&self, index: usize) -> GatewaySignature {
+        GatewaySignature {
+            name: self.gateways[index].name.clone(),
+            functions: self.gateway_functions(index).map(|(id, f)| (id, f.clone())).collect(),
+        }
     }
 
     /// The function `id`.

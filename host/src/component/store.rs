@@ -12,7 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::clients::Connection;
 use super::stdio::GuestOutput;
-use crate::endpoint::Directory;
+use crate::route::Connector;
 use crate::fencing::FencingToken;
 
 /// A task the guest scheduled onto its own main thread.
@@ -68,9 +68,7 @@ pub(crate) struct StoreData {
     /// Client handles the guest holds; a handle's rep is its key.
     pub connections: Slab<Connection>,
     /// Resolves addresses when the guest connects.
-    pub directory: Arc<Directory>,
-    /// The default ask timeout of new connections.
-    pub ask_timeout: Duration,
+    pub connector: Arc<Connector>,
     pub limits: Limits,
     /// Set when a limit ended the guest, to name the cause.
     pub exceeded: Option<LimitExceeded>,
@@ -118,8 +116,7 @@ impl ResourceLimiter for StoreData {
 pub(crate) struct StoreParts {
     pub identity: Identity,
     pub tasks: mpsc::UnboundedSender<ScheduledTask>,
-    pub directory: Arc<Directory>,
-    pub ask_timeout: Duration,
+    pub connector: Arc<Connector>,
     pub limits: Limits,
 }
 
@@ -131,7 +128,7 @@ pub(crate) struct StoreParts {
 /// ahead; if guest code is still running when the epoch passes it, the guest
 /// traps. Time spent in the host (awaiting a reply, say) does not count.
 pub(crate) fn new_store(engine: &wasmtime::Engine, parts: StoreParts) -> Store<StoreData> {
-    let StoreParts { identity, tasks, directory, ask_timeout, limits } = parts;
+    let StoreParts { identity, tasks, connector, limits } = parts;
     let wasi = WasiCtx::builder()
         .stdout(GuestOutput::stdout(identity.id.clone()))
         .stderr(GuestOutput::stderr(identity.id.clone()))
@@ -145,8 +142,7 @@ pub(crate) fn new_store(engine: &wasmtime::Engine, parts: StoreParts) -> Store<S
         identity,
         tasks,
         connections: Slab::new(),
-        directory,
-        ask_timeout,
+        connector,
         limits,
         exceeded: None,
     };

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use wasmtime::component::Val;
 
 use super::lifecycle::{Lifecycle, LifecycleCell};
-use super::mailbox::{Call, Control};
+use super::mailbox::{Call, Control, Reply};
 use super::stats::Counters;
 use crate::component::{ComponentInfo, FunctionId};
 use crate::error::RpcError;
@@ -21,6 +21,9 @@ use crate::fencing::{self, FencingToken};
 pub(crate) struct ActorRef {
     pub id: Arc<str>,
     pub address: Arc<str>,
+    /// Tells this endpoint from others that had or will have its id: a
+    /// gateway reaches only the endpoint it connected to.
+    pub incarnation: u64,
     pub token: Option<FencingToken>,
     pub component: Arc<ComponentInfo>,
     pub lifecycle: LifecycleCell,
@@ -41,6 +44,7 @@ impl ActorRef {
         Self {
             id,
             address,
+            incarnation: rand_u64(),
             token,
             component,
             lifecycle: LifecycleCell::new(),
@@ -87,7 +91,7 @@ impl ActorRef {
         self.admit(token)?;
         let (reply, response) = oneshot::channel();
         let exchange = async {
-            let call = Call { function, args, reply: Some(reply) };
+            let call = Call { function, args, reply: Some(Reply::Local(reply)) };
             self.mailbox.send(call).await.map_err(|_| self.gone())?;
             response.await.map_err(|_| self.gone())?
         };
@@ -109,12 +113,29 @@ impl ActorRef {
     ///
     /// Dropping the future before it returns may or may not deliver the tell.
     pub(crate) async fn tell(&self, function: FunctionId, args: Vec<Val>, token: Option<FencingToken>) {
-        let outcome = match self.admit(token) {
-            Ok(()) => self.mailbox.send(Call { function, args, reply: None }).await.map_err(|_| self.gone()),
-            Err(error) => Err(error),
+        self.deliver(Call { function, args, reply: None }, token).await;
+    }
+
+    /// Checks `call` as any call is checked, then waits for room in the
+    /// mailbox. A call that cannot be delivered is answered with why, or
+    /// logged as a dead letter if it is a tell. Calls from other hosts
+    /// arrive here.
+    pub(crate) async fn deliver(&self, call: Call, token: Option<FencingToken>) {
+        let refused = match self.admit(token) {
+            Ok(()) => self.mailbox.send(call).await.err().map(|unsent| (unsent.0, self.gone())),
+            Err(error) => Some((call, error)),
         };
-        if let Err(error) = outcome {
-            self.dead_letter(function, &error);
+        if let Some((call, error)) = refused {
+            self.refuse(call, error);
+        }
+    }
+
+    /// Answers a call that will not be served with `error`, or logs it as
+    /// a dead letter if it is a tell.
+    pub(crate) fn refuse(&self, call: Call, error: RpcError) {
+        match call.reply {
+            Some(reply) => reply.send(Err(error)),
+            None => self.dead_letter(call.function, &error),
         }
     }
 
@@ -166,4 +187,10 @@ impl ActorRef {
     pub(crate) fn control(&self, command: Control) {
         let _ = self.control.send(command);
     }
+}
+
+/// A random number: incarnations must differ across host restarts too, so
+/// a counter would not do.
+fn rand_u64() -> u64 {
+    uuid::Uuid::new_v4().as_u64_pair().0
 }

@@ -1,24 +1,32 @@
-//! The host's directory of live endpoints: id to [`ActorRef`], and address
-//! resolution for `connect`.
+//! The host's directory of live endpoints: id to [`ActorRef`], and the
+//! lookups of `connect` and of calls from other hosts.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::actor_ref::ActorRef;
 use super::lifecycle::Lifecycle;
-use crate::address::{AddressError, EndpointAddress};
+use crate::address::EndpointAddress;
 use crate::error::{RpcError, SpawnError};
+use crate::remote::wire::GatewayDescription;
 
-/// Live endpoints by id. Lookups happen on connect, not on every call.
+/// Terminated endpoints remembered, so that a remote caller learns how its
+/// target ended (endpoint-failed and why), as a local caller holding the
+/// endpoint does. Older ones are forgotten; their callers get unreachable.
+const REMEMBERED_TERMINATIONS: usize = 1024;
+
+/// Live endpoints by id. Local lookups happen on connect, remote ones on
+/// every call from another host.
 #[derive(Debug)]
 pub(crate) struct Directory {
     authority: String,
     endpoints: RwLock<HashMap<Arc<str>, Arc<ActorRef>>>,
+    ended: Mutex<VecDeque<Arc<ActorRef>>>,
 }
 
 impl Directory {
     pub(crate) fn new(authority: String) -> Self {
-        Self { authority, endpoints: RwLock::new(HashMap::new()) }
+        Self { authority, endpoints: RwLock::new(HashMap::new()), ended: Mutex::new(VecDeque::new()) }
     }
 
     /// The address endpoint `id` has on this host.
@@ -45,12 +53,19 @@ impl Directory {
         self.get(id).is_some_and(|existing| is_alive(&existing))
     }
 
-    /// Removes `actor`, unless its id has been taken over by a newer one.
+    /// Removes a terminated `actor`, unless its id has been taken over by
+    /// a newer one, and remembers how it ended for remote callers.
     pub(crate) fn unregister(&self, actor: &Arc<ActorRef>) {
         let mut endpoints = self.endpoints.write().unwrap_or_else(|e| e.into_inner());
         if endpoints.get(&actor.id).is_some_and(|current| Arc::ptr_eq(current, actor)) {
             endpoints.remove(&actor.id);
         }
+        drop(endpoints);
+        let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        if ended.len() == REMEMBERED_TERMINATIONS {
+            ended.pop_front();
+        }
+        ended.push_back(actor.clone());
     }
 
     /// The endpoint with this id, if it is alive.
@@ -63,32 +78,9 @@ impl Directory {
         self.endpoints.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
 
-    /// Finds the endpoint an address names.
-    ///
-    /// # Errors
-    ///
-    /// [`RpcError::UnknownEndpoint`] for a malformed address or no such
-    /// endpoint; [`RpcError::Unreachable`] for another host's address, which
-    /// this host cannot reach without a network transport.
-    pub(crate) fn resolve(&self, address: &str) -> Result<Arc<ActorRef>, RpcError> {
-        let parsed: EndpointAddress = address.parse().map_err(|e: AddressError| RpcError::UnknownEndpoint {
-            address: address.to_owned(),
-            reason: e.reason().to_owned(),
-        })?;
-        if parsed.authority() != self.authority {
-            return Err(RpcError::Unreachable {
-                endpoint: address.to_owned(),
-                reason: format!(
-                    "this host ({}) has no network transport to reach {}",
-                    self.authority,
-                    parsed.authority()
-                ),
-            });
-        }
-        self.get(parsed.id()).ok_or_else(|| RpcError::UnknownEndpoint {
-            address: address.to_owned(),
-            reason: "no endpoint with that id is running on this host".into(),
-        })
+    /// The `host:port` this host listens on, or `local`.
+    pub(crate) fn authority(&self) -> &str {
+        &self.authority
     }
 
     /// Flink's `connect` handshake, on this host: finds the endpoint at
@@ -97,12 +89,49 @@ impl Directory {
     ///
     /// # Errors
     ///
-    /// As [`Directory::resolve`], or [`RpcError::Handshake`] if the endpoint
-    /// does not export the gateway.
-    pub(crate) fn connect(&self, address: &str, gateway: &str) -> Result<(Arc<ActorRef>, usize), RpcError> {
-        let target = self.resolve(address)?;
+    /// [`RpcError::UnknownEndpoint`] if no endpoint has the address's id,
+    /// [`RpcError::Handshake`] if it does not export the gateway.
+    pub(crate) fn connect(&self, address: &EndpointAddress, gateway: &str) -> Result<(Arc<ActorRef>, usize), RpcError> {
+        let target = self.get(address.id()).ok_or_else(|| RpcError::UnknownEndpoint {
+            address: address.to_string(),
+            reason: "no endpoint with that id is running on this host".into(),
+        })?;
         let index = target.gateway(gateway)?;
         Ok((target, index))
+    }
+
+    /// The handshake for a caller on another host: the gateway's functions,
+    /// and which incarnation of the endpoint answered.
+    ///
+    /// # Errors
+    ///
+    /// As [`Directory::connect`].
+    pub(crate) fn describe(&self, id: &str, gateway: &str) -> Result<GatewayDescription, RpcError> {
+        let address = self.address_of(id);
+        let (target, index) = self.connect(&address, gateway)?;
+        let signature = target.component.gateway_signature(index);
+        Ok(GatewayDescription {
+            address: target.address.to_string(),
+            incarnation: target.incarnation,
+            functions: signature.functions.into_iter().map(|(id, f)| (id.0, f)).collect(),
+        })
+    }
+
+    /// The endpoint a remote gateway connected to, or, if it is gone, the
+    /// error a local handle to it would get.
+    ///
+    /// # Errors
+    ///
+    /// Endpoint-failed or unreachable, as [`ActorRef::gone`] says.
+    pub(crate) fn incarnation(&self, id: &str, incarnation: u64) -> Result<Arc<ActorRef>, RpcError> {
+        if let Some(actor) = self.get(id).filter(|actor| actor.incarnation == incarnation) {
+            return Ok(actor);
+        }
+        let ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        match ended.iter().find(|actor| *actor.id == *id && actor.incarnation == incarnation) {
+            Some(actor) => Err(actor.gone()),
+            None => Err(RpcError::Unreachable { endpoint: id.to_owned(), reason: "the endpoint has terminated".into() }),
+        }
     }
 }
 

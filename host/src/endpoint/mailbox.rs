@@ -5,9 +5,28 @@ use wasmtime::component::Val;
 
 use crate::component::FunctionId;
 use crate::error::{EndpointFailure, RpcError};
+use crate::remote::RemoteReply;
 
 /// Where an ask's outcome goes: the result value, if the function has one.
-pub(crate) type Reply = oneshot::Sender<Result<Option<Val>, RpcError>>;
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// To a caller on this host, as it is.
+    Local(oneshot::Sender<Result<Option<Val>, RpcError>>),
+    /// To a caller on another host, encoded.
+    Remote(RemoteReply),
+}
+
+impl Reply {
+    /// Delivers the outcome. A caller that stopped waiting misses it.
+    pub(crate) fn send(self, outcome: Result<Option<Val>, RpcError>) {
+        match self {
+            Reply::Local(sender) => {
+                let _ = sender.send(outcome);
+            }
+            Reply::Remote(reply) => reply.send(outcome),
+        }
+    }
+}
 
 /// A gateway call: an ask if it carries a reply, a tell otherwise.
 #[derive(Debug)]

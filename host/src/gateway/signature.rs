@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use wasmtime::component::types::ComponentFunc;
 
 use super::shape::{Shape, UnsupportedType};
+use crate::component::FunctionId;
 
 /// The signature of one gateway function: its parameters and, for an ask,
 /// its result. A function without a result is a tell (fire and forget),
@@ -59,5 +60,27 @@ impl FunctionSignature {
     /// Whether a call expects a reply.
     pub fn is_ask(&self) -> bool {
         self.result.is_some()
+    }
+}
+
+/// A gateway as its callers see it: its name, and its functions with the
+/// ids the endpoint knows them by. Local and remote gateways alike.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewaySignature {
+    /// The interface name, e.g. `weir:examples/echo@0.1.0`.
+    pub name: String,
+    /// Its functions.
+    pub functions: Vec<(FunctionId, FunctionSignature)>,
+}
+
+impl GatewaySignature {
+    /// The signature of function `id`.
+    pub fn function(&self, id: FunctionId) -> Option<&FunctionSignature> {
+        self.functions.iter().find_map(|(i, f)| (*i == id).then_some(f))
+    }
+
+    /// The functions with their ids, as [`super::routes`] takes them.
+    pub fn iter(&self) -> impl Iterator<Item = (FunctionId, &FunctionSignature)> + Clone {
+        self.functions.iter().map(|(id, f)| (*id, f))
     }
 }

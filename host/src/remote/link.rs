@@ -1,0 +1,214 @@
+//! A link: this host's connection to one peer host, shared by every call
+//! to it. Requests carry ids, so many asks are in flight on one link at
+//! once and their replies may come back in any order.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::Settings;
+use super::io::{self, Frames};
+use super::wire::{self, Frame, GatewayDescription};
+use crate::error::RpcError;
+
+/// Frames a link queues before callers wait for the writer: enough to keep
+/// the socket busy, few enough to push back on a caller that outruns it.
+const OUTBOX_FRAMES: usize = 1024;
+
+/// What came back for a request.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// An ask's outcome; on success the result value is the frame body
+    /// from `payload` on.
+    Reply { result: Result<(), RpcError>, body: Bytes, payload: usize },
+    /// A handshake's outcome.
+    Connected(Result<GatewayDescription, RpcError>),
+}
+
+/// A live connection to a peer host.
+#[derive(Debug)]
+pub(crate) struct Link {
+    authority: Arc<str>,
+    outbox: mpsc::Sender<Bytes>,
+    waiting: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
+    next_request: AtomicU64,
+    closed: CancellationToken,
+    close_reason: OnceLock<String>,
+}
+
+/// Why a link could not be opened.
+#[derive(Debug)]
+pub(crate) enum DialError {
+    /// The peer could not be reached.
+    Unreachable(String),
+    /// The peer answered but refused to talk (protocol version, not weir).
+    Refused(String),
+}
+
+impl DialError {
+    /// The error a caller of `address` sees.
+    pub(crate) fn for_caller(self, address: &str) -> RpcError {
+        match self {
+            DialError::Unreachable(reason) => RpcError::Unreachable { endpoint: address.to_owned(), reason },
+            DialError::Refused(reason) => RpcError::Handshake(reason),
+        }
+    }
+}
+
+impl Link {
+    /// Opens a link to `authority` (`host:port`): TCP, TLS if configured,
+    /// then the protocol hello. Bounded by the connect timeout.
+    pub(crate) async fn dial(authority: Arc<str>, settings: &Settings) -> Result<Arc<Link>, DialError> {
+        let unreachable = |reason: String| DialError::Unreachable(format!("cannot connect to {authority}: {reason}"));
+        let opening = async {
+            let stream = TcpStream::connect(&*authority).await.map_err(|e| unreachable(e.to_string()))?;
+            stream.set_nodelay(true).map_err(|e| unreachable(e.to_string()))?;
+            let (reader, mut writer) = match &settings.tls {
+                Some(tls) => tls.connect(host_of(&authority), stream).await.map_err(|e| unreachable(e.to_string()))?,
+                None => super::tls::plain(stream),
+            };
+            io::write_one(&mut writer, &wire::hello()).await.map_err(|e| unreachable(e.to_string()))?;
+            let mut frames = io::frames(reader, settings.frame_limit);
+            let body = io::next_frame(&mut frames).await.map_err(unreachable)?;
+            match wire::decode_header(&body).map_err(unreachable)?.0 {
+                Frame::Hello { magic, version } => wire::check_hello(magic, version).map_err(DialError::Refused)?,
+                Frame::Refused { reason } => return Err(DialError::Refused(format!("{authority} refused: {reason}"))),
+                _ => return Err(unreachable("the peer did not answer the hello".to_owned())),
+            }
+            Ok((frames, writer))
+        };
+        let (frames, writer) = tokio::time::timeout(settings.connect_timeout, opening)
+            .await
+            .map_err(|_| unreachable(format!("no answer within the connect timeout of {:?}", settings.connect_timeout)))??;
+
+        let (outbox, queue) = mpsc::channel(OUTBOX_FRAMES);
+        let link = Arc::new(Link {
+            authority: authority.clone(),
+            outbox,
+            waiting: Mutex::new(HashMap::new()),
+            next_request: AtomicU64::new(0),
+            closed: CancellationToken::new(),
+            close_reason: OnceLock::new(),
+        });
+        let writing = link.clone();
+        settings.executor.spawn(async move {
+            if let Err(error) = io::write_frames(writer, queue, writing.closed.clone()).await {
+                writing.close(&format!("cannot write: {error}"));
+            }
+        });
+        settings.executor.spawn(read_answers(link.clone(), frames));
+        tracing::info!(peer = %authority, "connected to host");
+        Ok(link)
+    }
+
+    /// Whether the link has closed; the next call dials a new one.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Sends the frame `build` makes for a fresh request id and waits for
+    /// the answer. `endpoint` names the target in errors. A frame that
+    /// cannot be built fails at once, before anything is sent.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future forgets the request; a late answer is ignored.
+    pub(crate) async fn request(
+        &self,
+        endpoint: &str,
+        build: impl FnOnce(u64) -> Result<Bytes, RpcError>,
+    ) -> Result<Answer, RpcError> {
+        let request = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let frame = build(request)?;
+        let (answer, answered) = oneshot::channel();
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(request, answer);
+        let _forget = Forget { link: self, request };
+        // `close` cancels before it takes the waiters: a request inserted
+        // after that sees the cancellation here.
+        if self.is_closed() || self.outbox.send(frame).await.is_err() {
+            return Err(self.lost(endpoint));
+        }
+        answered.await.map_err(|_| self.lost(endpoint))
+    }
+
+    /// Sends a frame that expects no answer: a tell.
+    ///
+    /// # Errors
+    ///
+    /// Unreachable if the link has closed.
+    pub(crate) async fn send(&self, endpoint: &str, frame: Bytes) -> Result<(), RpcError> {
+        self.outbox.send(frame).await.map_err(|_| self.lost(endpoint))
+    }
+
+    /// The error for a call whose link closed under it.
+    fn lost(&self, endpoint: &str) -> RpcError {
+        let reason = self.close_reason.get().map_or("closed", String::as_str);
+        RpcError::Unreachable {
+            endpoint: endpoint.to_owned(),
+            reason: format!("the connection to {} was lost: {reason}", self.authority),
+        }
+    }
+
+    /// Hands an answer to whoever waits for it.
+    fn answer(&self, body: Bytes) -> Result<(), String> {
+        let (header, payload) = wire::decode_header(&body)?;
+        let (request, answer) = match header {
+            Frame::Reply { request, result } => (request, Answer::Reply { result, body: body.clone(), payload }),
+            Frame::Connected { request, result } => (request, Answer::Connected(result)),
+            other => return Err(format!("unexpected frame from the peer: {}", wire::kind(&other))),
+        };
+        let waiter = self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&request);
+        // Nobody waits for an answer whose ask timed out.
+        if let Some(waiter) = waiter {
+            let _ = waiter.send(answer);
+        }
+        Ok(())
+    }
+
+    /// Closes the link: every waiting request fails with unreachable.
+    fn close(&self, reason: &str) {
+        if self.close_reason.set(reason.to_owned()).is_ok() {
+            tracing::info!(peer = %self.authority, %reason, "connection to host closed");
+        }
+        self.closed.cancel();
+        let waiting = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(waiting);
+    }
+}
+
+/// Removes a request's waiter when its caller stops waiting.
+struct Forget<'a> {
+    link: &'a Link,
+    request: u64,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.link.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.request);
+    }
+}
+
+/// Reads answers until the connection ends, then closes the link.
+async fn read_answers(link: Arc<Link>, mut frames: Frames) {
+    let reason = loop {
+        match io::next_frame(&mut frames).await {
+            Ok(body) => {
+                if let Err(reason) = link.answer(body) {
+                    break reason;
+                }
+            }
+            Err(reason) => break reason,
+        }
+    };
+    link.close(&reason);
+}
+
+/// The host part of `host:port`, brackets and all for IPv6.
+fn host_of(authority: &str) -> &str {
+    authority.rsplit_once(':').map_or(authority, |(host, _)| host)
+}

@@ -1,0 +1,217 @@
+//! The serving side: connections from other hosts, and the calls on them.
+//!
+//! A call from another host passes exactly the checks a local call passes
+//! ([`ActorRef::deliver`]), in the same order; only its reply differs: it is
+//! encoded and written back on the connection it came from.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use wasmtime::component::Val;
+
+use super::Settings;
+use super::io::{self, Frames, Writer};
+use super::values::ArgsSeed;
+use super::wire::{self, Frame, FrameBuilder, Target};
+use crate::component::{ComponentInfo, FunctionId};
+use crate::endpoint::{ActorRef, Call, Directory, Reply};
+use crate::error::RpcError;
+use crate::fencing::FencingToken;
+
+/// Accepts connections until `stop` is cancelled.
+pub(crate) async fn accept(
+    listener: TcpListener,
+    directory: Arc<Directory>,
+    settings: Arc<Settings>,
+    stop: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stop.cancelled() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let connection = Connection { peer, directory: directory.clone(), settings: settings.clone() };
+                settings.executor.spawn(connection.serve(stream, stop.clone()));
+            }
+            Err(error) => tracing::warn!(%error, "cannot accept a connection"),
+        }
+    }
+}
+
+/// One connection from another host.
+struct Connection {
+    peer: SocketAddr,
+    directory: Arc<Directory>,
+    settings: Arc<Settings>,
+}
+
+impl Connection {
+    /// Serves the connection until it ends, then logs why.
+    async fn serve(self, stream: TcpStream, stop: CancellationToken) {
+        let reason = tokio::select! {
+            reason = self.run(stream) => reason,
+            () = stop.cancelled() => "the host is shutting down".to_owned(),
+        };
+        tracing::info!(peer = %self.peer, %reason, "connection from host closed");
+    }
+
+    async fn run(&self, stream: TcpStream) -> String {
+        let (frames, writer) = match tokio::time::timeout(self.settings.ask_timeout, self.open(stream)).await {
+            Ok(Ok(opened)) => opened,
+            Ok(Err(reason)) => return reason,
+            Err(_) => return format!("no hello within {:?}", self.settings.ask_timeout),
+        };
+        tracing::debug!(peer = %self.peer, "accepted connection from host");
+        let (outbox, queue) = mpsc::unbounded_channel();
+        let closed = CancellationToken::new();
+        let _closing = closed.clone().drop_guard();
+        let writing = closed.clone();
+        self.settings.executor.spawn(async move {
+            // A failed write shows up as a failed read soon after.
+            let _ = io::write_frames(writer, queue, writing).await;
+        });
+        self.read_calls(frames, &outbox).await
+    }
+
+    /// TLS if configured, then the hello exchange.
+    async fn open(&self, stream: TcpStream) -> Result<(Frames, Writer), String> {
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (reader, mut writer) = match &self.settings.tls {
+            Some(tls) => tls.accept(stream).await.map_err(|e| format!("TLS handshake failed: {e}"))?,
+            None => super::tls::plain(stream),
+        };
+        let mut frames = io::frames(reader, self.settings.frame_limit);
+        let body = io::next_frame(&mut frames).await?;
+        let Frame::Hello { magic, version } = wire::decode_header(&body)?.0 else {
+            return Err("the first frame is not a hello".to_owned());
+        };
+        if let Err(reason) = wire::check_hello(magic, version) {
+            let _ = io::write_one(&mut writer, &Frame::Refused { reason: reason.clone() }).await;
+            return Err(reason);
+        }
+        io::write_one(&mut writer, &wire::hello()).await.map_err(|e| e.to_string())?;
+        Ok((frames, writer))
+    }
+
+    /// Serves frames until the connection ends or a frame makes no sense.
+    async fn read_calls(&self, mut frames: Frames, outbox: &mpsc::UnboundedSender<Bytes>) -> String {
+        loop {
+            let body = match io::next_frame(&mut frames).await {
+                Ok(body) => body,
+                Err(reason) => return reason,
+            };
+            if let Err(reason) = self.handle(&body, outbox).await {
+                return reason;
+            }
+        }
+    }
+
+    async fn handle(&self, body: &[u8], outbox: &mpsc::UnboundedSender<Bytes>) -> Result<(), String> {
+        let (header, payload_start) = wire::decode_header(body)?;
+        let payload = &body[payload_start..];
+        match header {
+            Frame::Connect { request, endpoint, gateway } => {
+                let result = self.directory.describe(endpoint, gateway);
+                let _ = outbox.send(wire::control_frame(&Frame::Connected { request, result }));
+            }
+            Frame::Ask { request, target, token } => {
+                let reply = RemoteReply {
+                    request,
+                    result: None,
+                    outbox: outbox.clone(),
+                    frame_limit: self.settings.frame_limit,
+                };
+                self.call(target, token, payload, Reply::Remote(reply)).await;
+            }
+            Frame::Tell { target, token } => self.tell(target, token, payload).await,
+            other => return Err(format!("unexpected frame from the peer: {}", wire::kind(&other))),
+        }
+        Ok(())
+    }
+
+    /// An ask: decode, check, deliver; every failure is answered.
+    async fn call(&self, target: Target<'_>, token: Option<FencingToken>, payload: &[u8], mut reply: Reply) {
+        let actor = match self.directory.incarnation(target.endpoint, target.incarnation) {
+            Ok(actor) => actor,
+            Err(error) => return reply.send(Err(error)),
+        };
+        if let Reply::Remote(remote) = &mut reply {
+            remote.result = Some((actor.component.clone(), FunctionId(target.function)));
+        }
+        match arguments(&actor, target.function, payload) {
+            Ok((function, args)) => actor.deliver(Call { function, args, reply: Some(reply) }, token).await,
+            Err(error) => reply.send(Err(error)),
+        }
+    }
+
+    /// A tell: as an ask, but failures become dead letters.
+    async fn tell(&self, target: Target<'_>, token: Option<FencingToken>, payload: &[u8]) {
+        let delivery = self
+            .directory
+            .incarnation(target.endpoint, target.incarnation)
+            .and_then(|actor| arguments(&actor, target.function, payload).map(|decoded| (actor, decoded)));
+        match delivery {
+            Ok((actor, (function, args))) => actor.deliver(Call { function, args, reply: None }, token).await,
+            Err(error) => {
+                tracing::debug!(target: "weir::dead_letters", peer = %self.peer, endpoint = target.endpoint, %error, "dead letter");
+            }
+        }
+    }
+}
+
+/// Decodes a call's arguments with the target function's parameter types.
+fn arguments(actor: &ActorRef, function: u32, payload: &[u8]) -> Result<(FunctionId, Vec<Val>), RpcError> {
+    let export = actor.component.functions.get(function as usize).ok_or_else(|| RpcError::UnknownFunction {
+        endpoint: actor.id.to_string(),
+        detail: format!("the component has no function #{function}"),
+    })?;
+    let args = wire::decode_payload(ArgsSeed(&export.signature.params), payload).map_err(|e| {
+        RpcError::Serialization(format!("cannot decode the arguments of {}: {e}", actor.component.qualified_name(FunctionId(function))))
+    })?;
+    Ok((FunctionId(function), args))
+}
+
+/// Where the outcome of an ask from another host goes: back over its
+/// connection, encoded with the function's result type.
+#[derive(Debug)]
+pub(crate) struct RemoteReply {
+    request: u64,
+    /// The component and function whose result this is, once known.
+    result: Option<(Arc<ComponentInfo>, FunctionId)>,
+    outbox: mpsc::UnboundedSender<Bytes>,
+    frame_limit: usize,
+}
+
+impl RemoteReply {
+    /// Encodes and queues the outcome. A result too large for a frame is
+    /// answered with frame-too-large instead (Flink: "The method's result
+    /// size exceeds the maximum size").
+    pub(crate) fn send(self, outcome: Result<Option<Val>, RpcError>) {
+        let frame = self.encode(outcome).unwrap_or_else(|error| {
+            tracing::warn!(request = self.request, %error, "cannot send a reply");
+            wire::control_frame(&Frame::Reply { request: self.request, result: Err(error) })
+        });
+        let _ = self.outbox.send(frame);
+    }
+
+    fn encode(&self, outcome: Result<Option<Val>, RpcError>) -> Result<Bytes, RpcError> {
+        let value = match outcome {
+            Ok(value) => value,
+            Err(error) => return Ok(wire::control_frame(&Frame::Reply { request: self.request, result: Err(error) })),
+        };
+        let frame = FrameBuilder::new(&Frame::Reply { request: self.request, result: Ok(()) });
+        let shape = self.result.as_ref().and_then(|(component, function)| component.function(*function).signature.result.as_ref());
+        let frame = match (shape, &value) {
+            (Some(shape), Some(val)) => frame.value(shape, val)?,
+            (None, None) => frame,
+            _ => return Err(RpcError::Serialization("the result does not match the function's type".to_owned())),
+        };
+        frame.finish(self.frame_limit)
+    }
+}

@@ -1,0 +1,130 @@
+//! Where a gateway's calls go: an endpoint on this host, reached through
+//! its mailbox with the values as they are, or one on another host,
+//! reached over a link with the values encoded. Everything above this
+//! module (guest handles, host-side clients) is the same code for both.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::Val;
+
+use crate::address::{AddressError, EndpointAddress, LOCAL_AUTHORITY};
+use crate::component::FunctionId;
+use crate::endpoint::{ActorRef, Directory};
+use crate::error::RpcError;
+use crate::fencing::FencingToken;
+use crate::gateway::GatewaySignature;
+use crate::remote::{Network, RemoteGateway, Settings};
+
+/// The target of a connected gateway.
+#[derive(Clone, Debug)]
+pub(crate) enum Route {
+    /// An endpoint of this host.
+    Local(Arc<ActorRef>),
+    /// An endpoint of another host.
+    Remote(Arc<RemoteGateway>),
+}
+
+impl Route {
+    /// The target's address.
+    pub(crate) fn address(&self) -> &str {
+        match self {
+            Route::Local(actor) => &actor.address,
+            Route::Remote(gateway) => &gateway.address,
+        }
+    }
+
+    /// The target's endpoint id.
+    pub(crate) fn endpoint(&self) -> &str {
+        match self {
+            Route::Local(actor) => &actor.id,
+            Route::Remote(gateway) => gateway.endpoint(),
+        }
+    }
+
+    /// Asks `function` and waits up to `timeout` for its result.
+    ///
+    /// # Errors
+    ///
+    /// Any [`RpcError`] except the handshake kinds.
+    pub(crate) async fn ask(
+        &self,
+        function: FunctionId,
+        args: Vec<Val>,
+        token: Option<FencingToken>,
+        timeout: Duration,
+    ) -> Result<Option<Val>, RpcError> {
+        match self {
+            Route::Local(actor) => actor.ask(function, args, token, timeout).await,
+            Route::Remote(gateway) => {
+                tokio::time::timeout(timeout, gateway.ask(function, &args, token)).await.unwrap_or_else(|_| {
+                    let name = gateway.signature.function(function).map_or("?", |f| f.name.as_str());
+                    Err(RpcError::Timeout {
+                        endpoint: gateway.endpoint().to_owned(),
+                        function: format!("{}.{name}", gateway.signature.name),
+                        timeout,
+                    })
+                })
+            }
+        }
+    }
+
+    /// Tells `function`. Nothing is reported back, as in Flink: a tell that
+    /// cannot be delivered is logged as a dead letter.
+    pub(crate) async fn tell(&self, function: FunctionId, args: Vec<Val>, token: Option<FencingToken>) {
+        match self {
+            Route::Local(actor) => actor.tell(function, args, token).await,
+            Route::Remote(gateway) => {
+                if let Err(error) = gateway.tell(function, &args, token).await {
+                    tracing::debug!(target: "weir::dead_letters", endpoint = %gateway.address, function = function.0, %error, "dead letter");
+                }
+            }
+        }
+    }
+}
+
+/// Resolves addresses to gateways, on this host or another (Flink's
+/// `RpcService.connect`).
+#[derive(Debug)]
+pub(crate) struct Connector {
+    directory: Arc<Directory>,
+    network: Network,
+    /// The default ask timeout; it also bounds a remote handshake, as
+    /// Flink's bounds its.
+    pub ask_timeout: Duration,
+}
+
+impl Connector {
+    pub(crate) fn new(directory: Arc<Directory>, settings: Arc<Settings>) -> Self {
+        let ask_timeout = settings.ask_timeout;
+        Self { directory, network: Network::new(settings), ask_timeout }
+    }
+
+    /// Connects to `gateway` of the endpoint at `address`. A local address
+    /// (`local`, or this host's own `host:port`) never touches a socket.
+    ///
+    /// # Errors
+    ///
+    /// A malformed address, an unknown or unreachable endpoint, or a
+    /// handshake failure.
+    pub(crate) async fn connect(&self, address: &str, gateway: &str) -> Result<(Route, Arc<GatewaySignature>), RpcError> {
+        let parsed: EndpointAddress = address.parse().map_err(|e: AddressError| RpcError::UnknownEndpoint {
+            address: address.to_owned(),
+            reason: e.reason().to_owned(),
+        })?;
+        if parsed.authority() == LOCAL_AUTHORITY || parsed.authority() == self.directory.authority() {
+            let (actor, index) = self.directory.connect(&parsed, gateway)?;
+            let signature = Arc::new(actor.component.gateway_signature(index));
+            return Ok((Route::Local(actor), signature));
+        }
+        let peer = self.network.peer(parsed.authority());
+        let handshake = RemoteGateway::connect(peer, &parsed, gateway);
+        let remote = tokio::time::timeout(self.ask_timeout, handshake).await.map_err(|_| RpcError::Timeout {
+            endpoint: address.to_owned(),
+            function: format!("the handshake for `{gateway}`"),
+            timeout: self.ask_timeout,
+        })??;
+        let signature = remote.signature.clone();
+        Ok((Route::Remote(Arc::new(remote)), signature))
+    }
+}

@@ -1,0 +1,81 @@
+//! Mutual TLS between hosts: with it on, hosts whose certificates the
+//! cluster's CA issued talk as usual, and nobody else gets in.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use wasmtime::component::Val;
+use weir::{HostConfig, RpcError, TlsConfig};
+use weir_tests::gateways::{CALLER, ECHO};
+use weir_tests::process::{HostProcess, HostSpec};
+use weir_tests::{artifacts, component, eventually, guest_ok, host_with, text};
+
+use super::listening_config;
+
+/// A CA, written to `dir`, that issues host certificates.
+struct Authority {
+    dir: PathBuf,
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Authority {
+    fn new(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        std::fs::write(dir.join("ca.pem"), issuer.pem()).unwrap();
+        Self { dir: dir.to_owned(), issuer }
+    }
+
+    /// A certificate for a host reached as 127.0.0.1, and its key.
+    fn host(&self, name: &str) -> TlsConfig {
+        let key = KeyPair::generate().unwrap();
+        let params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+        let certificate = params.signed_by(&key, &self.issuer).unwrap();
+        let (cert_path, key_path) = (self.dir.join(format!("{name}.pem")), self.dir.join(format!("{name}.key")));
+        std::fs::write(&cert_path, certificate.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        TlsConfig { ca: self.dir.join("ca.pem"), certificate: cert_path, key: key_path }
+    }
+}
+
+fn tls_lines(tls: &TlsConfig) -> String {
+    format!("tls = {{ ca = {:?}, certificate = {:?}, key = {:?} }}", tls.ca, tls.certificate, tls.key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_with_certificates_from_the_ca_talk_and_nobody_else_gets_in() {
+    let dir = std::env::temp_dir().join(format!("weir-tls-{}", std::process::id()));
+    let cluster = Authority::new(&dir.join("cluster"));
+    let remote = HostProcess::start(
+        &HostSpec::new().host(&tls_lines(&cluster.host("remote"))).endpoint("echo", artifacts::ECHO, "").endpoint(
+            "caller",
+            artifacts::CALLER,
+            "",
+        ),
+    );
+
+    // A host with the cluster's certificate calls in, and is called back.
+    let host = host_with(HostConfig { tls: Some(cluster.host("home")), ..listening_config() });
+    host.start("home-echo", &component(artifacts::ECHO), Default::default()).await.unwrap();
+    let echo = host.connect(&remote.address("echo"), ECHO, None).await.unwrap();
+    assert_eq!(echo.ask("ping", vec![Val::U64(5)]).await.unwrap(), Some(Val::U64(5)));
+    let caller = host.connect(&remote.address("caller"), CALLER, None).await.unwrap();
+    let reply = caller.ask("call-ping", vec![text(&host.address_of("home-echo")), Val::U64(6)]).await.unwrap();
+    assert_eq!(guest_ok(reply), Some(Val::U64(6)));
+
+    // Without TLS, or with a certificate from another CA: no connection.
+    let stranger = Authority::new(&dir.join("stranger"));
+    for (who, tls) in [("plain", None), ("stranger", Some(stranger.host("stranger")))] {
+        let outsider = host_with(HostConfig { tls, ..listening_config() });
+        let error = outsider.connect(&remote.address("echo"), ECHO, None).await.unwrap_err();
+        assert!(matches!(error, RpcError::Unreachable { .. }), "{who}: {error}");
+    }
+    eventually("the host to log the refused TLS handshakes", || async {
+        (remote.logs().matches("TLS handshake failed").count() >= 2).then_some(())
+    })
+    .await;
+    // The cluster's own connection was not disturbed.
+    assert_eq!(echo.ask("ping", vec![Val::U64(7)]).await.unwrap(), Some(Val::U64(7)));
+}
