@@ -107,7 +107,11 @@ impl Connector {
     ///
     /// A malformed address, an unknown or unreachable endpoint, or a
     /// handshake failure.
-    pub(crate) async fn connect(&self, address: &str, gateway: &str) -> Result<(Route, Arc<GatewaySignature>), RpcError> {
+    pub(crate) async fn connect(
+        &self,
+        address: &str,
+        gateway: &str,
+    ) -> Result<(Route, Arc<GatewaySignature>), RpcError> {
         let parsed: EndpointAddress = address.parse().map_err(|e: AddressError| RpcError::UnknownEndpoint {
             address: address.to_owned(),
             reason: e.reason().to_owned(),

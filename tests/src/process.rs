@@ -92,8 +92,11 @@ impl HostProcess {
     /// If it does not start listening within [`PATIENCE`].
     pub fn start(spec: &HostSpec) -> Self {
         static STARTED: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir()
-            .join(format!("weir-test-{}-{}", std::process::id(), STARTED.fetch_add(1, Ordering::Relaxed)));
+        let dir = std::env::temp_dir().join(format!(
+            "weir-test-{}-{}",
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(&dir).expect("cannot create a config directory");
         let config = dir.join("host.toml");
         std::fs::write(&config, spec.toml()).expect("cannot write the config");

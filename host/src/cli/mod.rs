@@ -22,6 +22,9 @@ enum Command {
     Run(run::RunArgs),
     /// Measures the RPC layer on this machine and prints a table.
     Bench(bench::BenchArgs),
+    /// The other process of `weir bench`'s remote figures.
+    #[command(hide = true)]
+    BenchPeer(bench::remote::PeerArgs),
     /// Work with WIT packages.
     #[command(subcommand)]
     Wit(WitCommand),
@@ -54,6 +57,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::bench(&args),
+        Command::BenchPeer(args) => bench::remote::peer(&args),
         Command::Wit(WitCommand::Clients { package, deps, check }) => wit::clients(&package, &deps, check),
     }
 }

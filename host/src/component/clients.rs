@@ -14,10 +14,10 @@ use wasmtime::component::{Accessor, Linker, ResourceAny, ResourceDynamic, Resour
 
 use super::info::FunctionId;
 use super::store::StoreData;
-use crate::route::{Connector, Route};
 use crate::error::RpcError;
 use crate::fencing::FencingToken;
 use crate::gateway::{ClientInterface, ClientReply, routes, token_from_val};
+use crate::route::{Connector, Route};
 
 /// A handle the guest holds: a checked route to one gateway of one
 /// endpoint, on this host or another.

@@ -12,8 +12,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::clients::Connection;
 use super::stdio::GuestOutput;
-use crate::route::Connector;
 use crate::fencing::FencingToken;
+use crate::route::Connector;
 
 /// A task the guest scheduled onto its own main thread.
 #[derive(Debug)]

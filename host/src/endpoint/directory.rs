@@ -130,7 +130,9 @@ impl Directory {
         let ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
         match ended.iter().find(|actor| *actor.id == *id && actor.incarnation == incarnation) {
             Some(actor) => Err(actor.gone()),
-            None => Err(RpcError::Unreachable { endpoint: id.to_owned(), reason: "the endpoint has terminated".into() }),
+            None => {
+                Err(RpcError::Unreachable { endpoint: id.to_owned(), reason: "the endpoint has terminated".into() })
+            }
         }
     }
 }

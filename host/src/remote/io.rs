@@ -27,10 +27,10 @@ const BATCH: usize = 64;
 /// The frames arriving on `reader`; a frame whose body exceeds `limit`
 /// ends the stream with an error.
 pub(crate) fn frames(reader: Reader, limit: usize) -> Frames {
-    let codec = LengthDelimitedCodec::builder().length_field_length(wire::LENGTH_BYTES).max_frame_length(limit).new_codec();
+    let codec =
+        LengthDelimitedCodec::builder().length_field_length(wire::LENGTH_BYTES).max_frame_length(limit).new_codec();
     FramedRead::with_capacity(reader, codec, BUFFER_BYTES)
 }
-
 
 /// Where frames wait to be written: a bounded queue for callers, who wait
 /// for room, or an unbounded one for replies, which an endpoint sends
@@ -67,7 +67,11 @@ impl Outgoing for mpsc::UnboundedReceiver<Bytes> {
 /// or the socket fails. Frames queued together go out in one write, and the
 /// socket is flushed only when the queue runs dry, so pipelined calls share
 /// system calls.
-pub(crate) async fn write_frames(writer: Writer, mut queue: impl Outgoing, closed: CancellationToken) -> io::Result<()> {
+pub(crate) async fn write_frames(
+    writer: Writer,
+    mut queue: impl Outgoing,
+    closed: CancellationToken,
+) -> io::Result<()> {
     let mut writer = BufWriter::with_capacity(BUFFER_BYTES, writer);
     let mut batch = Vec::with_capacity(BATCH);
     loop {

@@ -82,9 +82,9 @@ impl Link {
             }
             Ok((frames, writer))
         };
-        let (frames, writer) = tokio::time::timeout(settings.connect_timeout, opening)
-            .await
-            .map_err(|_| unreachable(format!("no answer within the connect timeout of {:?}", settings.connect_timeout)))??;
+        let (frames, writer) = tokio::time::timeout(settings.connect_timeout, opening).await.map_err(|_| {
+            unreachable(format!("no answer within the connect timeout of {:?}", settings.connect_timeout))
+        })??;
 
         let (outbox, queue) = mpsc::channel(OUTBOX_FRAMES);
         let link = Arc::new(Link {

@@ -172,7 +172,10 @@ fn arguments(actor: &ActorRef, function: u32, payload: &[u8]) -> Result<(Functio
         detail: format!("the component has no function #{function}"),
     })?;
     let args = wire::decode_payload(ArgsSeed(&export.signature.params), payload).map_err(|e| {
-        RpcError::Serialization(format!("cannot decode the arguments of {}: {e}", actor.component.qualified_name(FunctionId(function))))
+        RpcError::Serialization(format!(
+            "cannot decode the arguments of {}: {e}",
+            actor.component.qualified_name(FunctionId(function))
+        ))
     })?;
     Ok((FunctionId(function), args))
 }
@@ -206,7 +209,10 @@ impl RemoteReply {
             Err(error) => return Ok(wire::control_frame(&Frame::Reply { request: self.request, result: Err(error) })),
         };
         let frame = FrameBuilder::new(&Frame::Reply { request: self.request, result: Ok(()) });
-        let shape = self.result.as_ref().and_then(|(component, function)| component.function(*function).signature.result.as_ref());
+        let shape = self
+            .result
+            .as_ref()
+            .and_then(|(component, function)| component.function(*function).signature.result.as_ref());
         let frame = match (shape, &value) {
             (Some(shape), Some(val)) => frame.value(shape, val)?,
             (None, None) => frame,

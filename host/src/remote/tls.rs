@@ -68,10 +68,7 @@ impl Tls {
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)
             .map_err(|e| TlsError(format!("certificate {}: {e}", config.certificate.display())))?;
-        Ok(Self {
-            acceptor: TlsAcceptor::from(Arc::new(server)),
-            connector: TlsConnector::from(Arc::new(client)),
-        })
+        Ok(Self { acceptor: TlsAcceptor::from(Arc::new(server)), connector: TlsConnector::from(Arc::new(client)) })
     }
 
     /// The server side of the TLS handshake on an accepted connection.
@@ -107,4 +104,3 @@ pub(crate) fn plain(stream: TcpStream) -> (Reader, Writer) {
     let (reader, writer) = stream.into_split();
     (Box::new(reader), Box::new(writer))
 }
-

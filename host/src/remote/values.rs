@@ -67,8 +67,10 @@ impl Serialize for Typed<'_> {
             (Shape::Char, Val::Char(v)) => s.serialize_char(*v),
             (Shape::String, Val::String(v)) => s.serialize_str(v),
             (Shape::List(element), Val::List(items)) if **element == Shape::U8 => {
-                let bytes: Vec<u8> =
-                    items.iter().map(|item| if let Val::U8(b) = item { Ok(*b) } else { Err(mismatch()) }).collect::<Result<_, _>>()?;
+                let bytes: Vec<u8> = items
+                    .iter()
+                    .map(|item| if let Val::U8(b) = item { Ok(*b) } else { Err(mismatch()) })
+                    .collect::<Result<_, _>>()?;
                 s.serialize_bytes(&bytes)
             }
             (Shape::List(element), Val::List(items)) => {
@@ -272,7 +274,9 @@ impl<'de> Visitor<'de> for ShapeVisitor<'_> {
                 .map(|(name, shape)| Ok((name.clone(), next(&mut seq, shape)?)))
                 .collect::<Result<_, _>>()
                 .map(Val::Record),
-            Shape::Tuple(shapes) => shapes.iter().map(|shape| next(&mut seq, shape)).collect::<Result<_, _>>().map(Val::Tuple),
+            Shape::Tuple(shapes) => {
+                shapes.iter().map(|shape| next(&mut seq, shape)).collect::<Result<_, _>>().map(Val::Tuple)
+            }
             Shape::Variant(cases) => {
                 let index: u32 = next_plain(&mut seq)?;
                 let (name, payload) = cases.get(index as usize).ok_or_else(|| bad_case::<A::Error>(index, self.0))?;
@@ -371,10 +375,8 @@ mod tests {
                 prop::collection::vec(inner.clone(), 1..5).prop_map(Shape::Tuple),
                 prop::collection::vec(inner.clone(), 1..5).prop_map(|s| Shape::Record(named(s))),
                 prop::collection::vec(prop::option::of(inner.clone()), 1..5).prop_map(|s| Shape::Variant(named(s))),
-                (prop::option::of(inner.clone()), prop::option::of(inner)).prop_map(|(ok, err)| Shape::Result {
-                    ok: ok.map(Box::new),
-                    err: err.map(Box::new)
-                }),
+                (prop::option::of(inner.clone()), prop::option::of(inner))
+                    .prop_map(|(ok, err)| Shape::Result { ok: ok.map(Box::new), err: err.map(Box::new) }),
             ]
         })
     }
@@ -427,7 +429,9 @@ mod tests {
                     .boxed()
             }
             Shape::Enum(names) => prop::sample::select(names.clone()).prop_map(Val::Enum).boxed(),
-            Shape::Flags(names) => prop::sample::subsequence(names.clone(), 0..=names.len()).prop_map(Val::Flags).boxed(),
+            Shape::Flags(names) => {
+                prop::sample::subsequence(names.clone(), 0..=names.len()).prop_map(Val::Flags).boxed()
+            }
             Shape::Result { ok, err } => {
                 let side = |shape: &Option<Box<Shape>>| match shape {
                     Some(shape) => values(shape).prop_map(|v| Some(Box::new(v))).boxed(),

@@ -66,7 +66,8 @@ impl Site {
         match place {
             Where::Here => {
                 for spec in ENDPOINTS {
-                    let options = EndpointOptions { fencing_token: spec.fenced.then(leader), ..with_config(spec.config) };
+                    let options =
+                        EndpointOptions { fencing_token: spec.fenced.then(leader), ..with_config(spec.config) };
                     let endpoint = host.spawn(spec.id, &component(spec.component), options).await.unwrap();
                     if spec.start {
                         endpoint.start().await.unwrap();
@@ -239,7 +240,10 @@ async fn handshakes(site: Site, _: Where) {
     let error = site.host.connect(&site.address("nobody"), ECHO, None).await.unwrap_err();
     assert!(matches!(error, RpcError::UnknownEndpoint { .. }), "{error}");
     let error = site.host.connect(&site.address("counter"), ECHO, None).await.unwrap_err();
-    assert!(matches!(&error, RpcError::Handshake(m) if m.contains("it exports: weir:examples/counter@0.1.0")), "{error}");
+    assert!(
+        matches!(&error, RpcError::Handshake(m) if m.contains("it exports: weir:examples/counter@0.1.0")),
+        "{error}"
+    );
 
     // A gateway with other types than the client expects.
     let reply = site.home_caller().await.ask("connect-echo", vec![text(&site.address("skewed"))]).await.unwrap();

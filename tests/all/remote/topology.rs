@@ -10,10 +10,11 @@ use super::listening_host;
 
 fn member() -> HostProcess {
     HostProcess::start(
-        &HostSpec::new()
-            .endpoint("caller", artifacts::CALLER, "")
-            .endpoint("echo", artifacts::ECHO, "")
-            .endpoint("counter", artifacts::COUNTER, ""),
+        &HostSpec::new().endpoint("caller", artifacts::CALLER, "").endpoint("echo", artifacts::ECHO, "").endpoint(
+            "counter",
+            artifacts::COUNTER,
+            "",
+        ),
     )
 }
 

@@ -16,12 +16,11 @@ use weir_tests::{artifacts, as_u64, eventually, host_with};
 use super::{listening_config, listening_host};
 
 fn echo_host(spec: HostSpec) -> HostProcess {
-    HostProcess::start(
-        &spec
-            .endpoint("echo", artifacts::ECHO, "")
-            .endpoint("probe", artifacts::PROBE, "")
-            .endpoint("counter", artifacts::COUNTER, ""),
-    )
+    HostProcess::start(&spec.endpoint("echo", artifacts::ECHO, "").endpoint("probe", artifacts::PROBE, "").endpoint(
+        "counter",
+        artifacts::COUNTER,
+        "",
+    ))
 }
 
 /// A frame as bytes: a big-endian length, then the body.
@@ -101,7 +100,9 @@ async fn an_oversized_request_fails_at_the_caller_at_once() {
     let echo = host.connect(&remote.address("echo"), ECHO, None).await.unwrap().with_timeout(Duration::from_secs(3600));
     let payload = Val::List(vec![Val::U8(7); 100 * 1024]);
     let error = echo.ask("echo", vec![payload]).await.unwrap_err();
-    let RpcError::FrameTooLarge { size, limit: reported } = error else { panic!("expected frame-too-large, got {error}") };
+    let RpcError::FrameTooLarge { size, limit: reported } = error else {
+        panic!("expected frame-too-large, got {error}")
+    };
     assert_eq!(reported, limit);
     assert!(size > 100 * 1024, "{size}");
     // Local calls have no limit, as in Flink.
@@ -140,7 +141,11 @@ async fn closes_only_that_connection(bytes: &[u8], reason: &str) {
     socket.shutdown(std::net::Shutdown::Write).unwrap();
     tokio::task::spawn_blocking(move || read_to_close(socket)).await.unwrap();
     eventually("the host to log why it closed the connection", || async {
-        remote.logs().lines().any(|line| line.contains("connection from host closed") && line.contains(reason)).then_some(())
+        remote
+            .logs()
+            .lines()
+            .any(|line| line.contains("connection from host closed") && line.contains(reason))
+            .then_some(())
     })
     .await;
     assert_eq!(echo.ask("ping", vec![Val::U64(3)]).await.unwrap(), Some(Val::U64(3)), "others are still served");

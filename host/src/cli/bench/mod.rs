@@ -5,6 +5,8 @@
 //! by half between runs), so every figure is measured in several rounds and
 //! the median round is reported, with the spread of the rounds.
 
+pub mod remote;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -49,6 +51,10 @@ pub struct BenchArgs {
     /// Only run the measurements whose name contains this text.
     #[arg(long, default_value = "")]
     only: String,
+    /// A directory with `ca.pem`, `host.pem` and `host.key` (a certificate
+    /// for 127.0.0.1): the remote figures are measured with mutual TLS too.
+    #[arg(long)]
+    tls: Option<PathBuf>,
 }
 
 /// One row of the table.
@@ -219,6 +225,18 @@ async fn run(args: &BenchArgs) -> Result<(), Error> {
         }
     }
     host.shutdown().await?;
+
+    let remote = remote::RemoteArgs {
+        components: &args.components,
+        worker_threads: args.worker_threads,
+        asks: args.asks / 10,
+        calls: args.calls / 4,
+        in_flight: args.in_flight,
+        rounds: args.rounds,
+        only: &args.only,
+        tls: args.tls.as_deref(),
+    };
+    remote::measure(&remote, &engine, &mut rows).await?;
 
     println!("| measurement | weir | reference |\n| --- | --- | --- |");
     for row in rows {

@@ -1,0 +1,236 @@
+//! Remote figures: asks and tells between two host processes over loopback,
+//! next to the floor, a raw TCP ping-pong between the same two processes.
+//!
+//! The bench starts a peer process (`weir bench-peer`, this binary) that
+//! runs an echo endpoint and a raw TCP echo server, and calls both from
+//! the bench's own host.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use hdrhistogram::Histogram;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use wasmtime::component::Val;
+use weir::{EndpointOptions, Engine, GatewayClient, HostConfig, RpcService, TlsConfig};
+
+use super::{ECHO, Error, Latency, Placement, Row, latencies, micros, nanos, rates_text, rounds, tells};
+
+/// The peer process's side.
+#[derive(Debug, clap::Args)]
+pub struct PeerArgs {
+    /// The target directory the endpoint components were built into.
+    #[arg(long, default_value = "target/wasm-endpoints")]
+    components: PathBuf,
+    /// Threads that drive the endpoints.
+    #[arg(long, default_value_t = 1)]
+    worker_threads: usize,
+    /// A directory with `ca.pem`, `host.pem` and `host.key`: mutual TLS.
+    #[arg(long)]
+    tls: Option<PathBuf>,
+}
+
+/// Payload sizes of the measured asks.
+const SIZES: [(&str, usize); 3] = [("100 B", 100), ("1 KiB", 1024), ("100 KiB", 100 * 1024)];
+
+fn tls_config(dir: &Path) -> TlsConfig {
+    TlsConfig { ca: dir.join("ca.pem"), certificate: dir.join("host.pem"), key: dir.join("host.key") }
+}
+
+fn host_config(worker_threads: usize, tls: Option<&Path>) -> HostConfig {
+    HostConfig { worker_threads, listen: Some("127.0.0.1:0".into()), tls: tls.map(tls_config), ..HostConfig::default() }
+}
+
+/// Runs the peer: an echo endpoint and a raw TCP echo server, until stdin
+/// closes. Prints `listening at <authority>` and `floor at <address>`.
+pub fn peer(args: &PeerArgs) -> Result<(), Error> {
+    let config = host_config(args.worker_threads, args.tls.as_deref());
+    let engine = Engine::new(&config)?;
+    let host = RpcService::new(config, engine.clone())?;
+    let echo = engine.load_file(args.components.join("wasm32-wasip2/release/echo.wasm"))?;
+    host.runtime().block_on(async {
+        host.start("echo", &echo, EndpointOptions::default()).await?;
+        let floor = TcpListener::bind("127.0.0.1:0").await?;
+        println!("listening at {}", host.authority());
+        println!("floor at {}", floor.local_addr()?);
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = floor.accept().await {
+                tokio::spawn(async move {
+                    let _ = socket.set_nodelay(true);
+                    let mut buffer = [0; 100];
+                    while socket.read_exact(&mut buffer).await.is_ok() && socket.write_all(&buffer).await.is_ok() {}
+                });
+            }
+        });
+        let mut stdin = tokio::io::stdin();
+        let mut buffer = [0; 64];
+        while stdin.read(&mut buffer).await.is_ok_and(|n| n > 0) {}
+        Ok::<_, Error>(())
+    })
+}
+
+/// The peer process, killed when dropped.
+struct Peer {
+    child: Child,
+    authority: String,
+    floor: String,
+}
+
+impl Peer {
+    fn start(components: &Path, worker_threads: usize, tls: Option<&Path>) -> Result<Self, Error> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .args(["bench-peer", "--worker-threads", &worker_threads.to_string(), "--components"])
+            .arg(components)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(tls) = tls {
+            command.arg("--tls").arg(tls);
+        }
+        let mut child = command.spawn()?;
+        let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+        let mut next = |prefix: &str| -> Result<String, Error> {
+            let line = lines.next().ok_or("the peer ended early")??;
+            Ok(line.strip_prefix(prefix).ok_or_else(|| format!("unexpected peer output: {line}"))?.to_owned())
+        };
+        let authority = next("listening at ")?;
+        let floor = next("floor at ")?;
+        Ok(Self { child, authority, floor })
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the remote measurements need from the bench's arguments.
+pub(super) struct RemoteArgs<'a> {
+    pub components: &'a Path,
+    pub worker_threads: usize,
+    pub asks: u32,
+    pub calls: u32,
+    pub in_flight: usize,
+    pub rounds: usize,
+    pub only: &'a str,
+    pub tls: Option<&'a Path>,
+}
+
+/// Measures everything remote, plain and (if a TLS directory is given)
+/// with mutual TLS.
+pub(super) async fn measure(args: &RemoteArgs<'_>, engine: &Engine, rows: &mut Vec<Row>) -> Result<(), Error> {
+    let floor = "remote floor: raw TCP ping-pong of 100 B between the two processes: p50 / p99".to_owned();
+    let mut floor_p50 = None;
+    let plain = [(None, "")];
+    let with_tls = args.tls.map(|dir| (Some(dir), ", mTLS"));
+    for (tls, label) in plain.into_iter().chain(with_tls) {
+        let peer = Peer::start(args.components, args.worker_threads, tls)?;
+        let host = RpcService::new(host_config(args.worker_threads, tls), engine.clone())?;
+        let echo = host.connect(&format!("weir://{}/echo", peer.authority), ECHO, None).await?;
+        if tls.is_none() && floor.contains(args.only) {
+            let address = peer.floor.clone();
+            let measured =
+                rounds(args.rounds, || Placement::Same.run(&host, ping_pong(address.clone(), args.asks))).await?;
+            floor_p50 = Some(super::median(&measured, |l| l.p50 as f64));
+            rows.push(Row {
+                what: floor.clone(), weir: latencies(&measured), reference: "≈80 µs on two CPUs".into()
+            });
+        }
+        let floor_text = floor_p50.map_or_else(String::new, |p50| format!("floor {}; ", micros(p50)));
+        for (size_name, size) in SIZES {
+            let what = format!("remote ask, {size_name} argument{label}: p50 / p99");
+            if what.contains(args.only) {
+                let asks = if size > 10_000 { args.asks / 10 } else { args.asks };
+                let measured =
+                    rounds(args.rounds, || Placement::Same.run(&host, echo_latency(echo.clone(), size, asks))).await?;
+                let reference = format!("{floor_text}Flink 2.3: 400-430 µs; target p50 ≤ 1.5 × floor");
+                rows.push(Row { what, weir: latencies(&measured), reference });
+            }
+            let what = format!("remote pipelined asks on one connection, {size_name} argument{label}");
+            if what.contains(args.only) {
+                // A 100 KiB argument is 100k `Val`s in memory: fewer in flight.
+                let (calls, in_flight) = if size > 10_000 {
+                    (args.calls / 50, args.in_flight.min(16))
+                } else {
+                    (args.calls, args.in_flight)
+                };
+                let work = || Placement::Same.run(&host, echo_pipelined(echo.clone(), size, calls, in_flight));
+                let rates = rounds(args.rounds, work).await?;
+                let (weir, reference) = if size > 10_000 {
+                    let bytes: Vec<f64> = rates.iter().map(|r| r * size as f64).collect();
+                    let mb = super::median(&bytes, |b| b) / 1e6;
+                    (
+                        format!("{} = {mb:.0} MB/s of arguments", rates_text(&rates)),
+                        "Flink 2.3: ≈120/s (12 MB/s); target ≥ 1 GB/s",
+                    )
+                } else {
+                    (rates_text(&rates), "Flink 2.3: 18k-20k/s; target ≥ 200k/s")
+                };
+                rows.push(Row { what, weir, reference: reference.into() });
+            }
+        }
+        let what = format!("remote tells{label}");
+        if what.contains(args.only) {
+            let rates =
+                rounds(args.rounds, || Placement::Same.run(&host, tells(echo.clone(), "notify", args.calls))).await?;
+            rows.push(Row { what, weir: rates_text(&rates), reference: "Flink 2.3: 31k/s; target ≥ 500k/s".into() });
+        }
+        host.shutdown().await?;
+    }
+    Ok(())
+}
+
+fn payload(size: usize) -> Val {
+    Val::List(vec![Val::U8(0xa5); size])
+}
+
+async fn echo_latency(echo: GatewayClient, size: usize, asks: u32) -> Result<Latency, Error> {
+    let mut histogram = Histogram::<u64>::new(3)?;
+    for _ in 0..asks {
+        let argument = payload(size);
+        let sent = Instant::now();
+        echo.ask("echo", vec![argument]).await?;
+        histogram.record(nanos(sent.elapsed()))?;
+    }
+    Ok(Latency { p50: histogram.value_at_quantile(0.5), p99: histogram.value_at_quantile(0.99) })
+}
+
+async fn echo_pipelined(echo: GatewayClient, size: usize, calls: u32, in_flight: usize) -> Result<f64, Error> {
+    let echo = &echo;
+    let started = Instant::now();
+    let mut running = FuturesUnordered::new();
+    let (mut sent, mut done) = (0u32, 0u32);
+    while done < calls {
+        while sent < calls && running.len() < in_flight {
+            running.push(echo.ask("echo", vec![payload(size)]));
+            sent += 1;
+        }
+        if let Some(reply) = running.next().await {
+            reply?;
+            done += 1;
+        }
+    }
+    Ok(f64::from(calls) / started.elapsed().as_secs_f64())
+}
+
+/// The floor: 100 B back and forth on a plain socket.
+async fn ping_pong(address: String, rounds: u32) -> Result<Latency, Error> {
+    let mut socket = TcpStream::connect(address).await?;
+    socket.set_nodelay(true)?;
+    let mut histogram = Histogram::<u64>::new(3)?;
+    let mut buffer = [0x5a; 100];
+    for _ in 0..rounds {
+        let sent = Instant::now();
+        socket.write_all(&buffer).await?;
+        socket.read_exact(&mut buffer).await?;
+        histogram.record(nanos(sent.elapsed()))?;
+    }
+    Ok(Latency { p50: histogram.value_at_quantile(0.5), p99: histogram.value_at_quantile(0.99) })
+}
