@@ -168,8 +168,10 @@ async fn run(args: &BenchArgs) -> Result<(), Error> {
                     *floor.insert(median(&rounds, |d| d.as_nanos() as f64))
                 }
             };
-            let rounds =
-                rounds(args.rounds, || placement.run(&host, ask_latency(gateway.clone(), function, args.asks))).await?;
+            let rounds = rounds(args.rounds, || {
+                placement.run(&host, ask_latency(gateway.clone(), function, args.asks, counting))
+            })
+            .await?;
             rows.push(Row {
                 what,
                 weir: latencies(&rounds),
@@ -198,7 +200,8 @@ async fn run(args: &BenchArgs) -> Result<(), Error> {
         for placement in PLACEMENTS {
             let what = format!("pipelined asks, {what}, {placement}");
             if what.contains(&args.only) {
-                let work = || placement.run(&host, pipelined(gateway.clone(), function, args.calls, args.in_flight));
+                let work =
+                    || placement.run(&host, pipelined(gateway.clone(), function, args.calls, args.in_flight, counting));
                 let rates = rounds(args.rounds, work).await?;
                 rows.push(Row {
                     what,
@@ -280,11 +283,22 @@ fn rates_text(rates: &[f64]) -> String {
     format!("{} (rounds: {}–{})", per_second(median(rates, |r| r)), per_second(low), per_second(high))
 }
 
-async fn ask_latency(gateway: GatewayClient, function: &'static str, asks: u32) -> Result<Latency, Error> {
+/// The `i`-th call's argument of the local figures: `i`.
+fn counting(i: u32) -> Val {
+    Val::U64(u64::from(i))
+}
+
+async fn ask_latency(
+    gateway: GatewayClient,
+    function: &'static str,
+    asks: u32,
+    argument: impl Fn(u32) -> Val,
+) -> Result<Latency, Error> {
     let mut histogram = Histogram::<u64>::new(3)?;
     for i in 0..asks {
+        let argument = argument(i);
         let sent = Instant::now();
-        gateway.ask(function, vec![Val::U64(u64::from(i))]).await?;
+        gateway.ask(function, vec![argument]).await?;
         histogram.record(nanos(sent.elapsed()))?;
     }
     Ok(Latency { p50: histogram.value_at_quantile(0.5), p99: histogram.value_at_quantile(0.99) })
@@ -305,7 +319,13 @@ async fn endpoint_latency(caller: &GatewayClient, echo: &str, asks: u32) -> Resu
     Ok(Latency { p50: histogram.value_at_quantile(0.5), p99: histogram.value_at_quantile(0.99) })
 }
 
-async fn pipelined(gateway: GatewayClient, function: &'static str, calls: u32, in_flight: usize) -> Result<f64, Error> {
+async fn pipelined(
+    gateway: GatewayClient,
+    function: &'static str,
+    calls: u32,
+    in_flight: usize,
+    argument: impl Fn(u32) -> Val,
+) -> Result<f64, Error> {
     let gateway = &gateway;
     let started = Instant::now();
     let mut running = FuturesUnordered::new();
@@ -313,7 +333,7 @@ async fn pipelined(gateway: GatewayClient, function: &'static str, calls: u32, i
     let mut done = 0u32;
     while done < calls {
         while sent < calls && running.len() < in_flight {
-            running.push(gateway.ask(function, vec![Val::U64(u64::from(sent))]));
+            running.push(gateway.ask(function, vec![argument(sent)]));
             sent += 1;
         }
         if let Some(reply) = running.next().await {

@@ -10,15 +10,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use wasmtime::component::Val;
-use weir::{EndpointOptions, Engine, GatewayClient, HostConfig, RpcService, TlsConfig};
+use weir::{EndpointOptions, Engine, HostConfig, RpcService, TlsConfig};
 
-use super::{ECHO, Error, Latency, Placement, Row, latencies, micros, nanos, rates_text, rounds, tells};
+use super::{
+    ECHO, Error, Latency, Placement, Row, ask_latency, latencies, micros, nanos, pipelined, rates_text, rounds, tells,
+};
 
 /// The peer process's side.
 #[derive(Debug, clap::Args)]
@@ -148,8 +148,10 @@ pub(super) async fn measure(args: &RemoteArgs<'_>, engine: &Engine, rows: &mut V
             let what = format!("remote ask, {size_name} argument{label}: p50 / p99");
             if what.contains(args.only) {
                 let asks = if size > 10_000 { args.asks / 10 } else { args.asks };
-                let measured =
-                    rounds(args.rounds, || Placement::Same.run(&host, echo_latency(echo.clone(), size, asks))).await?;
+                let measured = rounds(args.rounds, || {
+                    Placement::Same.run(&host, ask_latency(echo.clone(), "echo", asks, move |_| payload(size)))
+                })
+                .await?;
                 let reference = format!("{floor_text}Flink 2.3: 400-430 µs; target p50 ≤ 1.5 × floor");
                 rows.push(Row { what, weir: latencies(&measured), reference });
             }
@@ -161,7 +163,10 @@ pub(super) async fn measure(args: &RemoteArgs<'_>, engine: &Engine, rows: &mut V
                 } else {
                     (args.calls, args.in_flight)
                 };
-                let work = || Placement::Same.run(&host, echo_pipelined(echo.clone(), size, calls, in_flight));
+                let work = || {
+                    Placement::Same
+                        .run(&host, pipelined(echo.clone(), "echo", calls, in_flight, move |_| payload(size)))
+                };
                 let rates = rounds(args.rounds, work).await?;
                 let (weir, reference) = if size > 10_000 {
                     let bytes: Vec<f64> = rates.iter().map(|r| r * size as f64).collect();
@@ -189,35 +194,6 @@ pub(super) async fn measure(args: &RemoteArgs<'_>, engine: &Engine, rows: &mut V
 
 fn payload(size: usize) -> Val {
     Val::List(vec![Val::U8(0xa5); size])
-}
-
-async fn echo_latency(echo: GatewayClient, size: usize, asks: u32) -> Result<Latency, Error> {
-    let mut histogram = Histogram::<u64>::new(3)?;
-    for _ in 0..asks {
-        let argument = payload(size);
-        let sent = Instant::now();
-        echo.ask("echo", vec![argument]).await?;
-        histogram.record(nanos(sent.elapsed()))?;
-    }
-    Ok(Latency { p50: histogram.value_at_quantile(0.5), p99: histogram.value_at_quantile(0.99) })
-}
-
-async fn echo_pipelined(echo: GatewayClient, size: usize, calls: u32, in_flight: usize) -> Result<f64, Error> {
-    let echo = &echo;
-    let started = Instant::now();
-    let mut running = FuturesUnordered::new();
-    let (mut sent, mut done) = (0u32, 0u32);
-    while done < calls {
-        while sent < calls && running.len() < in_flight {
-            running.push(echo.ask("echo", vec![payload(size)]));
-            sent += 1;
-        }
-        if let Some(reply) = running.next().await {
-            reply?;
-            done += 1;
-        }
-    }
-    Ok(f64::from(calls) / started.elapsed().as_secs_f64())
 }
 
 /// The floor: 100 B back and forth on a plain socket.
