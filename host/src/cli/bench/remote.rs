@@ -181,6 +181,24 @@ pub(super) async fn measure(args: &RemoteArgs<'_>, engine: &Engine, rows: &mut V
                 rows.push(Row { what, weir, reference: reference.into() });
             }
         }
+        // A `u64` instead of a byte list: the transport without the cost of
+        // a list's per-element values.
+        let what = format!("remote ask, echo.ping(u64){label}: p50 / p99");
+        if what.contains(args.only) {
+            let work = || Placement::Same.run(&host, ask_latency(echo.clone(), "ping", args.asks, super::counting));
+            let measured = rounds(args.rounds, work).await?;
+            rows.push(Row {
+                what, weir: latencies(&measured), reference: format!("{floor_text}target ≤ 1.5 × floor")
+            });
+        }
+        let what = format!("remote pipelined asks on one connection, echo.ping(u64){label}");
+        if what.contains(args.only) {
+            let work = || {
+                Placement::Same.run(&host, pipelined(echo.clone(), "ping", args.calls, args.in_flight, super::counting))
+            };
+            let rates = rounds(args.rounds, work).await?;
+            rows.push(Row { what, weir: rates_text(&rates), reference: "target ≥ 200k/s".into() });
+        }
         let what = format!("remote tells{label}");
         if what.contains(args.only) {
             let rates =
