@@ -13,7 +13,7 @@ use wasmtime::component::Val;
 use crate::component::FunctionId;
 use crate::error::RpcError;
 use crate::fencing::FencingToken;
-use crate::gateway::{FunctionSignature, GatewaySignature};
+use crate::gateway::{FunctionSignature, GatewaySignature, wave};
 use crate::route::Route;
 
 /// A connection to one gateway of one endpoint, on this host or another
@@ -103,20 +103,14 @@ impl GatewayClient {
     ///
     /// [`RpcError::UnknownFunction`] for an unknown function, a wrong number
     /// of arguments, or text that is not a value of the parameter's type.
-    /// Text needs the component's own types, so only the gateways of this
-    /// host's endpoints read it; remote gateways take [`Val`]s.
     pub fn parse_args(&self, function: &str, args: &[&str]) -> Result<Vec<Val>, RpcError> {
-        let (id, signature) = self.find(function, args.len())?;
-        let Route::Local(target) = &self.target else {
-            return Err(self.unknown(format!("`{function}`: arguments as text need a gateway of this host")));
-        };
-        let types = &target.component.function(id).param_types;
-        types
+        let (_, signature) = self.find(function, args.len())?;
+        signature
+            .params
             .iter()
-            .zip(&signature.params)
             .zip(args)
-            .map(|((ty, (name, _)), text)| {
-                Val::from_wave(ty, text).map_err(|e| self.unknown(format!("`{function}` argument `{name}`: {e}")))
+            .map(|((name, shape), text)| {
+                wave::parse(shape, text).map_err(|e| self.unknown(format!("`{function}` argument `{name}`: {e}")))
             })
             .collect()
     }

@@ -1,7 +1,6 @@
 //! What the host learned about a component when it loaded it.
 
 use wasmtime::component::ComponentExportIndex;
-use wasmtime::component::types::Type;
 
 use crate::gateway::{ClientInterface, FunctionSignature, GatewaySignature};
 
@@ -40,8 +39,6 @@ pub struct FunctionExport {
     pub gateway: usize,
     /// Where wasmtime finds it in an instance.
     pub(crate) index: ComponentExportIndex,
-    /// Its parameter types, for reading arguments written as text.
-    pub(crate) param_types: Vec<Type>,
 }
 
 /// The optional hooks a component exports.

@@ -118,13 +118,7 @@ pub(crate) fn inspect(
                 for (function, func) in funcs {
                     let signature =
                         FunctionSignature::of(&function, &func).map_err(|e| format!("gateway `{export}`: {e}"))?;
-                    let param_types = func.params().map(|(_, ty)| ty).collect();
-                    info.functions.push(FunctionExport {
-                        signature,
-                        gateway,
-                        index: index_of(&function)?,
-                        param_types,
-                    });
+                    info.functions.push(FunctionExport { signature, gateway, index: index_of(&function)? });
                 }
                 let end = to_u32(info.functions.len())?;
                 info.gateways.push(GatewayExport { name: export.to_owned(), functions: start..end });

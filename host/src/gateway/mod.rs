@@ -10,6 +10,7 @@ mod client;
 mod rpc_error;
 mod shape;
 mod signature;
+pub mod wave;
 
 pub use self::client::{
     CLIENT_SUFFIX, ClientInterface, ClientMethod, ClientReply, GATEWAY_RESOURCE_SUFFIX, gateway_of_client, routes,

@@ -156,7 +156,9 @@ async fn asks_and_tells(site: Site, place: Where) {
     }
     // Tells and asks from one sender arrive in order.
     assert_eq!(as_list(counter.ask("history", vec![]).await.unwrap()), [3, 1, 2]);
-    assert_eq!(counter.ask("add", vec![Val::S64(-5)]).await.unwrap(), Some(Val::S64(-5)));
+    // Arguments written as text are read with the gateway's types.
+    let args = counter.parse_args("add", &["-5"]).unwrap();
+    assert_eq!(counter.ask("add", args).await.unwrap(), Some(Val::S64(-5)));
     assert_eq!(counter.ask("get", vec![]).await.unwrap(), Some(Val::S64(-5)), "an async function");
 
     let echo = site.gateway("echo", ECHO).await;
