@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::{TcpListener, TcpStream};
@@ -21,6 +22,9 @@ use crate::component::{ComponentInfo, FunctionId};
 use crate::endpoint::{ActorRef, Call, Directory, Reply};
 use crate::error::RpcError;
 use crate::fencing::FencingToken;
+
+/// The pause after a failed accept.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Accepts connections until `stop` is cancelled.
 pub(crate) async fn accept(
@@ -39,7 +43,12 @@ pub(crate) async fn accept(
                 let connection = Connection { peer, directory: directory.clone(), settings: settings.clone() };
                 settings.executor.spawn(connection.serve(stream, stop.clone()));
             }
-            Err(error) => tracing::warn!(%error, "cannot accept a connection"),
+            Err(error) => {
+                // Out of file descriptors, typically: give the host a moment
+                // instead of spinning on the same error.
+                tracing::warn!(%error, "cannot accept a connection");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
         }
     }
 }
