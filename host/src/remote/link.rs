@@ -63,7 +63,7 @@ impl DialError {
 impl Link {
     /// Opens a link to `authority` (`host:port`): TCP, TLS if configured,
     /// then the protocol hello. Bounded by the connect timeout.
-    pub(crate) async fn dial(authority: Arc<str>, settings: &Settings) -> Result<Arc<Link>, DialError> {
+    pub(crate) async fn dial(authority: Arc<str>, settings: Arc<Settings>) -> Result<Arc<Link>, DialError> {
         let unreachable = |reason: String| DialError::Unreachable(format!("cannot connect to {authority}: {reason}"));
         let opening = async {
             let stream = TcpStream::connect(&*authority).await.map_err(|e| unreachable(e.to_string()))?;

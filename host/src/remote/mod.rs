@@ -121,7 +121,19 @@ impl Peer {
         if let Some(link) = self.live() {
             return Ok(link);
         }
-        let link = Link::dial(self.authority.clone(), &self.settings).await.map_err(|e| e.for_caller(address))?;
+        // Dialled on the service's runtime, whatever runtime the caller is
+        // on: the socket belongs to the reactor that runs the link's tasks,
+        // so its wake-ups stay on the endpoints' threads, and the link
+        // outlives the caller's runtime.
+        let settings = self.settings.clone();
+        let dialling = self.settings.executor.spawn(Link::dial(self.authority.clone(), settings));
+        let link = dialling
+            .await
+            .map_err(|e| RpcError::Unreachable {
+                endpoint: address.to_owned(),
+                reason: format!("dialling failed: {e}"),
+            })?
+            .map_err(|e| e.for_caller(address))?;
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(link.clone());
         Ok(link)
     }

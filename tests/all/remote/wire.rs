@@ -190,3 +190,22 @@ async fn another_protocol_version_is_refused_with_a_reason() {
     let reason = String::from_utf8_lossy(&received);
     assert!(reason.contains("protocol version mismatch: this host speaks version 1, the peer version 99"), "{reason}");
 }
+
+#[test]
+fn a_connection_outlives_the_runtime_of_the_caller_that_opened_it() {
+    let remote = echo_host(HostSpec::new());
+    let host = listening_host();
+    let ping = |runtime: &tokio::runtime::Runtime| {
+        runtime.block_on(async {
+            let echo = host.connect(&remote.address("echo"), ECHO, None).await.unwrap();
+            echo.ask("ping", vec![Val::U64(1)]).await.unwrap()
+        })
+    };
+    let first = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    assert_eq!(ping(&first), Some(Val::U64(1)));
+    drop(first);
+    let second = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    assert_eq!(ping(&second), Some(Val::U64(1)));
+    let accepted = remote.logs().matches("accepted connection from host").count();
+    assert_eq!(accepted, 1, "the link opened from the first runtime kept serving:\n{}", remote.logs());
+}
