@@ -67,3 +67,20 @@ async fn nothing_listening_is_unreachable_at_once() {
     let error = host.connect(&format!("weir://127.0.0.1:{port}/echo"), ECHO, None).await.unwrap_err();
     assert!(matches!(&error, RpcError::Unreachable { reason, .. } if reason.contains("refused")), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_answers_is_given_up_after_the_connect_timeout() {
+    // Accepts connections (the kernel does, into the backlog) and says nothing.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("weir://{}/echo", silent.local_addr().unwrap());
+    let connect_timeout = Duration::from_millis(300);
+    let config =
+        weir::HostConfig { connect_timeout, ask_timeout: Duration::from_secs(3600), ..super::listening_config() };
+    let host = weir_tests::host_with(config);
+    let error = host.connect(&address, ECHO, None).await.unwrap_err();
+    assert!(
+        matches!(&error, RpcError::Unreachable { reason, .. } if reason.contains("connect timeout of 300ms")),
+        "{error}"
+    );
+    drop(silent);
+}
