@@ -1,10 +1,10 @@
-//! Three hosts (the test's and two `weir` processes), with endpoints
-//! calling across all of them.
+//! Three `weir` processes, with endpoints calling across all of them; the
+//! test's own host only drives them.
 
 use wasmtime::component::Val;
 use weir_tests::gateways::{CALLER, COUNTER};
 use weir_tests::process::{HostProcess, HostSpec};
-use weir_tests::{artifacts, component, guest_ok, text};
+use weir_tests::{artifacts, guest_ok, text};
 
 use super::listening_host;
 
@@ -20,29 +20,26 @@ fn member() -> HostProcess {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_hosts_call_each_other_in_a_ring_and_across() {
-    let a = listening_host();
-    for (id, path) in [("caller", artifacts::CALLER), ("echo", artifacts::ECHO)] {
-        a.start(id, &component(path), Default::default()).await.unwrap();
-    }
-    let (b, c) = (member(), member());
-    let callers = [a.address_of("caller"), b.address("caller"), c.address("caller")];
-    let echoes = [a.address_of("echo"), b.address("echo"), c.address("echo")];
+    let driver = listening_host();
+    let (a, b, c) = (member(), member(), member());
+    let callers = [a.address("caller"), b.address("caller"), c.address("caller")];
+    let echoes = [a.address("echo"), b.address("echo"), c.address("echo")];
 
     // a → b, b → c, c → a.
     for (i, caller) in callers.iter().enumerate() {
-        let gateway = a.connect(caller, CALLER, None).await.unwrap();
+        let gateway = driver.connect(caller, CALLER, None).await.unwrap();
         let target = &echoes[(i + 1) % 3];
         let reply = gateway.ask("call-ping", vec![text(target), Val::U64(i as u64)]).await.unwrap();
         assert_eq!(guest_ok(reply), Some(Val::U64(i as u64)), "{caller} → {target}");
     }
     // b and c ask each other, 6 deep, each serving while it waits.
-    let b_caller = a.connect(&callers[1], CALLER, None).await.unwrap();
+    let b_caller = driver.connect(&callers[1], CALLER, None).await.unwrap();
     let reply = b_caller.ask("bounce", vec![text(&callers[2]), Val::U32(6)]).await.unwrap();
     assert_eq!(guest_ok(reply), Some(Val::U32(6)));
     // Values from b reach c's counter in order.
     let values = Val::List((1..=100).map(Val::U64).collect());
     let reply = b_caller.ask("append-all", vec![text(&c.address("counter")), values.clone()]).await.unwrap();
     assert_eq!(guest_ok(reply), None);
-    let counter = a.connect(&c.address("counter"), COUNTER, None).await.unwrap();
+    let counter = driver.connect(&c.address("counter"), COUNTER, None).await.unwrap();
     assert_eq!(counter.ask("history", vec![]).await.unwrap(), Some(values));
 }
