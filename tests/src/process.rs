@@ -82,6 +82,8 @@ pub struct HostProcess {
     _stdin: ChildStdin,
     authority: String,
     logs: Arc<Mutex<String>>,
+    /// Holds its config file; removed with it.
+    dir: PathBuf,
 }
 
 impl HostProcess {
@@ -128,7 +130,7 @@ impl HostProcess {
             let _ = child.kill();
             panic!("the host did not start listening:\n{}", logs.lock().unwrap());
         };
-        Self { child, _stdin: stdin, authority, logs }
+        Self { child, _stdin: stdin, authority, logs, dir }
     }
 
     /// The `host:port` it listens on.
@@ -161,6 +163,7 @@ impl HostProcess {
 impl Drop for HostProcess {
     fn drop(&mut self) {
         self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -78,4 +78,6 @@ async fn hosts_with_certificates_from_the_ca_talk_and_nobody_else_gets_in() {
     .await;
     // The cluster's own connection was not disturbed.
     assert_eq!(echo.ask("ping", vec![Val::U64(7)]).await.unwrap(), Some(Val::U64(7)));
+    drop(remote);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
