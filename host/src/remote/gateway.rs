@@ -75,7 +75,7 @@ impl RemoteGateway {
     ) -> Result<Option<Val>, RpcError> {
         let signature = self.function(function)?;
         let link = self.peer.link(&self.address).await?;
-        let limit = self.peer.settings.frame_limit;
+        let limit = link.frame_limit();
         let target = self.target(function);
         let answer = link
             .request(&self.endpoint, |request| {
@@ -106,7 +106,7 @@ impl RemoteGateway {
         let link = self.peer.link(&self.address).await?;
         let frame = FrameBuilder::new(&Frame::Tell { target: self.target(function), token })
             .args(&signature.params, args)?
-            .finish(self.peer.settings.frame_limit)?;
+            .finish(link.frame_limit())?;
         link.send(&self.endpoint, frame).await
     }
 

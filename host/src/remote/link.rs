@@ -34,6 +34,8 @@ pub(crate) enum Answer {
 #[derive(Debug)]
 pub(crate) struct Link {
     authority: Arc<str>,
+    /// The largest frame body both ends accept.
+    frame_limit: usize,
     outbox: mpsc::Sender<Bytes>,
     waiting: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
     next_request: AtomicU64,
@@ -72,23 +74,30 @@ impl Link {
                 Some(tls) => tls.connect(host_of(&authority), stream).await.map_err(|e| unreachable(e.to_string()))?,
                 None => super::tls::plain(stream),
             };
-            io::write_one(&mut writer, &wire::hello()).await.map_err(|e| unreachable(e.to_string()))?;
+            io::write_one(&mut writer, &wire::hello(settings.frame_limit))
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
             let mut frames = io::frames(reader, settings.frame_limit);
             let body = io::next_frame(&mut frames).await.map_err(unreachable)?;
-            match wire::decode_header(&body).map_err(unreachable)?.0 {
-                Frame::Hello { magic, version } => wire::check_hello(magic, version).map_err(DialError::Refused)?,
+            let accepted = match wire::decode_header(&body).map_err(unreachable)?.0 {
+                Frame::Hello { magic, version, frame_limit } => {
+                    wire::check_hello(magic, version).map_err(DialError::Refused)?;
+                    frame_limit as usize
+                }
                 Frame::Refused { reason } => return Err(DialError::Refused(format!("{authority} refused: {reason}"))),
                 _ => return Err(unreachable("the peer did not answer the hello".to_owned())),
-            }
-            Ok((frames, writer))
+            };
+            Ok((frames, writer, accepted))
         };
-        let (frames, writer) = tokio::time::timeout(settings.connect_timeout, opening).await.map_err(|_| {
-            unreachable(format!("no answer within the connect timeout of {:?}", settings.connect_timeout))
-        })??;
+        let (frames, writer, accepted) =
+            tokio::time::timeout(settings.connect_timeout, opening).await.map_err(|_| {
+                unreachable(format!("no answer within the connect timeout of {:?}", settings.connect_timeout))
+            })??;
 
         let (outbox, queue) = mpsc::channel(OUTBOX_FRAMES);
         let link = Arc::new(Link {
             authority: authority.clone(),
+            frame_limit: settings.frame_limit.min(accepted),
             outbox,
             waiting: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(0),
@@ -104,6 +113,12 @@ impl Link {
         settings.executor.spawn(read_answers(link.clone(), frames));
         tracing::info!(peer = %authority, "connected to host");
         Ok(link)
+    }
+
+    /// The largest call this link carries: the smaller of the two hosts'
+    /// frame sizes.
+    pub(crate) fn frame_limit(&self) -> usize {
+        self.frame_limit
     }
 
     /// Whether the link has closed; the next call dials a new one.

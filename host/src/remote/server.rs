@@ -71,11 +71,12 @@ impl Connection {
     }
 
     async fn run(&self, stream: TcpStream) -> String {
-        let (frames, writer) = match tokio::time::timeout(self.settings.ask_timeout, self.open(stream)).await {
-            Ok(Ok(opened)) => opened,
-            Ok(Err(reason)) => return reason,
-            Err(_) => return format!("no hello within {:?}", self.settings.ask_timeout),
-        };
+        let (frames, writer, reply_limit) =
+            match tokio::time::timeout(self.settings.ask_timeout, self.open(stream)).await {
+                Ok(Ok(opened)) => opened,
+                Ok(Err(reason)) => return reason,
+                Err(_) => return format!("no hello within {:?}", self.settings.ask_timeout),
+            };
         tracing::debug!(peer = %self.peer, "accepted connection from host");
         let (outbox, queue) = mpsc::unbounded_channel();
         let closed = CancellationToken::new();
@@ -85,11 +86,12 @@ impl Connection {
             // A failed write shows up as a failed read soon after.
             let _ = io::write_frames(writer, queue, writing).await;
         });
-        self.read_calls(frames, &outbox).await
+        self.read_calls(frames, &outbox, reply_limit).await
     }
 
-    /// TLS if configured, then the hello exchange.
-    async fn open(&self, stream: TcpStream) -> Result<(Frames, Writer), String> {
+    /// TLS if configured, then the hello exchange. Also returns the largest
+    /// reply the peer accepts.
+    async fn open(&self, stream: TcpStream) -> Result<(Frames, Writer, usize), String> {
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
         let (reader, mut writer) = match &self.settings.tls {
             Some(tls) => tls.accept(stream).await.map_err(|e| format!("TLS handshake failed: {e}"))?,
@@ -97,31 +99,41 @@ impl Connection {
         };
         let mut frames = io::frames(reader, self.settings.frame_limit);
         let body = io::next_frame(&mut frames).await?;
-        let Frame::Hello { magic, version } = wire::decode_header(&body)?.0 else {
+        let Frame::Hello { magic, version, frame_limit } = wire::decode_header(&body)?.0 else {
             return Err("the first frame is not a hello".to_owned());
         };
         if let Err(reason) = wire::check_hello(magic, version) {
             let _ = io::write_one(&mut writer, &Frame::Refused { reason: reason.clone() }).await;
             return Err(reason);
         }
-        io::write_one(&mut writer, &wire::hello()).await.map_err(|e| e.to_string())?;
-        Ok((frames, writer))
+        io::write_one(&mut writer, &wire::hello(self.settings.frame_limit)).await.map_err(|e| e.to_string())?;
+        Ok((frames, writer, self.settings.frame_limit.min(frame_limit as usize)))
     }
 
     /// Serves frames until the connection ends or a frame makes no sense.
-    async fn read_calls(&self, mut frames: Frames, outbox: &mpsc::UnboundedSender<Bytes>) -> String {
+    async fn read_calls(
+        &self,
+        mut frames: Frames,
+        outbox: &mpsc::UnboundedSender<Bytes>,
+        reply_limit: usize,
+    ) -> String {
         loop {
             let body = match io::next_frame(&mut frames).await {
                 Ok(body) => body,
                 Err(reason) => return reason,
             };
-            if let Err(reason) = self.handle(&body, outbox).await {
+            if let Err(reason) = self.handle(&body, outbox, reply_limit).await {
                 return reason;
             }
         }
     }
 
-    async fn handle(&self, body: &[u8], outbox: &mpsc::UnboundedSender<Bytes>) -> Result<(), String> {
+    async fn handle(
+        &self,
+        body: &[u8],
+        outbox: &mpsc::UnboundedSender<Bytes>,
+        reply_limit: usize,
+    ) -> Result<(), String> {
         let (header, payload_start) = wire::decode_header(body)?;
         let payload = &body[payload_start..];
         match header {
@@ -130,12 +142,7 @@ impl Connection {
                 let _ = outbox.send(wire::control_frame(&Frame::Connected { request, result }));
             }
             Frame::Ask { request, target, token } => {
-                let reply = RemoteReply {
-                    request,
-                    result: None,
-                    outbox: outbox.clone(),
-                    frame_limit: self.settings.frame_limit,
-                };
+                let reply = RemoteReply { request, result: None, outbox: outbox.clone(), frame_limit: reply_limit };
                 self.call(target, token, payload, Reply::Remote(reply)).await;
             }
             Frame::Tell { target, token } => self.tell(target, token, payload).await,

@@ -31,8 +31,10 @@ pub(crate) const LENGTH_BYTES: usize = 4;
 /// One frame's header.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Frame<'a> {
-    /// The first frame each side sends.
-    Hello { magic: [u8; 4], version: u32 },
+    /// The first frame each side sends, with the largest frame body it
+    /// accepts: the other side sends nothing larger, and fails such a call
+    /// with frame-too-large instead.
+    Hello { magic: [u8; 4], version: u32, frame_limit: u32 },
     /// Instead of `Hello`, from a host that will not talk to the caller.
     Refused { reason: String },
     /// Flink's handshake: does `endpoint` export `gateway`?
@@ -137,9 +139,13 @@ pub(crate) fn control_frame(header: &Frame<'_>) -> Bytes {
     FrameBuilder::new(header).finish(u32::MAX as usize).expect("a control frame fits a u32 length")
 }
 
-/// This host's hello.
-pub(crate) fn hello() -> Frame<'static> {
-    Frame::Hello { magic: MAGIC, version: PROTOCOL_VERSION }
+/// This host's hello, for a host that accepts frames up to `frame_limit`.
+pub(crate) fn hello(frame_limit: usize) -> Frame<'static> {
+    Frame::Hello {
+        magic: MAGIC,
+        version: PROTOCOL_VERSION,
+        frame_limit: u32::try_from(frame_limit).unwrap_or(u32::MAX),
+    }
 }
 
 /// Checks a peer's hello.
@@ -187,11 +193,11 @@ mod tests {
 
     #[test]
     fn frames_carry_their_body_length_and_respect_the_limit() {
-        let frame = control_frame(&hello());
+        let frame = control_frame(&hello(1024));
         let length = u32::from_be_bytes(frame[..LENGTH_BYTES].try_into().unwrap()) as usize;
         assert_eq!(length, frame.len() - LENGTH_BYTES);
         assert!(matches!(decode_header(&frame[LENGTH_BYTES..]).unwrap().0, Frame::Hello { version: 1, .. }));
-        let error = FrameBuilder::new(&hello()).finish(2).unwrap_err();
+        let error = FrameBuilder::new(&hello(1024)).finish(2).unwrap_err();
         assert_eq!(error, RpcError::FrameTooLarge { size: length as u64, limit: 2 });
     }
 }

@@ -31,9 +31,9 @@ fn frame(body: &[u8]) -> Vec<u8> {
 }
 
 /// A hello frame with this protocol version (bincode: variant 0, the magic,
-/// then the version as a one-byte varint).
+/// then the version and a frame limit of 250 bytes, one-byte varints).
 fn hello(version: u8) -> Vec<u8> {
-    frame(&[0, b'w', b'e', b'i', b'r', version])
+    frame(&[0, b'w', b'e', b'i', b'r', version, 250])
 }
 
 /// Reads until the peer closes the connection (or resets it, having left
@@ -111,6 +111,17 @@ async fn an_oversized_request_fails_at_the_caller_at_once() {
     assert_eq!(local.gateway(ECHO).unwrap().ask("echo", vec![payload.clone()]).await.unwrap(), Some(payload));
     // The connection is still good.
     assert!(echo.ask("ping", vec![Val::U64(1)]).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_the_peers_smaller_limit_fails_at_the_caller_too() {
+    let host = listening_host();
+    let remote = echo_host(HostSpec::new().host("frame-size = 65536"));
+    let echo = host.connect(&remote.address("echo"), ECHO, None).await.unwrap().with_timeout(Duration::from_secs(3600));
+    let error = echo.ask("echo", vec![Val::List(vec![Val::U8(7); 100 * 1024])]).await.unwrap_err();
+    assert!(matches!(error, RpcError::FrameTooLarge { limit: 65536, .. }), "the peer's limit applies: {error}");
+    assert!(echo.ask("ping", vec![Val::U64(1)]).await.is_ok(), "the connection is still good");
+    assert_eq!(remote.logs().matches("accepted connection from host").count(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
