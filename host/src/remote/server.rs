@@ -79,6 +79,7 @@ impl Connection {
             };
         tracing::debug!(peer = %self.peer, "accepted connection from host");
         let (outbox, queue) = mpsc::unbounded_channel();
+        let replies = ReplyChannel { outbox, frame_limit: reply_limit };
         let closed = CancellationToken::new();
         let _closing = closed.clone().drop_guard();
         let writing = closed.clone();
@@ -86,7 +87,7 @@ impl Connection {
             // A failed write shows up as a failed read soon after.
             let _ = io::write_frames(writer, queue, writing).await;
         });
-        self.read_calls(frames, &outbox, reply_limit).await
+        self.read_calls(frames, &replies).await
     }
 
     /// TLS if configured, then the hello exchange. Also returns the largest
@@ -111,38 +112,28 @@ impl Connection {
     }
 
     /// Serves frames until the connection ends or a frame makes no sense.
-    async fn read_calls(
-        &self,
-        mut frames: Frames,
-        outbox: &mpsc::UnboundedSender<Bytes>,
-        reply_limit: usize,
-    ) -> String {
+    async fn read_calls(&self, mut frames: Frames, replies: &ReplyChannel) -> String {
         loop {
             let body = match io::next_frame(&mut frames).await {
                 Ok(body) => body,
                 Err(reason) => return reason,
             };
-            if let Err(reason) = self.handle(&body, outbox, reply_limit).await {
+            if let Err(reason) = self.handle(&body, replies).await {
                 return reason;
             }
         }
     }
 
-    async fn handle(
-        &self,
-        body: &[u8],
-        outbox: &mpsc::UnboundedSender<Bytes>,
-        reply_limit: usize,
-    ) -> Result<(), String> {
+    async fn handle(&self, body: &[u8], replies: &ReplyChannel) -> Result<(), String> {
         let (header, payload_start) = wire::decode_header(body)?;
         let payload = &body[payload_start..];
         match header {
             Frame::Connect { request, endpoint, gateway } => {
                 let result = self.directory.describe(endpoint, gateway);
-                let _ = outbox.send(wire::control_frame(&Frame::Connected { request, result }));
+                replies.send(wire::control_frame(&Frame::Connected { request, result }));
             }
             Frame::Ask { request, target, token } => {
-                let reply = RemoteReply { request, result: None, outbox: outbox.clone(), frame_limit: reply_limit };
+                let reply = RemoteReply { request, result: None, channel: replies.clone() };
                 self.call(target, token, payload, Reply::Remote(reply)).await;
             }
             Frame::Tell { target, token } => self.tell(target, token, payload).await,
@@ -196,6 +187,20 @@ fn arguments(actor: &ActorRef, function: u32, payload: &[u8]) -> Result<(Functio
     Ok((FunctionId(function), args))
 }
 
+/// Where the replies on one connection go, and the largest the peer takes.
+#[derive(Clone, Debug)]
+struct ReplyChannel {
+    outbox: mpsc::UnboundedSender<Bytes>,
+    frame_limit: usize,
+}
+
+impl ReplyChannel {
+    /// Queues a frame; a closed connection has nobody left to tell.
+    fn send(&self, frame: Bytes) {
+        let _ = self.outbox.send(frame);
+    }
+}
+
 /// Where the outcome of an ask from another host goes: back over its
 /// connection, encoded with the function's result type.
 #[derive(Debug)]
@@ -203,8 +208,7 @@ pub(crate) struct RemoteReply {
     request: u64,
     /// The component and function whose result this is, once known.
     result: Option<(Arc<ComponentInfo>, FunctionId)>,
-    outbox: mpsc::UnboundedSender<Bytes>,
-    frame_limit: usize,
+    channel: ReplyChannel,
 }
 
 impl RemoteReply {
@@ -216,7 +220,7 @@ impl RemoteReply {
             tracing::warn!(request = self.request, %error, "cannot send a reply");
             wire::control_frame(&Frame::Reply { request: self.request, result: Err(error) })
         });
-        let _ = self.outbox.send(frame);
+        self.channel.send(frame);
     }
 
     fn encode(&self, outcome: Result<Option<Val>, RpcError>) -> Result<Bytes, RpcError> {
@@ -234,6 +238,6 @@ impl RemoteReply {
             (None, None) => frame,
             _ => return Err(RpcError::Serialization("the result does not match the function's type".to_owned())),
         };
-        frame.finish(self.frame_limit)
+        frame.finish(self.channel.frame_limit)
     }
 }
