@@ -58,10 +58,9 @@ impl Route {
             Route::Local(actor) => actor.ask(function, args, token, timeout).await,
             Route::Remote(gateway) => {
                 tokio::time::timeout(timeout, gateway.ask(function, &args, token)).await.unwrap_or_else(|_| {
-                    let name = gateway.signature.function(function).map_or("?", |f| f.name.as_str());
                     Err(RpcError::Timeout {
                         endpoint: gateway.endpoint().to_owned(),
-                        function: format!("{}.{name}", gateway.signature.name),
+                        function: gateway.signature.qualified_name(function),
                         timeout,
                     })
                 })
@@ -76,7 +75,8 @@ impl Route {
             Route::Local(actor) => actor.tell(function, args, token).await,
             Route::Remote(gateway) => {
                 if let Err(error) = gateway.tell(function, &args, token).await {
-                    tracing::debug!(target: "weir::dead_letters", endpoint = %gateway.address, function = function.0, %error, "dead letter");
+                    let function = gateway.signature.qualified_name(function);
+                    tracing::debug!(target: "weir::dead_letters", endpoint = %gateway.address, %function, %error, "dead letter");
                 }
             }
         }
@@ -89,15 +89,17 @@ impl Route {
 pub(crate) struct Connector {
     directory: Arc<Directory>,
     network: Network,
-    /// The default ask timeout; it also bounds a remote handshake, as
-    /// Flink's bounds its.
-    pub ask_timeout: Duration,
 }
 
 impl Connector {
     pub(crate) fn new(directory: Arc<Directory>, settings: Arc<Settings>) -> Self {
-        let ask_timeout = settings.ask_timeout;
-        Self { directory, network: Network::new(settings), ask_timeout }
+        Self { directory, network: Network::new(settings) }
+    }
+
+    /// The default ask timeout; it also bounds a remote handshake, as
+    /// Flink's bounds its.
+    pub(crate) fn ask_timeout(&self) -> Duration {
+        self.network.settings().ask_timeout
     }
 
     /// Connects to `gateway` of the endpoint at `address`. A local address
@@ -123,10 +125,11 @@ impl Connector {
         }
         let peer = self.network.peer(parsed.authority());
         let handshake = RemoteGateway::connect(peer, &parsed, gateway);
-        let remote = tokio::time::timeout(self.ask_timeout, handshake).await.map_err(|_| RpcError::Timeout {
+        let ask_timeout = self.ask_timeout();
+        let remote = tokio::time::timeout(ask_timeout, handshake).await.map_err(|_| RpcError::Timeout {
             endpoint: address.to_owned(),
             function: format!("the handshake for `{gateway}`"),
-            timeout: self.ask_timeout,
+            timeout: ask_timeout,
         })??;
         let signature = remote.signature.clone();
         Ok((Route::Remote(Arc::new(remote)), signature))

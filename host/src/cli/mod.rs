@@ -62,6 +62,14 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
+/// Returns once standard input reaches its end (or fails): how a host
+/// started by another process ends with it.
+async fn stdin_closed() {
+    let mut stdin = tokio::io::stdin();
+    let mut buffer = [0; 64];
+    while tokio::io::AsyncReadExt::read(&mut stdin, &mut buffer).await.is_ok_and(|n| n > 0) {}
+}
+
 /// Logs to stderr, at `info` unless `RUST_LOG` says otherwise.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -141,7 +141,7 @@ async fn run_file(file: RunFile, base: &Path, args: &RunArgs) -> Result<(), Erro
     };
     tokio::select! {
         waited = waiting => waited?,
-        () = stdin_closed(), if args.until_stdin_closes => {}
+        () = super::stdin_closed(), if args.until_stdin_closes => {}
     }
     report(&endpoints, running.elapsed());
     make_calls(&endpoints, &file.calls, CallTime::End).await?;
@@ -237,13 +237,6 @@ async fn wait_until(endpoints: &[Endpoint], until: &UntilSpec) -> Result<(), Err
         })?,
         interrupted = tokio::signal::ctrl_c() => Ok(interrupted?),
     }
-}
-
-/// Returns once standard input reaches its end (or fails).
-async fn stdin_closed() {
-    let mut stdin = tokio::io::stdin();
-    let mut buffer = [0; 64];
-    while tokio::io::AsyncReadExt::read(&mut stdin, &mut buffer).await.is_ok_and(|n| n > 0) {}
 }
 
 async fn wait_or_interrupt(duration: Duration) -> Result<(), Error> {

@@ -88,7 +88,7 @@ async fn connect(
         let data = access.data_mut();
         (data.connector.clone(), data.identity.id.clone())
     });
-    let timeout = connector.ask_timeout;
+    let timeout = connector.ask_timeout();
     results[0] = match handshake(&connector, address, client).await {
         Ok((target, routes)) => {
             tracing::debug!(endpoint = %caller, to = %address, gateway = %client.gateway, "connected");

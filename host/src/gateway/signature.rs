@@ -79,6 +79,12 @@ impl GatewaySignature {
         self.functions.iter().find_map(|(i, f)| (*i == id).then_some(f))
     }
 
+    /// `gateway.function`, for messages.
+    pub fn qualified_name(&self, id: FunctionId) -> String {
+        let name = self.function(id).map_or("?", |f| f.name.as_str());
+        format!("{}.{name}", self.name)
+    }
+
     /// The functions with their ids, as [`super::routes`] takes them.
     pub fn iter(&self) -> impl Iterator<Item = (FunctionId, &FunctionSignature)> + Clone {
         self.functions.iter().map(|(id, f)| (*id, f))

@@ -80,6 +80,11 @@ impl Network {
         Self { settings, peers: Mutex::new(HashMap::new()) }
     }
 
+    /// What every connection shares.
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     /// The peer host at `authority` (`host:port`).
     pub(crate) fn peer(&self, authority: &str) -> Arc<Peer> {
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());

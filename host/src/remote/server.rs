@@ -134,7 +134,7 @@ impl Connection {
             }
             Frame::Ask { request, target, token } => {
                 let reply = RemoteReply { request, result: None, channel: replies.clone() };
-                self.call(target, token, payload, Reply::Remote(reply)).await;
+                self.call(target, token, payload, reply).await;
             }
             Frame::Tell { target, token } => self.tell(target, token, payload).await,
             other => return Err(format!("unexpected frame from the peer: {}", wire::kind(&other))),
@@ -143,48 +143,41 @@ impl Connection {
     }
 
     /// An ask: decode, check, deliver; every failure is answered.
-    async fn call(&self, target: Target<'_>, token: Option<FencingToken>, payload: &[u8], mut reply: Reply) {
-        let actor = match self.directory.incarnation(target.endpoint, target.incarnation) {
-            Ok(actor) => actor,
-            Err(error) => return reply.send(Err(error)),
-        };
-        if let Reply::Remote(remote) = &mut reply {
-            remote.result = Some((actor.component.clone(), FunctionId(target.function)));
-        }
-        match arguments(&actor, target.function, payload) {
-            Ok((function, args)) => actor.deliver(Call { function, args, reply: Some(reply) }, token).await,
+    async fn call(&self, target: Target<'_>, token: Option<FencingToken>, payload: &[u8], mut reply: RemoteReply) {
+        match self.resolve(target, payload) {
+            Ok((actor, function, args)) => {
+                reply.result = Some((actor.component.clone(), function));
+                actor.deliver(Call { function, args, reply: Some(Reply::Remote(reply)) }, token).await;
+            }
             Err(error) => reply.send(Err(error)),
         }
     }
 
     /// A tell: as an ask, but failures become dead letters.
     async fn tell(&self, target: Target<'_>, token: Option<FencingToken>, payload: &[u8]) {
-        let delivery = self
-            .directory
-            .incarnation(target.endpoint, target.incarnation)
-            .and_then(|actor| arguments(&actor, target.function, payload).map(|decoded| (actor, decoded)));
-        match delivery {
-            Ok((actor, (function, args))) => actor.deliver(Call { function, args, reply: None }, token).await,
+        match self.resolve(target, payload) {
+            Ok((actor, function, args)) => actor.deliver(Call { function, args, reply: None }, token).await,
             Err(error) => {
                 tracing::debug!(target: "weir::dead_letters", peer = %self.peer, endpoint = target.endpoint, %error, "dead letter");
             }
         }
     }
-}
 
-/// Decodes a call's arguments with the target function's parameter types.
-fn arguments(actor: &ActorRef, function: u32, payload: &[u8]) -> Result<(FunctionId, Vec<Val>), RpcError> {
-    let export = actor.component.functions.get(function as usize).ok_or_else(|| RpcError::UnknownFunction {
-        endpoint: actor.id.to_string(),
-        detail: format!("the component has no function #{function}"),
-    })?;
-    let args = wire::decode_payload(ArgsSeed(&export.signature.params), payload).map_err(|e| {
-        RpcError::Serialization(format!(
-            "cannot decode the arguments of {}: {e}",
-            actor.component.qualified_name(FunctionId(function))
-        ))
-    })?;
-    Ok((FunctionId(function), args))
+    /// The endpoint incarnation a call is for, the function, and its
+    /// arguments decoded with the function's parameter types.
+    fn resolve(&self, target: Target<'_>, payload: &[u8]) -> Result<(Arc<ActorRef>, FunctionId, Vec<Val>), RpcError> {
+        let actor = self.directory.incarnation(target.endpoint, target.incarnation)?;
+        let function = FunctionId(target.function);
+        let export = actor.component.functions.get(function.0 as usize).ok_or_else(|| RpcError::UnknownFunction {
+            endpoint: actor.id.to_string(),
+            detail: format!("the component has no function #{}", function.0),
+        })?;
+        let args = wire::decode_payload(ArgsSeed(&export.signature.params), payload).map_err(|e| {
+            let name = actor.component.qualified_name(function);
+            RpcError::Serialization(format!("cannot decode the arguments of {name}: {e}"))
+        })?;
+        Ok((actor, function, args))
+    }
 }
 
 /// Where the replies on one connection go, and the largest the peer takes.

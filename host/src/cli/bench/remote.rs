@@ -69,9 +69,7 @@ pub fn peer(args: &PeerArgs) -> Result<(), Error> {
                 });
             }
         });
-        let mut stdin = tokio::io::stdin();
-        let mut buffer = [0; 64];
-        while stdin.read(&mut buffer).await.is_ok_and(|n| n > 0) {}
+        crate::cli::stdin_closed().await;
         Ok::<_, Error>(())
     })
 }
