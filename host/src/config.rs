@@ -4,6 +4,7 @@
 //! kebab-case keys and human-readable durations and sizes (`ask-timeout =
 //! "10s"`, `memory-cap = 268435456`). Unset keys take the defaults below.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -108,6 +109,148 @@ impl Default for HostConfig {
     }
 }
 
+/// Default ZooKeeper session timeout, as Flink's
+/// `high-availability.zookeeper.client.session-timeout`.
+pub const DEFAULT_ZOOKEEPER_SESSION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default ZooKeeper connection timeout, as Flink's
+/// `high-availability.zookeeper.client.connection-timeout`.
+pub const DEFAULT_ZOOKEEPER_CONNECTION_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// High availability: how contenders elect a leader and listeners find it
+/// (Flink's `high-availability.type`). The `[ha]` table of a host's config
+/// file, tagged by `mode`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum HaConfig {
+    /// In memory, within one process.
+    #[default]
+    Embedded,
+    /// No election: the leaders are at fixed addresses, by component name.
+    Standalone {
+        /// Each component's leader address.
+        #[serde(default)]
+        leaders: BTreeMap<String, String>,
+    },
+    /// Elections and leader addresses kept in ZooKeeper.
+    Zookeeper(ZooKeeperConfig),
+}
+
+/// Where and how to use ZooKeeper for HA (Flink's
+/// `high-availability.zookeeper.*`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ZooKeeperConfig {
+    /// The ZooKeeper servers, `host:port[,host:port...]`.
+    pub quorum: String,
+    /// The root node every weir cluster keeps its nodes under.
+    #[serde(default = "default_zookeeper_root")]
+    pub root: String,
+    /// This cluster's node under the root, so clusters can share a quorum.
+    #[serde(default = "default_cluster_id")]
+    pub cluster_id: String,
+    /// How long ZooKeeper keeps a silent session (and the leadership it
+    /// holds) alive. Default: [`DEFAULT_ZOOKEEPER_SESSION_TIMEOUT`].
+    #[serde(with = "humantime_serde", default = "default_session_timeout")]
+    pub session_timeout: Duration,
+    /// How long connecting to ZooKeeper may take. Default:
+    /// [`DEFAULT_ZOOKEEPER_CONNECTION_TIMEOUT`].
+    #[serde(with = "humantime_serde", default = "default_connection_timeout")]
+    pub connection_timeout: Duration,
+    /// Keep leadership while the connection to ZooKeeper is lost but the
+    /// session may still be alive, and give it up only once the session has
+    /// expired (Flink's `tolerate-suspended-connections`). Fewer failovers
+    /// on a flaky network, at the price of a window in which two hosts
+    /// believe they lead; fencing tokens keep that window harmless.
+    #[serde(default)]
+    pub tolerate_suspended_connections: bool,
+}
+
+impl ZooKeeperConfig {
+    /// Settings for the servers at `quorum`, with defaults for the rest.
+    pub fn new(quorum: &str) -> Self {
+        Self {
+            quorum: quorum.to_owned(),
+            root: default_zookeeper_root(),
+            cluster_id: default_cluster_id(),
+            session_timeout: DEFAULT_ZOOKEEPER_SESSION_TIMEOUT,
+            connection_timeout: DEFAULT_ZOOKEEPER_CONNECTION_TIMEOUT,
+            tolerate_suspended_connections: false,
+        }
+    }
+}
+
+fn default_zookeeper_root() -> String {
+    "/weir".into()
+}
+
+fn default_cluster_id() -> String {
+    "default".into()
+}
+
+fn default_session_timeout() -> Duration {
+    DEFAULT_ZOOKEEPER_SESSION_TIMEOUT
+}
+
+fn default_connection_timeout() -> Duration {
+    DEFAULT_ZOOKEEPER_CONNECTION_TIMEOUT
+}
+
+/// Heartbeats between endpoints that watch each other (Flink's
+/// `heartbeat.*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct HeartbeatConfig {
+    /// How often the sender side asks each target for a heartbeat. Default:
+    /// 10 s, as Flink's `heartbeat.interval`.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// How long a target may stay silent before it is declared lost.
+    /// Default: 50 s, as Flink's `heartbeat.timeout`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Heartbeat RPCs in a row that may find a target unreachable before it
+    /// is declared lost early, without waiting for the timeout; 0 turns this
+    /// off. Default: 2, as Flink's `heartbeat.rpc-failure-threshold`.
+    pub rpc_failure_threshold: u32,
+}
+
+impl Default for HeartbeatConfig {
+    fn default() -> Self {
+        Self { interval: Duration::from_secs(10), timeout: Duration::from_secs(50), rpc_failure_threshold: 2 }
+    }
+}
+
+/// Retrying a registration with a leader (Flink's `cluster.registration.*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RegistrationConfig {
+    /// The first attempt's timeout; each timed-out attempt doubles it.
+    /// Default: 100 ms.
+    #[serde(with = "humantime_serde")]
+    pub initial_timeout: Duration,
+    /// The most an attempt's timeout grows to. Default: 30 s.
+    #[serde(with = "humantime_serde")]
+    pub max_timeout: Duration,
+    /// The pause after an attempt that failed (other than by timing out).
+    /// Default: 10 s.
+    #[serde(with = "humantime_serde")]
+    pub error_delay: Duration,
+    /// The pause after the target refused the registration. Default: 30 s.
+    #[serde(with = "humantime_serde")]
+    pub refused_delay: Duration,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            initial_timeout: Duration::from_millis(100),
+            max_timeout: Duration::from_secs(30),
+            error_delay: Duration::from_secs(10),
+            refused_delay: Duration::from_secs(30),
+        }
+    }
+}
+
 /// A configuration value out of its valid range.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid host configuration: {0}")]
@@ -177,6 +320,15 @@ mod tests {
         assert_eq!(config.ask_timeout, Duration::from_millis(250));
         assert_eq!(config.mailbox_capacity, 8);
         assert_eq!(config.memory_cap, DEFAULT_MEMORY_CAP);
+    }
+
+    #[test]
+    fn ha_modes_parse_with_flink_defaults() {
+        let ha: HaConfig = toml::from_str("mode = \"zookeeper\"\nquorum = \"zk:2181\"\n").unwrap();
+        assert_eq!(ha, HaConfig::Zookeeper(ZooKeeperConfig::new("zk:2181")));
+        let ha: HaConfig = toml::from_str("mode = \"standalone\"\nleaders = { rm = \"weir://h:1/rm\" }").unwrap();
+        assert_eq!(ha, HaConfig::Standalone { leaders: [("rm".into(), "weir://h:1/rm".into())].into() });
+        assert!(toml::from_str::<HaConfig>("mode = \"zookeeper\"").is_err(), "the quorum is required");
     }
 
     #[test]

@@ -41,6 +41,8 @@
 //! | `remote` | TCP between hosts: links, handshake, wire format, TLS, the serving side |
 //! | [`client`] | host-side calls by gateway and function name |
 //! | [`fencing`], [`address`] | tokens against split brain; endpoint addresses |
+//! | [`ha`] | leader election and retrieval: embedded, standalone, ZooKeeper |
+//! | [`heartbeat`], [`registration`] | noticing a lost peer; signing up with a leader, with retries |
 //! | [`wit_clients`] | deriving client interfaces from gateway interfaces |
 
 mod actor;
@@ -53,6 +55,9 @@ pub mod engine;
 pub mod error;
 pub mod fencing;
 pub mod gateway;
+pub mod ha;
+pub mod heartbeat;
+pub mod registration;
 mod remote;
 mod route;
 pub mod service;
@@ -60,7 +65,7 @@ pub mod wit_clients;
 
 pub use self::client::GatewayClient;
 pub use self::component::{ComponentInfo, EndpointComponent};
-pub use self::config::{HostConfig, TlsConfig};
+pub use self::config::{HaConfig, HeartbeatConfig, HostConfig, RegistrationConfig, TlsConfig, ZooKeeperConfig};
 pub use self::endpoint::{EndpointStats, Lifecycle, Termination};
 pub use self::engine::Engine;
 pub use self::error::{EndpointFailure, LoadError, RpcError, SpawnError};

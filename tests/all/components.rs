@@ -3,9 +3,9 @@
 //! compile.
 
 use wasmtime::component::Val;
-use weir::EndpointOptions;
 use weir::component::ExecutionMode;
-use weir_tests::gateways::{COUNTER, ECHO, ECHO_SYNC, PROBE, TICKER};
+use weir::{EndpointOptions, FencingToken};
+use weir_tests::gateways::{COUNTER, ECHO, ECHO_SYNC, PROBE, TICKER, WRITER};
 use weir_tests::{artifacts, component, eventually, host, with_config};
 
 fn assert_world(path: &str, mode: ExecutionMode, gateways: &[&str], clients: &[&str]) {
@@ -102,6 +102,42 @@ async fn ticker() {
     assert_eq!(counter.gateway(COUNTER).unwrap().ask("get", vec![]).await.unwrap(), Some(Val::S64(15)));
     let notified = echo.gateway(ECHO).unwrap().ask("notified", vec![]).await.unwrap();
     assert_eq!(notified, Some(Val::Tuple(vec![Val::U64(5), Val::U64(15)])));
+}
+
+/// The writer continues a ledger's history under its own fencing token, and
+/// a writer under another token gets nothing in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer() {
+    assert_world(artifacts::WRITER, ExecutionMode::Concurrent, &[WRITER], &[COUNTER]);
+    let host = host();
+    let session = FencingToken::random();
+    let fenced =
+        |settings: &[(&str, &str)], token| EndpointOptions { fencing_token: Some(token), ..with_config(settings) };
+    let ledger =
+        host.start("ledger", &component(artifacts::COUNTER), fenced(&[("history", "1,2")], session)).await.unwrap();
+    let settings = [("ledger", ledger.address()), ("interval-ms", "1")];
+    let writer = host.start("writer", &component(artifacts::WRITER), fenced(&settings, session)).await.unwrap();
+    let intruder =
+        host.start("intruder", &component(artifacts::WRITER), fenced(&settings, FencingToken::random())).await.unwrap();
+    let progress = |endpoint: weir::Endpoint| async move {
+        let progress = endpoint.fenced_gateway(WRITER, endpoint.fencing_token()).unwrap().ask("progress", vec![]).await;
+        let Some(Val::Record(fields)) = progress.unwrap() else { panic!("progress is a record") };
+        fields
+            .into_iter()
+            .map(|(_, value)| if let Val::U64(n) = value { n } else { panic!("u64 fields") })
+            .collect::<Vec<_>>()
+    };
+    eventually("ten numbers written and three refusals", || async {
+        let written = progress(writer.clone()).await;
+        let refused = progress(intruder.clone()).await;
+        (written[0] >= 10 && refused[1] >= 3).then_some(())
+    })
+    .await;
+    assert_eq!(progress(intruder.clone()).await[0], 0, "the intruder got nothing in");
+    let history = ledger.fenced_gateway(COUNTER, Some(session)).unwrap().ask("history", vec![]).await.unwrap();
+    let Some(Val::List(history)) = history else { panic!("history is a list") };
+    let expected: Vec<Val> = (1..=history.len() as u64).map(Val::U64).collect();
+    assert_eq!(history, expected, "the writer went on from the seeded history, one number at a time");
 }
 
 macro_rules! assert_endpoint_tested {

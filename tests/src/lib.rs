@@ -12,6 +12,8 @@ use weir::{EndpointComponent, Engine, HostConfig, RpcService};
 pub use weir_test_artifacts as artifacts;
 
 pub mod process;
+pub mod proxy;
+pub mod zookeeper;
 
 /// The epoch tick of the tests' engine: fine enough for short CPU deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -117,6 +119,7 @@ pub mod gateways {
     pub const PROBE: &str = "weir:examples/probe@0.1.0";
     pub const FAULT: &str = "weir:examples/fault@0.1.0";
     pub const TICKER: &str = "weir:examples/ticker@0.1.0";
+    pub const WRITER: &str = "weir:examples/writer@0.1.0";
 }
 
 /// Endpoint options with these settings.

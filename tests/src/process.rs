@@ -35,6 +35,7 @@ pub fn weir_binary() -> &'static Path {
 #[derive(Clone, Debug)]
 pub struct HostSpec {
     host: Vec<String>,
+    ha: Vec<String>,
     endpoints: String,
 }
 
@@ -47,7 +48,11 @@ impl Default for HostSpec {
 impl HostSpec {
     /// A host listening on a free loopback port, on two threads.
     pub fn new() -> Self {
-        Self { host: vec!["listen = \"127.0.0.1:0\"".into(), "worker-threads = 2".into()], endpoints: String::new() }
+        Self {
+            host: vec!["listen = \"127.0.0.1:0\"".into(), "worker-threads = 2".into()],
+            ha: Vec::new(),
+            endpoints: String::new(),
+        }
     }
 
     /// Adds a line to the `[host]` table, e.g. `frame-size = 65536`; a key
@@ -60,6 +65,13 @@ impl HostSpec {
         self
     }
 
+    /// Adds a line to the `[ha]` table, e.g. `mode = "zookeeper"`.
+    #[must_use]
+    pub fn ha(mut self, line: &str) -> Self {
+        self.ha.push(line.to_owned());
+        self
+    }
+
     /// Adds an endpoint from the component at `path`, with more keys of
     /// its `[[endpoint]]` table (`start = false`, `config = { ... }`).
     #[must_use]
@@ -69,7 +81,8 @@ impl HostSpec {
     }
 
     fn toml(&self) -> String {
-        format!("[host]\n{}\n{}", self.host.join("\n"), self.endpoints)
+        let ha = if self.ha.is_empty() { String::new() } else { format!("[ha]\n{}\n", self.ha.join("\n")) };
+        format!("[host]\n{}\n{ha}{}", self.host.join("\n"), self.endpoints)
     }
 }
 
@@ -151,6 +164,22 @@ impl HostProcess {
     /// Its process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Freezes it (SIGSTOP), as a long garbage-collection pause or a hung
+    /// machine would: it keeps its sockets but does nothing.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen host go on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "cannot send SIG{signal} to the host");
     }
 
     /// Kills it at once (SIGKILL), as a crash would.

@@ -14,7 +14,14 @@ thread_local! {
 struct Counter;
 
 impl weir_guest::Endpoint for Counter {
+    /// A counter may start from the history another one handed over, given
+    /// as the setting `history = "1,2,3"`.
     fn on_start() -> Result<(), String> {
+        if let Some(seed) = weir_guest::config("history").filter(|seed| !seed.is_empty()) {
+            let values: Vec<u64> =
+                seed.split(',').map(|v| v.trim().parse().map_err(|e| format!("bad history `{v}`: {e}"))).collect::<Result<_, _>>()?;
+            HISTORY.with(|history| *history.borrow_mut() = values);
+        }
         weir_guest::info!("counting at {}", weir_guest::self_address());
         Ok(())
     }
@@ -34,6 +41,14 @@ impl Guest for Counter {
 
     fn append(value: u64) {
         HISTORY.with(|history| history.borrow_mut().push(value));
+    }
+
+    fn push(value: u64) -> u32 {
+        HISTORY.with(|history| {
+            let mut history = history.borrow_mut();
+            history.push(value);
+            u32::try_from(history.len()).unwrap_or(u32::MAX)
+        })
     }
 
     fn history() -> Vec<u64> {

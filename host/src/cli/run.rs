@@ -4,6 +4,8 @@
 //! until its standard input closes), then prints what every endpoint served
 //! and shuts down. With `listen` set in `[host]`, other hosts call its
 //! endpoints over TCP; it prints `listening at <host:port>` once they can.
+//! An endpoint with `leader-election = true` runs only while this host
+//! leads it, through the HA services of the `[ha]` table.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -11,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use wasmtime::component::Val;
-use weir::{Endpoint, EndpointOptions, Engine, FencingToken, GatewayClient, HostConfig, RpcService};
+use weir::ha::{self, LeadershipRunner};
+use weir::{Endpoint, EndpointOptions, Engine, FencingToken, GatewayClient, HaConfig, HostConfig, RpcService};
 
 use super::Error;
 
@@ -37,6 +40,9 @@ struct RunFile {
     /// The host's settings.
     #[serde(default)]
     host: HostConfig,
+    /// How leaders are elected and found.
+    #[serde(default)]
+    ha: HaConfig,
     /// The endpoints, started in this order.
     #[serde(default, rename = "endpoint")]
     endpoints: Vec<EndpointSpec>,
@@ -62,6 +68,11 @@ struct EndpointSpec {
     /// it answers handshakes but no calls (Flink's endpoint before `start`).
     #[serde(default = "yes")]
     start: bool,
+    /// Contends for leadership of a component named like the endpoint, and
+    /// runs the endpoint only while leading, fenced under the leader
+    /// session: a new instance for each session.
+    #[serde(default)]
+    leader_election: bool,
 }
 
 fn yes() -> bool {
@@ -123,19 +134,19 @@ async fn run_file(file: RunFile, base: &Path, args: &RunArgs) -> Result<(), Erro
     let engine = Engine::new(&file.host)?;
     let host = RpcService::new(file.host.clone(), engine.clone())?;
     let started = Instant::now();
-    let endpoints = start_endpoints(&host, &engine, base, &file.endpoints).await?;
+    let (endpoints, runners) = start_endpoints(&host, &engine, base, &file).await?;
     println!("started {} endpoint(s) in {:.1?}", endpoints.len(), started.elapsed());
     if file.host.listen.is_some() {
         println!("listening at {}", host.authority());
     }
 
-    make_calls(&endpoints, &file.calls, CallTime::Start).await?;
+    make_calls(&host, &file.calls, CallTime::Start).await?;
 
     let running = Instant::now();
     let waiting = async {
         match (&file.until, args.run_for) {
             (_, Some(duration)) => wait_or_interrupt(duration).await,
-            (Some(until), None) => wait_until(&endpoints, until).await,
+            (Some(until), None) => wait_until(&host, until).await,
             (None, None) => wait_or_interrupt(Duration::MAX).await,
         }
     };
@@ -143,8 +154,10 @@ async fn run_file(file: RunFile, base: &Path, args: &RunArgs) -> Result<(), Erro
         waited = waiting => waited?,
         () = super::stdin_closed(), if args.until_stdin_closes => {}
     }
-    report(&endpoints, running.elapsed());
-    make_calls(&endpoints, &file.calls, CallTime::End).await?;
+    let leaders = runners.iter().filter_map(LeadershipRunner::leader);
+    report(&endpoints.iter().cloned().chain(leaders).collect::<Vec<_>>(), running.elapsed());
+    make_calls(&host, &file.calls, CallTime::End).await?;
+    futures::future::join_all(runners.into_iter().map(LeadershipRunner::close)).await;
 
     let shutdown = host.shutdown().await;
     println!(
@@ -154,14 +167,19 @@ async fn run_file(file: RunFile, base: &Path, args: &RunArgs) -> Result<(), Erro
     Ok(shutdown?)
 }
 
+/// Spawns the endpoints, then starts them; endpoints under leader election
+/// get a runner instead.
 async fn start_endpoints(
     host: &RpcService,
     engine: &Engine,
     base: &Path,
-    specs: &[EndpointSpec],
-) -> Result<Vec<Endpoint>, Error> {
+    file: &RunFile,
+) -> Result<(Vec<Endpoint>, Vec<LeadershipRunner>), Error> {
+    let specs = &file.endpoints;
+    let ha = specs.iter().any(|spec| spec.leader_election).then(|| ha::from_config(&file.ha));
     let mut components = HashMap::new();
     let mut endpoints = Vec::new();
+    let mut runners = Vec::new();
     for spec in specs {
         let path = base.join(&spec.component);
         let component = match components.get(&path) {
@@ -177,30 +195,33 @@ async fn start_endpoints(
             config: spec.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             ..EndpointOptions::default()
         };
-        endpoints.push(host.spawn(&spec.id, &component, options).await?);
+        if let Some(ha) = ha.as_ref().filter(|_| spec.leader_election) {
+            let election = ha.leader_election(&spec.id)?;
+            runners.push(LeadershipRunner::start(host.clone(), election, &spec.id, component, options));
+        } else {
+            endpoints.push((host.spawn(&spec.id, &component, options).await?, spec.start));
+        }
     }
     // Like Flink's endpoints, all exist before any starts: they may connect
     // to each other in on-start.
-    for (endpoint, _) in endpoints.iter().zip(specs).filter(|(_, spec)| spec.start) {
+    for (endpoint, _) in endpoints.iter().filter(|(_, start)| *start) {
         endpoint.start().await.map_err(|e| format!("endpoint `{}` failed to start: {e}", endpoint.id()))?;
     }
-    Ok(endpoints)
+    Ok((endpoints.into_iter().map(|(endpoint, _)| endpoint).collect(), runners))
 }
 
-async fn make_calls(endpoints: &[Endpoint], calls: &[CallSpec], at: CallTime) -> Result<(), Error> {
+async fn make_calls(host: &RpcService, calls: &[CallSpec], at: CallTime) -> Result<(), Error> {
     for call in calls.iter().filter(|c| c.at == at) {
-        let (client, args) = prepare(endpoints, call)?;
+        let (client, args) = prepare(host, call)?;
         let outcome = invoke(&client, &call.function, args).await?;
         println!("{}.{}({}) -> {outcome}", call.endpoint, call.function, call.args.join(", "));
     }
     Ok(())
 }
 
-fn prepare(endpoints: &[Endpoint], call: &CallSpec) -> Result<(GatewayClient, Vec<Val>), Error> {
-    let endpoint = endpoints
-        .iter()
-        .find(|e| e.id() == call.endpoint)
-        .ok_or_else(|| format!("no endpoint `{}` in the config", call.endpoint))?;
+fn prepare(host: &RpcService, call: &CallSpec) -> Result<(GatewayClient, Vec<Val>), Error> {
+    let endpoint =
+        host.endpoint(&call.endpoint).ok_or_else(|| format!("no endpoint `{}` is running", call.endpoint))?;
     let client = endpoint.fenced_gateway(&call.gateway, endpoint.fencing_token())?;
     let args: Vec<&str> = call.args.iter().map(String::as_str).collect();
     let args = client.parse_args(&call.function, &args)?;
@@ -220,8 +241,8 @@ async fn invoke(client: &GatewayClient, function: &str, args: Vec<Val>) -> Resul
     }
 }
 
-async fn wait_until(endpoints: &[Endpoint], until: &UntilSpec) -> Result<(), Error> {
-    let (client, args) = prepare(endpoints, &until.call)?;
+async fn wait_until(host: &RpcService, until: &UntilSpec) -> Result<(), Error> {
+    let (client, args) = prepare(host, &until.call)?;
     let polling = async {
         let mut interval = tokio::time::interval(Duration::from_millis(50));
         loop {

@@ -1,0 +1,47 @@
+//! Standalone HA (Flink's `StandaloneHaServices`): no election at all. Every
+//! contender leads at once under [`DEFAULT_LEADER_ID`], and listeners learn
+//! the fixed addresses the configuration gives.
+
+use std::collections::BTreeMap;
+
+use tokio::sync::watch;
+
+use super::{
+    DEFAULT_LEADER_ID, HaError, HaServices, LeaderElection, LeaderInformation, LeaderRetrieval, check_component,
+};
+
+/// Fixed leaders by component name.
+#[derive(Debug)]
+pub struct Standalone {
+    leaders: BTreeMap<String, String>,
+}
+
+impl Standalone {
+    /// Leaders at the given addresses, by component name.
+    pub fn new(leaders: BTreeMap<String, String>) -> Self {
+        Self { leaders }
+    }
+}
+
+impl HaServices for Standalone {
+    fn leader_election(&self, component: &str) -> Result<LeaderElection, HaError> {
+        check_component(component)?;
+        let (election, mut contender) = LeaderElection::new();
+        contender.grant(DEFAULT_LEADER_ID);
+        // Confirmations change nothing (the address is the configured one);
+        // the contender's side lives as long as the election.
+        tokio::spawn(async move { while contender.confirmations.recv().await.is_some() {} });
+        Ok(election)
+    }
+
+    fn leader_retrieval(&self, component: &str) -> Result<LeaderRetrieval, HaError> {
+        check_component(component)?;
+        let address = self.leaders.get(component).ok_or_else(|| HaError::NoConfiguredLeader(component.to_owned()))?;
+        let leader = LeaderInformation { session: DEFAULT_LEADER_ID, address: address.clone() };
+        let (sender, receiver) = watch::channel(Some(leader));
+        // The leader never changes, but a dropped sender would tell the
+        // listeners that the retrieval has ended.
+        tokio::spawn(async move { sender.closed().await });
+        Ok(LeaderRetrieval { leader: receiver })
+    }
+}
