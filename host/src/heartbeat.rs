@@ -131,7 +131,7 @@ impl<I: Send + 'static, O: Send + 'static> HeartbeatManager<I, O> {
     /// gateway function hands the manager). Ignored unless `from` is
     /// monitored.
     pub fn receive_heartbeat(&self, from: &ResourceId, payload: I) {
-        if self.inner.heard_from(from) {
+        if self.inner.heard_from(from).is_some() {
             self.inner.listener.report_payload(from, payload);
         }
     }
@@ -140,13 +140,11 @@ impl<I: Send + 'static, O: Send + 'static> HeartbeatManager<I, O> {
     /// heartbeat from it, and is answered with one. Ignored unless `from` is
     /// monitored.
     pub fn request_heartbeat(&self, from: &ResourceId, payload: I) {
-        if self.inner.heard_from(from) {
+        if let Some(target) = self.inner.heard_from(from) {
             self.inner.listener.report_payload(from, payload);
             let answer = self.inner.listener.retrieve_payload(from);
-            if let Some(target) = self.inner.target(from) {
-                let sent = target.receive_heartbeat(&self.inner.own, answer);
-                tokio::spawn(report_rpc(self.inner.clone(), from.clone(), sent));
-            }
+            let sent = target.receive_heartbeat(&self.inner.own, answer);
+            tokio::spawn(report_rpc(self.inner.clone(), from.clone(), sent));
         }
     }
 }
@@ -156,19 +154,12 @@ impl<I, O> Inner<I, O> {
         self.monitors.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Resets `from`'s timeout; whether it is monitored.
-    fn heard_from(&self, from: &ResourceId) -> bool {
-        match self.lock().get_mut(from) {
-            Some(monitor) => {
-                monitor.last_heartbeat = Instant::now();
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn target(&self, id: &ResourceId) -> Option<Arc<dyn HeartbeatTarget<O>>> {
-        self.lock().get(id).map(|monitor| monitor.target.clone())
+    /// Resets `from`'s timeout; its target if it is monitored.
+    fn heard_from(&self, from: &ResourceId) -> Option<Arc<dyn HeartbeatTarget<O>>> {
+        let mut monitors = self.lock();
+        let monitor = monitors.get_mut(from)?;
+        monitor.last_heartbeat = Instant::now();
+        Some(monitor.target.clone())
     }
 
     /// Stops monitoring `id` if `lost` says so, then tells the listener

@@ -59,7 +59,9 @@ pub async fn register<R: Registration>(
     config: &RegistrationConfig,
 ) -> Result<R::Success, R::Rejection> {
     let mut timeout = config.initial_timeout;
-    for attempt in 1u64.. {
+    let mut attempt = 0u64;
+    loop {
+        attempt += 1;
         match registration.attempt(timeout).await {
             Ok(RegistrationResponse::Success(success)) => {
                 tracing::info!(attempt, "registration succeeded");
@@ -85,7 +87,6 @@ pub async fn register<R: Registration>(
             }
         }
     }
-    unreachable!("attempts are counted in a u64")
 }
 
 /// Registers with the leader `retrieval` finds, starting over with each new

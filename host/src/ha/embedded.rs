@@ -5,9 +5,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
-use super::{Contender, HaError, HaServices, LeaderElection, LeaderInformation, LeaderRetrieval, check_component};
+use super::{
+    Contender, HaError, HaServices, LeaderElection, LeaderInformation, LeaderRetrieval, Leadership, check_component,
+};
 use crate::fencing::FencingToken;
 
 /// In-memory leader election and retrieval.
@@ -34,7 +36,7 @@ struct Election {
 #[derive(Debug)]
 struct Entrant {
     id: u64,
-    events: tokio::sync::mpsc::UnboundedSender<super::Leadership>,
+    events: mpsc::UnboundedSender<Leadership>,
     /// The session it was granted, once it leads.
     session: Option<FencingToken>,
 }
@@ -77,7 +79,7 @@ impl Component {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn enter(&self, events: tokio::sync::mpsc::UnboundedSender<super::Leadership>) -> u64 {
+    fn enter(&self, events: mpsc::UnboundedSender<Leadership>) -> u64 {
         let mut state = self.lock();
         let id = state.next_id;
         state.next_id += 1;
@@ -110,7 +112,7 @@ impl Component {
         if let Some(first) = state.line.front_mut().filter(|first| first.session.is_none()) {
             let session = FencingToken::random();
             first.session = Some(session);
-            let _ = first.events.send(super::Leadership::Granted(session));
+            let _ = first.events.send(Leadership::Granted(session));
         }
     }
 }

@@ -141,7 +141,9 @@ async fn contend_in_session(
     }
 }
 
-/// Leads until the session is lost or the contender leaves.
+/// Leads until the session is lost or the contender leaves. However
+/// leading ends, short of the contender leaving, the contender is revoked:
+/// a leader that cannot publish itself must not go on acting as one.
 async fn lead(
     client: &zk::Client,
     config: &ZooKeeperConfig,
@@ -153,20 +155,33 @@ async fn lead(
     let session = FencingToken::random();
     tracing::info!(component = %paths.component, %session, "granted leadership");
     contender.grant(session);
-    loop {
-        tokio::select! {
-            confirmed = contender.confirmations.recv() => match confirmed {
-                Some(leader) if leader.session == session => publish(client, paths, latch, &leader).await?,
-                Some(stale) => tracing::debug!(component = %paths.component, %stale, "ignored a confirmation of an old session"),
-                None => return Ok(Outcome::Left),
-            },
-            () = session_lost(state, config.tolerate_suspended_connections, &paths.component) => {
-                tracing::warn!(component = %paths.component, %session, "leadership revoked: lost the ZooKeeper session");
-                contender.revoke();
-                return Ok(Outcome::SessionLost);
+    let leading = async {
+        loop {
+            tokio::select! {
+                confirmed = contender.confirmations.recv() => match confirmed {
+                    Some(leader) if leader.session == session => publish(client, paths, latch, &leader).await?,
+                    Some(stale) => tracing::debug!(component = %paths.component, %stale, "ignored a confirmation of an old session"),
+                    None => return Ok(Outcome::Left),
+                },
+                () = session_lost(state, config.tolerate_suspended_connections, &paths.component) => {
+                    return Ok(Outcome::SessionLost);
+                }
             }
         }
+    };
+    let outcome = leading.await;
+    match &outcome {
+        Ok(Outcome::Left) => {}
+        Ok(Outcome::SessionLost) => {
+            tracing::warn!(component = %paths.component, %session, "leadership revoked: lost the ZooKeeper session");
+            contender.revoke();
+        }
+        Err(error) => {
+            tracing::warn!(component = %paths.component, %session, %error, "leadership revoked: cannot publish the leader");
+            contender.revoke();
+        }
     }
+    outcome
 }
 
 /// Writes the leader node, in one transaction with a check that this
