@@ -23,6 +23,7 @@ async fn embedded_contenders_take_turns_and_listeners_follow() {
     drop(first);
     let Some(Leadership::Granted(next)) = second.next().await else { panic!("the second contender takes over") };
     assert_ne!(next, session, "a new leader session");
+    assert_eq!(listener.current(), None, "no leader until the new one confirms");
     second.confirm(session, "weir://stale:1/rm");
     second.confirm(next, "weir://b:1/rm");
     let leader = listener.next_leader(Some(session)).await.unwrap();

@@ -4,13 +4,14 @@
 use std::time::{Duration, Instant};
 
 use wasmtime::component::Val;
-use weir::ha::{self, HaServices, LeaderInformation, LeaderRetrieval};
+use weir::ha::{self, HaServices, LeaderElection, LeaderInformation, LeaderRetrieval, Leadership};
 use weir::{FencingToken, RpcError, ZooKeeperConfig};
 use weir_tests::gateways::COUNTER;
 use weir_tests::process::{HostProcess, HostSpec};
 use weir_tests::proxy::Proxy;
 use weir_tests::zookeeper::{SESSION_TIMEOUT, zookeeper};
-use weir_tests::{artifacts, eventually, host};
+use weir_tests::{PATIENCE, artifacts, eventually, host};
+use zookeeper_client as zk;
 
 /// How long after its cause a takeover may come: the session timeout, plus
 /// room for a loaded machine to notice and start the new leader.
@@ -59,7 +60,7 @@ pub async fn all_learn(
 ) -> LeaderInformation {
     let mut learned = Vec::new();
     for listener in listeners.iter_mut() {
-        let leader = tokio::time::timeout(weir_tests::PATIENCE, listener.next_leader(previous)).await;
+        let leader = tokio::time::timeout(PATIENCE, listener.next_leader(previous)).await;
         learned.push(leader.expect("no new leader in time").expect("the retrieval ended"));
     }
     assert!(learned.windows(2).all(|pair| pair[0] == pair[1]), "listeners disagree: {learned:?}");
@@ -128,4 +129,49 @@ async fn a_leader_that_loses_its_session_is_revoked_and_replaced() {
     .await;
     assert_eq!(listeners[0].current(), Some(next.clone()), "the new leader stays");
     assert_eq!(add(&next, next.session, 4).await.unwrap(), Some(Val::S64(4)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_gone_with_nobody_waiting_leaves_every_listener_with_no_leader() {
+    let mut listeners = listeners("abandoned", "rm", 2);
+    let mut only = counter_contender("abandoned", zookeeper().address());
+    all_learn(&mut listeners, None, &only).await;
+
+    only.kill();
+    for listener in &mut listeners {
+        let learned = tokio::time::timeout(PATIENCE, listener.changed()).await.expect("nothing learned in time");
+        assert_eq!(learned, Some(None), "no leader once the leader's session has expired");
+    }
+}
+
+/// The next grant or revocation of `election`, within [`PATIENCE`].
+async fn next_event(election: &mut LeaderElection) -> Leadership {
+    let event = tokio::time::timeout(PATIENCE, election.next()).await.expect("no leadership event in time");
+    event.expect("the election ended")
+}
+
+/// A leader whose latch node has gone cannot publish itself (the write is
+/// checked against the latch node): it is revoked rather than left acting
+/// as leader, contends again, and only its next session is ever published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_cannot_publish_itself_is_revoked_and_contends_again() {
+    let config = settings("unpublished");
+    let services = ha::ZooKeeper::new(config.clone());
+    let mut listener = services.leader_retrieval("rm").unwrap();
+    let mut election = services.leader_election("rm").unwrap();
+    let Leadership::Granted(session) = next_event(&mut election).await else { panic!("the only contender leads") };
+
+    let admin = zk::Client::connect(&config.quorum).await.unwrap();
+    let latch = "/weir/unpublished/leader/rm/latch";
+    for node in admin.list_children(latch).await.unwrap() {
+        admin.delete(&format!("{latch}/{node}"), None).await.unwrap();
+    }
+    election.confirm(session, "weir://h:1/rm");
+    assert_eq!(next_event(&mut election).await, Leadership::Revoked);
+
+    let Leadership::Granted(again) = next_event(&mut election).await else { panic!("it leads again") };
+    assert_ne!(again, session, "a new leader session");
+    election.confirm(again, "weir://h:2/rm");
+    let leader = tokio::time::timeout(PATIENCE, listener.next_leader(None)).await.unwrap().unwrap();
+    assert_eq!(leader, LeaderInformation { session: again, address: "weir://h:2/rm".into() });
 }
