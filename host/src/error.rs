@@ -90,6 +90,20 @@ pub enum RpcError {
     },
 }
 
+/// Waits up to `timeout` for `exchange`; past it, fails with
+/// [`RpcError::Timeout`] for the endpoint and function `name` gives (only
+/// built then, keeping the call's path free of it).
+pub(crate) async fn within<T>(
+    timeout: Duration,
+    exchange: impl Future<Output = Result<T, RpcError>>,
+    name: impl FnOnce() -> (String, String),
+) -> Result<T, RpcError> {
+    tokio::time::timeout(timeout, exchange).await.unwrap_or_else(|_| {
+        let (endpoint, function) = name();
+        Err(RpcError::Timeout { endpoint, function, timeout })
+    })
+}
+
 fn show_token(token: &Option<FencingToken>) -> String {
     token.map_or_else(|| "no token".to_owned(), |t| t.to_string())
 }

@@ -11,7 +11,7 @@ use wasmtime::component::Val;
 use crate::address::{AddressError, EndpointAddress, LOCAL_AUTHORITY};
 use crate::component::FunctionId;
 use crate::endpoint::{ActorRef, Directory};
-use crate::error::RpcError;
+use crate::error::{RpcError, within};
 use crate::fencing::FencingToken;
 use crate::gateway::GatewaySignature;
 use crate::remote::{Network, RemoteGateway, Settings};
@@ -57,13 +57,10 @@ impl Route {
         match self {
             Route::Local(actor) => actor.ask(function, args, token, timeout).await,
             Route::Remote(gateway) => {
-                tokio::time::timeout(timeout, gateway.ask(function, &args, token)).await.unwrap_or_else(|_| {
-                    Err(RpcError::Timeout {
-                        endpoint: gateway.endpoint().to_owned(),
-                        function: gateway.signature.qualified_name(function),
-                        timeout,
-                    })
+                within(timeout, gateway.ask(function, &args, token), || {
+                    (gateway.endpoint().to_owned(), gateway.signature.qualified_name(function))
                 })
+                .await
             }
         }
     }
@@ -126,11 +123,8 @@ impl Connector {
         let peer = self.network.peer(parsed.authority());
         let handshake = RemoteGateway::connect(peer, &parsed, gateway);
         let ask_timeout = self.ask_timeout();
-        let remote = tokio::time::timeout(ask_timeout, handshake).await.map_err(|_| RpcError::Timeout {
-            endpoint: address.to_owned(),
-            function: format!("the handshake for `{gateway}`"),
-            timeout: ask_timeout,
-        })??;
+        let remote =
+            within(ask_timeout, handshake, || (address.to_owned(), format!("the handshake for `{gateway}`"))).await?;
         let signature = remote.signature.clone();
         Ok((Route::Remote(Arc::new(remote)), signature))
     }

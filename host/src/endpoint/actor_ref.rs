@@ -12,7 +12,7 @@ use super::lifecycle::{Lifecycle, LifecycleCell};
 use super::mailbox::{Call, Control, Reply};
 use super::stats::Counters;
 use crate::component::{ComponentInfo, FunctionId};
-use crate::error::RpcError;
+use crate::error::{RpcError, within};
 use crate::fencing::{self, FencingToken};
 
 /// A reference to a running (or finished) endpoint: its identity, state
@@ -95,14 +95,7 @@ impl ActorRef {
             self.mailbox.send(call).await.map_err(|_| self.gone())?;
             response.await.map_err(|_| self.gone())?
         };
-        match tokio::time::timeout(timeout, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(RpcError::Timeout {
-                endpoint: self.id.to_string(),
-                function: self.component.qualified_name(function),
-                timeout,
-            }),
-        }
+        within(timeout, exchange, || (self.id.to_string(), self.component.qualified_name(function))).await
     }
 
     /// Tells `function`: waits for room in the mailbox, then returns. As in
