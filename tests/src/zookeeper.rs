@@ -70,9 +70,13 @@ fn start() -> ZooKeeperServer {
     )
     .expect("cannot write zoo.cfg");
     // The server runs in its own process group, which the watchdog kills
-    // when its standard input (held by this process) closes.
+    // when its standard input (held by this process) closes. The watchdog
+    // ignores the signals that end the test run (Ctrl-C, `timeout`), so it
+    // outlives the run and cleans up after it; it starts ignoring them only
+    // after starting the server, which must not inherit that.
     let watchdog = format!(
-        "setsid {SERVER_SCRIPT} start-foreground {config} >{log} 2>&1 & server=$!; cat >/dev/null; kill -- -$server; rm -rf {dir}",
+        "setsid {SERVER_SCRIPT} start-foreground {config} >{log} 2>&1 & server=$!; trap '' INT TERM HUP; \
+         cat >/dev/null; kill -- -$server; rm -rf {dir}",
         config = config.display(),
         log = dir.join("server.log").display(),
         dir = dir.display(),
