@@ -48,14 +48,18 @@ pub use wit_bindgen;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit/rpc",
-        world: "weir:rpc/imports",
+        world: "weir:rpc/host",
         runtime_path: "wit_bindgen::rt",
         generate_unused_types: true,
     });
 }
 
+pub mod heartbeat;
+pub mod leadership;
+pub mod registration;
+
 pub use bindings::weir::rpc::{runtime, types};
-pub use main_thread::{run_async, schedule_run_async, sleep, spawn};
+pub use main_thread::{CallTimedOut, ScheduledTask, call_async, run_async, schedule_run_async, sleep, spawn};
 pub use types::{FencingMismatch, FrameTooLarge, LogLevel, RpcError, Uuid};
 
 /// An endpoint's lifecycle hooks (Flink's `onStart` and `onStop`). Both

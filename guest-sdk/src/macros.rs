@@ -1,10 +1,11 @@
 //! The macros that wire an endpoint crate to the SDK.
 
 /// Generates bindings for an endpoint's world, sharing the SDK's
-/// `weir:rpc` types, so `RpcError` and friends are one type everywhere.
+/// `weir:rpc` bindings, so `RpcError` and friends are one type everywhere.
 ///
 /// Takes the options of `wit_bindgen::generate!`; `world` and `path` are
-/// required. Invoke it at the crate root.
+/// required, and the world must include `weir:rpc/endpoint`. Invoke it at
+/// the crate root.
 #[macro_export]
 macro_rules! generate {
     ({ $($options:tt)* }) => {
@@ -13,6 +14,9 @@ macro_rules! generate {
             with: {
                 "weir:rpc/types@0.1.0": ::weir_guest::types,
                 "weir:rpc/runtime@0.1.0": ::weir_guest::runtime,
+                "weir:rpc/leadership@0.1.0": ::weir_guest::leadership::wit,
+                "weir:rpc/heartbeats@0.1.0": ::weir_guest::heartbeat::wit,
+                "weir:rpc/registration@0.1.0": ::weir_guest::registration::wit,
             },
             generate_all,
             $($options)*

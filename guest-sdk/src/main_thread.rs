@@ -1,5 +1,6 @@
-//! Work on the endpoint's own main thread: Flink's `runAsync` and
-//! `scheduleRunAsync`, background tasks, and a `sleep` built on them.
+//! Work on the endpoint's own main thread: Flink's `runAsync`,
+//! `scheduleRunAsync` and `callAsync`, background tasks, and a `sleep`
+//! built on them.
 //!
 //! A scheduled task is kept here under an id; the host puts a message with
 //! the id into the endpoint's mailbox when it is due and calls the exported
@@ -31,9 +32,81 @@ pub fn run_async(task: impl FnOnce() + 'static) {
 }
 
 /// Runs `task` on the main thread after `delay` (Flink's
-/// `scheduleRunAsync`), with millisecond resolution.
-pub fn schedule_run_async(delay: Duration, task: impl FnOnce() + 'static) {
-    schedule(delay, async move { task() });
+/// `scheduleRunAsync`), with millisecond resolution. Tasks due at the same
+/// time run in the order they were scheduled. The returned handle cancels
+/// it (Flink's `ScheduledFuture.cancel`); dropping the handle does not.
+pub fn schedule_run_async(delay: Duration, task: impl FnOnce() + 'static) -> ScheduledTask {
+    schedule(delay, async move { task() })
+}
+
+/// A task [`schedule_run_async`] scheduled.
+#[derive(Debug)]
+pub struct ScheduledTask {
+    id: u64,
+}
+
+impl ScheduledTask {
+    /// Cancels the task: it will not run. False if it has run already, or
+    /// is running.
+    pub fn cancel(&self) -> bool {
+        let cancelled = runtime::cancel_scheduled(self.id);
+        if cancelled {
+            TASKS.with(|tasks| tasks.borrow_mut().remove(&self.id));
+        }
+        cancelled
+    }
+}
+
+/// Runs `call` on the main thread once the messages before it have been
+/// handled, and returns its result (Flink's `callAsync`), or
+/// [`CallTimedOut`] if it has not run within `timeout`. A call that times
+/// out still runs, later.
+pub async fn call_async<T: 'static>(call: impl FnOnce() -> T + 'static, timeout: Duration) -> Result<T, CallTimedOut> {
+    let slot = Rc::new(Slot { value: RefCell::new(None), waker: RefCell::new(None) });
+    let filler = slot.clone();
+    run_async(move || {
+        *filler.value.borrow_mut() = Some(call());
+        if let Some(waker) = filler.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    });
+    CallAsync { slot, timer: sleep(timeout) }.await
+}
+
+/// [`call_async`]'s call did not run within its timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallTimedOut;
+
+impl std::fmt::Display for CallTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the call on the main thread did not run within its timeout")
+    }
+}
+
+impl std::error::Error for CallTimedOut {}
+
+/// Where [`call_async`]'s result lands.
+struct Slot<T> {
+    value: RefCell<Option<T>>,
+    waker: RefCell<Option<Waker>>,
+}
+
+/// [`call_async`]'s future: the result, or the timer.
+struct CallAsync<T> {
+    slot: Rc<Slot<T>>,
+    timer: Sleep,
+}
+
+impl<T> Future for CallAsync<T> {
+    type Output = Result<T, CallTimedOut>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(value) = self.slot.value.borrow_mut().take() {
+            return Poll::Ready(Ok(value));
+        }
+        *self.slot.waker.borrow_mut() = Some(cx.waker().clone());
+        Pin::new(&mut self.timer).poll(cx).map(|()| Err(CallTimedOut))
+    }
 }
 
 /// Runs `future` on the main thread as a task of its own: the endpoint keeps
@@ -43,11 +116,12 @@ pub fn spawn(future: impl Future<Output = ()> + 'static) {
     schedule(Duration::ZERO, future);
 }
 
-fn schedule(delay: Duration, task: impl Future<Output = ()> + 'static) {
+fn schedule(delay: Duration, task: impl Future<Output = ()> + 'static) -> ScheduledTask {
     let id = NEXT_ID.with(|next| next.replace(next.get() + 1));
     TASKS.with(|tasks| tasks.borrow_mut().insert(id, Box::pin(task)));
     let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
     runtime::schedule_run_async(id, millis);
+    ScheduledTask { id }
 }
 
 /// Runs the task scheduled under `id` to completion. Called by the
@@ -61,17 +135,17 @@ pub async fn run(id: u64) {
 }
 
 /// Completes after `delay`, without blocking the main thread: other calls
-/// are served meanwhile.
+/// are served meanwhile. Dropping it early cancels its timer.
 pub fn sleep(delay: Duration) -> Sleep {
     let state = Rc::new(SleepState { done: Cell::new(false), waker: RefCell::new(None) });
     let wake = state.clone();
-    schedule_run_async(delay, move || {
+    let timer = schedule_run_async(delay, move || {
         wake.done.set(true);
         if let Some(waker) = wake.waker.borrow_mut().take() {
             waker.wake();
         }
     });
-    Sleep { state }
+    Sleep { state, timer }
 }
 
 #[derive(Debug)]
@@ -84,6 +158,15 @@ struct SleepState {
 #[derive(Debug)]
 pub struct Sleep {
     state: Rc<SleepState>,
+    timer: ScheduledTask,
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if !self.state.done.get() {
+            self.timer.cancel();
+        }
+    }
 }
 
 impl Future for Sleep {

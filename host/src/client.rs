@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use wasmtime::component::Val;
 
-use crate::component::FunctionId;
 use crate::error::RpcError;
 use crate::fencing::FencingToken;
-use crate::gateway::{FunctionSignature, GatewaySignature, wave};
+use crate::gateway::{FunctionId, FunctionSignature, GatewaySignature, wave};
 use crate::route::Route;
 
 /// A connection to one gateway of one endpoint, on this host or another

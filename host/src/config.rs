@@ -27,6 +27,16 @@ pub const DEFAULT_MAX_ENDPOINTS: u32 = 10_000;
 pub const DEFAULT_FRAME_SIZE: u64 = 10 * 1024 * 1024;
 /// Default TCP connect timeout, as Flink's `pekko.tcp.timeout`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Default number of calls an endpoint runs at once.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
+/// Default time a connection from another host may stay silent.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default time a started frame may take to arrive whole.
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default number of connections from other hosts served at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default bytes of replies a connection may have waiting to be written.
+pub const DEFAULT_REPLY_BUFFER: u64 = 32 * 1024 * 1024;
 
 /// Configuration of a weir host.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,6 +84,31 @@ pub struct HostConfig {
     /// Mutual TLS between hosts (Flink's `security.ssl.internal.*`). Unset:
     /// plain TCP.
     pub tls: Option<TlsConfig>,
+    /// Calls an endpoint may have started and not finished (while they
+    /// await other endpoints, say) before it takes no more from its
+    /// mailbox, which then fills and holds its callers back. Default:
+    /// [`DEFAULT_MAX_IN_FLIGHT`].
+    pub max_in_flight: usize,
+    /// How long a connection from another host may go without a frame
+    /// before it is closed; the calling host dials again when it needs to.
+    /// Hosts close their own idle links before the peer does. Default:
+    /// [`DEFAULT_IDLE_TIMEOUT`].
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// How long a frame may take to arrive whole once its first byte has:
+    /// a peer that trickles bytes is cut off after it. Default:
+    /// [`DEFAULT_FRAME_TIMEOUT`].
+    #[serde(with = "humantime_serde")]
+    pub frame_timeout: Duration,
+    /// Connections from other hosts served at once; more are refused (and
+    /// told so) until some close. Keep it well under the process's open
+    /// file limit (`ulimit -n`). Default: [`DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: usize,
+    /// Bytes of replies one connection may have waiting to be written
+    /// before the host stops reading that connection's requests: a peer
+    /// that does not read its replies holds up only itself. Default:
+    /// [`DEFAULT_REPLY_BUFFER`].
+    pub reply_buffer: u64,
 }
 
 /// Where a host finds its TLS material, all PEM files. With TLS on, a host
@@ -105,6 +140,11 @@ impl Default for HostConfig {
             frame_size: DEFAULT_FRAME_SIZE,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             tls: None,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            frame_timeout: DEFAULT_FRAME_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            reply_buffer: DEFAULT_REPLY_BUFFER,
         }
     }
 }
@@ -297,11 +337,59 @@ impl HostConfig {
         if self.connect_timeout.is_zero() {
             return fail("connect-timeout must be greater than zero".into());
         }
+        for (key, value) in [("max-in-flight", self.max_in_flight), ("max-connections", self.max_connections)] {
+            if value == 0 {
+                return fail(format!("{key} must be at least 1"));
+            }
+        }
+        for (key, value) in [("idle-timeout", self.idle_timeout), ("frame-timeout", self.frame_timeout)] {
+            if value.is_zero() {
+                return fail(format!("{key} must be greater than zero"));
+            }
+        }
+        if self.reply_buffer < self.frame_size {
+            return fail(format!(
+                "reply-buffer ({}) must be at least frame-size ({}): one reply must fit",
+                self.reply_buffer, self.frame_size
+            ));
+        }
+        if let Some(listen) = &self.listen {
+            check_host_port(listen).map_err(|reason| ConfigError(format!("listen = {listen:?}: {reason}")))?;
+        }
+        if let Some(host) = &self.advertised_host {
+            check_host(host).map_err(|reason| ConfigError(format!("advertised-host = {host:?}: {reason}")))?;
+        }
         Ok(())
     }
 }
 
 const WASM_PAGE_SIZE: u64 = 64 * 1024;
+
+/// Checks `host:port` (an IPv6 host in brackets), for `listen`.
+fn check_host_port(text: &str) -> Result<(), String> {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err("expected `host:port`, e.g. `0.0.0.0:6123` (port 0 picks a free one)".into());
+    };
+    port.parse::<u16>().map_err(|_| format!("`{port}` is not a port number (0 to 65535)"))?;
+    check_host(host.trim_start_matches('[').trim_end_matches(']'))
+}
+
+/// Checks a host name or IP address other hosts can dial.
+fn check_host(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Err("the host is empty".into());
+    }
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let label_ok = |label: &str| {
+        !label.is_empty() && label.len() <= 63 && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if host.len() > 253 || !host.split('.').all(label_ok) {
+        return Err("not an IP address or a host name (letters, digits, `-` and `.`)".into());
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {
@@ -329,6 +417,26 @@ mod tests {
         let ha: HaConfig = toml::from_str("mode = \"standalone\"\nleaders = { rm = \"weir://h:1/rm\" }").unwrap();
         assert_eq!(ha, HaConfig::Standalone { leaders: [("rm".into(), "weir://h:1/rm".into())].into() });
         assert!(toml::from_str::<HaConfig>("mode = \"zookeeper\"").is_err(), "the quorum is required");
+    }
+
+    #[test]
+    fn listen_and_advertised_host_must_be_dialable() {
+        let with = |listen: &str, advertised: Option<&str>| HostConfig {
+            listen: Some(listen.into()),
+            advertised_host: advertised.map(Into::into),
+            ..HostConfig::default()
+        };
+        with("127.0.0.1:0", None).validate().unwrap();
+        with("[::1]:6123", Some("node-1.example.com")).validate().unwrap();
+        for (listen, advertised, key) in [
+            ("127.0.0.1", None, "listen"),
+            ("127.0.0.1:99999", None, "listen"),
+            ("127.0.0.1:0", Some("my host"), "advertised-host"),
+            ("127.0.0.1:0", Some(""), "advertised-host"),
+        ] {
+            let err = with(listen, advertised).validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]

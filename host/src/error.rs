@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::config::ConfigError;
 use crate::fencing::FencingToken;
 
 /// Why an RPC failed. It mirrors the WIT `rpc-error` variant one case for one
@@ -130,6 +131,20 @@ pub enum LoadError {
         #[source]
         source: wasmtime::Error,
     },
+    /// The component is valid, but asks more than this host's engines
+    /// allow an endpoint (more initial memory than `memory-cap`, say).
+    #[error(
+        "component `{name}` exceeds what this host allows an endpoint; raise `memory-cap` (now {memory_cap} bytes) if it needs more memory"
+    )]
+    ExceedsLimits {
+        /// The component's name.
+        name: String,
+        /// The host's memory cap.
+        memory_cap: u64,
+        /// Which limit, as wasmtime says it.
+        #[source]
+        source: wasmtime::Error,
+    },
     /// The component is valid, but its world is not one a weir host can run.
     #[error("component `{name}` does not fit a weir endpoint world: {reason}")]
     WrongWorld {
@@ -138,6 +153,36 @@ pub enum LoadError {
         /// What does not fit.
         reason: String,
     },
+}
+
+/// Why an [`Engine`](crate::Engine) could not be created.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The instance pools could not be reserved.
+    #[error(
+        "cannot reserve room for `max-endpoints` = {max_endpoints} endpoints of up to `memory-cap` = {memory_cap} \
+         bytes: lower either, or raise the process's limits on address space and kernel mappings \
+         (`ulimit -v`, `sysctl vm.max_map_count`)"
+    )]
+    Pools {
+        /// The configured number of endpoints.
+        max_endpoints: u32,
+        /// The configured memory cap.
+        memory_cap: u64,
+        /// What failed.
+        #[source]
+        source: wasmtime::Error,
+    },
+    /// wasmtime refused the configuration, for example on this CPU.
+    #[error("wasmtime refuses this engine configuration")]
+    Wasmtime(#[source] wasmtime::Error),
+    /// The epoch ticker thread could not be started.
+    #[error("cannot start the epoch ticker thread")]
+    Ticker(#[source] std::io::Error),
 }
 
 /// Why an endpoint could not be spawned.
@@ -150,6 +195,9 @@ pub enum SpawnError {
     /// An endpoint with this id is alive on the host.
     #[error("an endpoint with id `{0}` is already running")]
     DuplicateId(String),
+    /// The host runs as many endpoints as it was configured for.
+    #[error("the host already runs {0} endpoints, its `max-endpoints`; stop one or raise `max-endpoints`")]
+    TooManyEndpoints(usize),
     /// The id cannot be part of an address.
     #[error("invalid endpoint id `{id}`: {reason}")]
     InvalidId {
@@ -193,6 +241,14 @@ pub enum EndpointFailure {
     /// `on-stop` returned an error.
     #[error("on-stop failed: {0}")]
     StopFailed(String),
+    /// The guest panicked (and trapped), reporting `message`.
+    #[error("panicked in {during}: {message}")]
+    Panicked {
+        /// What was running: `on-start`, `on-stop`, a function, a task.
+        during: String,
+        /// The guest's panic message and where it happened.
+        message: String,
+    },
     /// The guest trapped.
     #[error("trapped in {during}: {message}")]
     Trapped {
@@ -209,15 +265,21 @@ pub enum EndpointFailure {
         /// The deadline.
         deadline: Duration,
     },
-    /// The guest tried to grow its memory past the cap.
-    #[error("exceeded its memory cap of {cap} bytes in {during} (wanted {wanted} bytes)")]
+    /// The guest's linear memory, plus what the host holds for it
+    /// (scheduled tasks, open handles), would have grown past the cap.
+    #[error(
+        "exceeded its memory cap of {cap} bytes in {during} (wanted {wanted} bytes, {held} of them held by the host \
+         for it: scheduled tasks, open handles)"
+    )]
     MemoryCapExceeded {
         /// What was running.
         during: String,
         /// The cap in bytes.
         cap: u64,
-        /// The size the guest asked for.
+        /// The size it would have grown to.
         wanted: u64,
+        /// How much of that the host holds for the guest.
+        held: u64,
     },
     /// A bug in the host itself; the endpoint is ended to keep the rest
     /// safe.

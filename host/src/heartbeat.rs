@@ -15,6 +15,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::future::BoxFuture;
+use tokio::runtime::Handle;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -66,6 +67,8 @@ pub struct HeartbeatManager<I, O> {
 struct Inner<I, O> {
     own: ResourceId,
     config: HeartbeatConfig,
+    /// Where its timers and RPCs run.
+    runtime: Handle,
     listener: Arc<dyn HeartbeatListener<I, O>>,
     monitors: Mutex<HashMap<ResourceId, Monitor<O>>>,
     stop: CancellationToken,
@@ -92,18 +95,29 @@ impl<I, O> fmt::Debug for HeartbeatManager<I, O> {
 
 impl<I: Send + 'static, O: Send + 'static> HeartbeatManager<I, O> {
     /// A receiver side: it answers heartbeat requests and watches for
-    /// heartbeats, but asks for none. Spawns on the current tokio runtime.
-    pub fn receiver(own: ResourceId, config: HeartbeatConfig, listener: Arc<dyn HeartbeatListener<I, O>>) -> Self {
+    /// heartbeats, but asks for none. Its timers run on `runtime`.
+    pub fn receiver(
+        own: ResourceId,
+        config: HeartbeatConfig,
+        listener: Arc<dyn HeartbeatListener<I, O>>,
+        runtime: &Handle,
+    ) -> Self {
         let stop = CancellationToken::new();
-        let inner = Arc::new(Inner { own, config, listener, monitors: Mutex::default(), stop: stop.clone() });
+        let runtime = runtime.clone();
+        let inner = Arc::new(Inner { own, config, runtime, listener, monitors: Mutex::default(), stop: stop.clone() });
         Self { inner, _stop: stop.drop_guard() }
     }
 
     /// A sender side: a receiver side that also asks every target for a
-    /// heartbeat each interval. Spawns on the current tokio runtime.
-    pub fn sender(own: ResourceId, config: HeartbeatConfig, listener: Arc<dyn HeartbeatListener<I, O>>) -> Self {
-        let manager = Self::receiver(own, config, listener);
-        tokio::spawn(request_heartbeats(manager.inner.clone()));
+    /// heartbeat each interval. Its timers run on `runtime`.
+    pub fn sender(
+        own: ResourceId,
+        config: HeartbeatConfig,
+        listener: Arc<dyn HeartbeatListener<I, O>>,
+        runtime: &Handle,
+    ) -> Self {
+        let manager = Self::receiver(own, config, listener, runtime);
+        manager.inner.runtime.spawn(request_heartbeats(manager.inner.clone()));
         manager
     }
 
@@ -114,7 +128,7 @@ impl<I: Send + 'static, O: Send + 'static> HeartbeatManager<I, O> {
         let generation = GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let monitor = Monitor { target, last_heartbeat: Instant::now(), failed_rpcs: 0, generation };
         self.inner.lock().insert(id.clone(), monitor);
-        tokio::spawn(watch_timeout(self.inner.clone(), id, generation));
+        self.inner.runtime.spawn(watch_timeout(self.inner.clone(), id, generation));
     }
 
     /// Stops watching `target`.
@@ -144,7 +158,7 @@ impl<I: Send + 'static, O: Send + 'static> HeartbeatManager<I, O> {
             self.inner.listener.report_payload(from, payload);
             let answer = self.inner.listener.retrieve_payload(from);
             let sent = target.receive_heartbeat(&self.inner.own, answer);
-            tokio::spawn(report_rpc(self.inner.clone(), from.clone(), sent));
+            self.inner.runtime.spawn(report_rpc(self.inner.clone(), from.clone(), sent));
         }
     }
 }
@@ -227,7 +241,7 @@ async fn request_heartbeats<I: Send + 'static, O: Send + 'static>(inner: Arc<Inn
         for (id, target) in targets {
             let payload = inner.listener.retrieve_payload(&id);
             let sent = target.request_heartbeat(&inner.own, payload);
-            tokio::spawn(report_rpc(inner.clone(), id, sent));
+            inner.runtime.spawn(report_rpc(inner.clone(), id, sent));
         }
     }
 }

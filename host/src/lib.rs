@@ -28,31 +28,34 @@
 //!
 //! # Layout
 //!
+//! Layers, from the bottom up; each module uses only those above it in
+//! this table (`tests/layers.rs` checks it).
+//!
 //! | module | owns |
 //! | --- | --- |
-//! | [`config`] | every knob and its default |
-//! | [`gateway`] | the structural model of gateway types: signatures, client convention, checks |
-//! | [`engine`] | the wasmtime engines and the epoch ticker |
-//! | [`component`] | loading a component: its world, linker, store, and what the host lends it |
+//! | [`address`], [`fencing`], [`error`], [`config`], [`events`] | addresses, tokens against split brain, errors, every knob, the host's event stream |
+//! | [`gateway`] | the structural model of gateway types: function ids, signatures, client convention, checks |
+//! | [`component`] | what a component is: compiled once, its world read |
+//! | [`ha`], [`heartbeat`], [`registration`] | leader election and retrieval; noticing a lost peer; signing up with retries |
 //! | `endpoint` | the caller's side of an endpoint: state, mailbox messages, directory |
-//! | `actor` | an endpoint's main thread: the loops that drive the guest |
-//! | [`service`] | Flink's `RpcService`: spawn, connect, shut down |
-//! | `route` | where a gateway's calls go: this host's mailbox or another host |
 //! | `remote` | TCP between hosts: links, handshake, wire format, TLS, the serving side |
+//! | `route` | where a gateway's calls go: this host's mailbox or another host |
 //! | [`client`] | host-side calls by gateway and function name |
-//! | [`fencing`], [`address`] | tokens against split brain; endpoint addresses |
-//! | [`ha`] | leader election and retrieval: embedded, standalone, ZooKeeper |
-//! | [`heartbeat`], [`registration`] | noticing a lost peer; signing up with a leader, with retries |
-//! | [`wit_clients`] | deriving client interfaces from gateway interfaces |
+//! | `capability` | what the host lends components: WASI, runtime, clients, leadership, heartbeats, registration |
+//! | [`engine`] | the wasmtime engines and the epoch ticker; loading = compiling and linking |
+//! | `actor` | an endpoint's main thread: the loops that drive the guest |
+//! | [`service`] | Flink's `RpcService` and the composition root: spawn, connect, list, events, shut down |
 
 mod actor;
 pub mod address;
+mod capability;
 pub mod client;
 pub mod component;
 pub mod config;
 mod endpoint;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod fencing;
 pub mod gateway;
 pub mod ha;
@@ -61,14 +64,17 @@ pub mod registration;
 mod remote;
 mod route;
 pub mod service;
-pub mod wit_clients;
 
 pub use self::client::GatewayClient;
-pub use self::component::{ComponentInfo, EndpointComponent};
+pub use self::component::ComponentInfo;
 pub use self::config::{HaConfig, HeartbeatConfig, HostConfig, RegistrationConfig, TlsConfig, ZooKeeperConfig};
 pub use self::endpoint::{EndpointStats, Lifecycle, Termination};
-pub use self::engine::Engine;
-pub use self::error::{EndpointFailure, LoadError, RpcError, SpawnError};
+pub use self::engine::{EndpointComponent, Engine};
+pub use self::error::{EndpointFailure, EngineError, LoadError, RpcError, SpawnError};
+pub use self::events::HostEvent;
 pub use self::fencing::FencingToken;
 pub use self::remote::{PROTOCOL_VERSION, TlsError};
-pub use self::service::{Endpoint, EndpointOptions, RpcService, ServiceError, ShutdownError, StartError};
+pub use self::service::{
+    Endpoint, EndpointInfo, EndpointOptions, LeadershipRunner, RpcService, ServiceBuilder, ServiceError, ShutdownError,
+    StartError,
+};

@@ -45,6 +45,75 @@ pub trait Registration: Send {
     ) -> impl Future<Output = Result<RegistrationResponse<Self::Success, Self::Rejection>, RpcError>> + Send;
 }
 
+/// How an attempt went, as far as the schedule cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// Registered: the schedule ends.
+    Accepted,
+    /// Refused for good: the schedule ends.
+    Rejected,
+    /// Not now: wait the refused delay.
+    Declined,
+    /// The attempt timed out: retry at once with twice the timeout.
+    TimedOut,
+    /// The attempt failed otherwise: wait the error delay.
+    Failed,
+}
+
+/// Flink's retry policy, as a state machine with no clock of its own: after
+/// each attempt, when the next one is due and how long it may take. The
+/// host's [`register`] and the `weir:rpc/registration` capability both run
+/// on it.
+#[derive(Clone, Debug)]
+pub struct RetrySchedule {
+    config: RegistrationConfig,
+    timeout: Duration,
+    attempts: u64,
+    done: bool,
+}
+
+impl RetrySchedule {
+    /// A schedule whose first attempt is due now.
+    pub fn new(config: RegistrationConfig) -> Self {
+        Self { timeout: config.initial_timeout, config, attempts: 0, done: false }
+    }
+
+    /// The timeout of the next attempt.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Attempts reported so far.
+    pub fn attempts(&self) -> u64 {
+        self.attempts
+    }
+
+    /// Whether an attempt was accepted or rejected.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Records how an attempt went; returns how long to wait before the
+    /// next one, or `None` once the schedule has ended.
+    pub fn after(&mut self, attempt: Attempt) -> Option<Duration> {
+        self.attempts += 1;
+        let delay = match attempt {
+            Attempt::Accepted | Attempt::Rejected => {
+                self.done = true;
+                return None;
+            }
+            Attempt::TimedOut => {
+                self.timeout = (self.timeout * 2).min(self.config.max_timeout);
+                return Some(Duration::ZERO);
+            }
+            Attempt::Declined => self.config.refused_delay,
+            Attempt::Failed => self.config.error_delay,
+        };
+        self.timeout = self.config.initial_timeout;
+        Some(delay)
+    }
+}
+
 /// Attempts `registration` until it succeeds or is rejected.
 ///
 /// # Errors
@@ -58,11 +127,10 @@ pub async fn register<R: Registration>(
     registration: &mut R,
     config: &RegistrationConfig,
 ) -> Result<R::Success, R::Rejection> {
-    let mut timeout = config.initial_timeout;
-    let mut attempt = 0u64;
+    let mut schedule = RetrySchedule::new(*config);
     loop {
-        attempt += 1;
-        match registration.attempt(timeout).await {
+        let attempt = schedule.attempts() + 1;
+        let kind = match registration.attempt(schedule.timeout()).await {
             Ok(RegistrationResponse::Success(success)) => {
                 tracing::info!(attempt, "registration succeeded");
                 return Ok(success);
@@ -73,19 +141,20 @@ pub async fn register<R: Registration>(
             }
             Ok(RegistrationResponse::Declined(reason)) => {
                 tracing::info!(attempt, %reason, delay = ?config.refused_delay, "registration declined; retrying later");
-                timeout = config.initial_timeout;
-                tokio::time::sleep(config.refused_delay).await;
+                Attempt::Declined
             }
             Err(RpcError::Timeout { .. }) => {
-                timeout = (timeout * 2).min(config.max_timeout);
-                tracing::debug!(attempt, next_timeout = ?timeout, "registration attempt timed out");
+                tracing::debug!(attempt, "registration attempt timed out");
+                Attempt::TimedOut
             }
             Err(error) => {
                 tracing::info!(attempt, %error, delay = ?config.error_delay, "registration attempt failed; retrying later");
-                timeout = config.initial_timeout;
-                tokio::time::sleep(config.error_delay).await;
+                Attempt::Failed
             }
-        }
+        };
+        // Declined, timed-out and failed attempts never end the schedule.
+        let delay = schedule.after(kind).unwrap_or_default();
+        tokio::time::sleep(delay).await;
     }
 }
 

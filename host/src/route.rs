@@ -9,11 +9,10 @@ use std::time::Duration;
 use wasmtime::component::Val;
 
 use crate::address::{AddressError, EndpointAddress, LOCAL_AUTHORITY};
-use crate::component::FunctionId;
 use crate::endpoint::{ActorRef, Directory};
 use crate::error::{RpcError, within};
 use crate::fencing::FencingToken;
-use crate::gateway::GatewaySignature;
+use crate::gateway::{FunctionId, GatewaySignature};
 use crate::remote::{Network, RemoteGateway, Settings};
 
 /// The target of a connected gateway.

@@ -54,7 +54,8 @@ fn worlds_a_host_cannot_run_are_refused_with_what_does_not_fit() {
         "package test:w; interface thing { f: func(); } world w { import thing; export weir:rpc/lifecycle@0.1.0; }",
         "w",
     );
-    assert!(reason.contains("imports `test:w/thing`, which a weir host does not provide"), "{reason}");
+    assert!(reason.contains("imports `test:w/thing`, which a weir host does not lend"), "{reason}");
+    assert!(reason.contains("weir:rpc/leadership@0.1.0"), "names what the host lends: {reason}");
 
     let reason = wrong_world("package test:bare; world bare { export run: func(); }", "bare");
     assert!(reason.contains("exports `run` outside an interface"), "{reason}");

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use tokio::runtime::Handle;
 use wasmtime::component::Val;
 use weir::heartbeat::{HeartbeatListener, HeartbeatManager, HeartbeatTarget, ResourceId};
 use weir::{GatewayClient, HeartbeatConfig, RpcError};
@@ -103,8 +104,8 @@ async fn run_for(duration: Duration) {
 #[tokio::test(start_paused = true)]
 async fn payloads_flow_both_ways_and_a_silent_target_times_out() {
     let (jm, te) = (Recorder::new("jm"), Recorder::new("te"));
-    let sender = Arc::new(HeartbeatManager::sender(id("jm"), config(), jm.clone()));
-    let receiver = Arc::new(HeartbeatManager::receiver(id("te"), config(), te.clone()));
+    let sender = Arc::new(HeartbeatManager::sender(id("jm"), config(), jm.clone(), &Handle::current()));
+    let receiver = Arc::new(HeartbeatManager::receiver(id("te"), config(), te.clone(), &Handle::current()));
     let to_receiver = Arc::new(Mutex::new(Some(receiver.clone())));
     sender.monitor_target(id("te"), Arc::new(Direct { to: to_receiver.clone(), failure: None }));
     receiver
@@ -135,6 +136,7 @@ async fn an_unreachable_target_is_detected_after_the_failure_threshold() {
             id("jm"),
             HeartbeatConfig { rpc_failure_threshold: threshold, ..config() },
             jm.clone(),
+            &Handle::current(),
         );
         let target = Direct { to: Arc::new(Mutex::new(None)), failure: Some(unreachable.clone()) };
         sender.monitor_target(id("te"), Arc::new(target));
@@ -173,7 +175,7 @@ async fn a_killed_remote_target_is_reported_unreachable_long_before_the_timeout(
         rpc_failure_threshold: 2,
     };
     let jm = Recorder::new("jm");
-    let sender = HeartbeatManager::sender(id("jm"), config, jm.clone());
+    let sender = HeartbeatManager::sender(id("jm"), config, jm.clone(), &Handle::current());
     sender.monitor_target(id("te"), Arc::new(Pinged(client)));
     eventually("a few heartbeats answered", || async {
         (sender.last_heartbeat_from(&id("te")).is_some() && jm.events().is_empty()).then_some(())

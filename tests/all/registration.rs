@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
-use weir::ha::{self, HaServices, LeaderInformation};
+use weir::ha::{self, HaContext, HaServices, LeaderInformation};
 use weir::registration::{Registration, RegistrationResponse, register, register_with_leader};
 use weir::{RegistrationConfig, RpcError};
 
@@ -83,7 +83,7 @@ async fn declines_and_errors_wait_their_delays_and_a_rejection_ends_it() {
 
 #[tokio::test(start_paused = true)]
 async fn a_new_leader_cancels_the_attempt_in_progress() {
-    let services = ha::Embedded::default();
+    let services = ha::Embedded::new(HaContext::current());
     let mut retrieval = services.leader_retrieval("rm").unwrap();
     let mut first = services.leader_election("rm").unwrap();
     let mut second = services.leader_election("rm").unwrap();

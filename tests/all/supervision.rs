@@ -9,10 +9,15 @@ use weir_tests::{artifacts, capture_logs, component, eventually, host, logs, wit
 
 const TRIGGER: &str = "`weir:examples/fault@0.1.0.trigger`";
 
+/// Where the guest panicked; the faulty endpoint panics with "deliberate
+/// trap", which its callers and its termination cause must carry.
 fn trapped_in(failure: &EndpointFailure) -> &str {
     match failure {
-        EndpointFailure::Trapped { during, .. } => during,
-        other => panic!("expected a trap, got {other}"),
+        EndpointFailure::Panicked { during, message } => {
+            assert!(message.starts_with("deliberate trap (at faulty/src/lib.rs:"), "{message}");
+            during
+        }
+        other => panic!("expected a panic, got {other}"),
     }
 }
 
@@ -27,11 +32,9 @@ async fn a_trap_in_a_call_ends_that_endpoint_only() {
     let error = faults.ask("trigger", vec![]).await.unwrap_err();
     let RpcError::EndpointFailed { endpoint, cause } = &error else { panic!("expected endpoint-failed, got {error}") };
     assert_eq!(endpoint, "trapper");
-    assert!(cause.contains(TRIGGER), "{cause}");
+    assert!(cause.contains(TRIGGER) && cause.contains("panicked") && cause.contains("deliberate trap"), "{cause}");
     let failure = trapper.terminated().await.unwrap_err();
     assert_eq!(trapped_in(&failure), TRIGGER);
-    let EndpointFailure::Trapped { message, .. } = &failure else { unreachable!() };
-    assert!(message.contains("unreachable") || message.contains("trap"), "{message}");
 
     // Later calls learn why; everybody else keeps serving.
     let error = faults.ask("ping", vec![]).await.unwrap_err();
@@ -68,7 +71,8 @@ async fn a_trap_after_an_await_ends_the_endpoint() {
         host.start("trapper-async", &component(artifacts::FAULTY), with_config(&[("fault", "trap")])).await.unwrap();
     let error = trapper.gateway(FAULT).unwrap().ask("trigger-async", vec![]).await.unwrap_err();
     assert!(matches!(error, RpcError::EndpointFailed { .. }), "{error}");
-    assert!(matches!(trapper.terminated().await, Err(EndpointFailure::Trapped { .. })));
+    let failure = trapper.terminated().await.unwrap_err();
+    assert_eq!(trapped_in(&failure), "`weir:examples/fault@0.1.0.trigger-async`");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

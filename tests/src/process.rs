@@ -20,7 +20,7 @@ pub fn weir_binary() -> &'static Path {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the workspace");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "-p", "weir", "--bin", "weir"]).current_dir(root);
+        build.args(["build", "--quiet", "-p", "weir-cli", "--bin", "weir"]).current_dir(root);
         if std::env::var_os("CI").is_some() {
             build.arg("--locked");
         }

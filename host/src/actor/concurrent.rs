@@ -11,14 +11,15 @@ use std::future::poll_fn;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::oneshot;
-use tokio_util::time::DelayQueue;
 use wasmtime::component::{Accessor, Func, Val};
 
 use super::machine::{self, Action, During};
-use super::{Actor, BATCH, Inbox, take_result};
-use crate::component::{InstanceFuncs, StoreData};
+use super::{Actor, BATCH, Inbox, take_result, target};
+use crate::capability::{StoreData, TASK_BYTES, Timers};
 use crate::endpoint::{ActorRef, Termination};
+use crate::engine::InstanceFuncs;
 use crate::error::EndpointFailure;
+use crate::events::Events;
 
 /// A guest task the loop is waiting for.
 #[derive(Clone, Copy, Debug)]
@@ -40,9 +41,11 @@ impl Job {
     }
 }
 
-pub(super) async fn drive(actor: Actor) -> (Termination, Option<Inbox>) {
-    let Actor { actor_ref, mut store, funcs, mut inbox } = actor;
-    let result = store.run_concurrent(async |accessor| serve(accessor, &actor_ref, &funcs, &mut inbox).await).await;
+pub(super) async fn drive(actor: Actor, events: &Events) -> (Termination, Option<Inbox>) {
+    let Actor { actor_ref, mut store, funcs, mut inbox, max_in_flight } = actor;
+    let result = store
+        .run_concurrent(async |accessor| serve(accessor, &actor_ref, &funcs, &mut inbox, max_in_flight, events).await)
+        .await;
     let termination = result.unwrap_or_else(|error| {
         // The event loop itself failed: a trap surfaced outside any one call.
         Err(machine::failure(&actor_ref, store.data(), During::Unknown, &error))
@@ -55,20 +58,22 @@ async fn serve(
     actor: &ActorRef,
     funcs: &InstanceFuncs,
     inbox: &mut Inbox,
+    max_in_flight: usize,
+    events: &Events,
 ) -> Termination {
     let fail = |during: During, error: wasmtime::Error| -> EndpointFailure {
         accessor.with(|mut access| machine::failure(actor, access.data_mut(), during, &error))
     };
     let mut running = FuturesUnordered::new();
-    let mut delayed = DelayQueue::new();
     let (mut control_open, mut mailbox_open) = (true, true);
     loop {
+        let room = max_in_flight.saturating_sub(running.len());
         tokio::select! {
             biased;
             command = inbox.control.recv(), if control_open => {
                 control_open = command.is_some();
                 match machine::on_control(actor, command, funcs.on_stop.is_some()) {
-                    Action::Start(done) => start(accessor, funcs, done, fail).await?,
+                    Action::Start(done) => start(accessor, actor, funcs, done, fail, events).await?,
                     Action::Stop => {
                         if let Some(on_stop) = funcs.on_stop {
                             running.push(execute(accessor, on_stop, Vec::new(), true, Job::OnStop));
@@ -88,24 +93,16 @@ async fn serve(
                 (Job::OnStop, Ok(value)) => return machine::hook_outcome(value, EndpointFailure::StopFailed),
                 (job, Err(error)) => return Err(fail(job.during(), error)),
             },
-            Some(scheduled) = inbox.tasks.recv() => {
-                if scheduled.delay.is_zero() {
-                    let (run, args, job) = task_call(funcs, scheduled.task);
-                    running.push(execute(accessor, run, args, false, job));
-                } else {
-                    delayed.insert(scheduled.task, scheduled.delay);
-                }
+            task = poll_fn(|cx| accessor.with(|mut access| due_task(access.data_mut(), cx))) => {
+                // Loading refuses components that schedule tasks without `main-thread`.
+                let run = funcs.run_task.expect("a component that schedules tasks exports main-thread");
+                running.push(execute(accessor, run, vec![Val::U64(task)], false, Job::Fire(During::Task(task))));
             }
-            Some(expired) = poll_fn(|cx| delayed.poll_expired(cx)), if !delayed.is_empty() => {
-                let (run, args, job) = task_call(funcs, expired.into_inner());
-                running.push(execute(accessor, run, args, false, job));
-            }
-            received = inbox.mailbox.recv_many(&mut inbox.batch, BATCH), if mailbox_open => {
+            received = inbox.mailbox.recv_many(&mut inbox.batch, BATCH.min(room).max(1)), if mailbox_open && room > 0 => {
                 mailbox_open = received > 0;
                 for call in inbox.batch.drain(..) {
                     let Some(call) = machine::admit(actor, call) else { continue };
-                    let func = funcs.gateway[call.function.0 as usize];
-                    let has_result = actor.component.function(call.function).signature.is_ask();
+                    let Some((call, func, has_result)) = target(actor, funcs, call) else { continue };
                     let during = During::Function(call.function);
                     let job = match call.reply {
                         Some(reply) => Job::Ask { key: inbox.pending.insert(reply), during },
@@ -118,13 +115,23 @@ async fn serve(
     }
 }
 
+/// The next scheduled task that is due, its charge returned.
+fn due_task(data: &mut StoreData, cx: &mut std::task::Context<'_>) -> std::task::Poll<u64> {
+    let Some(timers) = data.state::<Timers>() else { return std::task::Poll::Pending };
+    let task = std::task::ready!(timers.poll_due(cx));
+    data.refund(TASK_BYTES);
+    std::task::Poll::Ready(task)
+}
+
 /// Runs `on-start` (if exported) before anything else, and reports how it
 /// went to whoever started the endpoint.
 async fn start(
     accessor: &Accessor<StoreData>,
+    actor: &ActorRef,
     funcs: &InstanceFuncs,
     done: oneshot::Sender<Result<(), EndpointFailure>>,
     fail: impl Fn(During, wasmtime::Error) -> EndpointFailure,
+    events: &Events,
 ) -> Termination {
     let outcome = match funcs.on_start {
         Some(on_start) => match execute(accessor, on_start, Vec::new(), true, Job::Fire(During::OnStart)).await.1 {
@@ -133,15 +140,11 @@ async fn start(
         },
         None => Ok(()),
     };
+    if outcome.is_ok() {
+        machine::started(actor, events);
+    }
     let _ = done.send(outcome.clone());
     outcome
-}
-
-/// The function, arguments and job of scheduled task `task`.
-fn task_call(funcs: &InstanceFuncs, task: u64) -> (Func, Vec<Val>, Job) {
-    // Loading refuses components that schedule tasks without `main-thread`.
-    let run = funcs.run_task.expect("component loaded without main-thread export scheduled a task");
-    (run, vec![Val::U64(task)], Job::Fire(During::Task(task)))
 }
 
 /// Starts a guest task for `func` and waits for its result.

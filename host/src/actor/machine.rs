@@ -3,9 +3,11 @@
 
 use wasmtime::component::Val;
 
-use crate::component::{FunctionId, LimitExceeded, StoreData};
+use crate::capability::{LimitExceeded, StoreData};
 use crate::endpoint::{ActorRef, Call, Control, Lifecycle};
 use crate::error::{EndpointFailure, RpcError};
+use crate::events::{Events, HostEvent};
+use crate::gateway::FunctionId;
 
 /// What the loop must do after a lifecycle command.
 pub(super) enum Action {
@@ -48,9 +50,16 @@ pub(super) fn on_control(actor: &ActorRef, command: Option<Control>, has_on_stop
 fn transition(actor: &ActorRef, to: Lifecycle) {
     tracing::debug!(endpoint = %actor.id, from = ?actor.lifecycle.get(), ?to, "endpoint state changed");
     actor.lifecycle.set(to);
-    if to == Lifecycle::Started {
-        tracing::info!(endpoint = %actor.id, component = %actor.component.name, address = %actor.address, "endpoint started");
-    }
+}
+
+/// `on-start` has returned: the endpoint serves calls now.
+pub(super) fn started(actor: &ActorRef, events: &Events) {
+    tracing::info!(endpoint = %actor.id, component = %actor.component.name, address = %actor.address, "endpoint started");
+    events.send(HostEvent::EndpointStarted {
+        id: actor.id.to_string(),
+        component: actor.component.name.clone(),
+        address: actor.address.to_string(),
+    });
 }
 
 /// A call taken from the mailbox, if the endpoint serves it in its current
@@ -130,16 +139,23 @@ impl During {
 }
 
 /// Turns a wasmtime error into the endpoint's termination cause, naming the
-/// limit that stopped the guest if one did.
+/// limit that stopped the guest if one did, or the guest's panic message if
+/// it reported one before it trapped.
 pub(super) fn failure(actor: &ActorRef, data: &StoreData, during: During, error: &wasmtime::Error) -> EndpointFailure {
     let during = during.or_from_backtrace(actor, error).describe(actor);
     match data.exceeded {
         Some(LimitExceeded::CpuDeadline) => {
             EndpointFailure::CpuDeadlineExceeded { during, deadline: data.limits.cpu_deadline }
         }
-        Some(LimitExceeded::Memory { wanted }) => {
-            EndpointFailure::MemoryCapExceeded { during, cap: data.limits.memory_cap, wanted }
+        Some(LimitExceeded::Memory { wanted, held }) => {
+            EndpointFailure::MemoryCapExceeded { during, cap: data.limits.memory_cap, wanted, held }
         }
-        None => EndpointFailure::Trapped { during, message: format!("{error:#}") },
+        None => match data.stderr.panic() {
+            Some(message) => {
+                tracing::debug!(endpoint = %actor.id, trap = %format!("{error:#}"), "the guest panicked");
+                EndpointFailure::Panicked { during, message }
+            }
+            None => EndpointFailure::Trapped { during, message: format!("{error:#}") },
+        },
     }
 }

@@ -23,11 +23,14 @@ use futures::FutureExt;
 use slab::Slab;
 use tokio::sync::mpsc;
 use wasmtime::Store;
-use wasmtime::component::Val;
+use wasmtime::component::{Func, Val};
 
-use crate::component::{ExecutionMode, InstanceFuncs, ScheduledTask, StoreData};
+use crate::capability::StoreData;
+use crate::component::ExecutionMode;
 use crate::endpoint::{ActorRef, Call, Control, Directory, Reply, Termination};
-use crate::error::EndpointFailure;
+use crate::engine::InstanceFuncs;
+use crate::error::{EndpointFailure, RpcError};
+use crate::events::{Events, HostEvent};
 
 /// Most calls taken from the mailbox per wake-up.
 const BATCH: usize = 64;
@@ -38,13 +41,15 @@ pub(crate) struct Actor {
     pub store: Store<StoreData>,
     pub funcs: InstanceFuncs,
     pub inbox: Inbox,
+    /// Calls started but not finished at most, before the loop takes no
+    /// more from the mailbox (`max-in-flight`).
+    pub max_in_flight: usize,
 }
 
 /// The receiving ends of an endpoint's channels, and the replies it owes.
 pub(crate) struct Inbox {
     pub mailbox: mpsc::Receiver<Call>,
     pub control: mpsc::UnboundedReceiver<Control>,
-    pub tasks: mpsc::UnboundedReceiver<ScheduledTask>,
     /// Asks being served: their replies, keyed by the running job.
     pub pending: Slab<Reply>,
     /// Calls taken from the mailbox but not yet started.
@@ -52,12 +57,24 @@ pub(crate) struct Inbox {
 }
 
 impl Inbox {
-    pub(crate) fn new(
-        mailbox: mpsc::Receiver<Call>,
-        control: mpsc::UnboundedReceiver<Control>,
-        tasks: mpsc::UnboundedReceiver<ScheduledTask>,
-    ) -> Self {
-        Self { mailbox, control, tasks, pending: Slab::new(), batch: Vec::with_capacity(BATCH) }
+    pub(crate) fn new(mailbox: mpsc::Receiver<Call>, control: mpsc::UnboundedReceiver<Control>) -> Self {
+        Self { mailbox, control, pending: Slab::new(), batch: Vec::with_capacity(BATCH) }
+    }
+}
+
+/// The guest function that serves `call`, and whether it returns a result;
+/// `None` (and the call refused) if the component does not export it.
+fn target(actor: &ActorRef, funcs: &InstanceFuncs, call: Call) -> Option<(Call, Func, bool)> {
+    match actor.component.position(call.function) {
+        Some(position) => {
+            let has_result = actor.component.functions[position].signature.is_ask();
+            Some((call, funcs.gateway[position], has_result))
+        }
+        None => {
+            let detail = format!("its component exports no function #{:016x}", call.function.0);
+            actor.refuse(call, RpcError::UnknownFunction { endpoint: actor.id.to_string(), detail });
+            None
+        }
     }
 }
 
@@ -68,13 +85,13 @@ fn take_result(results: &mut [Val]) -> Option<Val> {
 }
 
 /// Runs an endpoint until it terminates, then cleans up after it.
-pub(crate) async fn run(actor: Actor, directory: Arc<Directory>) {
+pub(crate) async fn run(actor: Actor, directory: Arc<Directory>, events: Events) {
     let actor_ref = actor.actor_ref.clone();
     let mode = actor_ref.component.mode;
-    let outcome = std::panic::AssertUnwindSafe(async move {
+    let outcome = std::panic::AssertUnwindSafe(async {
         match mode {
-            ExecutionMode::Concurrent => concurrent::drive(actor).await,
-            ExecutionMode::Sequential => sequential::drive(actor).await,
+            ExecutionMode::Concurrent => concurrent::drive(actor, &events).await,
+            ExecutionMode::Sequential => sequential::drive(actor, &events).await,
         }
     })
     .catch_unwind()
@@ -90,8 +107,10 @@ pub(crate) async fn run(actor: Actor, directory: Arc<Directory>) {
             (Err(EndpointFailure::Host { during: "the main loop".into(), message }), None)
         }
     };
+    let failure = termination.as_ref().err().cloned();
     finish(&actor_ref, termination, inbox);
     directory.unregister(&actor_ref);
+    events.send(HostEvent::EndpointTerminated { id: actor_ref.id.to_string(), failure });
 }
 
 /// Records the termination, then fails every call the endpoint can no

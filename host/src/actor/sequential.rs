@@ -9,14 +9,16 @@ use wasmtime::Store;
 use wasmtime::component::{Func, Val};
 
 use super::machine::{self, Action, During};
-use super::{Actor, BATCH, Inbox, take_result};
-use crate::component::{InstanceFuncs, StoreData};
+use super::{Actor, BATCH, Inbox, take_result, target};
+use crate::capability::StoreData;
 use crate::endpoint::{ActorRef, Termination};
+use crate::engine::InstanceFuncs;
+use crate::events::Events;
 
-pub(super) async fn drive(actor: Actor) -> (Termination, Option<Inbox>) {
-    let Actor { actor_ref, mut store, funcs, mut inbox } = actor;
+pub(super) async fn drive(actor: Actor, events: &Events) -> (Termination, Option<Inbox>) {
+    let Actor { actor_ref, mut store, funcs, mut inbox, .. } = actor;
     debug_assert!(funcs.on_start.is_none() && funcs.on_stop.is_none() && funcs.run_task.is_none());
-    let termination = serve(&actor_ref, &mut store, &funcs, &mut inbox).await;
+    let termination = serve(&actor_ref, &mut store, &funcs, &mut inbox, events).await;
     (termination, Some(inbox))
 }
 
@@ -25,6 +27,7 @@ async fn serve(
     store: &mut Store<StoreData>,
     funcs: &InstanceFuncs,
     inbox: &mut Inbox,
+    events: &Events,
 ) -> Termination {
     let (mut control_open, mut mailbox_open) = (true, true);
     loop {
@@ -34,6 +37,7 @@ async fn serve(
                 control_open = command.is_some();
                 match machine::on_control(actor, command, false) {
                     Action::Start(done) => {
+                        machine::started(actor, events);
                         let _ = done.send(Ok(()));
                     }
                     Action::Finish | Action::Stop => return Ok(()),
@@ -47,8 +51,7 @@ async fn serve(
                 inbox.batch.reverse();
                 while let Some(call) = inbox.batch.pop() {
                     let Some(call) = machine::admit(actor, call) else { continue };
-                    let func = funcs.gateway[call.function.0 as usize];
-                    let has_result = actor.component.function(call.function).signature.is_ask();
+                    let Some((call, func, has_result)) = target(actor, funcs, call) else { continue };
                     let key = call.reply.map(|reply| inbox.pending.insert(reply));
                     match invoke(store, func, &call.args, has_result).await {
                         Ok(value) => match key {

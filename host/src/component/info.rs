@@ -2,13 +2,7 @@
 
 use wasmtime::component::ComponentExportIndex;
 
-use crate::gateway::{ClientInterface, FunctionSignature, GatewaySignature};
-
-/// A gateway function of a component: the index of its signature in
-/// [`ComponentInfo::functions`]. Ids are only meaningful with the component
-/// they came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FunctionId(pub u32);
+use crate::gateway::{ClientInterface, FunctionId, FunctionSignature, GatewaySignature};
 
 /// How the host drives a component.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,12 +21,14 @@ pub struct GatewayExport {
     /// The interface name, e.g. `weir:examples/echo@0.1.0`.
     pub name: String,
     /// Its functions: a range of [`ComponentInfo::functions`].
-    pub functions: std::ops::Range<u32>,
+    pub functions: std::ops::Range<usize>,
 }
 
 /// One exported gateway function.
 #[derive(Clone, Debug)]
 pub struct FunctionExport {
+    /// Its stable id: the same in every component that exports the gateway.
+    pub id: FunctionId,
     /// Its signature.
     pub signature: FunctionSignature,
     /// Which gateway it belongs to (index into [`ComponentInfo::gateways`]).
@@ -52,7 +48,8 @@ pub struct Hooks {
 /// Everything the host needs to know about a component's world.
 #[derive(Clone, Debug)]
 pub struct ComponentInfo {
-    /// A name for messages, usually the file stem.
+    /// A name for messages: the file it was loaded from, or the name it
+    /// was loaded under.
     pub name: String,
     /// How calls into it are driven.
     pub mode: ExecutionMode,
@@ -62,11 +59,39 @@ pub struct ComponentInfo {
     pub functions: Vec<FunctionExport>,
     /// Imported client interfaces.
     pub clients: Vec<ClientInterface>,
+    /// Every interface the component imports, clients included.
+    pub imports: Vec<String>,
     /// Lifecycle and main-thread hooks.
     pub hooks: Hooks,
+    /// Positions in [`ComponentInfo::functions`], sorted by id, for the
+    /// lookup every call makes.
+    by_id: Box<[(FunctionId, usize)]>,
 }
 
 impl ComponentInfo {
+    /// Assembles what inspection found, indexing the functions by id.
+    ///
+    /// # Errors
+    ///
+    /// Two functions whose ids collide.
+    pub(crate) fn new(
+        name: String,
+        mode: ExecutionMode,
+        gateways: Vec<GatewayExport>,
+        functions: Vec<FunctionExport>,
+        clients: Vec<ClientInterface>,
+        imports: Vec<String>,
+        hooks: Hooks,
+    ) -> Result<Self, String> {
+        let mut by_id: Vec<(FunctionId, usize)> = functions.iter().enumerate().map(|(i, f)| (f.id, i)).collect();
+        by_id.sort_unstable();
+        if let Some(pair) = by_id.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            let name = |i: usize| format!("{}.{}", gateways[functions[i].gateway].name, functions[i].signature.name);
+            return Err(format!("functions {} and {} have the same id; rename one", name(pair[0].1), name(pair[1].1)));
+        }
+        Ok(Self { name, mode, gateways, functions, clients, imports, hooks, by_id: by_id.into() })
+    }
+
     /// The gateway exported under `name`.
     pub fn gateway(&self, name: &str) -> Option<(usize, &GatewayExport)> {
         self.gateways.iter().enumerate().find(|(_, g)| g.name == name)
@@ -74,8 +99,7 @@ impl ComponentInfo {
 
     /// The functions of a gateway, with their ids.
     pub fn gateway_functions(&self, gateway: usize) -> impl Iterator<Item = (FunctionId, &FunctionSignature)> + Clone {
-        let range = self.gateways[gateway].functions.clone();
-        range.map(move |i| (FunctionId(i), &self.functions[i as usize].signature))
+        self.functions[self.gateways[gateway].functions.clone()].iter().map(|f| (f.id, &f.signature))
     }
 
     /// The gateway at `index` as callers see it.
@@ -86,15 +110,23 @@ impl ComponentInfo {
         }
     }
 
-    /// The function `id`.
-    pub fn function(&self, id: FunctionId) -> &FunctionExport {
-        &self.functions[id.0 as usize]
+    /// Where function `id` sits in [`ComponentInfo::functions`], if the
+    /// component exports it.
+    pub fn position(&self, id: FunctionId) -> Option<usize> {
+        self.by_id.binary_search_by_key(&id, |(id, _)| *id).ok().map(|i| self.by_id[i].1)
+    }
+
+    /// The function `id`, if the component exports it.
+    pub fn function(&self, id: FunctionId) -> Option<&FunctionExport> {
+        self.position(id).map(|i| &self.functions[i])
     }
 
     /// `gateway.function`, for messages.
     pub fn qualified_name(&self, id: FunctionId) -> String {
-        let function = self.function(id);
-        format!("{}.{}", self.gateways[function.gateway].name, function.signature.name)
+        match self.function(id) {
+            Some(function) => format!("{}.{}", self.gateways[function.gateway].name, function.signature.name),
+            None => format!("function #{:016x}", id.0),
+        }
     }
 
     /// Whether the component exports `on-stop`.

@@ -1,12 +1,14 @@
 //! Reading a component's world: which gateways it exports, which clients it
-//! imports, which hooks it has, and whether the host can provide the rest.
+//! imports, which hooks it has, and whether the host lends everything else
+//! it imports.
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 
+use super::Lender;
 use super::info::{ComponentInfo, ExecutionMode, FunctionExport, GatewayExport, Hooks};
-use crate::gateway::{ClientInterface, FunctionSignature, Shape, gateway_of_client};
+use crate::gateway::{ClientInterface, FunctionId, FunctionSignature, Shape, gateway_of_client};
 
 /// The WIT package every endpoint builds against.
 pub const RPC_PACKAGE: &str = "weir:rpc";
@@ -14,7 +16,6 @@ pub const RPC_PACKAGE: &str = "weir:rpc";
 pub const RPC_VERSION: &str = "0.1.0";
 
 const RUNTIME: &str = "weir:rpc/runtime@0.1.0";
-const TYPES: &str = "weir:rpc/types@0.1.0";
 const LIFECYCLE: &str = "weir:rpc/lifecycle@0.1.0";
 const MAIN_THREAD: &str = "weir:rpc/main-thread@0.1.0";
 
@@ -25,43 +26,32 @@ pub(crate) fn inspect(
     component: &Component,
     name: &str,
     mode: ExecutionMode,
+    lender: &dyn Lender,
 ) -> Result<ComponentInfo, String> {
     let ty = component.component_type();
-    let mut info = ComponentInfo {
-        name: name.to_owned(),
-        mode,
-        gateways: Vec::new(),
-        functions: Vec::new(),
-        clients: Vec::new(),
-        hooks: Hooks::default(),
-    };
+    let (mut gateways, mut functions, mut clients, mut imports) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut hooks = Hooks::default();
     let mut uses_run_async = false;
     for (import, item) in ty.imports(engine) {
-        match import {
-            _ if import.starts_with("wasi:") || import == TYPES => {}
-            RUNTIME => {
-                let ComponentItem::ComponentInstance(instance) = item.ty else {
-                    return Err(format!("import `{import}` must be an interface"));
-                };
-                uses_run_async = instance.exports(engine).any(|(f, _)| f == "schedule-run-async");
-            }
-            _ if import.starts_with(&format!("{RPC_PACKAGE}/")) => {
+        if !lender.lends(import) {
+            if import.starts_with(&format!("{RPC_PACKAGE}/")) && !import.ends_with(&format!("@{RPC_VERSION}")) {
                 return Err(format!("imports `{import}`, but this host provides {RPC_PACKAGE}@{RPC_VERSION}"));
             }
-            _ if gateway_of_client(import).is_some() => {
-                let ComponentItem::ComponentInstance(instance) = item.ty else {
-                    return Err(format!("import `{import}` must be an interface"));
-                };
-                let exports = instance.exports(engine).map(|(name, e)| (name, e.ty));
-                info.clients.push(ClientInterface::parse(import, exports)?);
-            }
-            _ => {
-                return Err(format!(
-                    "imports `{import}`, which a weir host does not provide: an endpoint may import \
-                     {RUNTIME}, WASI, and client interfaces named `<gateway>-client`"
-                ));
-            }
+            return Err(format!(
+                "imports `{import}`, which a weir host does not lend; an endpoint may import {}",
+                lender.describe()
+            ));
         }
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            return Err(format!("import `{import}` must be an interface"));
+        };
+        if import == RUNTIME {
+            uses_run_async = instance.exports(engine).any(|(f, _)| f == "schedule-run-async");
+        } else if gateway_of_client(import).is_some() {
+            let exports = instance.exports(engine).map(|(name, e)| (name, e.ty));
+            clients.push(ClientInterface::parse(import, exports)?);
+        }
+        imports.push(import.to_owned());
     }
     for (export, item) in ty.exports(engine) {
         let ComponentItem::ComponentInstance(instance) = item.ty else {
@@ -85,11 +75,11 @@ pub(crate) fn inspect(
                     match function.as_str() {
                         "on-start" => {
                             expect_hook(&function, &func, false, Some(unit_or_string()))?;
-                            info.hooks.on_start = Some(index);
+                            hooks.on_start = Some(index);
                         }
                         "on-stop" => {
                             expect_hook(&function, &func, true, Some(unit_or_string()))?;
-                            info.hooks.on_stop = Some(index);
+                            hooks.on_stop = Some(index);
                         }
                         other => {
                             return Err(format!("`{LIFECYCLE}` has an unknown function `{other}`"));
@@ -106,33 +96,29 @@ pub(crate) fn inspect(
                     if func.params().map(|(_, t)| Shape::of(&t).ok()).collect::<Vec<_>>() != [Some(Shape::U64)] {
                         return Err(format!("`{MAIN_THREAD}.run` must take one `u64`"));
                     }
-                    info.hooks.run_task = Some(index_of(&function)?);
+                    hooks.run_task = Some(index_of(&function)?);
                 }
             }
             _ if export.starts_with(&format!("{RPC_PACKAGE}/")) => {
                 return Err(format!("exports `{export}`, which is not a {RPC_PACKAGE}@{RPC_VERSION} interface"));
             }
             _ => {
-                let gateway = info.gateways.len();
-                let start = to_u32(info.functions.len())?;
+                let gateway = gateways.len();
+                let start = functions.len();
                 for (function, func) in funcs {
                     let signature =
                         FunctionSignature::of(&function, &func).map_err(|e| format!("gateway `{export}`: {e}"))?;
-                    info.functions.push(FunctionExport { signature, gateway, index: index_of(&function)? });
+                    let id = FunctionId::of(export, &function);
+                    functions.push(FunctionExport { id, signature, gateway, index: index_of(&function)? });
                 }
-                let end = to_u32(info.functions.len())?;
-                info.gateways.push(GatewayExport { name: export.to_owned(), functions: start..end });
+                gateways.push(GatewayExport { name: export.to_owned(), functions: start..functions.len() });
             }
         }
     }
-    if uses_run_async && info.hooks.run_task.is_none() {
+    if uses_run_async && hooks.run_task.is_none() {
         return Err(format!("calls `schedule-run-async` but does not export `{MAIN_THREAD}` to run the tasks"));
     }
-    Ok(info)
-}
-
-fn to_u32(n: usize) -> Result<u32, String> {
-    u32::try_from(n).map_err(|_| "too many gateway functions".to_owned())
+    ComponentInfo::new(name.to_owned(), mode, gateways, functions, clients, imports, hooks)
 }
 
 fn unit_or_string() -> Shape {

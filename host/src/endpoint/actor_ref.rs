@@ -1,6 +1,6 @@
 //! [`ActorRef`]: the caller's side of an endpoint, shared by everyone who
-//! calls it. Local callers and (later) the network transport deliver calls
-//! through it, so every call passes the same checks in the same order.
+//! calls it. Local callers and the network transport deliver calls through
+//! it, so every call passes the same checks in the same order.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +11,10 @@ use wasmtime::component::Val;
 use super::lifecycle::{Lifecycle, LifecycleCell};
 use super::mailbox::{Call, Control, Reply};
 use super::stats::Counters;
-use crate::component::{ComponentInfo, FunctionId};
+use crate::component::ComponentInfo;
 use crate::error::{RpcError, within};
 use crate::fencing::{self, FencingToken};
+use crate::gateway::FunctionId;
 
 /// A reference to a running (or finished) endpoint: its identity, state
 /// and mailbox.
@@ -68,7 +69,11 @@ impl ActorRef {
             Lifecycle::Terminated => return Err(self.gone()),
             Lifecycle::Started | Lifecycle::Terminating => {}
         }
-        fencing::check(&self.id, self.token, token)
+        if fencing::admits(self.token, token) {
+            Ok(())
+        } else {
+            Err(RpcError::FencingMismatch { endpoint: self.id.to_string(), expected: self.token, received: token })
+        }
     }
 
     /// Asks `function` and waits up to `timeout` for its result. The timeout
@@ -114,13 +119,41 @@ impl ActorRef {
     /// logged as a dead letter if it is a tell. Calls from other hosts
     /// arrive here.
     pub(crate) async fn deliver(&self, call: Call, token: Option<FencingToken>) {
-        let refused = match self.admit(token) {
-            Ok(()) => self.mailbox.send(call).await.err().map(|unsent| (unsent.0, self.gone())),
-            Err(error) => Some((call, error)),
-        };
-        if let Some((call, error)) = refused {
-            self.refuse(call, error);
+        match self.admit(token) {
+            Ok(()) => self.enqueue(call).await,
+            Err(error) => self.refuse(call, error),
         }
+    }
+
+    /// [`ActorRef::deliver`] without waiting: a call that finds the mailbox
+    /// full is handed back, for the caller to queue while it waits for
+    /// room, so that one full mailbox holds up nothing else.
+    pub(crate) fn try_deliver(&self, call: Call, token: Option<FencingToken>) -> Result<(), Call> {
+        if let Err(error) = self.admit(token) {
+            self.refuse(call, error);
+            return Ok(());
+        }
+        match self.mailbox.try_send(call) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(call)) => Err(call),
+            Err(mpsc::error::TrySendError::Closed(call)) => {
+                self.refuse(call, self.gone());
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits for room in the mailbox and puts `call` there, with no checks:
+    /// for a call [`ActorRef::try_deliver`] handed back, checked already.
+    pub(crate) async fn enqueue(&self, call: Call) {
+        if let Err(unsent) = self.mailbox.send(call).await {
+            self.refuse(unsent.0, self.gone());
+        }
+    }
+
+    /// Messages waiting in the mailbox.
+    pub(crate) fn queued(&self) -> usize {
+        self.mailbox.max_capacity() - self.mailbox.capacity()
     }
 
     /// Answers a call that will not be served with `error`, or logs it as

@@ -8,7 +8,6 @@ use super::actor_ref::ActorRef;
 use super::lifecycle::Lifecycle;
 use crate::address::EndpointAddress;
 use crate::error::{RpcError, SpawnError};
-use crate::remote::wire::GatewayDescription;
 
 /// Terminated endpoints remembered, so that a remote caller learns how its
 /// target ended (endpoint-failed and why), as a local caller holding the
@@ -20,13 +19,30 @@ const REMEMBERED_TERMINATIONS: usize = 1024;
 #[derive(Debug)]
 pub(crate) struct Directory {
     authority: String,
-    endpoints: RwLock<HashMap<Arc<str>, Arc<ActorRef>>>,
+    /// The most endpoints alive at once (`max-endpoints`).
+    capacity: usize,
+    endpoints: RwLock<Endpoints>,
     ended: Mutex<VecDeque<Arc<ActorRef>>>,
 }
 
+#[derive(Debug, Default)]
+struct Endpoints {
+    by_id: HashMap<Arc<str>, Arc<ActorRef>>,
+    /// Set by [`Directory::close`]: nothing registers any more.
+    closed: bool,
+}
+
 impl Directory {
-    pub(crate) fn new(authority: String) -> Self {
-        Self { authority, endpoints: RwLock::new(HashMap::new()), ended: Mutex::new(VecDeque::new()) }
+    pub(crate) fn new(authority: String, capacity: usize) -> Self {
+        Self { authority, capacity, endpoints: RwLock::default(), ended: Mutex::new(VecDeque::new()) }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Endpoints> {
+        self.endpoints.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Endpoints> {
+        self.endpoints.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The address endpoint `id` has on this host.
@@ -38,14 +54,31 @@ impl Directory {
     ///
     /// # Errors
     ///
-    /// [`SpawnError::DuplicateId`] if an endpoint with the id is alive.
+    /// [`SpawnError::ServiceStopped`] once the directory is closed,
+    /// [`SpawnError::DuplicateId`] if an endpoint with the id is alive,
+    /// [`SpawnError::TooManyEndpoints`] if `max-endpoints` are.
     pub(crate) fn register(&self, actor: Arc<ActorRef>) -> Result<(), SpawnError> {
-        let mut endpoints = self.endpoints.write().unwrap_or_else(|e| e.into_inner());
-        if endpoints.get(&actor.id).is_some_and(|existing| is_alive(existing)) {
+        let mut endpoints = self.write();
+        if endpoints.closed {
+            return Err(SpawnError::ServiceStopped);
+        }
+        if endpoints.by_id.get(&actor.id).is_some_and(|existing| is_alive(existing)) {
             return Err(SpawnError::DuplicateId(actor.id.to_string()));
         }
-        endpoints.insert(actor.id.clone(), actor);
+        if endpoints.by_id.len() >= self.capacity && !endpoints.by_id.contains_key(&actor.id) {
+            return Err(SpawnError::TooManyEndpoints(self.capacity));
+        }
+        endpoints.by_id.insert(actor.id.clone(), actor);
         Ok(())
+    }
+
+    /// Closes the directory, so no endpoint registers any more, and returns
+    /// every registered one: a spawn racing a shutdown either registers
+    /// first, and is stopped with the rest, or fails.
+    pub(crate) fn close(&self) -> Vec<Arc<ActorRef>> {
+        let mut endpoints = self.write();
+        endpoints.closed = true;
+        endpoints.by_id.values().cloned().collect()
     }
 
     /// Whether an endpoint with this id is alive, so another cannot take it.
@@ -56,9 +89,9 @@ impl Directory {
     /// Removes a terminated `actor`, unless its id has been taken over by
     /// a newer one, and remembers how it ended for remote callers.
     pub(crate) fn unregister(&self, actor: &Arc<ActorRef>) {
-        let mut endpoints = self.endpoints.write().unwrap_or_else(|e| e.into_inner());
-        if endpoints.get(&actor.id).is_some_and(|current| Arc::ptr_eq(current, actor)) {
-            endpoints.remove(&actor.id);
+        let mut endpoints = self.write();
+        if endpoints.by_id.get(&actor.id).is_some_and(|current| Arc::ptr_eq(current, actor)) {
+            endpoints.by_id.remove(&actor.id);
         }
         drop(endpoints);
         let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
@@ -70,12 +103,12 @@ impl Directory {
 
     /// The endpoint with this id, if it is alive.
     pub(crate) fn get(&self, id: &str) -> Option<Arc<ActorRef>> {
-        self.endpoints.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+        self.read().by_id.get(id).cloned()
     }
 
     /// Every registered endpoint.
     pub(crate) fn all(&self) -> Vec<Arc<ActorRef>> {
-        self.endpoints.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.read().by_id.values().cloned().collect()
     }
 
     /// The `host:port` this host listens on, or `local`.
@@ -98,23 +131,6 @@ impl Directory {
         })?;
         let index = target.gateway(gateway)?;
         Ok((target, index))
-    }
-
-    /// The handshake for a caller on another host: the gateway's functions,
-    /// and which incarnation of the endpoint answered.
-    ///
-    /// # Errors
-    ///
-    /// As [`Directory::connect`].
-    pub(crate) fn describe(&self, id: &str, gateway: &str) -> Result<GatewayDescription, RpcError> {
-        let address = self.address_of(id);
-        let (target, index) = self.connect(&address, gateway)?;
-        let signature = target.component.gateway_signature(index);
-        Ok(GatewayDescription {
-            address: target.address.to_string(),
-            incarnation: target.incarnation,
-            functions: signature.functions.into_iter().map(|(id, f)| (id.0, f)).collect(),
-        })
     }
 
     /// The endpoint a remote gateway connected to, or, if it is gone, the

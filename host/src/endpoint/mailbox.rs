@@ -1,19 +1,27 @@
 //! What travels through an endpoint's mailbox and control channel.
 
+use std::fmt;
+
 use tokio::sync::oneshot;
 use wasmtime::component::Val;
 
-use crate::component::FunctionId;
 use crate::error::{EndpointFailure, RpcError};
-use crate::remote::RemoteReply;
+use crate::gateway::FunctionId;
 
 /// Where an ask's outcome goes: the result value, if the function has one.
 #[derive(Debug)]
 pub(crate) enum Reply {
     /// To a caller on this host, as it is.
     Local(oneshot::Sender<Result<Option<Val>, RpcError>>),
-    /// To a caller on another host, encoded.
-    Remote(RemoteReply),
+    /// To a caller the transport serves (on another host): it encodes the
+    /// outcome and sends it back.
+    Transport(Box<dyn ReplyTo>),
+}
+
+/// The transport's side of a reply.
+pub(crate) trait ReplyTo: Send + fmt::Debug {
+    /// Delivers the outcome; a caller that stopped waiting misses it.
+    fn send(self: Box<Self>, outcome: Result<Option<Val>, RpcError>);
 }
 
 impl Reply {
@@ -23,7 +31,7 @@ impl Reply {
             Reply::Local(sender) => {
                 let _ = sender.send(outcome);
             }
-            Reply::Remote(reply) => reply.send(outcome),
+            Reply::Transport(reply) => reply.send(outcome),
         }
     }
 }

@@ -18,8 +18,7 @@ use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 
 use super::rpc_error::rpc_error_shape;
 use super::shape::Shape;
-use super::signature::FunctionSignature;
-use crate::component::FunctionId;
+use super::signature::{FunctionId, FunctionSignature};
 
 /// The suffix that makes an interface a client interface.
 pub const CLIENT_SUFFIX: &str = "-client";
@@ -293,7 +292,7 @@ mod tests {
     fn routes_follow_names_and_check_types() {
         let gateway =
             [signature("ping", vec![Shape::U64], Some(Shape::U64)), signature("notify", vec![Shape::U64], None)];
-        let functions = || gateway.iter().enumerate().map(|(i, f)| (FunctionId(i as u32 + 10), f));
+        let functions = || gateway.iter().enumerate().map(|(i, f)| (FunctionId(i as u64 + 10), f));
         let ok = client(vec![
             method("notify", vec![Shape::U64], ClientReply::Tell),
             method("ping", vec![Shape::U64], ClientReply::Ask(Some(Shape::U64))),

@@ -17,4 +17,4 @@ pub use self::client::{
 };
 pub(crate) use self::rpc_error::token_from_val;
 pub use self::shape::{Shape, UnsupportedType};
-pub use self::signature::{FunctionSignature, GatewaySignature, SignatureError};
+pub use self::signature::{FunctionId, FunctionSignature, GatewaySignature, SignatureError};

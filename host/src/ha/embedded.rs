@@ -5,17 +5,19 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::{
-    Contender, HaError, HaServices, LeaderElection, LeaderInformation, LeaderRetrieval, Leadership, check_component,
+    Contender, Grants, HaContext, HaError, HaServices, LeaderElection, LeaderInformation, LeaderRetrieval,
+    check_component,
 };
 use crate::fencing::FencingToken;
 
 /// In-memory leader election and retrieval.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Embedded {
     components: Mutex<HashMap<String, Arc<Component>>>,
+    context: HaContext,
 }
 
 /// One component's election.
@@ -36,12 +38,17 @@ struct Election {
 #[derive(Debug)]
 struct Entrant {
     id: u64,
-    events: mpsc::UnboundedSender<Leadership>,
+    grants: Grants,
     /// The session it was granted, once it leads.
     session: Option<FencingToken>,
 }
 
 impl Embedded {
+    /// Elections in memory, their tasks on `context`'s runtime.
+    pub fn new(context: HaContext) -> Self {
+        Self { components: Mutex::default(), context }
+    }
+
     fn component(&self, name: &str) -> Arc<Component> {
         let mut components = self.components.lock().unwrap_or_else(PoisonError::into_inner);
         components
@@ -56,10 +63,11 @@ impl Embedded {
 impl HaServices for Embedded {
     fn leader_election(&self, component: &str) -> Result<LeaderElection, HaError> {
         check_component(component)?;
+        let (election, Contender { grants, mut confirmations }) =
+            LeaderElection::new(component, self.context.events.clone());
         let component = self.component(component);
-        let (election, Contender { events, mut confirmations }) = LeaderElection::new();
-        let id = component.enter(events);
-        tokio::spawn(async move {
+        let id = component.enter(grants);
+        self.context.runtime.spawn(async move {
             while let Some(confirmed) = confirmations.recv().await {
                 component.confirm(id, confirmed);
             }
@@ -79,11 +87,11 @@ impl Component {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn enter(&self, events: mpsc::UnboundedSender<Leadership>) -> u64 {
+    fn enter(&self, grants: Grants) -> u64 {
         let mut state = self.lock();
         let id = state.next_id;
         state.next_id += 1;
-        state.line.push_back(Entrant { id, events, session: None });
+        state.line.push_back(Entrant { id, grants, session: None });
         self.grant_first(&mut state);
         id
     }
@@ -112,7 +120,7 @@ impl Component {
         if let Some(first) = state.line.front_mut().filter(|first| first.session.is_none()) {
             let session = FencingToken::random();
             first.session = Some(session);
-            let _ = first.events.send(Leadership::Granted(session));
+            first.grants.grant(session);
         }
     }
 }

@@ -15,24 +15,27 @@
 //! [`LeaderRetrieval`] that always holds the latest confirmed leader, or none.
 //! The session id is the fencing token of the leader's endpoints, so a
 //! deposed leader's calls are refused wherever the new session is known.
-//! [`LeadershipRunner`] ties the two together for an endpoint: it runs the
-//! endpoint, fenced under the session, for as long as its host leads.
+//! [`LeadershipRunner`](crate::LeadershipRunner) ties the two together for
+//! an endpoint: it runs the endpoint, fenced under the session, for as long
+//! as its host leads.
 
 mod embedded;
-mod runner;
 mod standalone;
 mod zookeeper;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures::future::BoxFuture;
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 
 pub use self::embedded::Embedded;
-pub use self::runner::LeadershipRunner;
 pub use self::standalone::Standalone;
 pub use self::zookeeper::ZooKeeper;
 use crate::config::HaConfig;
+use crate::events::{Events, HostEvent};
 use crate::fencing::FencingToken;
 
 /// The session id of a leader that is never elected: standalone leaders run
@@ -86,14 +89,37 @@ pub enum HaError {
     /// A standalone cluster knows only the leaders its configuration names.
     #[error("no leader address is configured for `{0}` (standalone HA: add it to `[ha] leaders`)")]
     NoConfiguredLeader(String),
+    /// ZooKeeper could not be reached in time.
+    #[error(
+        "cannot reach ZooKeeper at `{quorum}` within {timeout:?} (`[ha] connection-timeout`): {reason}; \
+         check `[ha] quorum` and that ZooKeeper runs"
+    )]
+    Unreachable {
+        /// The quorum tried.
+        quorum: String,
+        /// How long it was tried.
+        timeout: Duration,
+        /// The last attempt's error.
+        reason: String,
+    },
 }
 
 /// Flink's `HighAvailabilityServices`: elections and retrievals by
 /// component name (`dispatcher`, `resource-manager`, `job-<id>`, ...).
 ///
-/// Both calls spawn their background work on the current tokio runtime,
-/// and that work ends when the returned handle is dropped.
+/// Both calls spawn their background work on the runtime the services were
+/// made with, and that work ends when the returned handle is dropped.
 pub trait HaServices: Send + Sync + fmt::Debug {
+    /// Waits until the services can be used (ZooKeeper: a session is
+    /// established), for a host to check at startup.
+    ///
+    /// # Errors
+    ///
+    /// Why they cannot, once the configured connection timeout has passed.
+    fn ready(&self) -> BoxFuture<'_, Result<(), HaError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Enters the election for `component` as a new contender.
     ///
     /// # Errors
@@ -110,12 +136,33 @@ pub trait HaServices: Send + Sync + fmt::Debug {
     fn leader_retrieval(&self, component: &str) -> Result<LeaderRetrieval, HaError>;
 }
 
+/// What the HA services need from their host: where to run their
+/// background work, and where to report leadership changes.
+#[derive(Clone, Debug)]
+pub struct HaContext {
+    /// The runtime their tasks run on.
+    pub runtime: Handle,
+    /// Where grants and revocations are reported.
+    pub events: Events,
+}
+
+impl HaContext {
+    /// A context on the current runtime, reporting to nobody in particular.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn current() -> Self {
+        Self { runtime: Handle::current(), events: Events::default() }
+    }
+}
+
 /// The HA services a configuration asks for.
-pub fn from_config(config: &HaConfig) -> Arc<dyn HaServices> {
+pub fn from_config(config: &HaConfig, context: HaContext) -> Arc<dyn HaServices> {
     match config {
-        HaConfig::Embedded => Arc::new(Embedded::default()),
-        HaConfig::Standalone { leaders } => Arc::new(Standalone::new(leaders.clone())),
-        HaConfig::Zookeeper(zookeeper) => Arc::new(ZooKeeper::new(zookeeper.clone())),
+        HaConfig::Embedded => Arc::new(Embedded::new(context)),
+        HaConfig::Standalone { leaders } => Arc::new(Standalone::new(leaders.clone(), context)),
+        HaConfig::Zookeeper(zookeeper) => Arc::new(ZooKeeper::new(zookeeper.clone(), context)),
     }
 }
 
@@ -130,15 +177,24 @@ pub struct LeaderElection {
 /// The implementation's side of a [`LeaderElection`].
 #[derive(Debug)]
 struct Contender {
-    events: mpsc::UnboundedSender<Leadership>,
+    grants: Grants,
     confirmations: mpsc::UnboundedReceiver<LeaderInformation>,
 }
 
+/// How the implementation tells a contender, and the host, that it leads.
+#[derive(Debug)]
+struct Grants {
+    name: String,
+    events: mpsc::UnboundedSender<Leadership>,
+    host: Events,
+}
+
 impl LeaderElection {
-    fn new() -> (Self, Contender) {
+    fn new(name: &str, host: Events) -> (Self, Contender) {
         let (events_sender, events) = mpsc::unbounded_channel();
         let (confirmations, confirmations_receiver) = mpsc::unbounded_channel();
-        (Self { events, confirmations }, Contender { events: events_sender, confirmations: confirmations_receiver })
+        let grants = Grants { name: name.to_owned(), events: events_sender, host };
+        (Self { events, confirmations }, Contender { grants, confirmations: confirmations_receiver })
     }
 
     /// The next grant or revocation; `None` once the HA service has gone.
@@ -154,17 +210,41 @@ impl LeaderElection {
     /// listeners (Flink's `confirmLeadership`). A confirmation for a session
     /// that is no longer current is ignored.
     pub fn confirm(&self, session: FencingToken, address: &str) {
-        let _ = self.confirmations.send(LeaderInformation { session, address: address.to_owned() });
+        self.confirmer().confirm(session, address);
+    }
+
+    /// A handle that confirms for this election, usable while another task
+    /// waits in [`LeaderElection::next`].
+    pub fn confirmer(&self) -> Confirmer {
+        Confirmer(self.confirmations.clone())
     }
 }
 
-impl Contender {
+/// Confirms leadership for one [`LeaderElection`]; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Confirmer(mpsc::UnboundedSender<LeaderInformation>);
+
+impl Confirmer {
+    /// As [`LeaderElection::confirm`].
+    pub fn confirm(&self, session: FencingToken, address: &str) {
+        let _ = self.0.send(LeaderInformation { session, address: address.to_owned() });
+    }
+}
+
+impl Grants {
     fn grant(&self, session: FencingToken) {
+        self.host.send(HostEvent::LeadershipChanged { name: self.name.clone(), session: Some(session) });
         let _ = self.events.send(Leadership::Granted(session));
     }
 
     fn revoke(&self) {
+        self.host.send(HostEvent::LeadershipChanged { name: self.name.clone(), session: None });
         let _ = self.events.send(Leadership::Revoked);
+    }
+
+    /// Completes once the contender has left the election.
+    async fn left(&self) {
+        self.events.closed().await;
     }
 }
 

@@ -7,30 +7,32 @@ use std::collections::BTreeMap;
 use tokio::sync::watch;
 
 use super::{
-    DEFAULT_LEADER_ID, HaError, HaServices, LeaderElection, LeaderInformation, LeaderRetrieval, check_component,
+    DEFAULT_LEADER_ID, HaContext, HaError, HaServices, LeaderElection, LeaderInformation, LeaderRetrieval,
+    check_component,
 };
 
 /// Fixed leaders by component name.
 #[derive(Debug)]
 pub struct Standalone {
     leaders: BTreeMap<String, String>,
+    context: HaContext,
 }
 
 impl Standalone {
     /// Leaders at the given addresses, by component name.
-    pub fn new(leaders: BTreeMap<String, String>) -> Self {
-        Self { leaders }
+    pub fn new(leaders: BTreeMap<String, String>, context: HaContext) -> Self {
+        Self { leaders, context }
     }
 }
 
 impl HaServices for Standalone {
     fn leader_election(&self, component: &str) -> Result<LeaderElection, HaError> {
         check_component(component)?;
-        let (election, mut contender) = LeaderElection::new();
-        contender.grant(DEFAULT_LEADER_ID);
+        let (election, mut contender) = LeaderElection::new(component, self.context.events.clone());
+        contender.grants.grant(DEFAULT_LEADER_ID);
         // Confirmations change nothing (the address is the configured one);
         // the contender's side lives as long as the election.
-        tokio::spawn(async move { while contender.confirmations.recv().await.is_some() {} });
+        self.context.runtime.spawn(async move { while contender.confirmations.recv().await.is_some() {} });
         Ok(election)
     }
 
@@ -41,7 +43,7 @@ impl HaServices for Standalone {
         let (sender, receiver) = watch::channel(Some(leader));
         // The leader never changes, but a dropped sender would tell the
         // listeners that the retrieval has ended.
-        tokio::spawn(async move { sender.closed().await });
+        self.context.runtime.spawn(async move { sender.closed().await });
         Ok(LeaderRetrieval { leader: receiver })
     }
 }

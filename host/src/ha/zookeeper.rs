@@ -17,26 +17,33 @@
 
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tokio::sync::watch;
 use zookeeper_client as zk;
 
-use super::{Contender, HaError, HaServices, LeaderElection, LeaderInformation, LeaderRetrieval, check_component};
+use super::{
+    Contender, HaContext, HaError, HaServices, LeaderElection, LeaderInformation, LeaderRetrieval, check_component,
+};
 use crate::config::ZooKeeperConfig;
 use crate::fencing::FencingToken;
 
-/// The pause before trying ZooKeeper again after a failure.
-const RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// The pause before trying ZooKeeper again after a failure; it doubles
+/// with each failure in a row, up to [`MAX_RETRY_PAUSE`].
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 
 /// ZooKeeper-backed leader election and retrieval.
 #[derive(Debug)]
 pub struct ZooKeeper {
     config: ZooKeeperConfig,
+    context: HaContext,
 }
 
 impl ZooKeeper {
-    /// HA services on the quorum `config` names.
-    pub fn new(config: ZooKeeperConfig) -> Self {
-        Self { config }
+    /// HA services on the quorum `config` names, their tasks on `context`'s
+    /// runtime.
+    pub fn new(config: ZooKeeperConfig, context: HaContext) -> Self {
+        Self { config, context }
     }
 
     fn paths(&self, component: &str) -> Paths {
@@ -50,16 +57,43 @@ impl ZooKeeper {
 impl HaServices for ZooKeeper {
     fn leader_election(&self, component: &str) -> Result<LeaderElection, HaError> {
         check_component(component)?;
-        let (election, contender) = LeaderElection::new();
-        tokio::spawn(contend(self.config.clone(), self.paths(component), contender));
+        let (election, contender) = LeaderElection::new(component, self.context.events.clone());
+        self.context.runtime.spawn(contend(self.config.clone(), self.paths(component), contender));
         Ok(election)
     }
 
     fn leader_retrieval(&self, component: &str) -> Result<LeaderRetrieval, HaError> {
         check_component(component)?;
         let (leader, receiver) = watch::channel(None);
-        tokio::spawn(follow(self.config.clone(), self.paths(component), leader));
+        self.context.runtime.spawn(follow(self.config.clone(), self.paths(component), leader));
         Ok(LeaderRetrieval { leader: receiver })
+    }
+
+    /// Establishes one session within the connection timeout, logging each
+    /// attempt, then closes it.
+    fn ready(&self) -> BoxFuture<'_, Result<(), HaError>> {
+        let config = &self.config;
+        Box::pin(async move {
+            let mut last_error = String::from("no attempt finished");
+            let connecting = async {
+                let mut retry = Retry::default();
+                loop {
+                    match attempt(config, "startup", retry.attempts + 1).await {
+                        Ok(_client) => return,
+                        Err(error) => last_error = error,
+                    }
+                    retry.pause().await;
+                }
+            };
+            if tokio::time::timeout(config.connection_timeout, connecting).await.is_ok() {
+                return Ok(());
+            }
+            Err(HaError::Unreachable {
+                quorum: config.quorum.clone(),
+                timeout: config.connection_timeout,
+                reason: last_error,
+            })
+        })
     }
 }
 
@@ -84,7 +118,7 @@ async fn contend(config: ZooKeeperConfig, paths: Paths, mut contender: Contender
     loop {
         let client = tokio::select! {
             client = connect(&config, &paths.component) => client,
-            () = contender.events.closed() => return,
+            () = contender.grants.left() => return,
         };
         match contend_in_session(&client, &config, &paths, &mut contender).await {
             Ok(Outcome::Left) => return,
@@ -92,7 +126,7 @@ async fn contend(config: ZooKeeperConfig, paths: Paths, mut contender: Contender
             Err(error) => tracing::warn!(component = %paths.component, %error, "leader election failed; retrying"),
         }
         drop(client);
-        tokio::time::sleep(RETRY_PAUSE).await;
+        Retry::default().pause().await;
     }
 }
 
@@ -136,7 +170,7 @@ async fn contend_in_session(
             () = session_lost(&mut state, config.tolerate_suspended_connections, &paths.component) => {
                 return Ok(Outcome::SessionLost);
             }
-            () = contender.events.closed() => return Ok(Outcome::Left),
+            () = contender.grants.left() => return Ok(Outcome::Left),
         }
     }
 }
@@ -154,7 +188,7 @@ async fn lead(
 ) -> Result<Outcome, zk::Error> {
     let session = FencingToken::random();
     tracing::info!(component = %paths.component, %session, "granted leadership");
-    contender.grant(session);
+    contender.grants.grant(session);
     let leading = async {
         loop {
             tokio::select! {
@@ -174,11 +208,11 @@ async fn lead(
         Ok(Outcome::Left) => {}
         Ok(Outcome::SessionLost) => {
             tracing::warn!(component = %paths.component, %session, "leadership revoked: lost the ZooKeeper session");
-            contender.revoke();
+            contender.grants.revoke();
         }
         Err(error) => {
             tracing::warn!(component = %paths.component, %session, %error, "leadership revoked: cannot publish the leader");
-            contender.revoke();
+            contender.grants.revoke();
         }
     }
     outcome
@@ -224,7 +258,7 @@ async fn follow(config: ZooKeeperConfig, paths: Paths, leader: watch::Sender<Opt
         // on a suspended connection).
         announce(&leader, None, &paths.component);
         drop(client);
-        tokio::time::sleep(RETRY_PAUSE).await;
+        Retry::default().pause().await;
     }
 }
 
@@ -280,23 +314,59 @@ async fn session_lost(state: &mut zk::StateWatcher, tolerate_disconnection: bool
     }
 }
 
-/// Connects a new session, trying again until it succeeds.
+/// Connects a new session, trying again until it succeeds, with pauses
+/// that grow while it fails.
 async fn connect(config: &ZooKeeperConfig, component: &str) -> zk::Client {
+    let mut retry = Retry::default();
     loop {
-        match connector(config).connect(&config.quorum).await {
-            Ok(client) => return client,
-            Err(error) => {
-                tracing::warn!(component, %error, quorum = %config.quorum, "cannot reach ZooKeeper; retrying");
-                tokio::time::sleep(RETRY_PAUSE).await;
-            }
+        if let Ok(client) = attempt(config, component, retry.attempts + 1).await {
+            return client;
         }
+        retry.pause().await;
     }
 }
 
-fn connector(config: &ZooKeeperConfig) -> zk::Connector {
-    zk::Client::connector()
+/// One attempt to establish a session: every server of the quorum tried
+/// once, bounded by the connection timeout. Each attempt is logged, at warn
+/// when it fails.
+async fn attempt(config: &ZooKeeperConfig, component: &str, number: u32) -> Result<zk::Client, String> {
+    tracing::debug!(component, quorum = %config.quorum, attempt = number, "connecting to ZooKeeper");
+    let connecting = zk::Client::connector()
         .with_session_timeout(config.session_timeout)
         .with_connection_timeout(config.connection_timeout)
+        .with_fail_eagerly()
+        .connect(&config.quorum);
+    let error = match tokio::time::timeout(config.connection_timeout, connecting).await {
+        Ok(Ok(client)) => {
+            tracing::info!(component, quorum = %config.quorum, attempt = number, "connected to ZooKeeper");
+            return Ok(client);
+        }
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => format!("no session within {:?}", config.connection_timeout),
+    };
+    tracing::warn!(component, quorum = %config.quorum, attempt = number, %error, "cannot reach ZooKeeper; retrying");
+    Err(error)
+}
+
+/// Attempts in a row, and the pause before the next.
+#[derive(Debug)]
+struct Retry {
+    attempts: u32,
+    pause: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self { attempts: 0, pause: RETRY_PAUSE }
+    }
+}
+
+impl Retry {
+    async fn pause(&mut self) {
+        self.attempts += 1;
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(MAX_RETRY_PAUSE);
+    }
 }
 
 /// The sequence number of a latch node, `latch-0000000042` → 42.

@@ -9,10 +9,9 @@ use super::link::Answer;
 use super::values::ShapeSeed;
 use super::wire::{self, Frame, FrameBuilder, Target};
 use crate::address::EndpointAddress;
-use crate::component::FunctionId;
 use crate::error::RpcError;
 use crate::fencing::FencingToken;
-use crate::gateway::{FunctionSignature, GatewaySignature};
+use crate::gateway::{FunctionId, FunctionSignature, GatewaySignature};
 
 /// A connected gateway of an endpoint on another host: what `connect`
 /// learned in the handshake, and the peer to send calls to.
@@ -46,13 +45,12 @@ impl RemoteGateway {
             return Err(RpcError::Handshake(format!("{text} answered the handshake with something else")));
         };
         let description = description?;
-        let functions = description.functions.into_iter().map(|(id, f)| (FunctionId(id), f)).collect();
         Ok(Self {
             peer,
             endpoint: address.id().into(),
             address: description.address.into(),
             incarnation: description.incarnation,
-            signature: Arc::new(GatewaySignature { name: gateway.to_owned(), functions }),
+            signature: Arc::new(GatewaySignature::new(gateway, description.functions)),
         })
     }
 
@@ -113,11 +111,11 @@ impl RemoteGateway {
     fn function(&self, function: FunctionId) -> Result<&FunctionSignature, RpcError> {
         self.signature.function(function).ok_or_else(|| RpcError::UnknownFunction {
             endpoint: self.endpoint.to_string(),
-            detail: format!("gateway `{}` has no function #{}", self.signature.name, function.0),
+            detail: format!("gateway `{}` has no function #{:016x}", self.signature.name, function.0),
         })
     }
 
     fn target(&self, function: FunctionId) -> Target<'_> {
-        Target { endpoint: &self.endpoint, incarnation: self.incarnation, function: function.0 }
+        Target { endpoint: &self.endpoint, incarnation: self.incarnation, function }
     }
 }

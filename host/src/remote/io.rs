@@ -1,11 +1,15 @@
 //! Reading and writing frames on a connection, plain or TLS.
 
+use std::future::poll_fn;
 use std::io;
+use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
@@ -64,13 +68,15 @@ impl Outgoing for mpsc::UnboundedReceiver<Bytes> {
 }
 
 /// Writes queued frames until every sender is gone, `closed` is cancelled
-/// or the socket fails. Frames queued together go out in one write, and the
-/// socket is flushed only when the queue runs dry, so pipelined calls share
-/// system calls.
+/// or the socket fails, telling `written` the size of each frame once it is
+/// written. Frames queued together go out in one write, and the socket is
+/// flushed only when the queue runs dry, so pipelined calls share system
+/// calls.
 pub(crate) async fn write_frames(
     writer: Writer,
     mut queue: impl Outgoing,
     closed: CancellationToken,
+    mut written: impl FnMut(usize) + Send,
 ) -> io::Result<()> {
     let mut writer = BufWriter::with_capacity(BUFFER_BYTES, writer);
     let mut batch = Vec::with_capacity(BATCH);
@@ -86,6 +92,7 @@ pub(crate) async fn write_frames(
         }
         for frame in batch.drain(..) {
             writer.write_all(&frame).await?;
+            written(frame.len());
         }
         if queue.is_empty() {
             writer.flush().await?;
@@ -100,17 +107,60 @@ pub(crate) async fn write_one(writer: &mut Writer, header: &Frame<'_>) -> io::Re
     writer.flush().await
 }
 
-/// Reads the next frame body, or why there is none.
-pub(crate) async fn next_frame(frames: &mut Frames) -> Result<Bytes, String> {
-    match frames.next().await {
-        Some(Ok(body)) => Ok(body.freeze()),
+/// How long a connection may wait for frames.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Patience {
+    /// Between frames; `None`: forever.
+    pub idle: Option<Duration>,
+    /// From a frame's first byte to its last.
+    pub frame: Duration,
+}
+
+/// Reads the next frame body, or why there is none: the connection ended,
+/// a frame made no sense, no frame began within `patience.idle`, or one
+/// that began did not arrive whole within `patience.frame`.
+pub(crate) async fn next_frame(frames: &mut Frames, patience: Patience) -> Result<Bytes, String> {
+    let started = Instant::now();
+    let mut partial = false;
+    let mut timer = Box::pin(tokio::time::sleep(patience.idle.unwrap_or(Duration::MAX / 4)));
+    let outcome = poll_fn(|cx| {
+        if let Poll::Ready(next) = frames.poll_next_unpin(cx) {
+            return Poll::Ready(Some(next));
+        }
+        if !partial && !frames.read_buffer().is_empty() {
+            partial = true;
+            timer.as_mut().reset(Instant::now() + patience.frame);
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await;
+    match outcome {
+        Some(Some(Ok(body))) => Ok(body.freeze()),
         // What the codec says when the stream ends with a partial frame
         // still buffered (socket errors have kinds of their own).
-        Some(Err(error)) if error.kind() == io::ErrorKind::Other && !frames.read_buffer().is_empty() => {
+        Some(Some(Err(error))) if error.kind() == io::ErrorKind::Other && !frames.read_buffer().is_empty() => {
             Err("the connection ended inside a frame".to_owned())
         }
-        Some(Err(error)) if error.kind() == io::ErrorKind::InvalidData => Err(format!("invalid frame: {error}")),
-        Some(Err(error)) => Err(error.to_string()),
-        None => Err("the peer closed the connection".to_owned()),
+        Some(Some(Err(error))) if error.kind() == io::ErrorKind::InvalidData => {
+            Err(tls_hint(frames.read_buffer()).map_or_else(|| format!("invalid frame: {error}"), str::to_owned))
+        }
+        Some(Some(Err(error))) => Err(error.to_string()),
+        Some(None) => Err(tls_hint(frames.read_buffer()).unwrap_or("the peer closed the connection").to_owned()),
+        None if partial => {
+            Err(format!("a frame did not arrive whole within {:?} of its first byte (`frame-timeout`)", patience.frame))
+        }
+        None => Err(format!("no frame for {:?} (`idle-timeout`)", started.elapsed())),
+    }
+}
+
+/// What to tell a user when the bytes a peer sent look like TLS where weir
+/// frames were expected: one side has `tls` configured and the other not.
+fn tls_hint(received: &[u8]) -> Option<&'static str> {
+    // A TLS record: content type (handshake 22, alert 21), version 3.x.
+    match received {
+        [22 | 21, 3, ..] => {
+            Some("the peer speaks TLS and this host does not: configure `[host] tls` on both hosts, or on neither")
+        }
+        _ => None,
     }
 }

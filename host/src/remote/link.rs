@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::TcpStream;
@@ -12,9 +13,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::Settings;
-use super::io::{self, Frames};
+use super::io::{self, Frames, Patience};
 use super::wire::{self, Frame, GatewayDescription};
 use crate::error::RpcError;
+use crate::events::HostEvent;
 
 /// Frames a link queues before callers wait for the writer: enough to keep
 /// the socket busy, few enough to push back on a caller that outruns it.
@@ -34,6 +36,7 @@ pub(crate) enum Answer {
 #[derive(Debug)]
 pub(crate) struct Link {
     authority: Arc<str>,
+    settings: Arc<Settings>,
     /// The largest frame body both ends accept.
     frame_limit: usize,
     outbox: mpsc::Sender<Bytes>,
@@ -67,29 +70,34 @@ impl Link {
     /// then the protocol hello. Bounded by the connect timeout.
     pub(crate) async fn dial(authority: Arc<str>, settings: Arc<Settings>) -> Result<Arc<Link>, DialError> {
         let unreachable = |reason: String| DialError::Unreachable(format!("cannot connect to {authority}: {reason}"));
+        // The connect timeout bounds the whole opening, hello included.
+        let patience = Patience { idle: None, frame: settings.frame_timeout };
         let opening = async {
             let stream = TcpStream::connect(&*authority).await.map_err(|e| unreachable(e.to_string()))?;
             stream.set_nodelay(true).map_err(|e| unreachable(e.to_string()))?;
             let (reader, mut writer) = match &settings.tls {
-                Some(tls) => tls.connect(host_of(&authority), stream).await.map_err(|e| unreachable(e.to_string()))?,
+                Some(tls) => tls.connect(host_of(&authority), stream).await.map_err(|e| {
+                    unreachable(format!("TLS handshake failed: {e} (does the peer have `[host] tls` configured too?)"))
+                })?,
                 None => super::tls::plain(stream),
             };
-            io::write_one(&mut writer, &wire::hello(settings.frame_limit))
+            io::write_one(&mut writer, &wire::hello(settings.frame_limit, settings.idle_timeout))
                 .await
                 .map_err(|e| unreachable(e.to_string()))?;
             let mut frames = io::frames(reader, settings.frame_limit);
-            let body = io::next_frame(&mut frames).await.map_err(unreachable)?;
+            let body = io::next_frame(&mut frames, patience).await.map_err(unreachable)?;
             let accepted = match wire::decode_header(&body).map_err(unreachable)?.0 {
-                Frame::Hello { magic, version, frame_limit } => {
+                Frame::Hello { magic, version, frame_limit, idle_timeout_ms } => {
                     wire::check_hello(magic, version).map_err(DialError::Refused)?;
-                    frame_limit as usize
+                    (frame_limit as usize, Duration::from_millis(idle_timeout_ms))
                 }
                 Frame::Refused { reason } => return Err(DialError::Refused(format!("{authority} refused: {reason}"))),
+                Frame::Busy { reason } => return Err(unreachable(format!("the host is busy: {reason}"))),
                 _ => return Err(unreachable("the peer did not answer the hello".to_owned())),
             };
             Ok((frames, writer, accepted))
         };
-        let (frames, writer, accepted) =
+        let (frames, writer, (frame_limit, peer_idle_timeout)) =
             tokio::time::timeout(settings.connect_timeout, opening).await.map_err(|_| {
                 unreachable(format!("no answer within the connect timeout of {:?}", settings.connect_timeout))
             })??;
@@ -97,7 +105,8 @@ impl Link {
         let (outbox, queue) = mpsc::channel(OUTBOX_FRAMES);
         let link = Arc::new(Link {
             authority: authority.clone(),
-            frame_limit: settings.frame_limit.min(accepted),
+            settings: settings.clone(),
+            frame_limit: settings.frame_limit.min(frame_limit),
             outbox,
             waiting: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(0),
@@ -106,12 +115,15 @@ impl Link {
         });
         let writing = link.clone();
         settings.executor.spawn(async move {
-            if let Err(error) = io::write_frames(writer, queue, writing.closed.clone()).await {
+            if let Err(error) = io::write_frames(writer, queue, writing.closed.clone(), |_| {}).await {
                 writing.close(&format!("cannot write: {error}"));
             }
         });
         settings.executor.spawn(read_answers(link.clone(), frames));
+        let every = (peer_idle_timeout / KEEPALIVES_PER_IDLE_TIMEOUT).max(MIN_KEEPALIVE_INTERVAL);
+        settings.executor.spawn(keep_alive(link.clone(), every));
         tracing::info!(peer = %authority, "connected to host");
+        settings.events.send(HostEvent::ConnectionOpened { peer: authority.to_string(), inbound: false });
         Ok(link)
     }
 
@@ -189,6 +201,8 @@ impl Link {
     fn close(&self, reason: &str) {
         if self.close_reason.set(reason.to_owned()).is_ok() {
             tracing::info!(peer = %self.authority, %reason, "connection to host closed");
+            let peer = self.authority.to_string();
+            self.settings.events.send(HostEvent::ConnectionClosed { peer, inbound: false, reason: reason.to_owned() });
         }
         self.closed.cancel();
         let waiting = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|e| e.into_inner()));
@@ -208,10 +222,33 @@ impl Drop for Forget<'_> {
     }
 }
 
+/// Keepalives sent per idle timeout of the peer: a few, so one late
+/// keepalive does not get the link closed.
+const KEEPALIVES_PER_IDLE_TIMEOUT: u32 = 4;
+/// The most often a link sends keepalives, whatever the peer says.
+const MIN_KEEPALIVE_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Sends a keepalive every `every` until the link closes, so the peer does
+/// not close it for being idle while this host still wants it.
+async fn keep_alive(link: Arc<Link>, every: Duration) {
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = link.closed.cancelled() => return,
+        }
+        // A full outbox means frames are flowing anyway.
+        let _ = link.outbox.try_send(wire::control_frame(&Frame::Ping));
+    }
+}
+
 /// Reads answers until the connection ends, then closes the link.
 async fn read_answers(link: Arc<Link>, mut frames: Frames) {
+    // The peer answers when it answers; only a frame it has begun must
+    // arrive whole in time.
+    let patience = Patience { idle: None, frame: link.settings.frame_timeout };
     let reason = loop {
-        match io::next_frame(&mut frames).await {
+        match io::next_frame(&mut frames, patience).await {
             Ok(body) => {
                 if let Err(reason) = link.answer(body) {
                     break reason;

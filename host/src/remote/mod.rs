@@ -17,9 +17,11 @@
 //! | TCP connect timeout | 20 s | `pekko.tcp.timeout` |
 //! | ask timeout | 10 s | `pekko.ask.timeout` |
 
+mod budget;
 mod gateway;
 mod io;
 mod link;
+mod parked;
 mod server;
 mod tls;
 mod values;
@@ -33,12 +35,13 @@ use tokio::runtime::Handle;
 
 pub(crate) use self::gateway::RemoteGateway;
 use self::link::Link;
-pub(crate) use self::server::{RemoteReply, accept};
+pub(crate) use self::server::accept;
 pub(crate) use self::tls::Tls;
 pub use self::tls::TlsError;
 pub use self::wire::PROTOCOL_VERSION;
 use crate::config::HostConfig;
 use crate::error::RpcError;
+use crate::events::Events;
 
 /// What every connection of a host shares.
 #[derive(Debug)]
@@ -49,21 +52,37 @@ pub(crate) struct Settings {
     pub connect_timeout: Duration,
     /// How long a peer may take to say hello.
     pub ask_timeout: Duration,
+    /// How long a connection may go without a frame.
+    pub idle_timeout: Duration,
+    /// How long a started frame may take to arrive whole.
+    pub frame_timeout: Duration,
+    /// Connections from other hosts served at once.
+    pub max_connections: usize,
+    /// Bytes of replies a connection may have waiting before its requests
+    /// are no longer read.
+    pub reply_buffer: usize,
     /// Mutual TLS, if configured.
     pub tls: Option<Tls>,
     /// Where connection tasks run: the service's runtime.
     pub executor: Handle,
+    /// Where connections opening and closing are reported.
+    pub events: Events,
 }
 
 impl Settings {
     /// The settings `config` asks for.
-    pub(crate) fn new(config: &HostConfig, tls: Option<Tls>, executor: Handle) -> Self {
+    pub(crate) fn new(config: &HostConfig, tls: Option<Tls>, executor: Handle, events: Events) -> Self {
         Self {
             frame_limit: usize::try_from(config.frame_size).unwrap_or(usize::MAX),
             connect_timeout: config.connect_timeout,
             ask_timeout: config.ask_timeout,
+            idle_timeout: config.idle_timeout,
+            frame_timeout: config.frame_timeout,
+            max_connections: config.max_connections,
+            reply_buffer: usize::try_from(config.reply_buffer).unwrap_or(usize::MAX),
             tls,
             executor,
+            events,
         }
     }
 }

@@ -12,11 +12,11 @@ use wasmtime::component::Val;
 use super::values::{self, Args, Typed};
 use crate::error::RpcError;
 use crate::fencing::FencingToken;
-use crate::gateway::{FunctionSignature, Shape};
+use crate::gateway::{FunctionId, FunctionSignature, Shape};
 
 /// The version of weir's wire protocol. Hosts with different versions
 /// refuse each other in the first exchange (Flink's handshake version).
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The first bytes of a weir connection after the length.
 pub(crate) const MAGIC: [u8; 4] = *b"weir";
@@ -32,11 +32,17 @@ pub(crate) const LENGTH_BYTES: usize = 4;
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Frame<'a> {
     /// The first frame each side sends, with the largest frame body it
-    /// accepts: the other side sends nothing larger, and fails such a call
-    /// with frame-too-large instead.
-    Hello { magic: [u8; 4], version: u32, frame_limit: u32 },
+    /// accepts (the other side sends nothing larger, and fails such a call
+    /// with frame-too-large instead) and how long it lets a connection go
+    /// without a frame (the other side sends a `Ping` well before).
+    Hello { magic: [u8; 4], version: u32, frame_limit: u32, idle_timeout_ms: u64 },
     /// Instead of `Hello`, from a host that will not talk to the caller.
     Refused { reason: String },
+    /// Instead of `Hello`, from a host that cannot take another connection
+    /// now; the caller may try again later.
+    Busy { reason: String },
+    /// Keeps an idle connection open; nothing answers it.
+    Ping,
     /// Flink's handshake: does `endpoint` export `gateway`?
     Connect { request: u64, endpoint: &'a str, gateway: &'a str },
     /// The answer to `Connect`.
@@ -57,8 +63,8 @@ pub(crate) struct Target<'a> {
     /// Which endpoint of that id: a gateway reaches only the endpoint it
     /// connected to, as a local one does, never a successor of the same id.
     pub incarnation: u64,
-    /// The function's index in the endpoint's component.
-    pub function: u32,
+    /// The function, by its stable id.
+    pub function: FunctionId,
 }
 
 /// What a successful handshake tells the caller about the gateway.
@@ -68,8 +74,8 @@ pub(crate) struct GatewayDescription {
     pub address: String,
     /// Which endpoint of that id answered.
     pub incarnation: u64,
-    /// The gateway's functions, with their indexes in the component.
-    pub functions: Vec<(u32, FunctionSignature)>,
+    /// The gateway's functions; each side derives their ids from the names.
+    pub functions: Vec<FunctionSignature>,
 }
 
 /// A frame being written: the length is filled in by [`FrameBuilder::finish`].
@@ -139,12 +145,14 @@ pub(crate) fn control_frame(header: &Frame<'_>) -> Bytes {
     FrameBuilder::new(header).finish(u32::MAX as usize).expect("a control frame fits a u32 length")
 }
 
-/// This host's hello, for a host that accepts frames up to `frame_limit`.
-pub(crate) fn hello(frame_limit: usize) -> Frame<'static> {
+/// This host's hello, for a host that accepts frames up to `frame_limit`
+/// and closes connections silent for `idle_timeout`.
+pub(crate) fn hello(frame_limit: usize, idle_timeout: std::time::Duration) -> Frame<'static> {
     Frame::Hello {
         magic: MAGIC,
         version: PROTOCOL_VERSION,
         frame_limit: u32::try_from(frame_limit).unwrap_or(u32::MAX),
+        idle_timeout_ms: u64::try_from(idle_timeout.as_millis()).unwrap_or(u64::MAX),
     }
 }
 
@@ -170,6 +178,8 @@ pub(crate) fn kind(frame: &Frame<'_>) -> &'static str {
     match frame {
         Frame::Hello { .. } => "hello",
         Frame::Refused { .. } => "refused",
+        Frame::Busy { .. } => "busy",
+        Frame::Ping => "ping",
         Frame::Connect { .. } => "connect",
         Frame::Connected { .. } => "connected",
         Frame::Ask { .. } => "ask",
@@ -193,11 +203,14 @@ mod tests {
 
     #[test]
     fn frames_carry_their_body_length_and_respect_the_limit() {
-        let frame = control_frame(&hello(1024));
+        let frame = control_frame(&hello(1024, std::time::Duration::from_secs(1)));
         let length = u32::from_be_bytes(frame[..LENGTH_BYTES].try_into().unwrap()) as usize;
         assert_eq!(length, frame.len() - LENGTH_BYTES);
-        assert!(matches!(decode_header(&frame[LENGTH_BYTES..]).unwrap().0, Frame::Hello { version: 1, .. }));
-        let error = FrameBuilder::new(&hello(1024)).finish(2).unwrap_err();
+        assert!(matches!(
+            decode_header(&frame[LENGTH_BYTES..]).unwrap().0,
+            Frame::Hello { version: PROTOCOL_VERSION, .. }
+        ));
+        let error = FrameBuilder::new(&hello(1024, std::time::Duration::from_secs(1))).finish(2).unwrap_err();
         assert_eq!(error, RpcError::FrameTooLarge { size: length as u64, limit: 2 });
     }
 }

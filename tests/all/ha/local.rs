@@ -4,14 +4,15 @@
 use std::collections::BTreeMap;
 
 use wasmtime::component::Val;
-use weir::ha::{self, DEFAULT_LEADER_ID, HaError, HaServices, Leadership, LeadershipRunner};
+use weir::LeadershipRunner;
+use weir::ha::{self, DEFAULT_LEADER_ID, HaContext, HaError, HaServices, Leadership};
 use weir::{EndpointOptions, RpcError};
 use weir_tests::gateways::COUNTER;
 use weir_tests::{artifacts, component, host};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_contenders_take_turns_and_listeners_follow() {
-    let services = ha::Embedded::default();
+    let services = ha::Embedded::new(HaContext::current());
     let mut listener = services.leader_retrieval("rm").unwrap();
     let mut first = services.leader_election("rm").unwrap();
     let mut second = services.leader_election("rm").unwrap();
@@ -35,7 +36,7 @@ async fn embedded_contenders_take_turns_and_listeners_follow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_leader_session_runs_its_own_fenced_endpoint() {
     let host = host();
-    let services = ha::Embedded::default();
+    let services = ha::Embedded::new(HaContext::current());
     let mut listener = services.leader_retrieval("ledger").unwrap();
     let counter = component(artifacts::COUNTER);
     let run = |services: &ha::Embedded| {
@@ -67,7 +68,8 @@ async fn each_leader_session_runs_its_own_fenced_endpoint() {
 
 #[tokio::test]
 async fn standalone_leaders_are_fixed_under_the_default_leader_id() {
-    let services = ha::Standalone::new(BTreeMap::from([("rm".to_owned(), "weir://h:1/rm".to_owned())]));
+    let services =
+        ha::Standalone::new(BTreeMap::from([("rm".to_owned(), "weir://h:1/rm".to_owned())]), HaContext::current());
     let mut election = services.leader_election("rm").unwrap();
     assert_eq!(election.next().await, Some(Leadership::Granted(DEFAULT_LEADER_ID)));
     let leader = services.leader_retrieval("rm").unwrap().current().unwrap();

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use wasmtime::component::Val;
-use weir::ha::{self, HaServices, LeaderElection, LeaderInformation, LeaderRetrieval, Leadership};
+use weir::ha::{self, HaContext, HaServices, LeaderElection, LeaderInformation, LeaderRetrieval, Leadership};
 use weir::{FencingToken, RpcError, ZooKeeperConfig};
 use weir_tests::gateways::COUNTER;
 use weir_tests::process::{HostProcess, HostSpec};
@@ -47,7 +47,7 @@ fn counter_contender(cluster: &str, quorum: &str) -> HostProcess {
 
 /// Listeners in the test process.
 pub fn listeners(cluster: &str, component: &str, count: usize) -> Vec<LeaderRetrieval> {
-    let services = ha::ZooKeeper::new(settings(cluster));
+    let services = ha::ZooKeeper::new(settings(cluster), HaContext::current());
     (0..count).map(|_| services.leader_retrieval(component).unwrap()).collect()
 }
 
@@ -156,7 +156,7 @@ async fn next_event(election: &mut LeaderElection) -> Leadership {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_cannot_publish_itself_is_revoked_and_contends_again() {
     let config = settings("unpublished");
-    let services = ha::ZooKeeper::new(config.clone());
+    let services = ha::ZooKeeper::new(config.clone(), HaContext::current());
     let mut listener = services.leader_retrieval("rm").unwrap();
     let mut election = services.leader_election("rm").unwrap();
     let Leadership::Granted(session) = next_event(&mut election).await else { panic!("the only contender leads") };

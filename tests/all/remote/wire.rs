@@ -31,9 +31,10 @@ fn frame(body: &[u8]) -> Vec<u8> {
 }
 
 /// A hello frame with this protocol version (bincode: variant 0, the magic,
-/// then the version and a frame limit of 250 bytes, one-byte varints).
-fn hello(version: u8) -> Vec<u8> {
-    frame(&[0, b'w', b'e', b'i', b'r', version, 250])
+/// then the version, a frame limit of 250 bytes and an idle timeout of 250
+/// ms, one-byte varints).
+fn hello(version: u32) -> Vec<u8> {
+    frame(&[0, b'w', b'e', b'i', b'r', u8::try_from(version).unwrap(), 250, 250])
 }
 
 /// Reads until the peer closes the connection (or resets it, having left
@@ -169,14 +170,14 @@ async fn garbage_closes_only_that_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_frame_closes_only_that_connection() {
-    let mut bytes = hello(1);
+    let mut bytes = hello(PROTOCOL_VERSION);
     bytes.extend_from_slice(&(1u32 << 30).to_be_bytes());
     closes_only_that_connection(&bytes, "invalid frame").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_truncated_frame_closes_only_that_connection() {
-    let mut bytes = hello(1);
+    let mut bytes = hello(PROTOCOL_VERSION);
     bytes.extend_from_slice(&100u32.to_be_bytes());
     bytes.extend_from_slice(&[4; 10]);
     closes_only_that_connection(&bytes, "ended inside a frame").await;
@@ -184,14 +185,13 @@ async fn a_truncated_frame_closes_only_that_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_frame_after_the_hello_closes_only_that_connection() {
-    let mut bytes = hello(1);
+    let mut bytes = hello(PROTOCOL_VERSION);
     bytes.extend_from_slice(&frame(&[200, 1, 2, 3]));
     closes_only_that_connection(&bytes, "undecodable frame header").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_protocol_version_is_refused_with_a_reason() {
-    assert_eq!(PROTOCOL_VERSION, 1, "the raw hello below speaks version 1");
     let remote = echo_host(HostSpec::new());
     let mut socket = TcpStream::connect(remote.authority()).unwrap();
     socket.write_all(&hello(99)).unwrap();
@@ -199,7 +199,9 @@ async fn another_protocol_version_is_refused_with_a_reason() {
     // A `refused` frame (variant 1) with the reason.
     assert_eq!(received.get(4), Some(&1), "{received:?}");
     let reason = String::from_utf8_lossy(&received);
-    assert!(reason.contains("protocol version mismatch: this host speaks version 1, the peer version 99"), "{reason}");
+    let expected =
+        format!("protocol version mismatch: this host speaks version {PROTOCOL_VERSION}, the peer version 99");
+    assert!(reason.contains(&expected), "{reason}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! For every gateway interface `x` of a WIT package, [`derive()`] writes the
 //! text of `x-client.wit`: an interface `x-client` with a resource
 //! `x-gateway` whose methods mirror `x`'s functions (see
-//! [`crate::gateway`] for the convention). `weir wit clients <dir>` writes
+//! `weir::gateway` for the convention). `weir wit clients <dir>` writes
 //! the files; `--check` fails when a committed one is stale, so the two
 //! sides of a gateway are never kept in sync by hand.
 
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use wit_parser::{FunctionKind, Handle, Interface, InterfaceId, Resolve, SourceMap, Type, TypeDefKind, TypeId};
 
-use crate::gateway::{CLIENT_SUFFIX, GATEWAY_RESOURCE_SUFFIX};
+use weir::gateway::{CLIENT_SUFFIX, GATEWAY_RESOURCE_SUFFIX};
 
 /// Names a client resource defines itself, so a gateway cannot use them.
 pub const RESERVED: [&str; 3] = ["connect", "address", "set-timeout"];

@@ -2,10 +2,11 @@
 //! lists from their `.wasm` files, starts them, makes the host-side calls it
 //! lists, runs until a condition holds (or for a while, or until Ctrl-C, or
 //! until its standard input closes), then prints what every endpoint served
-//! and shuts down. With `listen` set in `[host]`, other hosts call its
-//! endpoints over TCP; it prints `listening at <host:port>` once they can.
-//! An endpoint with `leader-election = true` runs only while this host
-//! leads it, through the HA services of the `[ha]` table.
+//! and shuts down. Ctrl-C and SIGTERM shut it down the same way: `on-stop`
+//! runs and leaders step down first. With `listen` set in `[host]`, other
+//! hosts call its endpoints over TCP; it prints `listening at <host:port>`
+//! once they can. An endpoint with `leader-election = true` runs only while
+//! this host leads it, through the HA services of the `[ha]` table.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -13,10 +14,12 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use wasmtime::component::Val;
-use weir::ha::{self, LeadershipRunner};
-use weir::{Endpoint, EndpointOptions, Engine, FencingToken, GatewayClient, HaConfig, HostConfig, RpcService};
+use weir::{
+    Endpoint, EndpointOptions, Engine, FencingToken, GatewayClient, HaConfig, HeartbeatConfig, HostConfig,
+    LeadershipRunner, RegistrationConfig, RpcService,
+};
 
-use super::Error;
+use crate::Error;
 
 /// Which config file, and for how long.
 #[derive(Debug, clap::Args)]
@@ -43,6 +46,12 @@ struct RunFile {
     /// How leaders are elected and found.
     #[serde(default)]
     ha: HaConfig,
+    /// Heartbeat timing for endpoints that bring none.
+    #[serde(default)]
+    heartbeat: HeartbeatConfig,
+    /// Registration timing for endpoints that bring none.
+    #[serde(default)]
+    registration: RegistrationConfig,
     /// The endpoints, started in this order.
     #[serde(default, rename = "endpoint")]
     endpoints: Vec<EndpointSpec>,
@@ -121,20 +130,26 @@ fn default_until_timeout() -> Duration {
 }
 
 pub fn run(args: &RunArgs) -> Result<(), Error> {
-    let text =
-        std::fs::read_to_string(&args.config).map_err(|e| format!("cannot read {}: {e}", args.config.display()))?;
-    let file: RunFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", args.config.display()))?;
+    let file: RunFile = crate::config::read(&args.config)?;
     let base = args.config.parent().unwrap_or(Path::new("."));
-    super::init_logging();
+    crate::init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(run_file(file, base, args))
 }
 
 async fn run_file(file: RunFile, base: &Path, args: &RunArgs) -> Result<(), Error> {
     let engine = Engine::new(&file.host)?;
-    let host = RpcService::new(file.host.clone(), engine.clone())?;
+    let host = RpcService::builder(file.host.clone(), engine.clone())
+        .ha(file.ha.clone())
+        .heartbeat(file.heartbeat)
+        .registration(file.registration)
+        .build()?;
+    host.ha().ready().await?;
     let started = Instant::now();
     let (endpoints, runners) = start_endpoints(&host, &engine, base, &file).await?;
+    if let Some(until) = &file.until {
+        check_until(&host, until)?;
+    }
     println!("started {} endpoint(s) in {:.1?}", endpoints.len(), started.elapsed());
     if file.host.listen.is_some() {
         println!("listening at {}", host.authority());
@@ -145,14 +160,14 @@ async fn run_file(file: RunFile, base: &Path, args: &RunArgs) -> Result<(), Erro
     let running = Instant::now();
     let waiting = async {
         match (&file.until, args.run_for) {
-            (_, Some(duration)) => wait_or_interrupt(duration).await,
+            (_, Some(duration)) => wait_or_stopped(duration).await,
             (Some(until), None) => wait_until(&host, until).await,
-            (None, None) => wait_or_interrupt(Duration::MAX).await,
+            (None, None) => wait_or_stopped(Duration::MAX).await,
         }
     };
     tokio::select! {
         waited = waiting => waited?,
-        () = super::stdin_closed(), if args.until_stdin_closes => {}
+        () = crate::stdin_closed(), if args.until_stdin_closes => {}
     }
     let leaders = runners.iter().filter_map(LeadershipRunner::leader);
     report(&endpoints.iter().cloned().chain(leaders).collect::<Vec<_>>(), running.elapsed());
@@ -176,7 +191,6 @@ async fn start_endpoints(
     file: &RunFile,
 ) -> Result<(Vec<Endpoint>, Vec<LeadershipRunner>), Error> {
     let specs = &file.endpoints;
-    let ha = specs.iter().any(|spec| spec.leader_election).then(|| ha::from_config(&file.ha));
     let mut components = HashMap::new();
     let mut endpoints = Vec::new();
     let mut runners = Vec::new();
@@ -195,8 +209,8 @@ async fn start_endpoints(
             config: spec.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             ..EndpointOptions::default()
         };
-        if let Some(ha) = ha.as_ref().filter(|_| spec.leader_election) {
-            let election = ha.leader_election(&spec.id)?;
+        if spec.leader_election {
+            let election = host.ha().leader_election(&spec.id)?;
             runners.push(LeadershipRunner::start(host.clone(), election, &spec.id, component, options));
         } else {
             endpoints.push((host.spawn(&spec.id, &component, options).await?, spec.start));
@@ -210,13 +224,19 @@ async fn start_endpoints(
     Ok((endpoints.into_iter().map(|(endpoint, _)| endpoint).collect(), runners))
 }
 
+/// Makes the calls due `at`; a call whose result is `err(...)` fails the
+/// run, after the others have been made.
 async fn make_calls(host: &RpcService, calls: &[CallSpec], at: CallTime) -> Result<(), Error> {
+    let mut failed = Vec::new();
     for call in calls.iter().filter(|c| c.at == at) {
         let (client, args) = prepare(host, call)?;
         let outcome = invoke(&client, &call.function, args).await?;
-        println!("{}.{}({}) -> {outcome}", call.endpoint, call.function, call.args.join(", "));
+        println!("{}.{}({}) -> {}", call.endpoint, call.function, call.args.join(", "), outcome.text);
+        if outcome.is_err {
+            failed.push(format!("{}.{} returned {}", call.endpoint, call.function, outcome.text));
+        }
     }
-    Ok(())
+    if failed.is_empty() { Ok(()) } else { Err(failed.join("; ").into()) }
 }
 
 fn prepare(host: &RpcService, call: &CallSpec) -> Result<(GatewayClient, Vec<Val>), Error> {
@@ -228,17 +248,37 @@ fn prepare(host: &RpcService, call: &CallSpec) -> Result<(GatewayClient, Vec<Val
     Ok((client, args))
 }
 
-/// Asks or tells, as the function's signature says; the outcome as text.
-async fn invoke(client: &GatewayClient, function: &str, args: Vec<Val>) -> Result<String, Error> {
+/// Checks that the `until` call exists and that `equals` is a value of its
+/// result type, before waiting for it.
+fn check_until(host: &RpcService, until: &UntilSpec) -> Result<(), Error> {
+    let (client, _) = prepare(host, &until.call)?;
+    let call = &until.call;
+    let result =
+        client.functions().find(|f| f.name == call.function).and_then(|f| f.result.clone()).ok_or_else(|| {
+            format!("[until] calls {}.{}, which returns nothing to compare", call.endpoint, call.function)
+        })?;
+    weir::gateway::wave::parse(&result, &until.equals)
+        .map_err(|e| format!("[until] equals = {:?} is not a value of type {result}: {e}", until.equals))?;
+    Ok(())
+}
+
+/// What a call returned, as WAVE text, and whether it is an `err(...)`.
+struct Outcome {
+    text: String,
+    is_err: bool,
+}
+
+/// Asks or tells, as the function's signature says.
+async fn invoke(client: &GatewayClient, function: &str, args: Vec<Val>) -> Result<Outcome, Error> {
     let is_ask = client.functions().any(|f| f.name == function && f.is_ask());
     if !is_ask {
         client.tell(function, args).await?;
-        return Ok("(told)".into());
+        return Ok(Outcome { text: "(told)".into(), is_err: false });
     }
-    match client.ask(function, args).await? {
-        Some(value) => Ok(value.to_wave()?),
-        None => Ok("(done)".into()),
-    }
+    Ok(match client.ask(function, args).await? {
+        Some(value) => Outcome { is_err: matches!(value, Val::Result(Err(_))), text: value.to_wave()? },
+        None => Outcome { text: "(done)".into(), is_err: false },
+    })
 }
 
 async fn wait_until(host: &RpcService, until: &UntilSpec) -> Result<(), Error> {
@@ -247,7 +287,7 @@ async fn wait_until(host: &RpcService, until: &UntilSpec) -> Result<(), Error> {
         let mut interval = tokio::time::interval(Duration::from_millis(50));
         loop {
             interval.tick().await;
-            if invoke(&client, &until.call.function, args.clone()).await? == until.equals {
+            if invoke(&client, &until.call.function, args.clone()).await?.text == until.equals {
                 return Ok::<_, Error>(());
             }
         }
@@ -256,15 +296,13 @@ async fn wait_until(host: &RpcService, until: &UntilSpec) -> Result<(), Error> {
         done = tokio::time::timeout(until.timeout, polling) => done.map_err(|_| {
             format!("{}.{} did not return {} within {:?}", until.call.endpoint, until.call.function, until.equals, until.timeout)
         })?,
-        interrupted = tokio::signal::ctrl_c() => Ok(interrupted?),
+        stopped = crate::stopped() => stopped,
     }
 }
 
-async fn wait_or_interrupt(duration: Duration) -> Result<(), Error> {
-    match tokio::time::timeout(duration, tokio::signal::ctrl_c()).await {
-        Ok(interrupted) => Ok(interrupted?),
-        Err(_) => Ok(()),
-    }
+/// Waits `duration`, or less if the process is told to stop.
+async fn wait_or_stopped(duration: Duration) -> Result<(), Error> {
+    tokio::time::timeout(duration, crate::stopped()).await.unwrap_or(Ok(()))
 }
 
 fn report(endpoints: &[Endpoint], elapsed: Duration) {

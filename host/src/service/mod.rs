@@ -1,24 +1,33 @@
-//! [`RpcService`]: weir's Flink `RpcService`. It spawns endpoints from
-//! components, finds them by address, and shuts them all down.
+//! [`RpcService`]: weir's Flink `RpcService`, and the host's composition
+//! root. It owns the runtime its endpoints run on and everything spawned
+//! there (endpoints, connections, HA services, heartbeats), spawns
+//! endpoints from components, finds them by address, lists them, reports
+//! what happens on the host as one stream of [`HostEvent`]s, and shuts it
+//! all down.
+
+mod runner;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::runtime::{Handle, Runtime};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+pub use self::runner::LeadershipRunner;
 use crate::actor::{self, Actor, Inbox};
 use crate::address::{self, LOCAL_AUTHORITY};
+use crate::capability::{HostContext, Identity, Limits, StoreParts, new_store};
 use crate::client::GatewayClient;
-use crate::component::{ComponentInfo, EndpointComponent, Identity, Limits, StoreParts, new_store};
-use crate::config::{ConfigError, HostConfig};
+use crate::component::ComponentInfo;
+use crate::config::{ConfigError, HaConfig, HeartbeatConfig, HostConfig, RegistrationConfig};
 use crate::endpoint::{ActorRef, Control, Directory, EndpointStats, Lifecycle, Termination};
-use crate::engine::Engine;
+use crate::engine::{EndpointComponent, Engine};
 use crate::error::{EndpointFailure, RpcError, SpawnError};
+use crate::events::{Events, HostEvent};
 use crate::fencing::FencingToken;
+use crate::ha::{self, HaContext, HaServices};
 use crate::remote::{self, Settings, Tls, TlsError};
 use crate::route::{Connector, Route};
 
@@ -55,7 +64,9 @@ pub enum ServiceError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The configuration asks more of the engine than it was built for.
-    #[error("memory-cap {wanted} exceeds the engine's memory cap of {engine} bytes")]
+    #[error(
+        "memory-cap {wanted} exceeds the engine's memory cap of {engine} bytes; load the components on an engine made with this config"
+    )]
     MemoryCap {
         /// The service's memory cap.
         wanted: u64,
@@ -63,10 +74,10 @@ pub enum ServiceError {
         engine: u64,
     },
     /// The endpoint threads could not be started.
-    #[error("cannot start the endpoint threads")]
+    #[error("cannot start the endpoint threads (`worker-threads`)")]
     Threads(#[source] std::io::Error),
     /// The listen address cannot be bound.
-    #[error("cannot listen on `{address}`")]
+    #[error("cannot listen on `{address}` (`[host] listen`)")]
     Listen {
         /// The configured address.
         address: String,
@@ -77,6 +88,147 @@ pub enum ServiceError {
     /// The TLS files cannot be used.
     #[error(transparent)]
     Tls(#[from] TlsError),
+}
+
+/// What an endpoint is and has done, as [`RpcService::endpoints`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointInfo {
+    /// Its id.
+    pub id: String,
+    /// Its address.
+    pub address: String,
+    /// Its component's name.
+    pub component: String,
+    /// Its lifecycle state.
+    pub state: Lifecycle,
+    /// The fencing token it runs under, if fenced.
+    pub fencing_token: Option<FencingToken>,
+    /// What it has served.
+    pub stats: EndpointStats,
+    /// Calls waiting in its mailbox.
+    pub queued: usize,
+}
+
+/// Builds an [`RpcService`]: its host configuration and engine, and
+/// optionally the runtime it runs on and the cluster services it lends.
+#[derive(Debug)]
+pub struct ServiceBuilder {
+    config: HostConfig,
+    engine: Engine,
+    runtime: Option<Handle>,
+    ha: HaConfig,
+    heartbeat: HeartbeatConfig,
+    registration: RegistrationConfig,
+}
+
+impl ServiceBuilder {
+    /// Runs the service's endpoints on `runtime` (for example a test's, to
+    /// share its paused clock) instead of `worker-threads` threads of its own.
+    #[must_use]
+    pub fn runtime(mut self, runtime: Handle) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// Elects leaders and finds them through these HA services (default:
+    /// embedded, in this process).
+    #[must_use]
+    pub fn ha(mut self, ha: HaConfig) -> Self {
+        self.ha = ha;
+        self
+    }
+
+    /// Heartbeat timing for endpoints that bring none (default: Flink's).
+    #[must_use]
+    pub fn heartbeat(mut self, heartbeat: HeartbeatConfig) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
+    /// Registration timing for endpoints that bring none (default: Flink's).
+    #[must_use]
+    pub fn registration(mut self, registration: RegistrationConfig) -> Self {
+        self.registration = registration;
+        self
+    }
+
+    /// Creates the service, listening on `listen` if set.
+    ///
+    /// # Errors
+    ///
+    /// An invalid configuration, threads that cannot be started, an address
+    /// that cannot be bound, or unusable TLS files.
+    pub fn build(self) -> Result<RpcService, ServiceError> {
+        check(&self.config, &self.engine)?;
+        let (runtime, own_runtime) = match self.runtime.clone() {
+            Some(runtime) => (runtime, None),
+            None => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(self.config.worker_threads)
+                    .thread_name("weir-endpoint")
+                    .enable_all()
+                    .build()
+                    .map_err(ServiceError::Threads)?;
+                (runtime.handle().clone(), Some(runtime))
+            }
+        };
+        match self.assemble(runtime) {
+            Ok(mut inner) => {
+                inner.own_runtime = own_runtime;
+                Ok(RpcService { inner: Arc::new(inner) })
+            }
+            Err(error) => {
+                // Dropping a runtime blocks, which a caller on another
+                // runtime may not do; let it wind down in the background.
+                if let Some(runtime) = own_runtime {
+                    runtime.shutdown_background();
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn assemble(self, runtime: Handle) -> Result<ServiceInner, ServiceError> {
+        let config = self.config;
+        let tls = config.tls.as_ref().map(Tls::new).transpose()?;
+        let listener = config.listen.as_deref().map(|address| listen(address, &runtime)).transpose()?;
+        let authority = match &listener {
+            Some((_, local)) => {
+                let host = config.advertised_host.clone().unwrap_or_else(|| local.ip().to_string());
+                authority(&host, local.port())
+            }
+            None => LOCAL_AUTHORITY.to_owned(),
+        };
+        let events = Events::default();
+        let settings = Arc::new(Settings::new(&config, tls, runtime.clone(), events.clone()));
+        let capacity = usize::try_from(config.max_endpoints).unwrap_or(usize::MAX);
+        let directory = Arc::new(Directory::new(authority, capacity));
+        let listening = CancellationToken::new();
+        if let Some((listener, local)) = listener {
+            tracing::info!(address = %local, authority = directory.authority(), "listening for other hosts");
+            runtime.spawn(remote::accept(listener, directory.clone(), settings.clone(), listening.clone()));
+        }
+        let connector = Arc::new(Connector::new(directory.clone(), settings));
+        let ha = ha::from_config(&self.ha, HaContext { runtime: runtime.clone(), events: events.clone() });
+        let host = Arc::new(HostContext {
+            connector: connector.clone(),
+            ha,
+            runtime: runtime.clone(),
+            heartbeat: self.heartbeat,
+            registration: self.registration,
+        });
+        Ok(ServiceInner {
+            config,
+            engine: self.engine,
+            directory,
+            connector,
+            host,
+            runtime,
+            events,
+            listening,
+            own_runtime: None,
+        })
+    }
 }
 
 /// A host's RPC service: every endpoint of the host lives in one.
@@ -91,12 +243,14 @@ struct ServiceInner {
     engine: Engine,
     directory: Arc<Directory>,
     connector: Arc<Connector>,
-    executor: Handle,
+    /// What every endpoint's capabilities get from the service.
+    host: Arc<HostContext>,
+    runtime: Handle,
+    events: Events,
     /// Stops the listener and the connections it accepted.
     listening: CancellationToken,
     /// The runtime the service created, if it did not borrow one.
     own_runtime: Option<Runtime>,
-    stopped: AtomicBool,
 }
 
 impl Drop for ServiceInner {
@@ -109,22 +263,28 @@ impl Drop for ServiceInner {
 }
 
 impl RpcService {
+    /// A builder for a service with `config`, whose components `engine`
+    /// loads.
+    pub fn builder(config: HostConfig, engine: Engine) -> ServiceBuilder {
+        ServiceBuilder {
+            config,
+            engine,
+            runtime: None,
+            ha: HaConfig::default(),
+            heartbeat: HeartbeatConfig::default(),
+            registration: RegistrationConfig::default(),
+        }
+    }
+
     /// Creates a service whose endpoints run on `config.worker_threads`
-    /// threads of its own, listening on `config.listen` if set.
+    /// threads of its own, listening on `config.listen` if set, with
+    /// embedded HA services.
     ///
     /// # Errors
     ///
-    /// An invalid configuration, threads that cannot be started, an address
-    /// that cannot be bound, or unusable TLS files.
+    /// As [`ServiceBuilder::build`].
     pub fn new(config: HostConfig, engine: Engine) -> Result<Self, ServiceError> {
-        check(&config, &engine)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(config.worker_threads)
-            .thread_name("weir-endpoint")
-            .enable_all()
-            .build()
-            .map_err(ServiceError::Threads)?;
-        Self::build(config, engine, runtime.handle().clone(), Some(runtime))
+        Self::builder(config, engine).build()
     }
 
     /// Creates a service whose endpoints run on the given runtime (for
@@ -132,47 +292,9 @@ impl RpcService {
     ///
     /// # Errors
     ///
-    /// As [`RpcService::new`], but for the threads.
+    /// As [`ServiceBuilder::build`], but for the threads.
     pub fn on_runtime(config: HostConfig, engine: Engine, runtime: Handle) -> Result<Self, ServiceError> {
-        check(&config, &engine)?;
-        Self::build(config, engine, runtime, None)
-    }
-
-    fn build(
-        config: HostConfig,
-        engine: Engine,
-        executor: Handle,
-        own_runtime: Option<Runtime>,
-    ) -> Result<Self, ServiceError> {
-        let tls = config.tls.as_ref().map(Tls::new).transpose()?;
-        let listener = config.listen.as_deref().map(|address| listen(address, &executor)).transpose()?;
-        let authority = match &listener {
-            Some((_, local)) => {
-                let host = config.advertised_host.clone().unwrap_or_else(|| local.ip().to_string());
-                authority(&host, local.port())
-            }
-            None => LOCAL_AUTHORITY.to_owned(),
-        };
-        let settings = Arc::new(Settings::new(&config, tls, executor.clone()));
-        let directory = Arc::new(Directory::new(authority));
-        let listening = CancellationToken::new();
-        if let Some((listener, local)) = listener {
-            tracing::info!(address = %local, authority = directory.authority(), "listening for other hosts");
-            executor.spawn(remote::accept(listener, directory.clone(), settings.clone(), listening.clone()));
-        }
-        let connector = Arc::new(Connector::new(directory.clone(), settings));
-        Ok(Self {
-            inner: Arc::new(ServiceInner {
-                config,
-                engine,
-                directory,
-                connector,
-                executor,
-                listening,
-                own_runtime,
-                stopped: AtomicBool::new(false),
-            }),
-        })
+        Self::builder(config, engine).runtime(runtime).build()
     }
 
     /// The `host:port` other hosts reach this one by, or `local` if it does
@@ -186,16 +308,36 @@ impl RpcService {
         &self.inner.config
     }
 
-    /// The runtime the endpoints run on. Host-side code that talks to
-    /// endpoints a lot can run here too, so its conversations stay on the
-    /// endpoints' threads instead of waking them from another one.
+    /// The runtime the endpoints run on, and everything else the service
+    /// spawns. Host-side code that talks to endpoints a lot can run here
+    /// too, so its conversations stay on the endpoints' threads instead of
+    /// waking them from another one.
     pub fn runtime(&self) -> &Handle {
-        &self.inner.executor
+        &self.inner.runtime
     }
 
     /// The engine that compiles components for this service.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// The HA services the service elects and finds leaders with.
+    pub fn ha(&self) -> &Arc<dyn HaServices> {
+        &self.inner.host.ha
+    }
+
+    /// Every event on the host from now on: endpoints started and
+    /// terminated, connections opened and closed, leadership gained and
+    /// lost. See [`crate::events`] for what a slow subscriber misses.
+    pub fn subscribe(&self) -> broadcast::Receiver<HostEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Every endpoint on the host, with its state and what it has served.
+    pub fn endpoints(&self) -> Vec<EndpointInfo> {
+        let mut endpoints: Vec<EndpointInfo> = self.inner.directory.all().iter().map(|a| info(a)).collect();
+        endpoints.sort_by(|a, b| a.id.cmp(&b.id));
+        endpoints
     }
 
     /// The address endpoint `id` has (or would have) on this host.
@@ -209,8 +351,8 @@ impl RpcService {
     ///
     /// # Errors
     ///
-    /// A stopped service, an invalid or taken id, a component from another
-    /// engine, or a failed instantiation.
+    /// A stopped service, an invalid or taken id, a full host, a component
+    /// from another engine, or a failed instantiation.
     pub async fn spawn(
         &self,
         id: &str,
@@ -218,9 +360,6 @@ impl RpcService {
         options: EndpointOptions,
     ) -> Result<Endpoint, SpawnError> {
         let inner = &self.inner;
-        if inner.stopped.load(Ordering::Acquire) {
-            return Err(SpawnError::ServiceStopped);
-        }
         address::validate_id(id).map_err(|reason| SpawnError::InvalidId { id: id.to_owned(), reason })?;
         if !inner.engine.owns(component) {
             return Err(SpawnError::ForeignComponent(component.info().name.clone()));
@@ -238,9 +377,7 @@ impl RpcService {
         let address: Arc<str> = inner.directory.address_of(&id).to_string().into();
         let (mailbox_sender, mailbox) = mpsc::channel(config.mailbox_capacity);
         let (control_sender, control) = mpsc::unbounded_channel();
-        let (task_sender, tasks) = mpsc::unbounded_channel();
         let cpu_deadline = options.cpu_deadline.unwrap_or(config.cpu_deadline);
-        let limits = Limits::new(memory_cap, cpu_deadline, config.epoch_tick);
         let mut store = new_store(
             component.engine(),
             StoreParts {
@@ -250,12 +387,12 @@ impl RpcService {
                     token: options.fencing_token,
                     config: options.config.into(),
                 },
-                tasks: task_sender,
-                connector: inner.connector.clone(),
-                limits,
+                host: inner.host.clone(),
+                limits: Limits::new(memory_cap, cpu_deadline, config.epoch_tick),
+                states: component.capability_states(inner.engine.capabilities()),
             },
         );
-        let (_instance, funcs) = component.instantiate(&mut store).await.map_err(|source| SpawnError::Instantiate {
+        let funcs = component.instantiate(&mut store).await.map_err(|source| SpawnError::Instantiate {
             id: id.to_string(),
             component: component.info().name.clone(),
             source,
@@ -268,9 +405,17 @@ impl RpcService {
             mailbox_sender,
             control_sender,
         ));
+        // A closed directory refuses it: a spawn racing a shutdown never
+        // leaves an endpoint running.
         inner.directory.register(actor_ref.clone())?;
-        let actor = Actor { actor_ref: actor_ref.clone(), store, funcs, inbox: Inbox::new(mailbox, control, tasks) };
-        inner.executor.spawn(actor::run(actor, inner.directory.clone()));
+        let actor = Actor {
+            actor_ref: actor_ref.clone(),
+            store,
+            funcs,
+            inbox: Inbox::new(mailbox, control),
+            max_in_flight: config.max_in_flight,
+        };
+        inner.runtime.spawn(actor::run(actor, inner.directory.clone(), inner.events.clone()));
         Ok(Endpoint { actor: actor_ref, ask_timeout: config.ask_timeout })
     }
 
@@ -322,9 +467,8 @@ impl RpcService {
     ///
     /// Every endpoint that did not stop cleanly, with its cause.
     pub async fn shutdown(&self) -> Result<(), ShutdownError> {
-        self.inner.stopped.store(true, Ordering::Release);
         self.inner.listening.cancel();
-        let endpoints = self.inner.directory.all();
+        let endpoints = self.inner.directory.close();
         for endpoint in &endpoints {
             endpoint.control(Control::Terminate);
         }
@@ -339,14 +483,26 @@ impl RpcService {
     }
 }
 
-/// Binds the listen address; the listener is registered with `executor`'s
+fn info(actor: &ActorRef) -> EndpointInfo {
+    EndpointInfo {
+        id: actor.id.to_string(),
+        address: actor.address.to_string(),
+        component: actor.component.name.clone(),
+        state: actor.lifecycle.get(),
+        fencing_token: actor.token,
+        stats: actor.stats.snapshot(),
+        queued: actor.queued(),
+    }
+}
+
+/// Binds the listen address; the listener is registered with `runtime`'s
 /// reactor.
-fn listen(address: &str, executor: &Handle) -> Result<(tokio::net::TcpListener, SocketAddr), ServiceError> {
+fn listen(address: &str, runtime: &Handle) -> Result<(tokio::net::TcpListener, SocketAddr), ServiceError> {
     let failed = |source| ServiceError::Listen { address: address.to_owned(), source };
     let listener = std::net::TcpListener::bind(address).map_err(failed)?;
     listener.set_nonblocking(true).map_err(failed)?;
     let local = listener.local_addr().map_err(failed)?;
-    let _context = executor.enter();
+    let _context = runtime.enter();
     Ok((tokio::net::TcpListener::from_std(listener).map_err(failed)?, local))
 }
 

@@ -1,23 +1,57 @@
-//! The host side of client handles: what runs when an endpoint connects to a
-//! gateway or calls through a handle.
+//! Client interfaces (`<gateway>-client`): the host side of the typed
+//! handles through which an endpoint calls other endpoints' gateways.
 //!
 //! Each imported client interface gets a dynamic resource type
 //! (`host_dynamic(i)` for the component's `i`-th client) whose reps index the
-//! store's [`Connection`] slab. Calls are concurrent host functions, so the
+//! endpoint's [`Connections`]. Calls are concurrent host functions, so the
 //! calling endpoint keeps serving other messages while it awaits a reply.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use slab::Slab;
 use wasmtime::AsContextMut;
 use wasmtime::component::{Accessor, Linker, ResourceAny, ResourceDynamic, ResourceType, Val};
 
-use super::info::FunctionId;
 use super::store::StoreData;
+use super::{Capability, ComponentInfo};
 use crate::error::RpcError;
 use crate::fencing::FencingToken;
-use crate::gateway::{ClientInterface, ClientReply, routes, token_from_val};
+use crate::gateway::{ClientInterface, ClientReply, FunctionId, gateway_of_client, routes, token_from_val};
 use crate::route::{Connector, Route};
+
+/// What one open handle costs the host, charged against the endpoint's
+/// memory cap: its [`Connection`] and its share of the method table.
+const HANDLE_BYTES: u64 = 256;
+
+/// Lends every client interface a component imports.
+#[derive(Debug)]
+pub(crate) struct Clients;
+
+impl Capability for Clients {
+    fn describe(&self) -> &'static str {
+        "client interfaces named `<gateway>-client`"
+    }
+
+    fn lends(&self, name: &str) -> bool {
+        gateway_of_client(name).is_some()
+    }
+
+    fn link(&self, linker: &mut Linker<StoreData>, component: &ComponentInfo) -> wasmtime::Result<()> {
+        for (index, client) in component.clients.iter().enumerate() {
+            define(linker, u32::try_from(index)?, client)?;
+        }
+        Ok(())
+    }
+
+    fn state(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        Some(Box::new(Connections::default()))
+    }
+}
+
+/// The handles an endpoint holds; a handle's rep is its key.
+#[derive(Debug, Default)]
+pub(crate) struct Connections(Slab<Connection>);
 
 /// A handle the guest holds: a checked route to one gateway of one
 /// endpoint, on this host or another.
@@ -30,11 +64,24 @@ pub(crate) struct Connection {
     pub timeout: Duration,
 }
 
+impl StoreData {
+    fn connections(&mut self) -> &mut Slab<Connection> {
+        &mut self.state::<Connections>().expect("the clients' state exists where they are linked").0
+    }
+
+    fn connection(&mut self, rep: usize) -> Option<&mut Connection> {
+        self.connections().get_mut(rep)
+    }
+}
+
 /// Defines client interface `client`, the component's `index`-th, in `linker`.
-pub(crate) fn define(linker: &mut Linker<StoreData>, index: u32, client: &ClientInterface) -> wasmtime::Result<()> {
+fn define(linker: &mut Linker<StoreData>, index: u32, client: &ClientInterface) -> wasmtime::Result<()> {
     let mut instance = linker.instance(&client.interface)?;
     instance.resource(&client.resource, ResourceType::host_dynamic(index), |mut store, rep| {
-        store.data_mut().connections.try_remove(rep as usize);
+        let data = store.data_mut();
+        if data.connections().try_remove(rep as usize).is_some() {
+            data.refund(HANDLE_BYTES);
+        }
         Ok(())
     })?;
     if let Some(name) = &client.connect {
@@ -48,7 +95,7 @@ pub(crate) fn define(linker: &mut Linker<StoreData>, index: u32, client: &Client
         instance.func_new(name, |mut store, _ty, params, _results| {
             let rep = borrowed_rep(&mut store, &params[0])?;
             let Val::U64(millis) = params[1] else { wasmtime::bail!("set-timeout takes a u64") };
-            if let Some(connection) = store.data_mut().connections.get_mut(rep) {
+            if let Some(connection) = store.data_mut().connection(rep) {
                 connection.timeout = Duration::from_millis(millis.max(1));
             }
             Ok(())
@@ -57,7 +104,7 @@ pub(crate) fn define(linker: &mut Linker<StoreData>, index: u32, client: &Client
     if let Some(name) = &client.address {
         instance.func_new(name, |mut store, _ty, params, results| {
             let rep = borrowed_rep(&mut store, &params[0])?;
-            let address = store.data().connections.get(rep).map_or_else(String::new, |c| c.target.address().to_owned());
+            let address = store.data_mut().connection(rep).map_or_else(String::new, |c| c.target.address().to_owned());
             results[0] = Val::String(address);
             Ok(())
         })?;
@@ -86,7 +133,7 @@ async fn connect(
     let token = token.as_deref().and_then(token_from_val);
     let (connector, caller) = accessor.with(|mut access| {
         let data = access.data_mut();
-        (data.connector.clone(), data.identity.id.clone())
+        (data.host.connector.clone(), data.identity.id.clone())
     });
     let timeout = connector.ask_timeout();
     results[0] = match handshake(&connector, address, client).await {
@@ -94,7 +141,9 @@ async fn connect(
             tracing::debug!(endpoint = %caller, to = %address, gateway = %client.gateway, "connected");
             let connection = Connection { target, routes, token, timeout };
             let handle = accessor.with(|mut access| {
-                let rep = access.data_mut().connections.insert(connection);
+                let data = access.data_mut();
+                data.charge(HANDLE_BYTES)?;
+                let rep = data.connections().insert(connection);
                 let rep = u32::try_from(rep).map_err(|_| wasmtime::format_err!("too many open handles"))?;
                 ResourceDynamic::new_own(rep, resource_type).try_into_resource_any(access.as_context_mut())
             })?;
@@ -132,8 +181,7 @@ async fn call(
         let rep = borrowed_rep(&mut access, &params[0])?;
         let connection = access
             .data_mut()
-            .connections
-            .get(rep)
+            .connection(rep)
             .ok_or_else(|| wasmtime::format_err!("call through a dropped gateway handle"))?;
         Ok((connection.target.clone(), connection.routes[method], connection.token, connection.timeout))
     })?;

@@ -8,9 +8,10 @@
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::{LeaderElection, Leadership};
-use crate::component::EndpointComponent;
-use crate::service::{Endpoint, EndpointOptions, RpcService};
+use super::{Endpoint, EndpointOptions, RpcService, StartError};
+use crate::engine::EndpointComponent;
+use crate::fencing::FencingToken;
+use crate::ha::{LeaderElection, Leadership};
 
 /// Runs an endpoint for as long as its contender leads. Dropping the runner
 /// leaves the election and stops the endpoint.
@@ -43,8 +44,9 @@ impl LeadershipRunner {
     ) -> Self {
         let (current, leader) = watch::channel(None);
         let stop = CancellationToken::new();
+        let runtime = service.runtime().clone();
         let blueprint = Blueprint { service, id: id.to_owned(), component, options };
-        tokio::spawn(run(blueprint, election, current, stop.clone()));
+        runtime.spawn(run(blueprint, election, current, stop.clone()));
         Self { leader, _stop_on_drop: stop.clone().drop_guard(), stop }
     }
 
@@ -118,7 +120,7 @@ async fn step_down(current: &watch::Sender<Option<Endpoint>>) {
 }
 
 impl Blueprint {
-    async fn start(&self, session: crate::FencingToken) -> Result<Endpoint, crate::StartError> {
+    async fn start(&self, session: FencingToken) -> Result<Endpoint, StartError> {
         let options = EndpointOptions { fencing_token: Some(session), ..self.options.clone() };
         self.service.start(&self.id, &self.component, options).await
     }

@@ -4,10 +4,16 @@
 //! `weir::guest` (stdout at `info`, stderr at `warn`). A line longer than
 //! [`MAX_LINE`] is emitted in pieces, so a guest cannot make the host buffer
 //! without bound.
+//!
+//! The last few lines of stderr are kept: a guest that panics writes its
+//! panic message there just before it traps, and [`GuestOutput::panic`]
+//! finds it for the endpoint's termination cause, as Flink's callers get the
+//! exception's message.
 
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -19,6 +25,9 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 pub const MAX_LINE: usize = 16 * 1024;
 /// How much a guest may write in one go.
 const WRITE_BUDGET: usize = 64 * 1024;
+/// Recent stderr lines kept, and the longest part of each kept.
+const RECENT_LINES: usize = 8;
+const RECENT_LINE_BYTES: usize = 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Channel {
@@ -31,15 +40,17 @@ enum Channel {
 pub(crate) struct GuestOutput {
     endpoint: Arc<str>,
     channel: Channel,
+    /// The last lines written (stderr only).
+    recent: Option<Arc<Mutex<VecDeque<String>>>>,
 }
 
 impl GuestOutput {
     pub(crate) fn stdout(endpoint: Arc<str>) -> Self {
-        Self { endpoint, channel: Channel::Stdout }
+        Self { endpoint, channel: Channel::Stdout, recent: None }
     }
 
     pub(crate) fn stderr(endpoint: Arc<str>) -> Self {
-        Self { endpoint, channel: Channel::Stderr }
+        Self { endpoint, channel: Channel::Stderr, recent: Some(Arc::default()) }
     }
 
     fn writer(&self) -> LineWriter {
@@ -57,6 +68,27 @@ impl GuestOutput {
                 tracing::warn!(target: "weir::guest", endpoint = %self.endpoint, stream = "stderr", "{text}")
             }
         }
+        if let Some(recent) = &self.recent {
+            let mut recent = recent.lock().unwrap_or_else(|e| e.into_inner());
+            if recent.len() == RECENT_LINES {
+                recent.pop_front();
+            }
+            let end = text.floor_char_boundary(RECENT_LINE_BYTES);
+            recent.push_back(text[..end].to_owned());
+        }
+    }
+
+    /// The message of the panic the guest reported last, with where it
+    /// happened: `deliberate trap (at src/lib.rs:25:14)`. Rust guests write
+    /// `thread '...' panicked at <place>:` and then the message to stderr.
+    pub(crate) fn panic(&self) -> Option<String> {
+        let recent = self.recent.as_ref()?.lock().unwrap_or_else(|e| e.into_inner());
+        let start = recent.iter().rposition(|line| line.contains(" panicked at "))?;
+        let place = recent[start].split_once(" panicked at ")?.1.trim_end_matches(':');
+        let message: Vec<&str> =
+            recent.iter().skip(start + 1).map(String::as_str).take_while(|line| !line.starts_with("note: ")).collect();
+        let message = message.join("\n");
+        Some(if message.is_empty() { format!("panicked at {place}") } else { format!("{message} (at {place})") })
     }
 }
 

@@ -5,6 +5,7 @@
 //! by half between runs), so every figure is measured in several rounds and
 //! the median round is reported, with the spread of the rounds.
 
+mod floor;
 pub mod remote;
 
 use std::future::Future;
@@ -15,10 +16,10 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
 use wasmtime::component::Val;
-use weir::component::floor;
+use weir::component::ExecutionMode;
 use weir::{EndpointComponent, EndpointOptions, Engine, GatewayClient, HostConfig, RpcService};
 
-use super::Error;
+use crate::Error;
 
 const ECHO: &str = "weir:examples/echo@0.1.0";
 const ECHO_SYNC: &str = "weir:examples/echo-sync@0.1.0";
@@ -113,10 +114,11 @@ pub fn bench(args: &BenchArgs) -> Result<(), Error> {
 async fn run(args: &BenchArgs) -> Result<(), Error> {
     let config = HostConfig { worker_threads: args.worker_threads, ..HostConfig::default() };
     let engine = Engine::new(&config)?;
-    let load = |target: &str, file: &str| engine.load_file(args.components.join(target).join("release").join(file));
-    let echo = load("wasm32-wasip2", "echo.wasm")?;
-    let caller = load("wasm32-wasip2", "caller.wasm")?;
-    let echo_sync = load("wasm32-wasip1", "echo_sync.wasm")?;
+    let path = |target: &str, file: &str| args.components.join(target).join("release").join(file);
+    let (echo_path, echo_sync_path) = (path("wasm32-wasip2", "echo.wasm"), path("wasm32-wasip1", "echo_sync.wasm"));
+    let echo = engine.load_file(&echo_path)?;
+    let caller = engine.load_file(path("wasm32-wasip2", "caller.wasm"))?;
+    let echo_sync = engine.load_file(&echo_sync_path)?;
     let mut rows = Vec::new();
 
     // Memory first, while the allocator has no freed memory to hand out again.
@@ -147,9 +149,9 @@ async fn run(args: &BenchArgs) -> Result<(), Error> {
     let echo_gateway = echo_endpoint.gateway(ECHO)?;
 
     for (what, gateway, function, floor_of) in [
-        ("sync function, sync-only component", &sync_gateway, "ping", (&echo_sync, ECHO_SYNC)),
-        ("sync function, async component", &echo_gateway, "ping", (&echo, ECHO)),
-        ("async function", &echo_gateway, "ping-async", (&echo, ECHO)),
+        ("sync function, sync-only component", &sync_gateway, "ping", (&echo_sync, &echo_sync_path, ECHO_SYNC)),
+        ("sync function, async component", &echo_gateway, "ping", (&echo, &echo_path, ECHO)),
+        ("async function", &echo_gateway, "ping-async", (&echo, &echo_path, ECHO)),
     ] {
         let mut floor = None;
         for placement in PLACEMENTS {
@@ -160,9 +162,10 @@ async fn run(args: &BenchArgs) -> Result<(), Error> {
             let floor_time = match floor {
                 Some(time) => time,
                 None => {
-                    let (component, gateway) = floor_of;
+                    let (component, path, gateway) = floor_of;
+                    let concurrent = component.info().mode == ExecutionMode::Concurrent;
                     let rounds = rounds(args.rounds, || {
-                        floor::mean_call(component, gateway, function, &[Val::U64(1)], args.asks)
+                        floor::mean_call(path, concurrent, gateway, function, &[Val::U64(1)], args.asks)
                     })
                     .await?;
                     *floor.insert(median(&rounds, |d| d.as_nanos() as f64))

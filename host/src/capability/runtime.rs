@@ -1,23 +1,41 @@
-//! The `weir:rpc/runtime` interface: what the host lends every endpoint.
+//! `weir:rpc/runtime`: what the host lends every endpoint. Its per-endpoint
+//! state is the endpoint's [`Timers`].
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::store::{ScheduledTask, StoreData};
+use wasmtime::component::{HasSelf, Linker};
 
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit/rpc",
-        world: "weir:rpc/imports",
-    });
-}
+use super::bindings::runtime;
+use super::bindings::types::{self, LogLevel, Uuid};
+use super::store::StoreData;
+use super::timers::{TASK_BYTES, Timers};
+use super::{Capability, ComponentInfo};
 
-use bindings::weir::rpc::types::{LogLevel, Uuid};
-use bindings::weir::rpc::{runtime, types};
+/// The interface, as components import it.
+pub(crate) const INTERFACE: &str = "weir:rpc/runtime@0.1.0";
 
-/// Adds `weir:rpc/runtime` (and its types) to a linker.
-pub(crate) fn add_to_linker(linker: &mut wasmtime::component::Linker<StoreData>) -> wasmtime::Result<()> {
-    bindings::Imports::add_to_linker::<StoreData, wasmtime::component::HasSelf<StoreData>>(linker, |data| data)
+/// Lends `weir:rpc/runtime` (and its types).
+#[derive(Debug)]
+pub(crate) struct Runtime;
+
+impl Capability for Runtime {
+    fn describe(&self) -> &'static str {
+        INTERFACE
+    }
+
+    fn lends(&self, name: &str) -> bool {
+        name == INTERFACE || name == "weir:rpc/types@0.1.0"
+    }
+
+    fn link(&self, linker: &mut Linker<StoreData>, _component: &ComponentInfo) -> wasmtime::Result<()> {
+        runtime::add_to_linker::<StoreData, HasSelf<StoreData>>(linker, |data| data)?;
+        types::add_to_linker::<StoreData, HasSelf<StoreData>>(linker, |data| data)
+    }
+
+    fn state(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        Some(Box::new(Timers::default()))
+    }
 }
 
 impl types::Host for StoreData {}
@@ -69,9 +87,20 @@ impl runtime::Host for StoreData {
         Uuid { high, low }
     }
 
-    fn schedule_run_async(&mut self, task: u64, delay_ms: u64) {
-        // The receiver lives as long as the endpoint's main loop; a task
-        // scheduled while it winds down is dropped, as Flink drops them.
-        let _ = self.tasks.send(ScheduledTask { task, delay: Duration::from_millis(delay_ms) });
+    fn schedule_run_async(&mut self, task: u64, delay_ms: u64) -> wasmtime::Result<()> {
+        let delay = Duration::from_millis(delay_ms);
+        let timers = self.state::<Timers>().expect("the runtime's state exists where it is linked");
+        if timers.schedule(task, delay) {
+            self.charge(TASK_BYTES)?;
+        }
+        Ok(())
+    }
+
+    fn cancel_scheduled(&mut self, task: u64) -> bool {
+        let cancelled = self.state::<Timers>().is_some_and(|timers| timers.cancel(task));
+        if cancelled {
+            self.refund(TASK_BYTES);
+        }
+        cancelled
     }
 }

@@ -1,15 +1,15 @@
-//! `weir wit clients`.
+//! `weir wit`: client interfaces derived from gateway interfaces.
+
+mod derive;
 
 use std::path::{Path, PathBuf};
 
-use weir::wit_clients;
-
-use super::Error;
+use crate::Error;
 
 pub fn clients(package: &Path, deps: &[PathBuf], check: bool) -> Result<(), Error> {
     let deps: Vec<&Path> = deps.iter().map(PathBuf::as_path).collect();
-    let files = wit_clients::derive(&deps, package)?;
-    let written = wit_clients::write_or_check(&files, check)?;
+    let files = derive::derive(&deps, package)?;
+    let written = derive::write_or_check(&files, check)?;
     for path in &written {
         println!("wrote {}", path.display());
     }

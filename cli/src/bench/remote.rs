@@ -69,7 +69,7 @@ pub fn peer(args: &PeerArgs) -> Result<(), Error> {
                 });
             }
         });
-        crate::cli::stdin_closed().await;
+        crate::stdin_closed().await;
         Ok::<_, Error>(())
     })
 }

@@ -1,30 +1,24 @@
 //! The state each endpoint's wasmtime [`Store`] carries, and the limits that
 //! keep one endpoint from harming the others.
+//!
+//! The memory cap covers what the host holds for a guest as well as the
+//! guest's linear memory: waiting scheduled tasks, open handles and the
+//! like are charged through [`StoreData::charge`], so a guest cannot grow
+//! the host without bound by asking it to keep things.
 
+use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
-use slab::Slab;
-use tokio::sync::mpsc;
 use wasmtime::component::ResourceTable;
 use wasmtime::{CallHook, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::clients::Connection;
+use super::HostContext;
 use super::stdio::GuestOutput;
 use crate::fencing::FencingToken;
-use crate::route::Connector;
 
-/// A task the guest scheduled onto its own main thread.
-#[derive(Debug)]
-pub(crate) struct ScheduledTask {
-    /// The guest's id for the task, handed back to `main-thread.run`.
-    pub task: u64,
-    /// How long to wait before running it.
-    pub delay: Duration,
-}
-
-/// Who the endpoint is, for the `runtime` interface.
+/// Who the endpoint is, for the `runtime` interface and for messages.
 #[derive(Debug)]
 pub(crate) struct Identity {
     pub id: Arc<str>,
@@ -37,7 +31,7 @@ pub(crate) struct Identity {
 /// Per-endpoint limits on guest execution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Limits {
-    /// Cap on linear memory, in bytes.
+    /// Cap on linear memory plus what the host holds for the guest, in bytes.
     pub memory_cap: u64,
     /// CPU deadline in epoch ticks.
     pub cpu_deadline_ticks: u64,
@@ -58,34 +52,75 @@ impl Limits {
     }
 }
 
-/// The data of an endpoint's store.
-pub(crate) struct StoreData {
-    pub wasi: WasiCtx,
-    pub table: ResourceTable,
-    pub identity: Identity,
-    /// Where run-async tasks go; the endpoint's main loop receives them.
-    pub tasks: mpsc::UnboundedSender<ScheduledTask>,
-    /// Client handles the guest holds; a handle's rep is its key.
-    pub connections: Slab<Connection>,
-    /// Resolves addresses when the guest connects.
-    pub connector: Arc<Connector>,
-    pub limits: Limits,
-    /// Set when a limit ended the guest, to name the cause.
-    pub exceeded: Option<LimitExceeded>,
-}
-
 /// Which limit stopped the guest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LimitExceeded {
     /// It ran past its CPU deadline.
     CpuDeadline,
-    /// It tried to grow its memory to `wanted` bytes.
-    Memory { wanted: u64 },
+    /// Its linear memory plus what the host holds for it would have grown
+    /// to `wanted` bytes, `held` of them the host's.
+    Memory { wanted: u64, held: u64 },
+}
+
+/// The data of an endpoint's store.
+pub(crate) struct StoreData {
+    pub wasi: WasiCtx,
+    /// Resources the guest holds handles to: WASI's and the capabilities'.
+    pub table: ResourceTable,
+    pub identity: Identity,
+    /// What the service lends every endpoint.
+    pub host: Arc<HostContext>,
+    pub limits: Limits,
+    /// Set when a limit ended the guest, to name the cause.
+    pub exceeded: Option<LimitExceeded>,
+    /// Bytes of linear memory the guest has.
+    memory: u64,
+    /// Bytes the host holds on the guest's behalf.
+    held: u64,
+    /// The state each capability the component uses keeps per endpoint.
+    states: Vec<Box<dyn Any + Send>>,
+    /// Recent lines of the guest's stderr, where a guest's panic message
+    /// lands, for the termination cause.
+    pub stderr: GuestOutput,
 }
 
 impl std::fmt::Debug for StoreData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoreData").field("identity", &self.identity).finish_non_exhaustive()
+    }
+}
+
+impl StoreData {
+    /// The state of the capability that keeps a `T`, if the component uses
+    /// it.
+    pub(crate) fn state<T: Any>(&mut self) -> Option<&mut T> {
+        self.states.iter_mut().find_map(|state| state.downcast_mut())
+    }
+
+    /// Charges `bytes` the host is about to hold for the guest against its
+    /// memory cap.
+    ///
+    /// # Errors
+    ///
+    /// Past the cap: the guest traps, ending the endpoint with
+    /// memory-cap-exceeded.
+    pub(crate) fn charge(&mut self, bytes: u64) -> wasmtime::Result<()> {
+        let held = self.held.saturating_add(bytes);
+        let wanted = self.memory.saturating_add(held);
+        if wanted > self.limits.memory_cap {
+            self.exceeded = Some(LimitExceeded::Memory { wanted, held });
+            wasmtime::bail!(
+                "memory cap of {} bytes exceeded: the host would hold {held} bytes for the guest",
+                self.limits.memory_cap
+            );
+        }
+        self.held = held;
+        Ok(())
+    }
+
+    /// Returns `bytes` charged earlier: the host no longer holds them.
+    pub(crate) fn refund(&mut self, bytes: u64) {
+        self.held = self.held.saturating_sub(bytes);
     }
 }
 
@@ -98,12 +133,14 @@ impl WasiView for StoreData {
 /// Enforces the memory cap: growing past it traps, which ends the endpoint
 /// with a clear cause instead of an allocation failure deep in the guest.
 impl ResourceLimiter for StoreData {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let wanted = desired as u64;
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let memory = self.memory + (desired - current) as u64;
+        let wanted = memory.saturating_add(self.held);
         if wanted > self.limits.memory_cap {
-            self.exceeded = Some(LimitExceeded::Memory { wanted });
+            self.exceeded = Some(LimitExceeded::Memory { wanted, held: self.held });
             wasmtime::bail!("memory cap of {} bytes exceeded: wanted {wanted} bytes", self.limits.memory_cap);
         }
+        self.memory = memory;
         Ok(true)
     }
 
@@ -115,9 +152,10 @@ impl ResourceLimiter for StoreData {
 /// Everything a new store needs besides the engine.
 pub(crate) struct StoreParts {
     pub identity: Identity,
-    pub tasks: mpsc::UnboundedSender<ScheduledTask>,
-    pub connector: Arc<Connector>,
+    pub host: Arc<HostContext>,
     pub limits: Limits,
+    /// The per-endpoint states of the capabilities the component uses.
+    pub states: Vec<Box<dyn Any + Send>>,
 }
 
 /// Creates an endpoint's store with its WASI context, memory cap and CPU
@@ -128,10 +166,11 @@ pub(crate) struct StoreParts {
 /// ahead; if guest code is still running when the epoch passes it, the guest
 /// traps. Time spent in the host (awaiting a reply, say) does not count.
 pub(crate) fn new_store(engine: &wasmtime::Engine, parts: StoreParts) -> Store<StoreData> {
-    let StoreParts { identity, tasks, connector, limits } = parts;
+    let StoreParts { identity, host, limits, states } = parts;
+    let stderr = GuestOutput::stderr(identity.id.clone());
     let wasi = WasiCtx::builder()
         .stdout(GuestOutput::stdout(identity.id.clone()))
-        .stderr(GuestOutput::stderr(identity.id.clone()))
+        .stderr(stderr.clone())
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
@@ -140,11 +179,13 @@ pub(crate) fn new_store(engine: &wasmtime::Engine, parts: StoreParts) -> Store<S
         wasi,
         table: ResourceTable::new(),
         identity,
-        tasks,
-        connections: Slab::new(),
-        connector,
+        host,
         limits,
         exceeded: None,
+        memory: 0,
+        held: 0,
+        states,
+        stderr,
     };
     let mut store = Store::new(engine, data);
     store.limiter(|data| data);

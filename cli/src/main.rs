@@ -1,0 +1,121 @@
+//! The `weir` command: runs an embedded host from a config file, calls an
+//! endpoint of a running host, benchmarks the RPC layer, and derives client
+//! WIT from gateway WIT.
+//!
+//! The host itself is the `weir` library; this crate is only its command
+//! line, so a program that embeds a host does not carry the CLI's weight.
+
+mod bench;
+mod config;
+mod run;
+mod wit;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// weir: Flink's RPC layer with WebAssembly endpoints.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs an embedded host with the endpoints a config file lists.
+    Run(run::RunArgs),
+    /// Measures the RPC layer on this machine and prints a table.
+    Bench(bench::BenchArgs),
+    /// The other process of `weir bench`'s remote figures.
+    #[command(hide = true)]
+    BenchPeer(bench::remote::PeerArgs),
+    /// Work with WIT packages.
+    #[command(subcommand)]
+    Wit(WitCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum WitCommand {
+    /// Writes `<gateway>-client.wit` for every gateway interface of a package.
+    Clients {
+        /// The package directory, e.g. `wit/examples`.
+        package: PathBuf,
+        /// Packages it depends on; `wit/rpc` by default.
+        #[arg(long = "dep", default_value = "wit/rpc")]
+        deps: Vec<PathBuf>,
+        /// Only check that the committed files are current.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+/// A command's failure, shown to the user with its whole chain of causes.
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::Bench(args) => bench::bench(&args),
+        Command::BenchPeer(args) => bench::remote::peer(&args),
+        Command::Wit(WitCommand::Clients { package, deps, check }) => wit::clients(&package, &deps, check),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", chain(&*error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error and every cause under it, `outer: inner: innermost`, skipping a
+/// cause whose text its parent already shows.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Returns once standard input reaches its end (or fails): how a host
+/// started by another process ends with it.
+async fn stdin_closed() {
+    let mut stdin = tokio::io::stdin();
+    let mut buffer = [0; 64];
+    while tokio::io::AsyncReadExt::read(&mut stdin, &mut buffer).await.is_ok_and(|n| n > 0) {}
+}
+
+/// Returns once the process is told to stop, by Ctrl-C (SIGINT) or by
+/// SIGTERM (systemd, Docker and Kubernetes), so both shut down the same
+/// orderly way.
+async fn stopped() -> Result<(), Error> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted?,
+        _ = terminate.recv() => tracing::info!("received SIGTERM; shutting down"),
+    }
+    Ok(())
+}
+
+/// Logs to stderr, at `info` unless `RUST_LOG` says otherwise; colours only
+/// on a terminal, so files and pipes get plain text.
+fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,152 @@
+//! `weir:rpc/leadership`: leader election and retrieval for endpoints,
+//! through the service's HA services.
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+use wasmtime::component::{Accessor, HasSelf, Linker, Resource};
+
+use super::bindings::leadership::{self, Leader, LeadershipChange};
+use super::bindings::types::Uuid;
+use super::store::StoreData;
+use super::{Capability, ComponentInfo};
+use crate::fencing::FencingToken;
+use crate::ha::{Confirmer, LeaderElection, LeaderInformation, LeaderRetrieval, Leadership as Change};
+
+/// The interface, as components import it.
+const INTERFACE: &str = "weir:rpc/leadership@0.1.0";
+
+/// What one contender or follower handle costs the host, charged against
+/// the endpoint's memory cap.
+const HANDLE_BYTES: u64 = 512;
+
+/// Lends `weir:rpc/leadership`.
+#[derive(Debug)]
+pub(crate) struct Leadership;
+
+impl Capability for Leadership {
+    fn describe(&self) -> &'static str {
+        INTERFACE
+    }
+
+    fn lends(&self, name: &str) -> bool {
+        name == INTERFACE
+    }
+
+    fn link(&self, linker: &mut Linker<StoreData>, _component: &ComponentInfo) -> wasmtime::Result<()> {
+        leadership::add_to_linker::<StoreData, HasSelf<StoreData>>(linker, |data| data)
+    }
+}
+
+/// A contender handle: its election, which `next` awaits, and a way to
+/// confirm while it does.
+pub struct Contender {
+    election: Arc<Mutex<LeaderElection>>,
+    confirmer: Confirmer,
+}
+
+/// A follower handle: the leader as last seen, and the retrieval `changed`
+/// and `next-leader` await.
+pub struct Follower {
+    seen: LeaderRetrieval,
+    waiting: Arc<Mutex<LeaderRetrieval>>,
+}
+
+fn uuid(token: FencingToken) -> Uuid {
+    let (high, low) = token.as_u64_pair();
+    Uuid { high, low }
+}
+
+fn token(uuid: Uuid) -> FencingToken {
+    FencingToken::from_u64_pair(uuid.high, uuid.low)
+}
+
+fn leader(info: LeaderInformation) -> Leader {
+    Leader { session: uuid(info.session), address: info.address }
+}
+
+impl StoreData {
+    /// Keeps `value` in the resource table, charged against the memory cap.
+    pub(crate) fn hold<T: Send + 'static>(&mut self, value: T, bytes: u64) -> wasmtime::Result<Resource<T>> {
+        self.charge(bytes)?;
+        Ok(self.table.push(value)?)
+    }
+
+    /// Lets go of a handle [`StoreData::hold`] kept.
+    pub(crate) fn release<T: Send + 'static>(&mut self, handle: Resource<T>, bytes: u64) -> wasmtime::Result<T> {
+        let value = self.table.delete(handle)?;
+        self.refund(bytes);
+        Ok(value)
+    }
+}
+
+impl leadership::Host for StoreData {}
+
+impl leadership::HostContender for StoreData {
+    fn enter(&mut self, name: String) -> wasmtime::Result<Result<Resource<Contender>, String>> {
+        let election = match self.host.ha.leader_election(&name) {
+            Ok(election) => election,
+            Err(error) => return Ok(Err(error.to_string())),
+        };
+        tracing::debug!(endpoint = %self.identity.id, %name, "entered the election");
+        let confirmer = election.confirmer();
+        let contender = Contender { election: Arc::new(Mutex::new(election)), confirmer };
+        Ok(Ok(self.hold(contender, HANDLE_BYTES)?))
+    }
+
+    fn confirm(&mut self, contender: Resource<Contender>, session: Uuid, address: String) {
+        if let Ok(contender) = self.table.get(&contender) {
+            contender.confirmer.confirm(token(session), &address);
+        }
+    }
+
+    fn drop(&mut self, contender: Resource<Contender>) -> wasmtime::Result<()> {
+        self.release(contender, HANDLE_BYTES).map(|_| ())
+    }
+}
+
+impl<T> leadership::HostContenderWithStore<T> for HasSelf<StoreData> {
+    async fn next(accessor: &Accessor<T, Self>, contender: Resource<Contender>) -> Option<LeadershipChange> {
+        let election = accessor.with(|mut access| Some(access.get().table.get(&contender).ok()?.election.clone()))?;
+        let change = election.lock().await.next().await?;
+        Some(match change {
+            Change::Granted(session) => LeadershipChange::Granted(uuid(session)),
+            Change::Revoked => LeadershipChange::Revoked,
+        })
+    }
+}
+
+impl leadership::HostFollower for StoreData {
+    fn follow(&mut self, name: String) -> wasmtime::Result<Result<Resource<Follower>, String>> {
+        let retrieval = match self.host.ha.leader_retrieval(&name) {
+            Ok(retrieval) => retrieval,
+            Err(error) => return Ok(Err(error.to_string())),
+        };
+        let follower = Follower { seen: retrieval.clone(), waiting: Arc::new(Mutex::new(retrieval)) };
+        Ok(Ok(self.hold(follower, HANDLE_BYTES)?))
+    }
+
+    fn current(&mut self, follower: Resource<Follower>) -> Option<Leader> {
+        self.table.get(&follower).ok()?.seen.current().map(leader)
+    }
+
+    fn drop(&mut self, follower: Resource<Follower>) -> wasmtime::Result<()> {
+        self.release(follower, HANDLE_BYTES).map(|_| ())
+    }
+}
+
+impl<T> leadership::HostFollowerWithStore<T> for HasSelf<StoreData> {
+    async fn changed(accessor: &Accessor<T, Self>, follower: Resource<Follower>) -> Option<Leader> {
+        let retrieval = accessor.with(|mut access| Some(access.get().table.get(&follower).ok()?.waiting.clone()))?;
+        retrieval.lock().await.changed().await.flatten().map(leader)
+    }
+
+    async fn next_leader(
+        accessor: &Accessor<T, Self>,
+        follower: Resource<Follower>,
+        previous: Option<Uuid>,
+    ) -> Option<Leader> {
+        let retrieval = accessor.with(|mut access| Some(access.get().table.get(&follower).ok()?.waiting.clone()))?;
+        retrieval.lock().await.next_leader(previous.map(token)).await.map(leader)
+    }
+}

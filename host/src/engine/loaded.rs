@@ -1,0 +1,86 @@
+//! [`EndpointComponent`]: a component compiled and linked, ready to start
+//! any number of endpoints.
+
+use std::sync::Arc;
+
+use wasmtime::Store;
+use wasmtime::component::{Func, InstancePre};
+
+use crate::capability::{Capabilities, StoreData, Used};
+use crate::component::ComponentInfo;
+
+/// A loaded endpoint component: the compiled component, what the host
+/// learned about its world ([`ComponentInfo`]), and a pre-instantiation with
+/// every import resolved, so starting an endpoint only allocates its store
+/// and instance. It is cheap to clone.
+#[derive(Clone)]
+pub struct EndpointComponent {
+    inner: Arc<Loaded>,
+}
+
+struct Loaded {
+    info: Arc<ComponentInfo>,
+    pre: InstancePre<StoreData>,
+    /// The capabilities it imports, whose state each of its stores gets.
+    used: Used,
+}
+
+impl std::fmt::Debug for EndpointComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointComponent").field("name", &self.inner.info.name).finish_non_exhaustive()
+    }
+}
+
+/// The functions of one instance, resolved once when it starts.
+#[derive(Debug)]
+pub(crate) struct InstanceFuncs {
+    /// Gateway functions, in the order of [`ComponentInfo::functions`].
+    pub gateway: Vec<Func>,
+    pub on_start: Option<Func>,
+    pub on_stop: Option<Func>,
+    pub run_task: Option<Func>,
+}
+
+impl EndpointComponent {
+    pub(crate) fn new(info: ComponentInfo, pre: InstancePre<StoreData>, used: Used) -> Self {
+        Self { inner: Arc::new(Loaded { info: Arc::new(info), pre, used }) }
+    }
+
+    /// What the host learned about the component.
+    pub fn info(&self) -> &ComponentInfo {
+        &self.inner.info
+    }
+
+    pub(crate) fn shared_info(&self) -> Arc<ComponentInfo> {
+        self.inner.info.clone()
+    }
+
+    /// The engine the component was compiled for.
+    pub(crate) fn engine(&self) -> &wasmtime::Engine {
+        self.inner.pre.engine()
+    }
+
+    /// The per-endpoint state of the capabilities it uses, for a new store.
+    pub(crate) fn capability_states(&self, capabilities: &Capabilities) -> Vec<Box<dyn std::any::Any + Send>> {
+        capabilities.states(&self.inner.used)
+    }
+
+    /// Instantiates the component into `store` and resolves its functions.
+    pub(crate) async fn instantiate(&self, store: &mut Store<StoreData>) -> wasmtime::Result<InstanceFuncs> {
+        let instance = self.inner.pre.instantiate_async(&mut *store).await?;
+        let info = &self.inner.info;
+        let mut func = |index| {
+            instance
+                .get_func(&mut *store, index)
+                .ok_or_else(|| wasmtime::format_err!("component `{}` lost an export", info.name))
+        };
+        let gateway = info.functions.iter().map(|f| func(f.index)).collect::<wasmtime::Result<_>>()?;
+        let hooks = &info.hooks;
+        Ok(InstanceFuncs {
+            gateway,
+            on_start: hooks.on_start.map(&mut func).transpose()?,
+            on_stop: hooks.on_stop.map(&mut func).transpose()?,
+            run_task: hooks.run_task.map(&mut func).transpose()?,
+        })
+    }
+}
