@@ -5,7 +5,7 @@
 use wasmtime::component::Val;
 use weir::component::ExecutionMode;
 use weir::{EndpointOptions, FencingToken};
-use weir_tests::gateways::{COUNTER, ECHO, ECHO_SYNC, PROBE, TICKER, WRITER};
+use weir_tests::gateways::{COUNTER, ECHO, ECHO_SYNC, FAULT, KEEPER, PROBE, TICKER, WRITER};
 use weir_tests::{artifacts, component, eventually, host, with_config};
 
 fn assert_world(path: &str, mode: ExecutionMode, gateways: &[&str], clients: &[&str]) {
@@ -57,7 +57,48 @@ async fn probe() {
 
 #[test]
 fn faulty() {
-    assert_world(artifacts::FAULTY, ExecutionMode::Concurrent, &["weir:examples/fault@0.1.0"], &[]);
+    assert_world(artifacts::FAULTY, ExecutionMode::Concurrent, &[FAULT], &[FAULT]);
+}
+
+/// The keeper uses the host's cluster capabilities; a component imports
+/// only the capabilities it calls, though every endpoint world includes
+/// them all. (Its behaviour is tested in `capabilities`.)
+#[test]
+fn keeper() {
+    assert_world(artifacts::KEEPER, ExecutionMode::Concurrent, &[KEEPER], &[COUNTER, KEEPER]);
+    let imports = |path| component(path).info().imports.clone();
+    let capabilities = ["weir:rpc/leadership@0.1.0", "weir:rpc/heartbeats@0.1.0", "weir:rpc/registration@0.1.0"];
+    let keeper = imports(artifacts::KEEPER);
+    assert!(capabilities.iter().all(|c| keeper.iter().any(|i| i == c)), "{keeper:?}");
+    let counter = imports(artifacts::COUNTER);
+    assert!(!capabilities.iter().any(|c| counter.iter().any(|i| i == c)), "{counter:?}");
+}
+
+/// The same gateway declared in another order: each function keeps its id
+/// (derived from its name), so a caller reaches the same function in
+/// either build, though it sits elsewhere in the exports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_reordered() {
+    assert_world(artifacts::ECHO_REORDERED, ExecutionMode::Concurrent, &[ECHO], &[]);
+    let (echo, reordered) = (component(artifacts::ECHO), component(artifacts::ECHO_REORDERED));
+    let (echo, reordered) = (echo.info(), reordered.info());
+    for function in &echo.functions {
+        let other = reordered.function(function.id).expect("the same id in both builds");
+        assert_eq!(other.signature, function.signature);
+        assert_eq!(weir::gateway::FunctionId::of(ECHO, &function.signature.name), function.id);
+    }
+    let positions =
+        |info: &weir::ComponentInfo| info.functions.iter().map(|f| f.signature.name.clone()).collect::<Vec<_>>();
+    assert_ne!(positions(echo), positions(reordered), "the exports really are in another order");
+
+    let host = host();
+    let endpoint =
+        host.start("echo-reordered", &component(artifacts::ECHO_REORDERED), EndpointOptions::default()).await.unwrap();
+    let gateway = endpoint.gateway(ECHO).unwrap();
+    assert_eq!(gateway.ask("ping", vec![Val::U64(7)]).await.unwrap(), Some(Val::U64(7)));
+    gateway.tell("notify", vec![Val::U64(5)]).await.unwrap();
+    let notified = gateway.ask("notified", vec![]).await.unwrap();
+    assert_eq!(notified, Some(Val::Tuple(vec![Val::U64(1), Val::U64(5)])));
 }
 
 #[test]

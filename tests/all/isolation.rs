@@ -80,3 +80,28 @@ async fn guest_stdout_and_stderr_go_to_tracing_under_the_endpoint_id() {
         lines.iter().any(|l| l.contains("INFO")) && lines.iter().any(|l| l.contains("WARN") && l.contains("stderr"))
     );
 }
+
+/// What the host holds for a guest counts against its memory cap: a guest
+/// that schedules tasks, or opens handles, without end fails cleanly at the
+/// cap, most of it held by the host, while the others keep serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_host_holds_for_a_guest_counts_against_its_memory_cap() {
+    let host = host();
+    let echo =
+        host.start("echo-beside-hoarders", &component(artifacts::ECHO), EndpointOptions::default()).await.unwrap();
+    let cap = 8 * 1024 * 1024;
+    for (fault, function) in [("schedule", "trigger"), ("connect", "trigger-async")] {
+        let options = EndpointOptions { memory_cap: Some(cap), ..with_config(&[("fault", fault)]) };
+        let hoarder = host.start(&format!("hoarder-{fault}"), &component(artifacts::FAULTY), options).await.unwrap();
+        let error = hoarder.gateway(FAULT).unwrap().ask(function, vec![]).await.unwrap_err();
+        assert!(matches!(error, RpcError::EndpointFailed { .. }), "{fault}: {error}");
+        match hoarder.terminated().await {
+            Err(EndpointFailure::MemoryCapExceeded { cap: reported, wanted, held, .. }) => {
+                assert_eq!(reported, cap);
+                assert!(wanted > cap && held > cap / 2, "{fault}: the host held {held} of {wanted} bytes");
+            }
+            other => panic!("{fault}: expected the memory cap, got {other:?}"),
+        }
+    }
+    assert_eq!(echo.gateway(ECHO).unwrap().ask("ping", vec![Val::U64(3)]).await.unwrap(), Some(Val::U64(3)));
+}

@@ -3,10 +3,12 @@
 
 mod bad_input;
 mod calls;
+mod capabilities;
 mod components;
 mod fencing;
 mod ha;
 mod heartbeat;
+mod host;
 mod isolation;
 mod lifecycle;
 mod main_thread;

@@ -120,6 +120,7 @@ pub mod gateways {
     pub const FAULT: &str = "weir:examples/fault@0.1.0";
     pub const TICKER: &str = "weir:examples/ticker@0.1.0";
     pub const WRITER: &str = "weir:examples/writer@0.1.0";
+    pub const KEEPER: &str = "weir:examples/keeper@0.1.0";
 }
 
 /// Endpoint options with these settings.

@@ -1,6 +1,7 @@
 //! Serves the `fault` gateway and misbehaves on purpose. Setting `fault` =
-//! `trap` | `loop` | `allocate` picks how; `fault-in` = `on-start` |
-//! `on-stop` | `task` makes it happen there instead of in `trigger`.
+//! `trap` | `loop` | `allocate` | `schedule` | `connect` picks how;
+//! `fault-in` = `on-start` | `on-stop` | `task` makes it happen there
+//! instead of in `trigger`.
 
 weir_guest::generate!({
     world: "weir:examples/fault-endpoint",
@@ -10,10 +11,20 @@ weir_guest::generate!({
 use std::time::Duration;
 
 use exports::weir::examples::fault::Guest;
+use weir::examples::fault_client::FaultGateway;
 
 /// Misbehaves as configured. Never returns.
 fn misbehave() -> u64 {
     match weir_guest::config("fault").as_deref() {
+        // Straight to the host, so that the host, not the guest, holds
+        // ever more: tasks due in an hour, under ever new ids.
+        Some("schedule") => {
+            let mut task = 0u64;
+            loop {
+                task += 1;
+                weir_guest::runtime::schedule_run_async(task << 32, 3_600_000);
+            }
+        }
         Some("loop") => loop {
             std::hint::spin_loop();
         },
@@ -66,6 +77,13 @@ impl Guest for Faulty {
 
     async fn trigger_async() -> u64 {
         weir_guest::sleep(Duration::from_millis(1)).await;
+        if weir_guest::config("fault").as_deref() == Some("connect") {
+            // Handles cost the guest a few bytes each, the host far more.
+            let mut handles = Vec::new();
+            loop {
+                handles.push(FaultGateway::connect(weir_guest::self_address(), None).await);
+            }
+        }
         misbehave()
     }
 }

@@ -130,6 +130,10 @@ impl Guest for Probe {
         POKES.with(|p| p.set(p.get() + 1));
     }
 
+    fn fill(size: u32) -> Vec<u8> {
+        vec![7; size as usize]
+    }
+
     fn pokes() -> u64 {
         POKES.with(Cell::get)
     }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
 use wasmtime::component::{Accessor, HasSelf, Linker, Resource};
 
 use super::bindings::leadership::{self, Leader, LeadershipChange};
@@ -38,11 +39,12 @@ impl Capability for Leadership {
     }
 }
 
-/// A contender handle: its election, which `next` awaits, and a way to
-/// confirm while it does.
+/// A contender handle: its election, which `next` awaits (`None` once it
+/// left), a way to confirm while it does, and a way to leave while it does.
 pub struct Contender {
-    election: Arc<Mutex<LeaderElection>>,
+    election: Arc<Mutex<Option<LeaderElection>>>,
     confirmer: Confirmer,
+    left: CancellationToken,
 }
 
 /// A follower handle: the leader as last seen, and the retrieval `changed`
@@ -90,7 +92,8 @@ impl leadership::HostContender for StoreData {
         };
         tracing::debug!(endpoint = %self.identity.id, %name, "entered the election");
         let confirmer = election.confirmer();
-        let contender = Contender { election: Arc::new(Mutex::new(election)), confirmer };
+        let contender =
+            Contender { election: Arc::new(Mutex::new(Some(election))), confirmer, left: CancellationToken::new() };
         Ok(Ok(self.hold(contender, HANDLE_BYTES)?))
     }
 
@@ -100,15 +103,42 @@ impl leadership::HostContender for StoreData {
         }
     }
 
+    fn leave(&mut self, contender: Resource<Contender>) {
+        if let Ok(contender) = self.table.get(&contender) {
+            leave(contender);
+        }
+    }
+
     fn drop(&mut self, contender: Resource<Contender>) -> wasmtime::Result<()> {
-        self.release(contender, HANDLE_BYTES).map(|_| ())
+        leave(&self.release(contender, HANDLE_BYTES)?);
+        Ok(())
+    }
+}
+
+/// Leaves the election at once if nobody awaits `next`, else as soon as
+/// that `next` returns.
+fn leave(contender: &Contender) {
+    contender.left.cancel();
+    if let Ok(mut election) = contender.election.try_lock() {
+        election.take();
     }
 }
 
 impl<T> leadership::HostContenderWithStore<T> for HasSelf<StoreData> {
     async fn next(accessor: &Accessor<T, Self>, contender: Resource<Contender>) -> Option<LeadershipChange> {
-        let election = accessor.with(|mut access| Some(access.get().table.get(&contender).ok()?.election.clone()))?;
-        let change = election.lock().await.next().await?;
+        let (election, left) = accessor.with(|mut access| {
+            let contender = access.get().table.get(&contender).ok()?;
+            Some((contender.election.clone(), contender.left.clone()))
+        })?;
+        let mut election = election.lock().await;
+        let change = tokio::select! {
+            change = election.as_mut()?.next() => change,
+            () = left.cancelled() => None,
+        };
+        if left.is_cancelled() {
+            election.take();
+        }
+        let change = change?;
         Some(match change {
             Change::Granted(session) => LeadershipChange::Granted(uuid(session)),
             Change::Revoked => LeadershipChange::Revoked,

@@ -126,6 +126,11 @@ impl Capabilities {
                 used.push(index);
             }
         }
+        // What nobody lends, loading let through as imported for its types
+        // only: an empty instance satisfies it.
+        for import in component.imports.iter().filter(|import| !Lender::lends(self, import)) {
+            linker.instance(import)?;
+        }
         Ok((linker, Used(used)))
     }
 

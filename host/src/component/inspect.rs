@@ -33,7 +33,11 @@ pub(crate) fn inspect(
     let mut hooks = Hooks::default();
     let mut uses_run_async = false;
     for (import, item) in ty.imports(engine) {
-        if !lender.lends(import) {
+        // An interface imported only for its types (a gateway's records,
+        // used by its client) needs nothing from the host.
+        let types_only = matches!(&item.ty, ComponentItem::ComponentInstance(instance)
+            if instance.exports(engine).all(|(_, export)| matches!(export.ty, ComponentItem::Type(_))));
+        if !types_only && !lender.lends(import) {
             if import.starts_with(&format!("{RPC_PACKAGE}/")) && !import.ends_with(&format!("@{RPC_VERSION}")) {
                 return Err(format!("imports `{import}`, but this host provides {RPC_PACKAGE}@{RPC_VERSION}"));
             }

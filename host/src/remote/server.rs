@@ -105,6 +105,15 @@ async fn refuse(stream: TcpStream, settings: Arc<Settings>) {
     let _ = tokio::time::timeout(settings.connect_timeout, io::write_one(&mut writer, &Frame::Busy { reason })).await;
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// One connection from another host.
 struct Connection {
     peer: SocketAddr,
@@ -135,13 +144,13 @@ impl Connection {
         let (outbox, queue) = mpsc::unbounded_channel();
         let budget = Arc::new(Budget::new(self.settings.reply_buffer));
         let replies = ReplyChannel { outbox, frame_limit: reply_limit, budget: budget.clone() };
-        let closed = CancellationToken::new();
-        let _closing = closed.clone().drop_guard();
-        let writing = closed.clone();
-        self.settings.executor.spawn(async move {
+        // The writer ends with the connection, even blocked on a peer that
+        // reads nothing: aborting it drops the socket and what waited.
+        let writing = self.settings.executor.spawn(async move {
             // A failed write shows up as a failed read soon after.
-            let _ = io::write_frames(writer, queue, writing, |bytes| budget.give(bytes)).await;
+            let _ = io::write_frames(writer, queue, CancellationToken::new(), |bytes| budget.give(bytes)).await;
         });
+        let _abort = AbortOnDrop(writing);
         let reason = self.read_calls(frames, &replies).await;
         events.send(HostEvent::ConnectionClosed { peer: self.peer.to_string(), inbound: true, reason: reason.clone() });
         reason
@@ -183,16 +192,21 @@ impl Connection {
     /// While the connection has more than its budget waiting on the host,
     /// nothing more is read from it.
     async fn read_calls(&self, mut frames: Frames, replies: &ReplyChannel) -> String {
-        let mut parked = Parked::new(replies.budget.clone(), self.settings.executor.clone());
-        loop {
-            replies.budget.below_limit().await;
-            let body = match io::next_frame(&mut frames, self.patience()).await {
-                Ok(body) => body,
-                Err(reason) => return reason,
-            };
-            if let Err(reason) = self.handle(&body, replies, &mut parked) {
-                return reason;
+        let budget = &replies.budget;
+        let reading = async {
+            let mut parked = Parked::new(budget.clone(), self.settings.executor.clone());
+            loop {
+                budget.below_limit().await;
+                let body = io::next_frame(&mut frames, self.patience()).await?;
+                self.handle(&body, replies, &mut parked)?;
             }
+        };
+        tokio::select! {
+            Err::<(), String>(reason) = reading => reason,
+            waiting = budget.overflowed() => format!(
+                "the peer does not read its replies: {waiting} bytes wait for it, more than {} times `reply-buffer`",
+                super::budget::OVERFLOW
+            ),
         }
     }
 

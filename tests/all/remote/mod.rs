@@ -7,6 +7,7 @@
 //! than two hosts.
 
 mod faults;
+mod limits;
 mod semantics;
 mod tls;
 mod topology;
@@ -17,7 +18,7 @@ use weir_tests::{config, host_with};
 
 /// A test host that listens on a free loopback port, so endpoints in other
 /// processes can call back into it.
-fn listening_host() -> RpcService {
+pub(crate) fn listening_host() -> RpcService {
     host_with(listening_config())
 }
 
