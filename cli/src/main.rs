@@ -6,7 +6,9 @@
 //! line, so a program that embeds a host does not carry the CLI's weight.
 
 mod bench;
+mod call;
 mod config;
+mod invoke;
 mod run;
 mod wit;
 
@@ -27,6 +29,8 @@ struct Cli {
 enum Command {
     /// Runs an embedded host with the endpoints a config file lists.
     Run(run::RunArgs),
+    /// Calls one gateway function of an endpoint on a running host.
+    Call(call::CallArgs),
     /// Measures the RPC layer on this machine and prints a table.
     Bench(bench::BenchArgs),
     /// The other process of `weir bench`'s remote figures.
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Run(args) => run::run(&args),
+        Command::Call(args) => call::call(&args),
         Command::Bench(args) => bench::bench(&args),
         Command::BenchPeer(args) => bench::remote::peer(&args),
         Command::Wit(WitCommand::Clients { package, deps, check }) => wit::clients(&package, &deps, check),

@@ -195,6 +195,9 @@ async fn start_endpoints(
     let mut endpoints = Vec::new();
     let mut runners = Vec::new();
     for spec in specs {
+        if spec.component.as_os_str().is_empty() {
+            return Err(format!("endpoint `{}`: `component` is empty; give the path of its .wasm file", spec.id).into());
+        }
         let path = base.join(&spec.component);
         let component = match components.get(&path) {
             Some(component) => Clone::clone(component),
@@ -230,7 +233,7 @@ async fn make_calls(host: &RpcService, calls: &[CallSpec], at: CallTime) -> Resu
     let mut failed = Vec::new();
     for call in calls.iter().filter(|c| c.at == at) {
         let (client, args) = prepare(host, call)?;
-        let outcome = invoke(&client, &call.function, args).await?;
+        let outcome = crate::invoke::invoke(&client, &call.function, args).await?;
         println!("{}.{}({}) -> {}", call.endpoint, call.function, call.args.join(", "), outcome.text);
         if outcome.is_err {
             failed.push(format!("{}.{} returned {}", call.endpoint, call.function, outcome.text));
@@ -262,32 +265,13 @@ fn check_until(host: &RpcService, until: &UntilSpec) -> Result<(), Error> {
     Ok(())
 }
 
-/// What a call returned, as WAVE text, and whether it is an `err(...)`.
-struct Outcome {
-    text: String,
-    is_err: bool,
-}
-
-/// Asks or tells, as the function's signature says.
-async fn invoke(client: &GatewayClient, function: &str, args: Vec<Val>) -> Result<Outcome, Error> {
-    let is_ask = client.functions().any(|f| f.name == function && f.is_ask());
-    if !is_ask {
-        client.tell(function, args).await?;
-        return Ok(Outcome { text: "(told)".into(), is_err: false });
-    }
-    Ok(match client.ask(function, args).await? {
-        Some(value) => Outcome { is_err: matches!(value, Val::Result(Err(_))), text: value.to_wave()? },
-        None => Outcome { text: "(done)".into(), is_err: false },
-    })
-}
-
 async fn wait_until(host: &RpcService, until: &UntilSpec) -> Result<(), Error> {
     let (client, args) = prepare(host, &until.call)?;
     let polling = async {
         let mut interval = tokio::time::interval(Duration::from_millis(50));
         loop {
             interval.tick().await;
-            if invoke(&client, &until.call.function, args.clone()).await?.text == until.equals {
+            if crate::invoke::invoke(&client, &until.call.function, args.clone()).await?.text == until.equals {
                 return Ok::<_, Error>(());
             }
         }

@@ -109,7 +109,8 @@ impl GatewayClient {
             .iter()
             .zip(args)
             .map(|((name, shape), text)| {
-                wave::parse(shape, text).map_err(|e| self.unknown(format!("`{function}` argument `{name}`: {e}")))
+                wave::parse(shape, text)
+                    .map_err(|e| self.unknown(format!("`{function}` argument `{name}` must be a {shape} in WAVE: {e}")))
             })
             .collect()
     }

@@ -126,3 +126,22 @@ async fn connects_check_the_gateway_and_its_types() {
     let reply = gateway.ask("connect-echo", vec![text(echo.address())]).await.unwrap();
     assert_eq!(reply, Some(Val::Result(Ok(None))));
 }
+
+/// A listen address that cannot be bound is an error naming the key and
+/// the cause, not a panic (creating a host from inside a runtime used to
+/// panic on the way out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_address_that_cannot_be_bound_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let config = weir::HostConfig { listen: Some(listen.clone()), ..weir_tests::config() };
+    let error = weir::RpcService::new(config, engine().clone()).unwrap_err();
+    let text = format!("{error}: {}", std::error::Error::source(&error).unwrap());
+    assert!(
+        text.contains(&format!("cannot listen on `{listen}` (`[host] listen`)")) && text.contains("in use"),
+        "{text}"
+    );
+    let config = weir::HostConfig { listen: Some("127.0.0.1".into()), ..weir_tests::config() };
+    let error = weir::RpcService::new(config, engine().clone()).unwrap_err().to_string();
+    assert!(error.contains("listen = \"127.0.0.1\"") && error.contains("host:port"), "{error}");
+}

@@ -66,12 +66,24 @@ async fn hosts_with_certificates_from_the_ca_talk_and_nobody_else_gets_in() {
     assert_eq!(guest_ok(reply), Some(Val::U64(6)));
 
     // Without TLS, or with a certificate from another CA: no connection.
+    // A plain host is told that the other speaks TLS.
     let stranger = Authority::new(&dir.join("stranger"));
-    for (who, tls) in [("plain", None), ("stranger", Some(stranger.host("stranger")))] {
+    for (who, tls, says) in [
+        ("plain", None, "the peer speaks TLS and this host does not"),
+        ("stranger", Some(stranger.host("stranger")), "TLS handshake failed"),
+    ] {
         let outsider = host_with(HostConfig { tls, ..listening_config() });
         let error = outsider.connect(&remote.address("echo"), ECHO, None).await.unwrap_err();
-        assert!(matches!(error, RpcError::Unreachable { .. }), "{who}: {error}");
+        assert!(matches!(&error, RpcError::Unreachable { reason, .. } if reason.contains(says)), "{who}: {error}");
     }
+    // A TLS host calling a plain one: each side says what to configure.
+    let plain = HostProcess::start(&HostSpec::new().endpoint("echo", artifacts::ECHO, ""));
+    let error = host.connect(&plain.address("echo"), ECHO, None).await.unwrap_err();
+    assert!(error.to_string().contains("does the peer have `[host] tls` configured too?"), "{error}");
+    eventually("the plain host to say why", || async {
+        plain.logs().contains("the peer speaks TLS and this host does not").then_some(())
+    })
+    .await;
     eventually("the host to log the refused TLS handshakes", || async {
         (remote.logs().matches("TLS handshake failed").count() >= 2).then_some(())
     })
@@ -79,5 +91,31 @@ async fn hosts_with_certificates_from_the_ca_talk_and_nobody_else_gets_in() {
     // The cluster's own connection was not disturbed.
     assert_eq!(echo.ask("ping", vec![Val::U64(7)]).await.unwrap(), Some(Val::U64(7)));
     drop(remote);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Unusable TLS files are errors that name the key and the cause, and
+/// creating the host from inside a runtime does not panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_tls_files_are_clear_errors() {
+    let dir = std::env::temp_dir().join(format!("weir-tls-bad-{}", std::process::id()));
+    let cluster = Authority::new(&dir);
+    let good = cluster.host("good");
+    let other = cluster.host("other");
+    std::fs::write(dir.join("garbage.pem"), "this is not PEM\n").unwrap();
+    let cases = [
+        (TlsConfig { ca: dir.join("missing.pem"), ..good.clone() }, ["`[host] tls.ca`", "No such file"]),
+        (TlsConfig { key: other.key.clone(), ..good.clone() }, ["`[host] tls.key`", "do not go together"]),
+        (
+            TlsConfig { certificate: dir.join("garbage.pem"), ..good.clone() },
+            ["`[host] tls.certificate`", "no PEM certificate"],
+        ),
+        (TlsConfig { key: dir.join("garbage.pem"), ..good.clone() }, ["`[host] tls.key`", "no PEM item"]),
+    ];
+    for (tls, expected) in cases {
+        let config = HostConfig { tls: Some(tls), ..listening_config() };
+        let error = weir::RpcService::new(config, weir_tests::engine().clone()).unwrap_err().to_string();
+        assert!(expected.iter().all(|part| error.contains(part)), "{error}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
