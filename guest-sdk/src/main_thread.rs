@@ -57,15 +57,19 @@ impl ScheduledTask {
     }
 }
 
-/// Runs `call` on the main thread once the messages before it have been
-/// handled, and returns its result (Flink's `callAsync`), or
-/// [`CallTimedOut`] if it has not run within `timeout`. A call that times
-/// out still runs, later.
+/// Runs `call` on the main thread as a task of its own and returns its
+/// result (Flink's `callAsync`), or [`CallTimedOut`] if it has not finished
+/// within `timeout`. A call that times out still runs to completion.
 pub async fn call_async<T: 'static>(call: impl FnOnce() -> T + 'static, timeout: Duration) -> Result<T, CallTimedOut> {
     let slot = Rc::new(Slot { value: RefCell::new(None), waker: RefCell::new(None) });
     let filler = slot.clone();
+    let deadline = runtime::monotonic_now().saturating_add(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX));
     run_async(move || {
-        *filler.value.borrow_mut() = Some(call());
+        let value = call();
+        // Finished, but late: the caller has its timeout, as in Flink.
+        if runtime::monotonic_now() <= deadline {
+            *filler.value.borrow_mut() = Some(value);
+        }
         if let Some(waker) = filler.waker.borrow_mut().take() {
             waker.wake();
         }
@@ -79,7 +83,7 @@ pub struct CallTimedOut;
 
 impl std::fmt::Display for CallTimedOut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the call on the main thread did not run within its timeout")
+        f.write_str("the call on the main thread did not finish within its timeout")
     }
 }
 
@@ -105,6 +109,10 @@ impl<T> Future for CallAsync<T> {
             return Poll::Ready(Ok(value));
         }
         *self.slot.waker.borrow_mut() = Some(cx.waker().clone());
+        // Woken by a late call (no value), or by the timer.
+        if Rc::strong_count(&self.slot) == 1 {
+            return Poll::Ready(Err(CallTimedOut));
+        }
         Pin::new(&mut self.timer).poll(cx).map(|()| Err(CallTimedOut))
     }
 }

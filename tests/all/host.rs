@@ -130,3 +130,24 @@ async fn a_spawn_racing_a_shutdown_never_leaves_an_endpoint_running() {
         assert!(matches!(late, Err(SpawnError::ServiceStopped)), "{late:?}");
     }
 }
+
+/// A host runs as many sync-only endpoints as `max-endpoints` allows, not
+/// as many as a pool of fiber stacks happened to hold (1,024).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_sync_only_endpoints_run_at_once() {
+    let host = host();
+    let echo = component(artifacts::ECHO_SYNC);
+    let mut endpoints = Vec::new();
+    for i in 0..2000 {
+        endpoints.push(host.start(&format!("sync-{i}"), &echo, EndpointOptions::default()).await.unwrap());
+    }
+    for (i, endpoint) in endpoints.iter().enumerate() {
+        let x = Val::U64(i as u64);
+        assert_eq!(
+            endpoint.gateway(weir_tests::gateways::ECHO_SYNC).unwrap().ask("ping", vec![x.clone()]).await.unwrap(),
+            Some(x)
+        );
+    }
+    assert_eq!(host.endpoints().len(), 2000);
+    host.shutdown().await.unwrap();
+}

@@ -72,3 +72,58 @@ async fn calls_and_tasks_never_overlap_on_the_main_thread() {
     eventually("the 10,000 tasks to run", || async { (probe.stats().tasks >= 10_000).then_some(()) }).await;
     assert_eq!(gateway.ask("overlaps", vec![]).await.unwrap(), Some(Val::U32(0)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_due_at_the_same_time_run_in_the_order_they_were_scheduled() {
+    let host = host();
+    let probe = host.start("probe-fifo", &component(artifacts::PROBE), EndpointOptions::default()).await.unwrap();
+    let gateway = probe.gateway(PROBE).unwrap();
+    gateway.tell("schedule", vec![Val::List([20u64; 5].map(Val::U64).to_vec())]).await.unwrap();
+    let ran = eventually("all five tasks to run", || async {
+        let ran = as_list(gateway.ask("ran", vec![]).await.unwrap());
+        (ran.len() == 5).then_some(ran)
+    })
+    .await;
+    assert_eq!(ran, [0, 1, 2, 3, 4], "first scheduled, first run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_task_never_runs() {
+    let host = host();
+    let probe = host.start("probe-cancel", &component(artifacts::PROBE), EndpointOptions::default()).await.unwrap();
+    let gateway = probe.gateway(PROBE).unwrap();
+    let delays = Val::List([50u64, 30, 10, 40].map(Val::U64).to_vec());
+    let cancel = Val::List([1u32, 3, 1].map(Val::U32).to_vec());
+    let cancelled = gateway.ask("schedule-and-cancel", vec![delays, cancel]).await.unwrap();
+    assert_eq!(
+        cancelled,
+        Some(Val::List(vec![Val::Bool(true), Val::Bool(true), Val::Bool(false)])),
+        "a task is cancelled once"
+    );
+    let ran = eventually("the other two tasks to run", || async {
+        let ran = as_list(gateway.ask("ran", vec![]).await.unwrap());
+        (ran.len() >= 2).then_some(ran)
+    })
+    .await;
+    assert_eq!(ran, [2, 0]);
+    // Later than every cancelled task was due: none of them ran.
+    gateway.tell("schedule", vec![Val::List(vec![Val::U64(60)])]).await.unwrap();
+    let ran = eventually("a later task to run", || async {
+        let ran = as_list(gateway.ask("ran", vec![]).await.unwrap());
+        (ran.len() >= 3).then_some(ran)
+    })
+    .await;
+    assert_eq!(ran, [2, 0, 0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_async_returns_the_result_or_times_out() {
+    let host = host();
+    let probe = host.start("probe-call-async", &component(artifacts::PROBE), EndpointOptions::default()).await.unwrap();
+    let gateway = probe.gateway(PROBE).unwrap();
+    let reply = gateway.ask("call-async", vec![Val::U64(0), Val::U64(10_000)]).await.unwrap();
+    assert_eq!(guest_ok(reply), Some(Val::U32(42)));
+    let reply = gateway.ask("call-async", vec![Val::U64(200), Val::U64(20)]).await.unwrap();
+    let Some(Val::Result(Err(Some(message)))) = reply else { panic!("expected a timeout, got {reply:?}") };
+    assert_eq!(*message, text("the call on the main thread did not finish within its timeout"));
+}

@@ -18,8 +18,10 @@ impl weir_guest::Endpoint for Counter {
     /// as the setting `history = "1,2,3"`.
     fn on_start() -> Result<(), String> {
         if let Some(seed) = weir_guest::config("history").filter(|seed| !seed.is_empty()) {
-            let values: Vec<u64> =
-                seed.split(',').map(|v| v.trim().parse().map_err(|e| format!("bad history `{v}`: {e}"))).collect::<Result<_, _>>()?;
+            let values: Vec<u64> = seed
+                .split(',')
+                .map(|v| v.trim().parse().map_err(|e| format!("bad history `{v}`: {e}")))
+                .collect::<Result<_, _>>()?;
             HISTORY.with(|history| *history.borrow_mut() = values);
         }
         weir_guest::info!("counting at {}", weir_guest::self_address());

@@ -126,18 +126,23 @@ impl Guest for Keeper {
         HEARTBEATS.with(|h| h.borrow().clone())
     }
 
-    async fn register(target: String, accept_at: u32, refused_delay_ms: u64, error_delay_ms: u64) -> Result<u32, String> {
-        let settings = RegistrationSettings {
-            initial_timeout_ms: 100,
-            max_timeout_ms: 1000,
-            error_delay_ms,
-            refused_delay_ms,
-        };
+    async fn register(
+        target: String,
+        accept_at: u32,
+        refused_delay_ms: u64,
+        error_delay_ms: u64,
+    ) -> Result<u32, String> {
+        let settings =
+            RegistrationSettings { initial_timeout_ms: 100, max_timeout_ms: 1000, error_delay_ms, refused_delay_ms };
         weir_guest::registration::register(Some(settings), async |timeout: Duration| {
             let counter = CounterGateway::connect(target.clone(), None).await?;
             counter.set_timeout(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
             let held = counter.push(1).await?;
-            Ok(if held >= accept_at { Response::Accepted(held) } else { Response::Declined(format!("{held} < {accept_at}")) })
+            Ok(if held >= accept_at {
+                Response::Accepted(held)
+            } else {
+                Response::Declined(format!("{held} < {accept_at}"))
+            })
         })
         .await
         .map_err(|rejection: String| rejection)

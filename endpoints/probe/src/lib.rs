@@ -42,6 +42,18 @@ async fn tell_witness(witness: Option<&CounterGateway>, value: u64) {
     }
 }
 
+/// Schedules task `i` after `delays_ms[i]`; each records `i` when it runs.
+fn schedule_recorded(delays_ms: Vec<u64>) -> Vec<weir_guest::ScheduledTask> {
+    (0u32..)
+        .zip(delays_ms)
+        .map(|(task, delay)| {
+            weir_guest::schedule_run_async(Duration::from_millis(delay), move || {
+                RAN.with(|ran| ran.borrow_mut().push(task));
+            })
+        })
+        .collect()
+}
+
 struct Probe;
 
 impl weir_guest::Endpoint for Probe {
@@ -99,11 +111,20 @@ impl Guest for Probe {
     }
 
     fn schedule(delays_ms: Vec<u64>) {
-        for (task, delay) in (0u32..).zip(delays_ms) {
-            weir_guest::schedule_run_async(Duration::from_millis(delay), move || {
-                RAN.with(|ran| ran.borrow_mut().push(task));
-            });
-        }
+        schedule_recorded(delays_ms);
+    }
+
+    fn schedule_and_cancel(delays_ms: Vec<u64>, cancel: Vec<u32>) -> Vec<bool> {
+        let tasks = schedule_recorded(delays_ms);
+        cancel.into_iter().map(|task| tasks[task as usize].cancel()).collect()
+    }
+
+    async fn call_async(work_ms: u64, timeout_ms: u64) -> Result<u32, String> {
+        let work = move || {
+            Self::spin(work_ms);
+            42
+        };
+        weir_guest::call_async(work, Duration::from_millis(timeout_ms)).await.map_err(|e| e.to_string())
     }
 
     fn ran() -> Vec<u32> {

@@ -3,7 +3,7 @@
 //! other interfaces it imports, its hooks.
 //!
 //! This layer knows nothing of stores or of what the host lends; whether
-//! the host can satisfy a component's imports is asked of a [`Lender`],
+//! the host can satisfy a component's imports is asked of a `Lender`,
 //! which the layer that links components implements.
 
 mod info;
