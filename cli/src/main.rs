@@ -9,6 +9,7 @@ mod bench;
 mod call;
 mod config;
 mod invoke;
+mod new;
 mod run;
 mod wit;
 
@@ -39,6 +40,15 @@ enum Command {
     /// Work with WIT packages.
     #[command(subcommand)]
     Wit(WitCommand),
+    /// Create something new.
+    #[command(subcommand)]
+    New(NewCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum NewCommand {
+    /// A crate for a new endpoint, that builds into a component.
+    Endpoint(new::NewEndpointArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +77,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::bench(&args),
         Command::BenchPeer(args) => bench::remote::peer(&args),
         Command::Wit(WitCommand::Clients { package, deps, check }) => wit::clients(&package, &deps, check),
+        Command::New(NewCommand::Endpoint(args)) => new::endpoint(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

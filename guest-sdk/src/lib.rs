@@ -58,6 +58,19 @@ pub mod heartbeat;
 pub mod leadership;
 pub mod registration;
 
+/// The `weir:rpc` WIT package this SDK builds against, file by file (name,
+/// text): what an endpoint crate's `wit/deps/weir-rpc/` must hold for its
+/// world to include `weir:rpc/endpoint`. `weir new endpoint` writes it.
+pub const RPC_WIT: &[(&str, &str)] = &[
+    ("heartbeats.wit", include_str!("../../wit/rpc/heartbeats.wit")),
+    ("leadership.wit", include_str!("../../wit/rpc/leadership.wit")),
+    ("lifecycle.wit", include_str!("../../wit/rpc/lifecycle.wit")),
+    ("registration.wit", include_str!("../../wit/rpc/registration.wit")),
+    ("runtime.wit", include_str!("../../wit/rpc/runtime.wit")),
+    ("types.wit", include_str!("../../wit/rpc/types.wit")),
+    ("worlds.wit", include_str!("../../wit/rpc/worlds.wit")),
+];
+
 pub use bindings::weir::rpc::{runtime, types};
 pub use main_thread::{CallTimedOut, ScheduledTask, call_async, run_async, schedule_run_async, sleep, spawn};
 pub use types::{FencingMismatch, FrameTooLarge, LogLevel, RpcError, Uuid};
@@ -146,3 +159,18 @@ impl fmt::Display for RpcError {
 }
 
 impl std::error::Error for RpcError {}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_carried_wit_is_all_of_weir_rpc() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/rpc");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        on_disk.sort();
+        let carried: Vec<&str> = super::RPC_WIT.iter().map(|(name, _)| *name).collect();
+        assert_eq!(on_disk, carried, "RPC_WIT must list every file of wit/rpc, sorted");
+    }
+}
