@@ -80,6 +80,38 @@ fn run(config: &ConfigFile, extra: &[&str]) -> (std::process::ExitStatus, String
     (output.status, String::from_utf8_lossy(&output.stdout).into(), String::from_utf8_lossy(&output.stderr).into())
 }
 
+/// A `weir run` in the background, at the default log level, with its
+/// stdout to read as it goes.
+fn spawn_run(
+    config: &ConfigFile,
+    extra: &[&str],
+) -> (std::process::Child, std::io::BufReader<std::process::ChildStdout>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("run")
+        .arg(&config.0)
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    (child, stdout)
+}
+
+/// Reads stdout up to the line that starts with `prefix`; the rest of it.
+fn read_until(stdout: &mut impl std::io::BufRead, prefix: &str) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "the host ended before printing `{prefix}`");
+        if let Some(rest) = line.trim().strip_prefix(prefix) {
+            return rest.to_owned();
+        }
+    }
+}
+
 /// A `weir run` that fails: exit status 1 (an error, not a panic), and its
 /// stderr.
 fn fails(config: &ConfigFile) -> String {
@@ -141,19 +173,8 @@ fn sigterm_shuts_the_host_down_as_ctrl_c_does() {
             endpoint("leader", artifacts::COUNTER, "leader-election = true")
         ),
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("run")
-        .arg(&config.0)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.starts_with("started") {
-        line.clear();
-        assert!(std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() > 0, "the host ended before starting");
-    }
+    let (mut child, mut stdout) = spawn_run(&config, &[]);
+    read_until(&mut stdout, "started");
     let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(term.success());
     let status = child.wait().unwrap();
@@ -197,25 +218,8 @@ fn call_calls_an_endpoint_of_a_running_host_and_explains_bad_input() {
             endpoint("caller", artifacts::CALLER, "")
         ),
     );
-    let mut host = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("run")
-        .arg(&config.0)
-        .arg("--until-stdin-closes")
-        .env_remove("RUST_LOG")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(host.stdout.take().unwrap());
-    let mut line = String::new();
-    let authority = loop {
-        line.clear();
-        assert!(std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() > 0, "the host ended before listening");
-        if let Some(authority) = line.trim().strip_prefix("listening at ") {
-            break authority.to_owned();
-        }
-    };
+    let (mut host, mut stdout) = spawn_run(&config, &["--until-stdin-closes"]);
+    let authority = read_until(&mut stdout, "listening at ");
     let call = |args: &[&str]| {
         let output = Command::new(env!("CARGO_BIN_EXE_weir")).arg("call").args(args).output().unwrap();
         (

@@ -19,13 +19,17 @@ use wasmtime::component::{Accessor, HasSelf, Linker, Resource};
 use super::bindings::heartbeats::{self, HeartbeatEvent, HeartbeatRpc, HeartbeatSettings};
 use super::bindings::types::RpcError as WitRpcError;
 use super::store::StoreData;
-use super::{Capability, ComponentInfo};
 use crate::config::HeartbeatConfig;
 use crate::error::RpcError;
 use crate::heartbeat::{HeartbeatListener, HeartbeatManager, HeartbeatTarget, ResourceId};
 
 /// The interface, as components import it.
-const INTERFACE: &str = "weir:rpc/heartbeats@0.1.0";
+pub(crate) const INTERFACE: &str = "weir:rpc/heartbeats@0.1.0";
+
+/// Defines the interface in a linker.
+pub(crate) fn link(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
+    heartbeats::add_to_linker::<StoreData, HasSelf<StoreData>>(linker, |data| data)
+}
 /// What a manager costs the host, and each target it monitors, charged
 /// against the endpoint's memory cap.
 const MANAGER_BYTES: u64 = 1024;
@@ -33,24 +37,6 @@ const TARGET_BYTES: u64 = 256;
 /// Heartbeat RPCs the guest may owe reports for at once; past it, a due
 /// RPC is skipped (a target that stays silent still times out).
 const MAX_PENDING_RPCS: usize = 1024;
-
-/// Lends `weir:rpc/heartbeats`.
-#[derive(Debug)]
-pub(crate) struct Heartbeats;
-
-impl Capability for Heartbeats {
-    fn describe(&self) -> &'static str {
-        INTERFACE
-    }
-
-    fn lends(&self, name: &str) -> bool {
-        name == INTERFACE
-    }
-
-    fn link(&self, linker: &mut Linker<StoreData>, _component: &ComponentInfo) -> wasmtime::Result<()> {
-        heartbeats::add_to_linker::<StoreData, HasSelf<StoreData>>(linker, |data| data)
-    }
-}
 
 /// A manager handle.
 pub struct Manager {

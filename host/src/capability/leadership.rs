@@ -10,34 +10,20 @@ use wasmtime::component::{Accessor, HasSelf, Linker, Resource};
 use super::bindings::leadership::{self, Leader, LeadershipChange};
 use super::bindings::types::Uuid;
 use super::store::StoreData;
-use super::{Capability, ComponentInfo};
 use crate::fencing::FencingToken;
 use crate::ha::{Confirmer, LeaderElection, LeaderInformation, LeaderRetrieval, Leadership as Change};
 
 /// The interface, as components import it.
-const INTERFACE: &str = "weir:rpc/leadership@0.1.0";
+pub(crate) const INTERFACE: &str = "weir:rpc/leadership@0.1.0";
+
+/// Defines the interface in a linker.
+pub(crate) fn link(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
+    leadership::add_to_linker::<StoreData, HasSelf<StoreData>>(linker, |data| data)
+}
 
 /// What one contender or follower handle costs the host, charged against
 /// the endpoint's memory cap.
 const HANDLE_BYTES: u64 = 512;
-
-/// Lends `weir:rpc/leadership`.
-#[derive(Debug)]
-pub(crate) struct Leadership;
-
-impl Capability for Leadership {
-    fn describe(&self) -> &'static str {
-        INTERFACE
-    }
-
-    fn lends(&self, name: &str) -> bool {
-        name == INTERFACE
-    }
-
-    fn link(&self, linker: &mut Linker<StoreData>, _component: &ComponentInfo) -> wasmtime::Result<()> {
-        leadership::add_to_linker::<StoreData, HasSelf<StoreData>>(linker, |data| data)
-    }
-}
 
 /// A contender handle: its election, which `next` awaits (`None` once it
 /// left), a way to confirm while it does, and a way to leave while it does.

@@ -13,9 +13,12 @@
 //! | [`wasi::Wasi`] | WASI 0.2, without files, sockets or environment | WASI's context |
 //! | [`runtime::Runtime`] | `weir:rpc/runtime`: identity, settings, logs, clocks, scheduled tasks | [`timers::Timers`] |
 //! | [`clients::Clients`] | `<gateway>-client`: typed handles to other endpoints | [`clients::Connections`] |
-//! | [`leadership::Leadership`] | `weir:rpc/leadership`: leader election and retrieval | handles in the resource table |
-//! | [`heartbeats::Heartbeats`] | `weir:rpc/heartbeats`: heartbeat monitoring | handles in the resource table |
-//! | [`registration::Registration`] | `weir:rpc/registration`: retry schedules | handles in the resource table |
+//! | [`leadership`] | `weir:rpc/leadership`: leader election and retrieval | handles in the resource table |
+//! | [`heartbeats`] | `weir:rpc/heartbeats`: heartbeat monitoring | handles in the resource table |
+//! | [`registration`] | `weir:rpc/registration`: retry schedules | handles in the resource table |
+//!
+//! The last three are each one typed interface whose handles live in the
+//! store's resource table: an [`Interface`] lends each.
 //!
 //! What the capabilities need from the service (its connector, HA services,
 //! runtime and defaults) reaches them through the store's [`HostContext`].
@@ -67,6 +70,30 @@ pub(crate) trait Capability: Send + Sync + std::fmt::Debug + 'static {
     }
 }
 
+/// A capability that is one typed interface, with no per-endpoint state of
+/// its own (its handles live in the store's resource table).
+#[derive(Debug)]
+struct Interface {
+    /// The interface, as components import it.
+    name: &'static str,
+    /// Defines its functions, through its bindings.
+    link: fn(&mut Linker<StoreData>) -> wasmtime::Result<()>,
+}
+
+impl Capability for Interface {
+    fn describe(&self) -> &'static str {
+        self.name
+    }
+
+    fn lends(&self, name: &str) -> bool {
+        name == self.name
+    }
+
+    fn link(&self, linker: &mut Linker<StoreData>, _component: &ComponentInfo) -> wasmtime::Result<()> {
+        (self.link)(linker)
+    }
+}
+
 /// What the service lends every endpoint's capabilities.
 #[derive(Debug)]
 pub(crate) struct HostContext {
@@ -100,9 +127,9 @@ impl Capabilities {
                 Box::new(wasi::Wasi),
                 Box::new(runtime::Runtime),
                 Box::new(clients::Clients),
-                Box::new(leadership::Leadership),
-                Box::new(heartbeats::Heartbeats),
-                Box::new(registration::Registration),
+                Box::new(Interface { name: leadership::INTERFACE, link: leadership::link }),
+                Box::new(Interface { name: heartbeats::INTERFACE, link: heartbeats::link }),
+                Box::new(Interface { name: registration::INTERFACE, link: registration::link }),
             ],
         }
     }

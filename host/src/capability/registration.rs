@@ -10,32 +10,18 @@ use wasmtime::component::{Accessor, HasSelf, Linker, Resource};
 use super::bindings::registration::{self, AttemptOutcome, RegistrationSettings};
 use super::bindings::types::RpcError as WitRpcError;
 use super::store::StoreData;
-use super::{Capability, ComponentInfo};
 use crate::config::RegistrationConfig;
 use crate::registration::{Attempt, RetrySchedule};
 
 /// The interface, as components import it.
-const INTERFACE: &str = "weir:rpc/registration@0.1.0";
+pub(crate) const INTERFACE: &str = "weir:rpc/registration@0.1.0";
+
+/// Defines the interface in a linker.
+pub(crate) fn link(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
+    registration::add_to_linker::<StoreData, HasSelf<StoreData>>(linker, |data| data)
+}
 /// What a schedule costs the host, charged against the memory cap.
 const SCHEDULE_BYTES: u64 = 256;
-
-/// Lends `weir:rpc/registration`.
-#[derive(Debug)]
-pub(crate) struct Registration;
-
-impl Capability for Registration {
-    fn describe(&self) -> &'static str {
-        INTERFACE
-    }
-
-    fn lends(&self, name: &str) -> bool {
-        name == INTERFACE
-    }
-
-    fn link(&self, linker: &mut Linker<StoreData>, _component: &ComponentInfo) -> wasmtime::Result<()> {
-        registration::add_to_linker::<StoreData, HasSelf<StoreData>>(linker, |data| data)
-    }
-}
 
 /// A schedule handle: the schedule, and when its next attempt is due.
 pub struct Schedule {
