@@ -37,6 +37,7 @@ pub struct HostSpec {
     host: Vec<String>,
     ha: Vec<String>,
     endpoints: String,
+    env: Vec<(String, String)>,
 }
 
 impl Default for HostSpec {
@@ -52,7 +53,15 @@ impl HostSpec {
             host: vec!["listen = \"127.0.0.1:0\"".into(), "worker-threads = 2".into()],
             ha: Vec::new(),
             endpoints: String::new(),
+            env: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable of the process.
+    #[must_use]
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
     }
 
     /// Adds a line to the `[host]` table, e.g. `frame-size = 65536`; a key
@@ -120,6 +129,7 @@ impl HostProcess {
             .arg(&config)
             .env("RUST_LOG", "info,weir=debug")
             .env("NO_COLOR", "1")
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

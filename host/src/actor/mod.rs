@@ -8,8 +8,8 @@
 //! pending; [`sequential`] drives sync-only components, where each call runs
 //! to completion. Both share the state machine in [`machine`].
 //!
-//! When the loop ends, [`finish`] records how, answers every call still
-//! queued or in flight, and unregisters the endpoint. A trap ends only this
+//! When the loop ends, [`run`] records how and unregisters the endpoint, and
+//! [`finish`] answers every call still queued or in flight. A trap ends only this
 //! endpoint; every other endpoint keeps running (a deliberate difference from
 //! Flink, whose supervisor stops the whole actor system when one actor fails).
 
@@ -27,7 +27,7 @@ use wasmtime::component::{Func, Val};
 
 use crate::capability::StoreData;
 use crate::component::ExecutionMode;
-use crate::endpoint::{ActorRef, Call, Control, Directory, Reply, Termination};
+use crate::endpoint::{ActorRef, Call, Control, Directory, Reply};
 use crate::engine::InstanceFuncs;
 use crate::error::{EndpointFailure, RpcError};
 use crate::events::{Events, HostEvent};
@@ -108,19 +108,22 @@ pub(crate) async fn run(actor: Actor, directory: Arc<Directory>, events: Events)
         }
     };
     let failure = termination.as_ref().err().cloned();
-    finish(&actor_ref, termination, inbox);
-    directory.unregister(&actor_ref);
-    events.send(HostEvent::EndpointTerminated { id: actor_ref.id.to_string(), failure });
-}
-
-/// Records the termination, then fails every call the endpoint can no
-/// longer serve: in flight, taken but not started, or still queued.
-fn finish(actor_ref: &ActorRef, termination: Termination, inbox: Option<Inbox>) {
     match &termination {
         Ok(()) => tracing::info!(endpoint = %actor_ref.id, "endpoint terminated"),
         Err(failure) => tracing::error!(endpoint = %actor_ref.id, %failure, "endpoint failed"),
     }
-    actor_ref.lifecycle.terminate(termination);
+    // Gone from the directory before anyone learns it terminated; the
+    // cause is recorded first, for callers that find it gone meanwhile.
+    actor_ref.lifecycle.record(termination);
+    directory.unregister(&actor_ref);
+    finish(&actor_ref, inbox);
+    events.send(HostEvent::EndpointTerminated { id: actor_ref.id.to_string(), failure });
+}
+
+/// Marks the endpoint terminated, then fails every call it can no longer
+/// serve: in flight, taken but not started, or still queued.
+fn finish(actor_ref: &ActorRef, inbox: Option<Inbox>) {
+    actor_ref.lifecycle.terminate();
     let Some(mut inbox) = inbox else { return };
     inbox.mailbox.close();
     let error = actor_ref.gone();

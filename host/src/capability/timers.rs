@@ -41,8 +41,8 @@ impl Timers {
         self.sequence += 1;
         self.queue.insert(key, task);
         self.keys.insert(task, key);
-        if let Some(waker) = self.waiting.take() {
-            waker.wake();
+        if let Some(waker) = &self.waiting {
+            waker.wake_by_ref();
         }
         !replaced
     }
@@ -62,7 +62,7 @@ impl Timers {
     pub(crate) fn poll_due(&mut self, cx: &mut Context<'_>) -> Poll<u64> {
         loop {
             let Some((&(due, sequence), &task)) = self.queue.first_key_value() else {
-                self.waiting = Some(cx.waker().clone());
+                self.wait(cx);
                 return Poll::Pending;
             };
             if due <= Instant::now() {
@@ -75,9 +75,17 @@ impl Timers {
                 alarm.as_mut().reset(due);
             }
             if alarm.as_mut().poll(cx).is_pending() {
-                self.waiting = Some(cx.waker().clone());
+                self.wait(cx);
                 return Poll::Pending;
             }
+        }
+    }
+
+    /// Remembers who to wake when a task is scheduled; the main loop polls
+    /// on every turn, so the waker is kept unless it changed.
+    fn wait(&mut self, cx: &Context<'_>) {
+        if !self.waiting.as_ref().is_some_and(|waiting| waiting.will_wake(cx.waker())) {
+            self.waiting = Some(cx.waker().clone());
         }
     }
 }

@@ -129,15 +129,10 @@ impl ActorRef {
     /// full is handed back, for the caller to queue while it waits for
     /// room, so that one full mailbox holds up nothing else.
     pub(crate) fn try_deliver(&self, call: Call, token: Option<FencingToken>) -> Result<(), Call> {
-        if let Err(error) = self.admit(token) {
-            self.refuse(call, error);
-            return Ok(());
-        }
-        match self.mailbox.try_send(call) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(call)) => Err(call),
-            Err(mpsc::error::TrySendError::Closed(call)) => {
-                self.refuse(call, self.gone());
+        match self.admit(token) {
+            Ok(()) => self.try_enqueue(call),
+            Err(error) => {
+                self.refuse(call, error);
                 Ok(())
             }
         }
@@ -149,6 +144,27 @@ impl ActorRef {
         if let Err(unsent) = self.mailbox.send(call).await {
             self.refuse(unsent.0, self.gone());
         }
+    }
+
+    /// Puts `call` into the mailbox if there is room, with no checks (for
+    /// a call checked when it was handed back); else hands it back again.
+    /// A call for a terminated endpoint is refused.
+    pub(crate) fn try_enqueue(&self, call: Call) -> Result<(), Call> {
+        match self.mailbox.try_send(call) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(call)) => Err(call),
+            Err(mpsc::error::TrySendError::Closed(call)) => {
+                self.refuse(call, self.gone());
+                Ok(())
+            }
+        }
+    }
+
+    /// Completes once the mailbox has room for one call, which the permit
+    /// holds; `None` once the endpoint has terminated.
+    pub(crate) fn room(&self) -> impl Future<Output = Option<mpsc::OwnedPermit<Call>>> + Send + 'static {
+        let mailbox = self.mailbox.clone();
+        async move { mailbox.reserve_owned().await.ok() }
     }
 
     /// Messages waiting in the mailbox.

@@ -61,10 +61,15 @@ impl LifecycleCell {
         self.changed.notify_waiters();
     }
 
-    /// Records how the endpoint ended, then moves it to `Terminated`, so
-    /// anyone who sees `Terminated` also sees the cause.
-    pub(crate) fn terminate(&self, termination: Termination) {
+    /// Records how the endpoint ended, before it is `Terminated`: a call
+    /// that finds it gone from then on learns the cause.
+    pub(crate) fn record(&self, termination: Termination) {
         let _ = self.termination.set(termination);
+    }
+
+    /// Moves the endpoint to `Terminated`, waking whoever waits for it.
+    /// Its cause was recorded before, so whoever sees `Terminated` sees it.
+    pub(crate) fn terminate(&self) {
         self.set(Lifecycle::Terminated);
     }
 
@@ -83,8 +88,8 @@ impl LifecycleCell {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            if let Some(termination) = self.termination() {
-                return termination.clone();
+            if self.get() == Lifecycle::Terminated {
+                return self.termination().cloned().unwrap_or(Ok(()));
             }
             changed.await;
         }

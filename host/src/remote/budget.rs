@@ -50,8 +50,11 @@ impl Budget {
 
     /// `bytes` no longer are.
     pub(crate) fn give(&self, bytes: usize) {
-        self.used.fetch_sub(bytes, Ordering::AcqRel);
-        self.freed.notify_one();
+        let before = self.used.fetch_sub(bytes, Ordering::AcqRel);
+        // Only the reader waits, and only at the limit.
+        if before >= self.limit && before - bytes < self.limit {
+            self.freed.notify_one();
+        }
     }
 
     /// Waits until less than the limit is waiting.
@@ -60,8 +63,10 @@ impl Budget {
     ///
     /// Cancel safe.
     pub(crate) async fn below_limit(&self) {
-        loop {
+        while self.used.load(Ordering::Acquire) >= self.limit {
             let freed = self.freed.notified();
+            // Checked again once the waiter exists, so a release between
+            // the two checks is not missed.
             if self.used.load(Ordering::Acquire) < self.limit {
                 return;
             }

@@ -2,6 +2,7 @@
 
 use std::future::poll_fn;
 use std::io;
+use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
@@ -120,36 +121,49 @@ pub(crate) struct Patience {
 /// a frame made no sense, no frame began within `patience.idle`, or one
 /// that began did not arrive whole within `patience.frame`.
 pub(crate) async fn next_frame(frames: &mut Frames, patience: Patience) -> Result<Bytes, String> {
-    let started = Instant::now();
+    // The timer is set only once the stream has to wait: a frame already
+    // buffered (pipelined calls) costs no timer and no clock reading.
+    let mut timer: Option<(Instant, Pin<Box<Sleep>>)> = None;
     let mut partial = false;
-    let mut timer = Box::pin(tokio::time::sleep(patience.idle.unwrap_or(Duration::MAX / 4)));
     let outcome = poll_fn(|cx| {
         if let Poll::Ready(next) = frames.poll_next_unpin(cx) {
             return Poll::Ready(Some(next));
         }
+        let (_, sleep) = timer.get_or_insert_with(|| {
+            let now = Instant::now();
+            (now, Box::pin(tokio::time::sleep_until(now + patience.idle.unwrap_or(Duration::MAX / 4))))
+        });
         if !partial && !frames.read_buffer().is_empty() {
             partial = true;
-            timer.as_mut().reset(Instant::now() + patience.frame);
+            sleep.as_mut().reset(Instant::now() + patience.frame);
         }
-        timer.as_mut().poll(cx).map(|()| None)
+        sleep.as_mut().poll(cx).map(|()| None)
     })
     .await;
+    let waited = || timer.as_ref().map_or(Duration::ZERO, |(started, _)| started.elapsed());
     match outcome {
-        Some(Some(Ok(body))) => Ok(body.freeze()),
-        // What the codec says when the stream ends with a partial frame
-        // still buffered (socket errors have kinds of their own).
-        Some(Some(Err(error))) if error.kind() == io::ErrorKind::Other && !frames.read_buffer().is_empty() => {
-            Err("the connection ended inside a frame".to_owned())
-        }
-        Some(Some(Err(error))) if error.kind() == io::ErrorKind::InvalidData => {
-            Err(tls_hint(frames.read_buffer()).map_or_else(|| format!("invalid frame: {error}"), str::to_owned))
-        }
-        Some(Some(Err(error))) => Err(error.to_string()),
-        Some(None) => Err(tls_hint(frames.read_buffer()).unwrap_or("the peer closed the connection").to_owned()),
+        Some(next) => frame_or_reason(frames, next),
         None if partial => {
             Err(format!("a frame did not arrive whole within {:?} of its first byte (`frame-timeout`)", patience.frame))
         }
-        None => Err(format!("no frame for {:?} (`idle-timeout`)", started.elapsed())),
+        None => Err(format!("no frame for {:?} (`idle-timeout`)", waited())),
+    }
+}
+
+/// The frame body the stream yielded, or why it yielded none.
+fn frame_or_reason(frames: &Frames, next: Option<io::Result<bytes::BytesMut>>) -> Result<Bytes, String> {
+    match next {
+        Some(Ok(body)) => Ok(body.freeze()),
+        // What the codec says when the stream ends with a partial frame
+        // still buffered (socket errors have kinds of their own).
+        Some(Err(error)) if error.kind() == io::ErrorKind::Other && !frames.read_buffer().is_empty() => {
+            Err("the connection ended inside a frame".to_owned())
+        }
+        Some(Err(error)) if error.kind() == io::ErrorKind::InvalidData => {
+            Err(tls_hint(frames.read_buffer()).map_or_else(|| format!("invalid frame: {error}"), str::to_owned))
+        }
+        Some(Err(error)) => Err(error.to_string()),
+        None => Err(tls_hint(frames.read_buffer()).unwrap_or("the peer closed the connection").to_owned()),
     }
 }
 

@@ -194,15 +194,35 @@ impl Connection {
     async fn read_calls(&self, mut frames: Frames, replies: &ReplyChannel) -> String {
         let budget = &replies.budget;
         let reading = async {
-            let mut parked = Parked::new(budget.clone(), self.settings.executor.clone());
+            let mut parked = Parked::new(budget.clone());
             loop {
-                budget.below_limit().await;
-                let body = io::next_frame(&mut frames, self.patience()).await?;
-                self.handle(&body, replies, &mut parked)?;
+                // Parked calls move into their mailboxes while the reader
+                // waits for budget, and while it waits for a frame.
+                let read = if parked.is_empty() {
+                    budget.below_limit().await;
+                    io::next_frame(&mut frames, self.patience()).await
+                } else {
+                    tokio::select! {
+                        biased;
+                        () = parked.moved() => continue,
+                        () = budget.below_limit() => tokio::select! {
+                            biased;
+                            () = parked.moved() => continue,
+                            read = io::next_frame(&mut frames, self.patience()) => read,
+                        },
+                    }
+                };
+                match read {
+                    Ok(body) => self.handle(&body, replies, &mut parked)?,
+                    Err(reason) => {
+                        parked.flush().await;
+                        return Err::<(), String>(reason);
+                    }
+                }
             }
         };
         tokio::select! {
-            Err::<(), String>(reason) = reading => reason,
+            Err(reason) = reading => reason,
             waiting = budget.overflowed() => format!(
                 "the peer does not read its replies: {waiting} bytes wait for it, more than {} times `reply-buffer`",
                 super::budget::OVERFLOW
