@@ -97,9 +97,15 @@ fn start() -> ZooKeeperServer {
     ZooKeeperServer { address, _watchdog: Mutex::new((child, stdin)) }
 }
 
-/// Whether the server answers ZooKeeper's `srvr` command (allowed by default).
+/// Whether the server answers ZooKeeper's `srvr` command (allowed by default)
+/// within a moment: a server still starting may take the connection and
+/// never answer it.
 fn serves(address: &str) -> bool {
     let Ok(mut stream) = TcpStream::connect(address) else { return false };
+    let patience = Some(Duration::from_secs(2));
+    if stream.set_read_timeout(patience).is_err() || stream.set_write_timeout(patience).is_err() {
+        return false;
+    }
     let mut answer = String::new();
     stream.write_all(b"srvr").is_ok() && stream.read_to_string(&mut answer).is_ok() && answer.contains("Mode:")
 }

@@ -85,8 +85,10 @@ async fn run(
                     match blueprint.start(session).await {
                         Ok(endpoint) => {
                             tracing::info!(endpoint = id, %session, address = endpoint.address(), "leader endpoint started");
-                            election.confirm(session, endpoint.address());
+                            // Known as this host's leader before anyone learns of it.
+                            let address = endpoint.address().to_owned();
                             current.send_replace(Some(endpoint));
+                            election.confirm(session, &address);
                         }
                         Err(error) => {
                             tracing::error!(endpoint = id, %session, %error, "cannot start the leader endpoint; leaving the election");
