@@ -21,7 +21,7 @@ pub(crate) type Reader = Box<dyn AsyncRead + Send + Unpin>;
 /// The write half of a connection.
 pub(crate) type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 /// Frame bodies as they arrive.
-pub(crate) type Frames = FramedRead<Reader, LengthDelimitedCodec>;
+type Frames = FramedRead<Reader, LengthDelimitedCodec>;
 
 /// Socket buffer sizes: large enough that a 100 KiB message is a few
 /// system calls, not dozens.
@@ -31,7 +31,7 @@ const BATCH: usize = 64;
 
 /// The frames arriving on `reader`; a frame whose body exceeds `limit`
 /// ends the stream with an error.
-pub(crate) fn frames(reader: Reader, limit: usize) -> Frames {
+fn frames(reader: Reader, limit: usize) -> Frames {
     let codec =
         LengthDelimitedCodec::builder().length_field_length(wire::LENGTH_BYTES).max_frame_length(limit).new_codec();
     FramedRead::with_capacity(reader, codec, BUFFER_BYTES)
@@ -117,37 +117,108 @@ pub(crate) struct Patience {
     pub frame: Duration,
 }
 
-/// Reads the next frame body, or why there is none: the connection ended,
-/// a frame made no sense, no frame began within `patience.idle`, or one
-/// that began did not arrive whole within `patience.frame`.
-pub(crate) async fn next_frame(frames: &mut Frames, patience: Patience) -> Result<Bytes, String> {
-    // The timer is set only once the stream has to wait: a frame already
-    // buffered (pipelined calls) costs no timer and no clock reading.
-    let mut timer: Option<(Instant, Pin<Box<Sleep>>)> = None;
-    let mut partial = false;
-    let outcome = poll_fn(|cx| {
-        if let Poll::Ready(next) = frames.poll_next_unpin(cx) {
-            return Poll::Ready(Some(next));
-        }
-        let (_, sleep) = timer.get_or_insert_with(|| {
-            let now = Instant::now();
-            (now, Box::pin(tokio::time::sleep_until(now + patience.idle.unwrap_or(Duration::MAX / 4))))
-        });
-        if !partial && !frames.read_buffer().is_empty() {
-            partial = true;
-            sleep.as_mut().reset(Instant::now() + patience.frame);
-        }
-        sleep.as_mut().poll(cx).map(|()| None)
-    })
-    .await;
-    let waited = || timer.as_ref().map_or(Duration::ZERO, |(started, _)| started.elapsed());
-    match outcome {
-        Some(next) => frame_or_reason(frames, next),
-        None if partial => {
-            Err(format!("a frame did not arrive whole within {:?} of its first byte (`frame-timeout`)", patience.frame))
-        }
-        None => Err(format!("no frame for {:?} (`idle-timeout`)", waited())),
+/// The frames arriving on a connection, and the one timer that bounds how
+/// long it may be silent and how long a frame it began may take.
+///
+/// The timer is made once per connection, not per frame: a frame that is
+/// already buffered costs no timer at all, and the idle deadline is moved
+/// only when it passes (a connection is closed between one and two idle
+/// timeouts after its last frame), so a busy connection never touches it.
+pub(crate) struct FrameReader {
+    frames: Frames,
+    patience: Patience,
+    timer: Pin<Box<Sleep>>,
+    /// What the timer is set for.
+    armed: Armed,
+    /// Frames read so far, and how many had been when the idle deadline
+    /// was set: a frame since means the connection was not idle.
+    read: u64,
+    read_when_armed: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Armed {
+    /// The idle deadline (far away if there is none).
+    Idle,
+    /// The deadline of the partial frame in the buffer.
+    Frame,
+}
+
+impl std::fmt::Debug for FrameReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameReader").field("patience", &self.patience).finish_non_exhaustive()
     }
+}
+
+impl FrameReader {
+    /// Frames from `reader`, none larger than `limit`, read with `patience`.
+    pub(crate) fn new(reader: Reader, limit: usize, patience: Patience) -> Self {
+        Self {
+            frames: frames(reader, limit),
+            patience,
+            timer: Box::pin(tokio::time::sleep_until(idle_deadline(patience))),
+            armed: Armed::Idle,
+            read: 0,
+            read_when_armed: 0,
+        }
+    }
+
+    /// The next frame body, or why there is none: the connection ended, a
+    /// frame made no sense, the connection was silent for too long, or a
+    /// frame that began did not arrive whole in time.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a frame partly read stays buffered.
+    pub(crate) async fn next(&mut self) -> Result<Bytes, String> {
+        let outcome = poll_fn(|cx| {
+            loop {
+                if let Poll::Ready(next) = self.frames.poll_next_unpin(cx) {
+                    self.read += 1;
+                    if self.armed == Armed::Frame {
+                        self.arm_idle();
+                    }
+                    return Poll::Ready(Ok(next));
+                }
+                if self.armed == Armed::Idle && !self.frames.read_buffer().is_empty() {
+                    self.armed = Armed::Frame;
+                    self.timer.as_mut().reset(Instant::now() + self.patience.frame);
+                }
+                if self.timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                match self.armed {
+                    Armed::Frame => {
+                        return Poll::Ready(Err(format!(
+                            "a frame did not arrive whole within {:?} of its first byte (`frame-timeout`)",
+                            self.patience.frame
+                        )));
+                    }
+                    Armed::Idle if self.read == self.read_when_armed => {
+                        return Poll::Ready(Err(format!(
+                            "no frame for {:?} (`idle-timeout`)",
+                            self.patience.idle.unwrap_or_default()
+                        )));
+                    }
+                    // Frames came since the deadline was set: not idle.
+                    Armed::Idle => self.arm_idle(),
+                }
+            }
+        })
+        .await;
+        outcome.and_then(|next| frame_or_reason(&self.frames, next))
+    }
+
+    fn arm_idle(&mut self) {
+        self.armed = Armed::Idle;
+        self.read_when_armed = self.read;
+        self.timer.as_mut().reset(idle_deadline(self.patience));
+    }
+}
+
+/// When a connection idle from now on is closed; far away without one.
+fn idle_deadline(patience: Patience) -> Instant {
+    Instant::now() + patience.idle.unwrap_or(Duration::from_secs(365 * 24 * 3600))
 }
 
 /// The frame body the stream yielded, or why it yielded none.

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::Settings;
-use super::io::{self, Frames, Patience};
+use super::io::{self, FrameReader, Patience};
 use super::wire::{self, Frame, GatewayDescription};
 use crate::error::RpcError;
 use crate::events::HostEvent;
@@ -70,7 +70,9 @@ impl Link {
     /// then the protocol hello. Bounded by the connect timeout.
     pub(crate) async fn dial(authority: Arc<str>, settings: Arc<Settings>) -> Result<Arc<Link>, DialError> {
         let unreachable = |reason: String| DialError::Unreachable(format!("cannot connect to {authority}: {reason}"));
-        // The connect timeout bounds the whole opening, hello included.
+        // The connect timeout bounds the whole opening, hello included; after
+        // it the peer answers when it answers, and only a frame it has begun
+        // must arrive whole in time.
         let patience = Patience { idle: None, frame: settings.frame_timeout };
         let opening = async {
             let stream = TcpStream::connect(&*authority).await.map_err(|e| unreachable(e.to_string()))?;
@@ -84,8 +86,8 @@ impl Link {
             io::write_one(&mut writer, &wire::hello(settings.frame_limit, settings.idle_timeout))
                 .await
                 .map_err(|e| unreachable(e.to_string()))?;
-            let mut frames = io::frames(reader, settings.frame_limit);
-            let body = io::next_frame(&mut frames, patience).await.map_err(unreachable)?;
+            let mut frames = FrameReader::new(reader, settings.frame_limit, patience);
+            let body = frames.next().await.map_err(unreachable)?;
             let accepted = match wire::decode_header(&body).map_err(unreachable)?.0 {
                 Frame::Hello { magic, version, frame_limit, idle_timeout_ms } => {
                     wire::check_hello(magic, version).map_err(DialError::Refused)?;
@@ -243,12 +245,9 @@ async fn keep_alive(link: Arc<Link>, every: Duration) {
 }
 
 /// Reads answers until the connection ends, then closes the link.
-async fn read_answers(link: Arc<Link>, mut frames: Frames) {
-    // The peer answers when it answers; only a frame it has begun must
-    // arrive whole in time.
-    let patience = Patience { idle: None, frame: link.settings.frame_timeout };
+async fn read_answers(link: Arc<Link>, mut frames: FrameReader) {
     let reason = loop {
-        match io::next_frame(&mut frames, patience).await {
+        match frames.next().await {
             Ok(body) => {
                 if let Err(reason) = link.answer(body) {
                     break reason;

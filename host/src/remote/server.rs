@@ -17,7 +17,7 @@ use wasmtime::component::Val;
 
 use super::Settings;
 use super::budget::Budget;
-use super::io::{self, Frames, Patience, Writer};
+use super::io::{self, FrameReader, Patience, Writer};
 use super::parked::Parked;
 use super::values::ArgsSeed;
 use super::wire::{self, Frame, FrameBuilder, GatewayDescription, Target};
@@ -158,7 +158,7 @@ impl Connection {
 
     /// TLS if configured, then the hello exchange. Also returns the largest
     /// reply the peer accepts.
-    async fn open(&self, stream: TcpStream) -> Result<(Frames, Writer, usize), String> {
+    async fn open(&self, stream: TcpStream) -> Result<(FrameReader, Writer, usize), String> {
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
         let (reader, mut writer) = match &self.settings.tls {
             Some(tls) => tls
@@ -167,8 +167,8 @@ impl Connection {
                 .map_err(|e| format!("TLS handshake failed: {e} (does the peer have `[host] tls` configured too?)"))?,
             None => super::tls::plain(stream),
         };
-        let mut frames = io::frames(reader, self.settings.frame_limit);
-        let body = io::next_frame(&mut frames, self.patience()).await?;
+        let mut frames = FrameReader::new(reader, self.settings.frame_limit, self.patience());
+        let body = frames.next().await?;
         let Frame::Hello { magic, version, frame_limit, .. } = wire::decode_header(&body)?.0 else {
             return Err("the first frame is not a hello".to_owned());
         };
@@ -191,7 +191,7 @@ impl Connection {
     /// Serves frames until the connection ends or a frame makes no sense.
     /// While the connection has more than its budget waiting on the host,
     /// nothing more is read from it.
-    async fn read_calls(&self, mut frames: Frames, replies: &ReplyChannel) -> String {
+    async fn read_calls(&self, mut frames: FrameReader, replies: &ReplyChannel) -> String {
         let budget = &replies.budget;
         let reading = async {
             let mut parked = Parked::new(budget.clone());
@@ -200,7 +200,7 @@ impl Connection {
                 // waits for budget, and while it waits for a frame.
                 let read = if parked.is_empty() {
                     budget.below_limit().await;
-                    io::next_frame(&mut frames, self.patience()).await
+                    frames.next().await
                 } else {
                     tokio::select! {
                         biased;
@@ -208,7 +208,7 @@ impl Connection {
                         () = budget.below_limit() => tokio::select! {
                             biased;
                             () = parked.moved() => continue,
-                            read = io::next_frame(&mut frames, self.patience()) => read,
+                            read = frames.next() => read,
                         },
                     }
                 };
