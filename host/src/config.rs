@@ -90,9 +90,10 @@ pub struct HostConfig {
     /// [`DEFAULT_MAX_IN_FLIGHT`].
     pub max_in_flight: usize,
     /// How long a connection from another host may go without a frame
-    /// before it is closed; the calling host dials again when it needs to.
-    /// Hosts close their own idle links before the peer does. Default:
-    /// [`DEFAULT_IDLE_TIMEOUT`].
+    /// before it is closed (within twice this: the deadline is checked
+    /// lazily, so a busy connection never pays for it). Hosts send
+    /// keepalives on their own links, so those stay open while idle.
+    /// Default: [`DEFAULT_IDLE_TIMEOUT`].
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     /// How long a frame may take to arrive whole once its first byte has:
