@@ -299,7 +299,10 @@ fn report(endpoints: &[Endpoint], elapsed: Duration) {
         println!(
             "{:<16} {:<12} {:<12} {:>8} {:>8} {:>8}",
             endpoint.id(),
-            endpoint.component().name,
+            // The component is named by its path; the table shows its file.
+            Path::new(&endpoint.component().name)
+                .file_stem()
+                .map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
             format!("{:?}", endpoint.state()),
             stats.asks,
             stats.tells,
