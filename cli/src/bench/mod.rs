@@ -112,7 +112,9 @@ pub fn bench(args: &BenchArgs) -> Result<(), Error> {
 }
 
 async fn run(args: &BenchArgs) -> Result<(), Error> {
-    let config = HostConfig { worker_threads: args.worker_threads, ..HostConfig::default() };
+    // Room for the endpoints it starts, and the warm-up one beside them.
+    let max_endpoints = (args.endpoints + 1).max(weir::config::DEFAULT_MAX_ENDPOINTS);
+    let config = HostConfig { worker_threads: args.worker_threads, max_endpoints, ..HostConfig::default() };
     let engine = Engine::new(&config)?;
     let path = |target: &str, file: &str| args.components.join(target).join("release").join(file);
     let (echo_path, echo_sync_path) = (path("wasm32-wasip2", "echo.wasm"), path("wasm32-wasip1", "echo_sync.wasm"));
