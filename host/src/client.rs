@@ -1,9 +1,11 @@
 //! Host-side calls into endpoints, by gateway and function name.
 //!
 //! Tests, the CLI and (later) the REST API call endpoints through a
-//! [`GatewayClient`], with dynamic [`Val`] arguments. Arguments are checked
-//! against the function's WIT type before anything is sent, so a wrong type
-//! is the caller's error and never reaches the endpoint.
+//! [`GatewayClient`], with dynamic [`Val`] arguments, or with [`Value`]s,
+//! which carry a `list<u8>` as its bytes (for payloads of any size).
+//! Arguments are checked against the function's WIT type before anything is
+//! sent, so a wrong type is the caller's error and never reaches the
+//! endpoint.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +14,7 @@ use wasmtime::component::Val;
 
 use crate::error::RpcError;
 use crate::fencing::FencingToken;
-use crate::gateway::{FunctionId, FunctionSignature, GatewaySignature, wave};
+use crate::gateway::{FunctionId, FunctionSignature, GatewaySignature, Value, wave};
 use crate::route::Route;
 
 /// A connection to one gateway of one endpoint, on this host or another
@@ -69,13 +71,26 @@ impl GatewayClient {
     }
 
     /// Asks `function` and waits for its result (`None` for a result
-    /// without a value).
+    /// without a value), in dynamic values. A byte list in the result comes
+    /// back as one `Val` per byte: for large ones use [`Self::ask_values`].
     ///
     /// # Errors
     ///
     /// [`RpcError::UnknownFunction`] if the gateway has no such ask or the
     /// arguments do not fit it, else whatever the call ran into.
     pub async fn ask(&self, function: &str, args: Vec<Val>) -> Result<Option<Val>, RpcError> {
+        let args = args.into_iter().map(Value::Val).collect();
+        Ok(self.ask_values(function, args).await?.map(Value::into_val))
+    }
+
+    /// [`Self::ask`] with [`Value`]s: a `list<u8>` given or returned as
+    /// [`Value::Bytes`] is moved as its bytes, never one value per byte.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::ask`]; message-too-large or frame-too-large for arguments
+    /// over `max-message-size` (on this host) or `frame-size` (to another).
+    pub async fn ask_values(&self, function: &str, args: Vec<Value>) -> Result<Option<Value>, RpcError> {
         let id = self.prepare(function, &args, true)?;
         self.target.ask(id, args, self.token, self.timeout).await
     }
@@ -89,6 +104,15 @@ impl GatewayClient {
     /// [`RpcError::UnknownFunction`] if the gateway has no such tell or the
     /// arguments do not fit it.
     pub async fn tell(&self, function: &str, args: Vec<Val>) -> Result<(), RpcError> {
+        self.tell_values(function, args.into_iter().map(Value::Val).collect()).await
+    }
+
+    /// [`Self::tell`] with [`Value`]s, as [`Self::ask_values`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::tell`].
+    pub async fn tell_values(&self, function: &str, args: Vec<Value>) -> Result<(), RpcError> {
         let id = self.prepare(function, &args, false)?;
         self.target.tell(id, args, self.token).await;
         Ok(())
@@ -132,7 +156,7 @@ impl GatewayClient {
     }
 
     /// Finds `function` and checks the call against its signature.
-    fn prepare(&self, function: &str, args: &[Val], ask: bool) -> Result<FunctionId, RpcError> {
+    fn prepare(&self, function: &str, args: &[Value], ask: bool) -> Result<FunctionId, RpcError> {
         let gateway = self.gateway();
         let (id, signature) = self.find(function, args.len())?;
         match (ask, signature.is_ask()) {
@@ -141,7 +165,8 @@ impl GatewayClient {
             _ => {}
         }
         for ((name, shape), arg) in signature.params.iter().zip(args) {
-            shape.check(arg).map_err(|e| self.unknown(format!("`{gateway}.{function}` argument `{name}`: {e}")))?;
+            let fits = shape.check_value(arg);
+            fits.map_err(|e| self.unknown(format!("`{gateway}.{function}` argument `{name}`: {e}")))?;
         }
         Ok(id)
     }

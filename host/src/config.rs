@@ -25,6 +25,8 @@ pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(10);
 pub const DEFAULT_MAX_ENDPOINTS: u32 = 10_000;
 /// Default largest frame between hosts: 10 MiB, as Flink's `pekko.framesize`.
 pub const DEFAULT_FRAME_SIZE: u64 = 10 * 1024 * 1024;
+/// Default largest message between endpoints of one host: 16 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
 /// Default TCP connect timeout, as Flink's `pekko.tcp.timeout`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Default number of calls an endpoint runs at once.
@@ -77,6 +79,13 @@ pub struct HostConfig {
     /// Largest encoded call or reply between hosts, in bytes. Larger ones
     /// fail at once with frame-too-large. Default: [`DEFAULT_FRAME_SIZE`].
     pub frame_size: u64,
+    /// Largest call or reply between endpoints of this host, in bytes,
+    /// counting byte lists and strings by their length and scalars by up to
+    /// 8 bytes. A larger call is refused with message-too-large and never
+    /// reaches the endpoint; a larger result is replaced by that error. At
+    /// least `frame-size`, so that what arrives from another host fits.
+    /// Default: [`DEFAULT_MAX_MESSAGE_SIZE`].
+    pub max_message_size: u64,
     /// How long opening a connection to another host may take. Default:
     /// [`DEFAULT_CONNECT_TIMEOUT`].
     #[serde(with = "humantime_serde")]
@@ -139,6 +148,7 @@ impl Default for HostConfig {
             listen: None,
             advertised_host: None,
             frame_size: DEFAULT_FRAME_SIZE,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             tls: None,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
@@ -335,6 +345,12 @@ impl HostConfig {
         if self.frame_size == 0 || self.frame_size > u64::from(u32::MAX) {
             return fail(format!("frame-size must be between 1 and {} bytes, got {}", u32::MAX, self.frame_size));
         }
+        if self.max_message_size < self.frame_size || self.max_message_size > MAX_MESSAGE_SIZE {
+            return fail(format!(
+                "max-message-size must be between frame-size ({}) and {MAX_MESSAGE_SIZE} bytes, got {}",
+                self.frame_size, self.max_message_size
+            ));
+        }
         if self.connect_timeout.is_zero() {
             return fail("connect-timeout must be greater than zero".into());
         }
@@ -365,6 +381,10 @@ impl HostConfig {
 }
 
 const WASM_PAGE_SIZE: u64 = 64 * 1024;
+
+/// The largest `max-message-size`: 1 GiB, a guest's whole memory many times
+/// over.
+const MAX_MESSAGE_SIZE: u64 = 1 << 30;
 
 /// Checks `host:port` (an IPv6 host in brackets), for `listen`.
 fn check_host_port(text: &str) -> Result<(), String> {

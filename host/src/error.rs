@@ -50,9 +50,22 @@ pub enum RpcError {
         received: Option<FencingToken>,
     },
     /// An encoded call or reply exceeds the maximum frame size.
-    #[error("message of {size} bytes exceeds the maximum frame size of {limit} bytes")]
+    #[error(
+        "message of {size} bytes exceeds the maximum frame size of {limit} bytes between hosts: send less per call, or raise `frame-size` on both hosts"
+    )]
     FrameTooLarge {
         /// Encoded size in bytes.
+        size: u64,
+        /// The configured limit in bytes.
+        limit: u64,
+    },
+    /// A call's arguments or result exceed the largest message one host
+    /// passes between its endpoints. Guests see it as `frame-too-large`.
+    #[error(
+        "message of {size} bytes exceeds the largest message of {limit} bytes on this host: send less per call, or raise `max-message-size`"
+    )]
+    MessageTooLarge {
+        /// Size in bytes.
         size: u64,
         /// The configured limit in bytes.
         limit: u64,

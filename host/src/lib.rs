@@ -73,6 +73,7 @@ pub use self::engine::{EndpointComponent, Engine};
 pub use self::error::{EndpointFailure, EngineError, LoadError, RpcError, SpawnError};
 pub use self::events::HostEvent;
 pub use self::fencing::FencingToken;
+pub use self::gateway::Value;
 pub use self::remote::{PROTOCOL_VERSION, TlsError};
 pub use self::service::{
     Endpoint, EndpointInfo, EndpointOptions, LeadershipRunner, RpcService, ServiceBuilder, ServiceError, ShutdownError,

@@ -6,13 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::Val;
-
 use crate::address::{AddressError, EndpointAddress, LOCAL_AUTHORITY};
-use crate::endpoint::{ActorRef, Directory};
+use crate::endpoint::{ActorRef, Directory, Outcome};
 use crate::error::{RpcError, within};
 use crate::fencing::FencingToken;
-use crate::gateway::{FunctionId, GatewaySignature};
+use crate::gateway::{FunctionId, GatewaySignature, Value};
 use crate::remote::{Network, RemoteGateway, Settings};
 
 /// The target of a connected gateway.
@@ -49,10 +47,10 @@ impl Route {
     pub(crate) async fn ask(
         &self,
         function: FunctionId,
-        args: Vec<Val>,
+        args: Vec<Value>,
         token: Option<FencingToken>,
         timeout: Duration,
-    ) -> Result<Option<Val>, RpcError> {
+    ) -> Outcome {
         match self {
             Route::Local(actor) => actor.ask(function, args, token, timeout).await,
             Route::Remote(gateway) => {
@@ -66,7 +64,7 @@ impl Route {
 
     /// Tells `function`. Nothing is reported back, as in Flink: a tell that
     /// cannot be delivered is logged as a dead letter.
-    pub(crate) async fn tell(&self, function: FunctionId, args: Vec<Val>, token: Option<FencingToken>) {
+    pub(crate) async fn tell(&self, function: FunctionId, args: Vec<Value>, token: Option<FencingToken>) {
         match self {
             Route::Local(actor) => actor.tell(function, args, token).await,
             Route::Remote(gateway) => {

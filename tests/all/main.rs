@@ -12,6 +12,7 @@ mod host;
 mod isolation;
 mod lifecycle;
 mod main_thread;
+mod payloads;
 mod registration;
 mod remote;
 mod supervision;

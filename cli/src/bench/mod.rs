@@ -17,7 +17,7 @@ use futures::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
 use wasmtime::component::Val;
 use weir::component::ExecutionMode;
-use weir::{EndpointComponent, EndpointOptions, Engine, GatewayClient, HostConfig, RpcService};
+use weir::{EndpointComponent, EndpointOptions, Engine, GatewayClient, HostConfig, RpcService, Value};
 
 use crate::Error;
 
@@ -56,6 +56,12 @@ pub struct BenchArgs {
     /// for 127.0.0.1): the remote figures are measured with mutual TLS too.
     #[arg(long)]
     tls: Option<PathBuf>,
+    /// Only measure the resident memory per idle endpoint of this
+    /// component file, and print it in bytes: the bench runs each memory
+    /// figure in a fresh process of its own, so that no memory freed by
+    /// earlier measurements is handed out again.
+    #[arg(long, hide = true)]
+    resident_of: Option<PathBuf>,
 }
 
 /// One row of the table.
@@ -121,25 +127,32 @@ async fn run(args: &BenchArgs) -> Result<(), Error> {
     let echo = engine.load_file(&echo_path)?;
     let caller = engine.load_file(path("wasm32-wasip2", "caller.wasm"))?;
     let echo_sync = engine.load_file(&echo_sync_path)?;
+    if let Some(path) = &args.resident_of {
+        let starts = start_many(&engine, &config, &engine.load_file(path)?, args.endpoints).await?;
+        println!("{}", starts.resident);
+        return Ok(());
+    }
     let mut rows = Vec::new();
 
-    // Memory first, while the allocator has no freed memory to hand out again.
-    for (what, component) in [("echo-sync (sync-only component)", &echo_sync), ("echo (async component)", &echo)] {
+    for (what, component, path) in [
+        ("echo-sync (sync-only component)", &echo_sync, &echo_sync_path),
+        ("echo (async component)", &echo, &echo_path),
+    ] {
         let start_row = format!("start an endpoint, {what}");
-        if !start_row.contains(&args.only) {
-            continue;
+        if start_row.contains(&args.only) {
+            let starts = start_many(&engine, &config, component, args.endpoints).await?;
+            let reference = "Flink 2.3: 240 µs; target ≤ 20 µs";
+            let fresh = format!("{start_row}, fresh pool slots: p50 / mean");
+            rows.push(Row { what: fresh, weir: starts.fresh, reference: reference.into() });
+            let reused = format!("{start_row}, reused pool slots: p50 / mean");
+            rows.push(Row { what: reused, weir: starts.reused, reference: reference.into() });
         }
-        let starts = start_many(&engine, &config, component, args.endpoints).await?;
-        let reference = "Flink 2.3: 240 µs; target ≤ 20 µs";
-        let fresh = format!("{start_row}, fresh pool slots: p50 / mean");
-        rows.push(Row { what: fresh, weir: starts.fresh, reference: reference.into() });
-        let reused = format!("{start_row}, reused pool slots: p50 / mean");
-        rows.push(Row { what: reused, weir: starts.reused, reference: reference.into() });
-        rows.push(Row {
-            what: format!("resident memory per idle endpoint, {what}, {} started", args.endpoints),
-            weir: starts.resident,
-            reference: "target ≤ 256 KiB".into(),
-        });
+        let memory_row = format!("resident memory per idle endpoint, {what}, {} started alone", args.endpoints);
+        if memory_row.contains(&args.only) {
+            let resident = resident_alone(args, path)?;
+            let weir = format!("{:.1} KiB", resident as f64 / 1024.0);
+            rows.push(Row { what: memory_row, weir, reference: "target ≤ 256 KiB".into() });
+        }
     }
 
     let host = RpcService::new(config.clone(), engine.clone())?;
@@ -185,6 +198,8 @@ async fn run(args: &BenchArgs) -> Result<(), Error> {
         }
     }
 
+    payload_rows(args, &host, &echo_gateway, &mut rows).await?;
+
     let what = "endpoint → endpoint ask (caller → echo.ping): p50 / p99".to_owned();
     if what.contains(&args.only) {
         let caller_gateway = caller_endpoint.gateway(CALLER)?;
@@ -222,8 +237,8 @@ async fn run(args: &BenchArgs) -> Result<(), Error> {
         for placement in PLACEMENTS {
             let what = format!("tells, {what}, {placement}");
             if what.contains(&args.only) {
-                let rates =
-                    rounds(args.rounds, || placement.run(&host, tells(gateway.clone(), function, args.calls))).await?;
+                let work = || placement.run(&host, tells(gateway.clone(), function, args.calls, counting));
+                let rates = rounds(args.rounds, work).await?;
                 rows.push(Row {
                     what,
                     weir: rates_text(&rates),
@@ -251,6 +266,47 @@ async fn run(args: &BenchArgs) -> Result<(), Error> {
         println!("| {} | {} | {} |", row.what, row.weir, row.reference);
     }
     Ok(())
+}
+
+/// Local asks carrying byte lists, next to the memcpy of the same bytes:
+/// echoes (the payload both ways) and one-way asks (the payload in, its
+/// length back, as Flink's sized asks).
+async fn payload_rows(
+    args: &BenchArgs,
+    host: &RpcService,
+    echo: &GatewayClient,
+    rows: &mut Vec<Row>,
+) -> Result<(), Error> {
+    for (size_name, size, asks) in [("100 KiB", 100 * 1024, args.asks / 10), ("9 MiB", 9 * 1024 * 1024, 50)] {
+        let floor = rounds(args.rounds, || async { memcpy(size, asks) }).await?;
+        let floor = format!("memcpy of {size_name}: {}", micros(median(&floor, |d: Duration| d.as_nanos() as f64)));
+        for (kind, function, target) in
+            [("echo", "echo", "target ≤ 40 µs for 100 KiB, ≤ 5 ms for 9 MiB"), ("one way", "absorb", "")]
+        {
+            for placement in PLACEMENTS {
+                let what = format!("local ask, {size_name} {kind} (echo.{function}), {placement}: p50 / p99");
+                if !what.contains(&args.only) {
+                    continue;
+                }
+                let work = || placement.run(host, ask_latency(echo.clone(), function, asks, move |_| payload(size)));
+                let measured = rounds(args.rounds, work).await?;
+                let reference = [floor.as_str(), target].iter().filter(|t| !t.is_empty()).copied().collect::<Vec<_>>();
+                rows.push(Row { what, weir: latencies(&measured), reference: reference.join("; ") });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The mean time to copy `size` bytes into a fresh buffer, as the host
+/// does into and out of guest memory.
+fn memcpy(size: usize, times: u32) -> Result<Duration, Error> {
+    let source = vec![0xa5u8; size];
+    let started = Instant::now();
+    for _ in 0..times {
+        std::hint::black_box(std::hint::black_box(&source).clone());
+    }
+    Ok(started.elapsed() / times.max(1))
 }
 
 /// Runs `measure` `n` times, one after the other.
@@ -289,21 +345,26 @@ fn rates_text(rates: &[f64]) -> String {
 }
 
 /// The `i`-th call's argument of the local figures: `i`.
-fn counting(i: u32) -> Val {
-    Val::U64(u64::from(i))
+fn counting(i: u32) -> Value {
+    Value::Val(Val::U64(u64::from(i)))
+}
+
+/// A byte list of `size` bytes, as the host carries it.
+fn payload(size: usize) -> Value {
+    Value::Bytes(vec![0xa5; size].into())
 }
 
 async fn ask_latency(
     gateway: GatewayClient,
     function: &'static str,
     asks: u32,
-    argument: impl Fn(u32) -> Val,
+    argument: impl Fn(u32) -> Value,
 ) -> Result<Latency, Error> {
     let mut histogram = Histogram::<u64>::new(3)?;
     for i in 0..asks {
         let argument = argument(i);
         let sent = Instant::now();
-        gateway.ask(function, vec![argument]).await?;
+        gateway.ask_values(function, vec![argument]).await?;
         histogram.record(nanos(sent.elapsed()))?;
     }
     Ok(Latency { p50: histogram.value_at_quantile(0.5), p99: histogram.value_at_quantile(0.99) })
@@ -329,7 +390,7 @@ async fn pipelined(
     function: &'static str,
     calls: u32,
     in_flight: usize,
-    argument: impl Fn(u32) -> Val,
+    argument: impl Fn(u32) -> Value,
 ) -> Result<f64, Error> {
     let gateway = &gateway;
     let started = Instant::now();
@@ -338,7 +399,7 @@ async fn pipelined(
     let mut done = 0u32;
     while done < calls {
         while sent < calls && running.len() < in_flight {
-            running.push(gateway.ask(function, vec![argument(sent)]));
+            running.push(gateway.ask_values(function, vec![argument(sent)]));
             sent += 1;
         }
         if let Some(reply) = running.next().await {
@@ -349,12 +410,17 @@ async fn pipelined(
     Ok(f64::from(calls) / started.elapsed().as_secs_f64())
 }
 
-async fn tells(gateway: GatewayClient, function: &'static str, calls: u32) -> Result<f64, Error> {
+async fn tells(
+    gateway: GatewayClient,
+    function: &'static str,
+    calls: u32,
+    argument: impl Fn(u32) -> Value,
+) -> Result<f64, Error> {
     let gateway = &gateway;
     let (before, _) = notified(gateway).await?;
     let started = Instant::now();
     for i in 0..calls {
-        gateway.tell(function, vec![Val::U64(u64::from(i))]).await?;
+        gateway.tell_values(function, vec![argument(i)]).await?;
     }
     // Done when the endpoint has handled every tell.
     while notified(gateway).await?.0 < before + u64::from(calls) {}
@@ -390,7 +456,27 @@ async fn start_many(
 struct Starts {
     fresh: String,
     reused: String,
-    resident: String,
+    /// Resident bytes per idle endpoint.
+    resident: u64,
+}
+
+/// The resident bytes per idle endpoint of the component at `path`,
+/// measured by this binary in a fresh process.
+fn resident_alone(args: &BenchArgs, path: &Path) -> Result<u64, Error> {
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .arg("bench")
+        .arg("--components")
+        .arg(&args.components)
+        .args(["--endpoints", &args.endpoints.to_string(), "--worker-threads", &args.worker_threads.to_string()])
+        .arg("--resident-of")
+        .arg(path)
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    if !output.status.success() {
+        return Err(format!("measuring memory alone failed: {}", output.status).into());
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    Ok(text.trim().parse()?)
 }
 
 /// Starts `count` endpoints, each after the previous one has started; then
@@ -406,7 +492,7 @@ async fn start_idle(host: RpcService, component: EndpointComponent, count: u32) 
         endpoint.close().await?;
     }
     let (reused, _) = start_all(&host, component, "reused", count).await?;
-    Ok(Starts { fresh, reused, resident: format!("{:.1} KiB", per_endpoint as f64 / 1024.0) })
+    Ok(Starts { fresh, reused, resident: per_endpoint })
 }
 
 /// Starts `count` endpoints one after the other: p50 / mean start time.
@@ -445,5 +531,9 @@ fn micros(nanos: f64) -> String {
 }
 
 fn per_second(rate: f64) -> String {
-    if rate >= 1e6 { format!("{:.2}M/s", rate / 1e6) } else { format!("{:.0}k/s", rate / 1e3) }
+    match rate {
+        r if r >= 1e6 => format!("{:.2}M/s", r / 1e6),
+        r if r >= 1e4 => format!("{:.0}k/s", r / 1e3),
+        r => format!("{r:.0}/s"),
+    }
 }

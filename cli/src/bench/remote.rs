@@ -13,12 +13,11 @@ use std::time::Instant;
 use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wasmtime::component::Val;
 use weir::{EndpointOptions, Engine, HostConfig, RpcService, TlsConfig};
 
 use super::{
-    ECHO, ECHO_SYNC, Error, Latency, Placement, Row, ask_latency, latencies, micros, nanos, pipelined, rates_text,
-    rounds, tells,
+    ECHO, ECHO_SYNC, Error, Latency, Placement, Row, ask_latency, latencies, micros, nanos, payload, pipelined,
+    rates_text, rounds, tells,
 };
 
 /// The peer process's side.
@@ -46,8 +45,9 @@ fn host_config(worker_threads: usize, tls: Option<&Path>) -> HostConfig {
     HostConfig { worker_threads, listen: Some("127.0.0.1:0".into()), tls: tls.map(tls_config), ..HostConfig::default() }
 }
 
-/// Runs the peer: an echo endpoint and a raw TCP echo server, until stdin
-/// closes. Prints `listening at <authority>` and `floor at <address>`.
+/// Runs the peer: an echo endpoint, a raw TCP echo server and a raw TCP
+/// sink, until stdin closes. Prints `listening at <authority>`, `floor at
+/// <address>` and `sink at <address>`.
 pub fn peer(args: &PeerArgs) -> Result<(), Error> {
     let config = host_config(args.worker_threads, args.tls.as_deref());
     let engine = Engine::new(&config)?;
@@ -60,6 +60,9 @@ pub fn peer(args: &PeerArgs) -> Result<(), Error> {
         let floor = TcpListener::bind("127.0.0.1:0").await?;
         println!("listening at {}", host.authority());
         println!("floor at {}", floor.local_addr()?);
+        let sink = TcpListener::bind("127.0.0.1:0").await?;
+        println!("sink at {}", sink.local_addr()?);
+        tokio::spawn(serve_sink(sink));
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = floor.accept().await {
                 tokio::spawn(async move {
@@ -74,10 +77,33 @@ pub fn peer(args: &PeerArgs) -> Result<(), Error> {
     })
 }
 
+/// The streaming floor's server: reads a length, that many bytes, and
+/// answers with one byte.
+async fn serve_sink(sink: TcpListener) {
+    while let Ok((mut socket, _)) = sink.accept().await {
+        tokio::spawn(async move {
+            let mut buffer = vec![0; 256 * 1024];
+            while let Ok(mut left) = socket.read_u64().await {
+                while left > 0 {
+                    let want = buffer.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    match socket.read(&mut buffer[..want]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => left -= n as u64,
+                    }
+                }
+                if socket.write_u8(1).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
 /// The peer process, killed when dropped.
 struct Peer {
     child: Child,
     authority: String,
+    sink: String,
     floor: String,
 }
 
@@ -101,7 +127,8 @@ impl Peer {
         };
         let authority = next("listening at ")?;
         let floor = next("floor at ")?;
-        Ok(Self { child, authority, floor })
+        let sink = next("sink at ")?;
+        Ok(Self { child, authority, floor, sink })
     }
 }
 
@@ -145,42 +172,52 @@ pub(super) async fn measure(args: &RemoteArgs<'_>, engine: &Engine, rows: &mut V
             });
         }
         let floor_text = floor_p50.map_or_else(String::new, |p50| format!("floor {}; ", micros(p50)));
+        if tls.is_none() {
+            let what = "remote streaming floor: raw TCP, 100 KiB writes between the two processes".to_owned();
+            if what.contains(args.only) {
+                let address = peer.sink.clone();
+                let rates = rounds(args.rounds, || Placement::Same.run(&host, stream(address.clone(), 4096))).await?;
+                rows.push(Row { what, weir: megabytes(&rates, 1), reference: "the ceiling of the rows below".into() });
+            }
+        }
         for (size_name, size) in SIZES {
-            let what = format!("remote ask, {size_name} argument{label}: p50 / p99");
-            if what.contains(args.only) {
-                let asks = if size > 10_000 { args.asks / 10 } else { args.asks };
-                let measured = rounds(args.rounds, || {
-                    Placement::Same.run(&host, ask_latency(echo.clone(), "echo", asks, move |_| payload(size)))
-                })
-                .await?;
-                let reference = format!("{floor_text}Flink 2.3: 400-430 µs; target p50 ≤ 1.5 × floor");
-                rows.push(Row { what, weir: latencies(&measured), reference });
+            let sized = |calls: u32| if size > 10_000 { calls / 10 } else { calls };
+            for (kind, function) in [("echo", "echo"), ("one way", "absorb")] {
+                let what = format!("remote ask, {size_name} {kind} (echo.{function}){label}: p50 / p99");
+                if what.contains(args.only) {
+                    let asks = sized(args.asks);
+                    let measured = rounds(args.rounds, || {
+                        Placement::Same.run(&host, ask_latency(echo.clone(), function, asks, move |_| payload(size)))
+                    })
+                    .await?;
+                    let reference = format!("{floor_text}Flink 2.3: 400-430 µs (100 B), 0.66 ms (100 KiB one way)");
+                    rows.push(Row { what, weir: latencies(&measured), reference });
+                }
+                let what =
+                    format!("remote pipelined asks on one connection, {size_name} {kind} (echo.{function}){label}");
+                if what.contains(args.only) {
+                    let calls = sized(args.calls);
+                    let work = || {
+                        let asks = pipelined(echo.clone(), function, calls, args.in_flight, move |_| payload(size));
+                        Placement::Same.run(&host, asks)
+                    };
+                    let rates = rounds(args.rounds, work).await?;
+                    let reference = match size_name {
+                        "100 B" => "target ≥ 250k/s; Flink 2.3: 18k-20k/s",
+                        "1 KiB" => "target ≥ 200k/s; Flink 2.3: 19k-21k/s",
+                        _ => "target ≥ 1 GB/s; Flink 2.3: ≈120/s (12 MB/s)",
+                    };
+                    rows.push(Row { what, weir: megabytes(&rates, size), reference: reference.into() });
+                }
             }
-            let what = format!("remote pipelined asks on one connection, {size_name} argument{label}");
-            if what.contains(args.only) {
-                // A 100 KiB argument is 100k `Val`s in memory: fewer in flight.
-                let (calls, in_flight) = if size > 10_000 {
-                    (args.calls / 50, args.in_flight.min(16))
-                } else {
-                    (args.calls, args.in_flight)
-                };
-                let work = || {
-                    Placement::Same
-                        .run(&host, pipelined(echo.clone(), "echo", calls, in_flight, move |_| payload(size)))
-                };
-                let rates = rounds(args.rounds, work).await?;
-                let (weir, reference) = if size > 10_000 {
-                    let bytes: Vec<f64> = rates.iter().map(|r| r * size as f64).collect();
-                    let mb = super::median(&bytes, |b| b) / 1e6;
-                    (
-                        format!("{} = {mb:.0} MB/s of arguments", rates_text(&rates)),
-                        "Flink 2.3: ≈120/s (12 MB/s); target ≥ 1 GB/s",
-                    )
-                } else {
-                    (rates_text(&rates), "Flink 2.3: 18k-20k/s; target ≥ 200k/s")
-                };
-                rows.push(Row { what, weir, reference: reference.into() });
-            }
+        }
+        let what = format!("remote tells, 100 KiB (echo.sink), async component{label}");
+        if what.contains(args.only) {
+            let size = 100 * 1024;
+            let work =
+                || Placement::Same.run(&host, tells(echo.clone(), "sink", args.calls / 10, move |_| payload(size)));
+            let rates = rounds(args.rounds, work).await?;
+            rows.push(Row { what, weir: megabytes(&rates, size), reference: String::new() });
         }
         // A `u64` instead of a byte list: the transport without the cost of
         // a list's per-element values.
@@ -206,7 +243,7 @@ pub(super) async fn measure(args: &RemoteArgs<'_>, engine: &Engine, rows: &mut V
         for (component, gateway) in [("async component", &echo), ("sync-only component", &echo_sync)] {
             let what = format!("remote tells, {component}{label}");
             if what.contains(args.only) {
-                let work = || Placement::Same.run(&host, tells(gateway.clone(), "notify", args.calls));
+                let work = || Placement::Same.run(&host, tells(gateway.clone(), "notify", args.calls, super::counting));
                 let rates = rounds(args.rounds, work).await?;
                 let reference = "Flink 2.3: 31k/s; target ≥ 500k/s".into();
                 rows.push(Row { what, weir: rates_text(&rates), reference });
@@ -217,8 +254,29 @@ pub(super) async fn measure(args: &RemoteArgs<'_>, engine: &Engine, rows: &mut V
     Ok(())
 }
 
-fn payload(size: usize) -> Val {
-    Val::List(vec![Val::U8(0xa5); size])
+/// Rates, and the bytes per second they carry when `size` is large.
+fn megabytes(rates: &[f64], size: usize) -> String {
+    let text = rates_text(rates);
+    if size < 10_000 {
+        return text;
+    }
+    let rate = super::median(rates, |r| r);
+    format!("{text} = {:.0} MB/s", rate * size as f64 / 1e6)
+}
+
+/// The streaming floor: `writes` writes of 100 KiB on a plain socket, then
+/// the sink's acknowledgement; writes per second.
+async fn stream(address: String, writes: u32) -> Result<f64, Error> {
+    let mut socket = TcpStream::connect(address).await?;
+    socket.set_nodelay(true)?;
+    let chunk = vec![0xa5u8; 100 * 1024];
+    let started = Instant::now();
+    socket.write_u64(chunk.len() as u64 * u64::from(writes)).await?;
+    for _ in 0..writes {
+        socket.write_all(&chunk).await?;
+    }
+    socket.read_u8().await?;
+    Ok(f64::from(writes) / started.elapsed().as_secs_f64())
 }
 
 /// The floor: 100 B back and forth on a plain socket.

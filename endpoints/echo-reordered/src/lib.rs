@@ -21,7 +21,33 @@ struct Reordered;
 
 impl weir_guest::Endpoint for Reordered {}
 
+use exports::weir::examples::echo::Chunk;
+
 impl exports::weir::examples::echo::Guest for Reordered {
+    fn echo_text(text: String) -> String {
+        text
+    }
+
+    fn echo_words(words: Vec<u64>) -> Vec<u64> {
+        words
+    }
+
+    fn echo_chunk(chunk: Chunk) -> Chunk {
+        chunk
+    }
+
+    fn sink(payload: Vec<u8>) {
+        count(payload.len() as u64);
+    }
+
+    async fn absorb_async(payload: Vec<u8>) -> u32 {
+        payload.len() as u32
+    }
+
+    fn absorb(payload: Vec<u8>) -> u32 {
+        payload.len() as u32
+    }
+
     fn notified() -> (u64, u64) {
         NOTIFIED.with(Cell::get)
     }

@@ -7,7 +7,7 @@ weir_guest::generate!({
 
 use std::cell::Cell;
 
-use exports::weir::examples::echo::Guest;
+use exports::weir::examples::echo::{Chunk, Guest};
 
 thread_local! {
     /// Notifications received, and the sum of their values.
@@ -49,6 +49,35 @@ impl Guest for Echo {
     fn notified() -> (u64, u64) {
         NOTIFIED.with(Cell::get)
     }
+
+    fn absorb(payload: Vec<u8>) -> u32 {
+        length(&payload)
+    }
+
+    async fn absorb_async(payload: Vec<u8>) -> u32 {
+        length(&payload)
+    }
+
+    fn sink(payload: Vec<u8>) {
+        count(u64::from(length(&payload)));
+    }
+
+    fn echo_chunk(chunk: Chunk) -> Chunk {
+        chunk
+    }
+
+    fn echo_words(words: Vec<u64>) -> Vec<u64> {
+        words
+    }
+
+    fn echo_text(text: String) -> String {
+        text
+    }
+}
+
+/// A payload's length; guest memory is far below 4 GiB.
+fn length(payload: &[u8]) -> u32 {
+    u32::try_from(payload.len()).unwrap_or(u32::MAX)
 }
 
 weir_guest::export!(Echo);

@@ -11,15 +11,16 @@ use std::future::poll_fn;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::oneshot;
-use wasmtime::component::{Accessor, Func, Val};
+use wasmtime::component::{Accessor, Val};
 
 use super::machine::{self, Action, During};
-use super::{Actor, BATCH, Inbox, take_result, target};
+use super::{Actor, BATCH, Inbox, reply_outcome, target};
 use crate::capability::{StoreData, TASK_BYTES, Timers};
 use crate::endpoint::{ActorRef, Termination};
-use crate::engine::InstanceFuncs;
+use crate::engine::{Called, GatewayFunc, InstanceFuncs};
 use crate::error::EndpointFailure;
 use crate::events::Events;
+use crate::gateway::Value;
 
 /// A guest task the loop is waiting for.
 #[derive(Clone, Copy, Debug)]
@@ -75,7 +76,7 @@ async fn serve(
                 match machine::on_control(actor, command, funcs.on_stop.is_some()) {
                     Action::Start(done) => start(accessor, actor, funcs, done, fail, events).await?,
                     Action::Stop => {
-                        if let Some(on_stop) = funcs.on_stop {
+                        if let Some(on_stop) = &funcs.on_stop {
                             running.push(execute(accessor, on_stop, Vec::new(), true, Job::OnStop));
                         }
                     }
@@ -86,7 +87,7 @@ async fn serve(
             Some((job, result)) = running.next() => match (job, result) {
                 (Job::Ask { key, .. }, Ok(value)) => {
                     actor.stats.ask();
-                    inbox.pending.remove(key).send(Ok(value));
+                    inbox.pending.remove(key).send(reply_outcome(actor, value));
                 }
                 (Job::Fire(During::Task(_)), Ok(_)) => actor.stats.task(),
                 (Job::Fire(_), Ok(_)) => actor.stats.tell(),
@@ -95,8 +96,9 @@ async fn serve(
             },
             task = poll_fn(|cx| accessor.with(|mut access| due_task(access.data_mut(), cx))) => {
                 // Loading refuses components that schedule tasks without `main-thread`.
-                let run = funcs.run_task.expect("a component that schedules tasks exports main-thread");
-                running.push(execute(accessor, run, vec![Val::U64(task)], false, Job::Fire(During::Task(task))));
+                let run = funcs.run_task.as_ref().expect("a component that schedules tasks exports main-thread");
+                let args = vec![Value::Val(Val::U64(task))];
+                running.push(execute(accessor, run, args, false, Job::Fire(During::Task(task))));
             }
             received = inbox.mailbox.recv_many(&mut inbox.batch, BATCH.min(room).max(1)), if mailbox_open && room > 0 => {
                 mailbox_open = received > 0;
@@ -133,7 +135,7 @@ async fn start(
     fail: impl Fn(During, wasmtime::Error) -> EndpointFailure,
     events: &Events,
 ) -> Termination {
-    let outcome = match funcs.on_start {
+    let outcome = match &funcs.on_start {
         Some(on_start) => match execute(accessor, on_start, Vec::new(), true, Job::Fire(During::OnStart)).await.1 {
             Ok(value) => machine::hook_outcome(value, EndpointFailure::StartFailed),
             Err(error) => Err(fail(During::OnStart, error)),
@@ -150,13 +152,10 @@ async fn start(
 /// Starts a guest task for `func` and waits for its result.
 async fn execute(
     accessor: &Accessor<StoreData>,
-    func: Func,
-    args: Vec<Val>,
+    func: &GatewayFunc,
+    args: Vec<Value>,
     has_result: bool,
     job: Job,
-) -> (Job, wasmtime::Result<Option<Val>>) {
-    let mut results = [Val::Bool(false)];
-    let results = &mut results[..usize::from(has_result)];
-    let outcome = func.call_concurrent(accessor, &args, results).await;
-    (job, outcome.map(|()| take_result(results)))
+) -> (Job, Called) {
+    (job, func.call_concurrent(accessor, args, has_result).await)
 }

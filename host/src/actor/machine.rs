@@ -7,7 +7,7 @@ use crate::capability::{LimitExceeded, StoreData};
 use crate::endpoint::{ActorRef, Call, Control, Lifecycle};
 use crate::error::{EndpointFailure, RpcError};
 use crate::events::{Events, HostEvent};
-use crate::gateway::FunctionId;
+use crate::gateway::{FunctionId, Value};
 
 /// What the loop must do after a lifecycle command.
 pub(super) enum Action {
@@ -75,11 +75,11 @@ pub(super) fn admit(actor: &ActorRef, call: Call) -> Option<Call> {
 
 /// How a hook's `result<_, string>` turns into a termination cause.
 pub(super) fn hook_outcome(
-    value: Option<Val>,
+    value: Option<Value>,
     failed: impl FnOnce(String) -> EndpointFailure,
 ) -> Result<(), EndpointFailure> {
     match value {
-        Some(Val::Result(Err(Some(message)))) => match *message {
+        Some(Value::Val(Val::Result(Err(Some(message))))) => match *message {
             Val::String(message) => Err(failed(message)),
             other => Err(failed(format!("{other:?}"))),
         },

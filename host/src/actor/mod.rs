@@ -23,14 +23,14 @@ use futures::FutureExt;
 use slab::Slab;
 use tokio::sync::mpsc;
 use wasmtime::Store;
-use wasmtime::component::{Func, Val};
 
 use crate::capability::StoreData;
 use crate::component::ExecutionMode;
-use crate::endpoint::{ActorRef, Call, Control, Directory, Reply};
-use crate::engine::InstanceFuncs;
+use crate::endpoint::{ActorRef, Call, Control, Directory, Outcome, Reply};
+use crate::engine::{GatewayFunc, InstanceFuncs};
 use crate::error::{EndpointFailure, RpcError};
 use crate::events::{Events, HostEvent};
+use crate::gateway::Value;
 
 /// Most calls taken from the mailbox per wake-up.
 const BATCH: usize = 64;
@@ -64,11 +64,11 @@ impl Inbox {
 
 /// The guest function that serves `call`, and whether it returns a result;
 /// `None` (and the call refused) if the component does not export it.
-fn target(actor: &ActorRef, funcs: &InstanceFuncs, call: Call) -> Option<(Call, Func, bool)> {
+fn target<'a>(actor: &ActorRef, funcs: &'a InstanceFuncs, call: Call) -> Option<(Call, &'a GatewayFunc, bool)> {
     match actor.component.position(call.function) {
         Some(position) => {
             let has_result = actor.component.functions[position].signature.is_ask();
-            Some((call, funcs.gateway[position], has_result))
+            Some((call, &funcs.gateway[position], has_result))
         }
         None => {
             let detail = format!("its component exports no function #{:016x}", call.function.0);
@@ -78,10 +78,14 @@ fn target(actor: &ActorRef, funcs: &InstanceFuncs, call: Call) -> Option<(Call, 
     }
 }
 
-/// The value a guest call left in its result slots: `None` for a function
-/// without a result.
-fn take_result(results: &mut [Val]) -> Option<Val> {
-    results.first_mut().map(|slot| std::mem::replace(slot, Val::Bool(false)))
+/// What the caller of an ask learns from a call that returned: its
+/// result, or message-too-large for a result over `max-message-size`. The
+/// endpoint keeps serving either way.
+fn reply_outcome(actor: &ActorRef, result: Option<Value>) -> Outcome {
+    if let Some(value) = &result {
+        actor.fits(std::slice::from_ref(value))?;
+    }
+    Ok(result)
 }
 
 /// Runs an endpoint until it terminates, then cleans up after it.

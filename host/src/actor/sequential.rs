@@ -6,10 +6,9 @@
 //! `main-thread.run` are async functions, which it cannot export.
 
 use wasmtime::Store;
-use wasmtime::component::{Func, Val};
 
 use super::machine::{self, Action, During};
-use super::{Actor, BATCH, Inbox, take_result, target};
+use super::{Actor, BATCH, Inbox, reply_outcome, target};
 use crate::capability::StoreData;
 use crate::endpoint::{ActorRef, Termination};
 use crate::engine::InstanceFuncs;
@@ -53,11 +52,11 @@ async fn serve(
                     let Some(call) = machine::admit(actor, call) else { continue };
                     let Some((call, func, has_result)) = target(actor, funcs, call) else { continue };
                     let key = call.reply.map(|reply| inbox.pending.insert(reply));
-                    match invoke(store, func, &call.args, has_result).await {
+                    match func.call(store, call.args, has_result).await {
                         Ok(value) => match key {
                             Some(key) => {
                                 actor.stats.ask();
-                                inbox.pending.remove(key).send(Ok(value));
+                                inbox.pending.remove(key).send(reply_outcome(actor, value));
                             }
                             None => actor.stats.tell(),
                         },
@@ -70,16 +69,4 @@ async fn serve(
             }
         }
     }
-}
-
-async fn invoke(
-    store: &mut Store<StoreData>,
-    func: Func,
-    args: &[Val],
-    has_result: bool,
-) -> wasmtime::Result<Option<Val>> {
-    let mut results = [Val::Bool(false)];
-    let results = &mut results[..usize::from(has_result)];
-    func.call_async(&mut *store, args, results).await?;
-    Ok(take_result(results))
 }

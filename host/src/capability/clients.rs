@@ -17,7 +17,7 @@ use super::store::StoreData;
 use super::{Capability, ComponentInfo};
 use crate::error::RpcError;
 use crate::fencing::FencingToken;
-use crate::gateway::{ClientInterface, ClientReply, FunctionId, gateway_of_client, routes, token_from_val};
+use crate::gateway::{ClientInterface, ClientReply, FunctionId, Value, gateway_of_client, routes, token_from_val};
 use crate::route::{Connector, Route};
 
 /// What one open handle costs the host, charged against the endpoint's
@@ -185,13 +185,13 @@ async fn call(
             .ok_or_else(|| wasmtime::format_err!("call through a dropped gateway handle"))?;
         Ok((connection.target.clone(), connection.routes[method], connection.token, connection.timeout))
     })?;
-    let args = params[1..].to_vec();
+    let args = params[1..].iter().cloned().map(Value::Val).collect();
     if tell {
         target.tell(function, args, token).await;
         return Ok(());
     }
     results[0] = match target.ask(function, args, token, timeout).await {
-        Ok(value) => Val::Result(Ok(value.map(Box::new))),
+        Ok(value) => Val::Result(Ok(value.map(|value| Box::new(value.into_val())))),
         Err(error) => Val::Result(Err(Some(Box::new(error.to_val())))),
     };
     Ok(())

@@ -37,19 +37,34 @@ pub(crate) struct Limits {
     pub cpu_deadline_ticks: u64,
     /// The CPU deadline, for messages.
     pub cpu_deadline: Duration,
+    /// Wasmtime's budget for one crossing of values out of the guest (its
+    /// "hostcall fuel"): enough for any message up to `max-message-size`.
+    pub hostcall_fuel: usize,
 }
 
 /// A deadline beyond any run, yet far from overflowing the epoch counter.
 const MAX_DEADLINE_TICKS: u64 = u64::MAX / 2;
 
 impl Limits {
-    /// Limits for a memory cap and a CPU deadline checked every
-    /// `epoch_tick`; the deadline is rounded up to whole ticks.
-    pub(crate) fn new(memory_cap: u64, cpu_deadline: Duration, epoch_tick: Duration) -> Self {
+    /// Limits for a memory cap, a CPU deadline checked every `epoch_tick`
+    /// (rounded up to whole ticks) and messages up to `message_limit` bytes.
+    pub(crate) fn new(memory_cap: u64, cpu_deadline: Duration, epoch_tick: Duration, message_limit: usize) -> Self {
         let ticks = cpu_deadline.as_nanos().div_ceil(epoch_tick.as_nanos().max(1));
         let cpu_deadline_ticks = u64::try_from(ticks).unwrap_or(u64::MAX).clamp(1, MAX_DEADLINE_TICKS);
-        Self { memory_cap, cpu_deadline_ticks, cpu_deadline }
+        Self { memory_cap, cpu_deadline_ticks, cpu_deadline, hostcall_fuel: hostcall_fuel(message_limit) }
     }
+}
+
+/// Hostcall fuel for messages up to `message_limit` bytes. Wasmtime charges
+/// the size of the host's copy: a byte per byte for a byte list or string
+/// passed whole, but a whole `Val` (32 bytes) per element of a list lifted
+/// as dynamic values, a nested `list<u8>` included. The default budget (128
+/// MiB) let a 5 MiB byte list trap the endpoint that returned it; this one
+/// lets every message within the limit through, and the host refuses larger
+/// ones itself, with an error for the caller instead of a trap.
+fn hostcall_fuel(message_limit: usize) -> usize {
+    const HEADROOM: usize = 1 << 20;
+    message_limit.saturating_mul(size_of::<wasmtime::component::Val>()).saturating_add(HEADROOM)
 }
 
 /// Which limit stopped the guest.
@@ -188,6 +203,7 @@ pub(crate) fn new_store(engine: &wasmtime::Engine, parts: StoreParts) -> Store<S
         stderr,
     };
     let mut store = Store::new(engine, data);
+    store.set_hostcall_fuel(limits.hostcall_fuel);
     store.limiter(|data| data);
     store.set_epoch_deadline(limits.cpu_deadline_ticks);
     store.epoch_deadline_callback(|mut store| {
@@ -211,8 +227,8 @@ mod tests {
     #[test]
     fn cpu_deadline_rounds_up_to_whole_ticks_without_overflow() {
         let tick = Duration::from_millis(10);
-        assert_eq!(Limits::new(1, Duration::from_millis(25), tick).cpu_deadline_ticks, 3);
-        assert_eq!(Limits::new(1, Duration::ZERO, tick).cpu_deadline_ticks, 1);
-        assert_eq!(Limits::new(1, Duration::MAX, tick).cpu_deadline_ticks, MAX_DEADLINE_TICKS);
+        assert_eq!(Limits::new(1, Duration::from_millis(25), tick, 1).cpu_deadline_ticks, 3);
+        assert_eq!(Limits::new(1, Duration::ZERO, tick, 1).cpu_deadline_ticks, 1);
+        assert_eq!(Limits::new(1, Duration::MAX, tick, 1).cpu_deadline_ticks, MAX_DEADLINE_TICKS);
     }
 }

@@ -2,7 +2,7 @@
 
 use wasmtime::component::ComponentExportIndex;
 
-use crate::gateway::{ClientInterface, FunctionId, FunctionSignature, GatewaySignature};
+use crate::gateway::{ClientInterface, FunctionId, FunctionSignature, GatewaySignature, Passing};
 
 /// How the host drives a component.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub struct FunctionExport {
     pub signature: FunctionSignature,
     /// Which gateway it belongs to (index into [`ComponentInfo::gateways`]).
     pub gateway: usize,
+    /// How the host passes its values to the guest.
+    pub(crate) passing: Passing,
     /// Where wasmtime finds it in an instance.
     pub(crate) index: ComponentExportIndex,
 }

@@ -8,7 +8,7 @@ use wasmtime::component::types::{ComponentFunc, ComponentItem};
 
 use super::Lender;
 use super::info::{ComponentInfo, ExecutionMode, FunctionExport, GatewayExport, Hooks};
-use crate::gateway::{ClientInterface, FunctionId, FunctionSignature, Shape, gateway_of_client};
+use crate::gateway::{ClientInterface, FunctionId, FunctionSignature, Passing, Shape, gateway_of_client};
 
 /// The WIT package every endpoint builds against.
 pub const RPC_PACKAGE: &str = "weir:rpc";
@@ -113,7 +113,8 @@ pub(crate) fn inspect(
                     let signature =
                         FunctionSignature::of(&function, &func).map_err(|e| format!("gateway `{export}`: {e}"))?;
                     let id = FunctionId::of(export, &function);
-                    functions.push(FunctionExport { id, signature, gateway, index: index_of(&function)? });
+                    let passing = Passing::of(&signature);
+                    functions.push(FunctionExport { id, signature, gateway, passing, index: index_of(&function)? });
                 }
                 gateways.push(GatewayExport { name: export.to_owned(), functions: start..functions.len() });
             }

@@ -6,15 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use wasmtime::component::Val;
 
 use super::lifecycle::{Lifecycle, LifecycleCell};
-use super::mailbox::{Call, Control, Reply};
+use super::mailbox::{Call, Control, Outcome, Reply};
 use super::stats::Counters;
 use crate::component::ComponentInfo;
 use crate::error::{RpcError, within};
 use crate::fencing::{self, FencingToken};
-use crate::gateway::FunctionId;
+use crate::gateway::{FunctionId, Value};
 
 /// A reference to a running (or finished) endpoint: its identity, state
 /// and mailbox.
@@ -29,6 +28,9 @@ pub(crate) struct ActorRef {
     pub component: Arc<ComponentInfo>,
     pub lifecycle: LifecycleCell,
     pub stats: Counters,
+    /// The largest message (arguments or result) a call on this host may
+    /// carry, in bytes (`max-message-size`).
+    pub message_limit: usize,
     mailbox: mpsc::Sender<Call>,
     control: mpsc::UnboundedSender<Control>,
 }
@@ -39,6 +41,7 @@ impl ActorRef {
         address: Arc<str>,
         token: Option<FencingToken>,
         component: Arc<ComponentInfo>,
+        message_limit: usize,
         mailbox: mpsc::Sender<Call>,
         control: mpsc::UnboundedSender<Control>,
     ) -> Self {
@@ -50,6 +53,7 @@ impl ActorRef {
             component,
             lifecycle: LifecycleCell::new(),
             stats: Counters::default(),
+            message_limit,
             mailbox,
             control,
         }
@@ -81,7 +85,8 @@ impl ActorRef {
     ///
     /// # Errors
     ///
-    /// Any [`RpcError`] except the handshake kinds.
+    /// Any [`RpcError`] except the handshake kinds; message-too-large for
+    /// arguments over `max-message-size`.
     ///
     /// # Cancel safety
     ///
@@ -89,11 +94,12 @@ impl ActorRef {
     pub(crate) async fn ask(
         &self,
         function: FunctionId,
-        args: Vec<Val>,
+        args: Vec<Value>,
         token: Option<FencingToken>,
         timeout: Duration,
-    ) -> Result<Option<Val>, RpcError> {
+    ) -> Outcome {
         self.admit(token)?;
+        self.fits(&args)?;
         let (reply, response) = oneshot::channel();
         let exchange = async {
             let call = Call { function, args, reply: Some(Reply::Local(reply)) };
@@ -110,8 +116,24 @@ impl ActorRef {
     /// # Cancel safety
     ///
     /// Dropping the future before it returns may or may not deliver the tell.
-    pub(crate) async fn tell(&self, function: FunctionId, args: Vec<Val>, token: Option<FencingToken>) {
+    pub(crate) async fn tell(&self, function: FunctionId, args: Vec<Value>, token: Option<FencingToken>) {
+        if let Err(error) = self.fits(&args) {
+            return self.dead_letter(function, &error);
+        }
         self.deliver(Call { function, args, reply: None }, token).await;
+    }
+
+    /// Whether a message of `values` is within `max-message-size`.
+    ///
+    /// # Errors
+    ///
+    /// [`RpcError::MessageTooLarge`] naming both sizes.
+    pub(crate) fn fits(&self, values: &[Value]) -> Result<(), RpcError> {
+        let size: usize = values.iter().map(Value::size).sum();
+        if size > self.message_limit {
+            return Err(RpcError::MessageTooLarge { size: size as u64, limit: self.message_limit as u64 });
+        }
+        Ok(())
     }
 
     /// Checks `call` as any call is checked, then waits for room in the
@@ -187,6 +209,9 @@ impl ActorRef {
         match error {
             RpcError::NotStarted { .. } => {
                 tracing::info!(endpoint = %self.id, %function, "discarded tell: the endpoint has not been started");
+            }
+            RpcError::MessageTooLarge { .. } => {
+                tracing::warn!(endpoint = %self.id, %function, %error, "discarded tell");
             }
             _ => {
                 tracing::debug!(target: "weir::dead_letters", endpoint = %self.id, %function, %error, "dead letter")

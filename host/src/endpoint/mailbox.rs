@@ -2,17 +2,19 @@
 
 use std::fmt;
 
-use tokio::sync::oneshot;
-use wasmtime::component::Val;
-
 use crate::error::{EndpointFailure, RpcError};
-use crate::gateway::FunctionId;
+use crate::gateway::{FunctionId, Value};
+use tokio::sync::oneshot;
 
-/// Where an ask's outcome goes: the result value, if the function has one.
+/// How an ask ended: its result value, if the function has one, or why
+/// there is none.
+pub(crate) type Outcome = Result<Option<Value>, RpcError>;
+
+/// Where an ask's outcome goes.
 #[derive(Debug)]
 pub(crate) enum Reply {
     /// To a caller on this host, as it is.
-    Local(oneshot::Sender<Result<Option<Val>, RpcError>>),
+    Local(oneshot::Sender<Outcome>),
     /// To a caller the transport serves (on another host): it encodes the
     /// outcome and sends it back.
     Transport(Box<dyn ReplyTo>),
@@ -21,12 +23,12 @@ pub(crate) enum Reply {
 /// The transport's side of a reply.
 pub(crate) trait ReplyTo: Send + fmt::Debug {
     /// Delivers the outcome; a caller that stopped waiting misses it.
-    fn send(self: Box<Self>, outcome: Result<Option<Val>, RpcError>);
+    fn send(self: Box<Self>, outcome: Outcome);
 }
 
 impl Reply {
     /// Delivers the outcome. A caller that stopped waiting misses it.
-    pub(crate) fn send(self, outcome: Result<Option<Val>, RpcError>) {
+    pub(crate) fn send(self, outcome: Outcome) {
         match self {
             Reply::Local(sender) => {
                 let _ = sender.send(outcome);
@@ -40,7 +42,7 @@ impl Reply {
 #[derive(Debug)]
 pub(crate) struct Call {
     pub function: FunctionId,
-    pub args: Vec<Val>,
+    pub args: Vec<Value>,
     pub reply: Option<Reply>,
 }
 

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use wasmtime::Store;
-use wasmtime::component::{Func, InstancePre};
+use wasmtime::component::InstancePre;
+
+use super::typed::GatewayFunc;
 
 use crate::capability::{Capabilities, StoreData, Used};
 use crate::component::ComponentInfo;
@@ -31,14 +33,15 @@ impl std::fmt::Debug for EndpointComponent {
     }
 }
 
-/// The functions of one instance, resolved once when it starts.
+/// The functions of one instance, resolved once when it starts. Hooks are
+/// called with dynamic values.
 #[derive(Debug)]
 pub(crate) struct InstanceFuncs {
     /// Gateway functions, in the order of [`ComponentInfo::functions`].
-    pub gateway: Vec<Func>,
-    pub on_start: Option<Func>,
-    pub on_stop: Option<Func>,
-    pub run_task: Option<Func>,
+    pub gateway: Vec<GatewayFunc>,
+    pub on_start: Option<GatewayFunc>,
+    pub on_stop: Option<GatewayFunc>,
+    pub run_task: Option<GatewayFunc>,
 }
 
 impl EndpointComponent {
@@ -74,13 +77,15 @@ impl EndpointComponent {
                 .get_func(&mut *store, index)
                 .ok_or_else(|| wasmtime::format_err!("component `{}` lost an export", info.name))
         };
-        let gateway = info.functions.iter().map(|f| func(f.index)).collect::<wasmtime::Result<_>>()?;
+        let resolved = info.functions.iter().map(|f| func(f.index)).collect::<wasmtime::Result<Vec<_>>>()?;
         let hooks = &info.hooks;
-        Ok(InstanceFuncs {
-            gateway,
-            on_start: hooks.on_start.map(&mut func).transpose()?,
-            on_stop: hooks.on_stop.map(&mut func).transpose()?,
-            run_task: hooks.run_task.map(&mut func).transpose()?,
-        })
+        let mut hook = |index: Option<_>| index.map(|index| func(index).map(GatewayFunc::Dynamic)).transpose();
+        let (on_start, on_stop, run_task) = (hook(hooks.on_start)?, hook(hooks.on_stop)?, hook(hooks.run_task)?);
+        let gateway = resolved
+            .into_iter()
+            .zip(&info.functions)
+            .map(|(func, export)| GatewayFunc::new(func, export.passing, store))
+            .collect::<wasmtime::Result<_>>()?;
+        Ok(InstanceFuncs { gateway, on_start, on_stop, run_task })
     }
 }

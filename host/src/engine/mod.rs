@@ -15,6 +15,7 @@
 //! sync-only endpoint ever runs.
 
 mod loaded;
+mod typed;
 
 use std::path::Path;
 use std::sync::{Arc, mpsc};
@@ -23,6 +24,7 @@ use wasmtime::{Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationCo
 
 pub use self::loaded::EndpointComponent;
 pub(crate) use self::loaded::InstanceFuncs;
+pub(crate) use self::typed::{Called, GatewayFunc};
 use crate::capability::Capabilities;
 use crate::component;
 use crate::config::HostConfig;

@@ -68,7 +68,7 @@ impl RpcError {
                     ("received".into(), optional_token(*received)),
                 ]),
             ),
-            RpcError::FrameTooLarge { size, limit } => case(
+            RpcError::FrameTooLarge { size, limit } | RpcError::MessageTooLarge { size, limit } => case(
                 "frame-too-large",
                 Val::Record(vec![("size".into(), Val::U64(*size)), ("limit".into(), Val::U64(*limit))]),
             ),
@@ -98,6 +98,7 @@ mod tests {
             },
             RpcError::FencingMismatch { endpoint: "a".into(), expected: Some(token), received: None },
             RpcError::FrameTooLarge { size: 2, limit: 1 },
+            RpcError::MessageTooLarge { size: 2, limit: 1 },
             RpcError::Serialization("x".into()),
             RpcError::Handshake("x".into()),
             RpcError::EndpointFailed { endpoint: "a".into(), cause: "trap".into() },

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use wasmtime::component::Val;
 use wasmtime::component::types::Type;
 
+use super::passing::is_bytes;
+use super::value::Value;
+
 /// A WIT value type, by structure. Field, case and flag names are part of
 /// the structure; type names are not.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -129,6 +132,19 @@ impl Shape {
             }
             _ if self == found => None,
             _ => mismatch(),
+        }
+    }
+
+    /// Checks that `value` is a value of this shape.
+    ///
+    /// # Errors
+    ///
+    /// A description of the first part of `value` that does not fit.
+    pub fn check_value(&self, value: &Value) -> Result<(), String> {
+        match value {
+            Value::Val(val) => self.check(val),
+            Value::Bytes(_) if is_bytes(self) => Ok(()),
+            Value::Bytes(_) => Err(format!("expected {self}, found list<u8>")),
         }
     }
 

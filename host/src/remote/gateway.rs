@@ -2,16 +2,14 @@
 
 use std::sync::Arc;
 
-use wasmtime::component::Val;
-
 use super::Peer;
 use super::link::Answer;
-use super::values::ShapeSeed;
+use super::values::ValueSeed;
 use super::wire::{self, Frame, FrameBuilder, Target};
 use crate::address::EndpointAddress;
 use crate::error::RpcError;
 use crate::fencing::FencingToken;
-use crate::gateway::{FunctionId, FunctionSignature, GatewaySignature};
+use crate::gateway::{FunctionId, FunctionSignature, GatewaySignature, Value};
 
 /// A connected gateway of an endpoint on another host: what `connect`
 /// learned in the handshake, and the peer to send calls to.
@@ -68,9 +66,9 @@ impl RemoteGateway {
     pub(crate) async fn ask(
         &self,
         function: FunctionId,
-        args: &[Val],
+        args: &[Value],
         token: Option<FencingToken>,
-    ) -> Result<Option<Val>, RpcError> {
+    ) -> Result<Option<Value>, RpcError> {
         let signature = self.function(function)?;
         let link = self.peer.link(&self.address).await?;
         let limit = link.frame_limit();
@@ -85,7 +83,7 @@ impl RemoteGateway {
         };
         result?;
         match &signature.result {
-            Some(shape) => wire::decode_payload(ShapeSeed(shape), &body[payload..])
+            Some(shape) => wire::decode_payload(ValueSeed { shape, frame: &body }, &body[payload..])
                 .map(Some)
                 .map_err(|e| RpcError::Serialization(format!("cannot decode the result of `{}`: {e}", signature.name))),
             None => Ok(None),
@@ -97,7 +95,7 @@ impl RemoteGateway {
     pub(crate) async fn tell(
         &self,
         function: FunctionId,
-        args: &[Val],
+        args: &[Value],
         token: Option<FencingToken>,
     ) -> Result<(), RpcError> {
         let signature = self.function(function)?;

@@ -13,7 +13,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use wasmtime::component::Val;
 
 use super::Settings;
 use super::budget::Budget;
@@ -22,10 +21,10 @@ use super::parked::Parked;
 use super::values::ArgsSeed;
 use super::wire::{self, Frame, FrameBuilder, GatewayDescription, Target};
 use crate::component::ComponentInfo;
-use crate::endpoint::{ActorRef, Call, Directory, Reply, ReplyTo};
+use crate::endpoint::{ActorRef, Call, Directory, Outcome, Reply, ReplyTo};
 use crate::error::RpcError;
 use crate::events::HostEvent;
-use crate::gateway::FunctionId;
+use crate::gateway::{FunctionId, Value};
 
 /// The pause after a failed accept.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -230,7 +229,7 @@ impl Connection {
         }
     }
 
-    fn handle(&self, body: &[u8], replies: &ReplyChannel, parked: &mut Parked) -> Result<(), String> {
+    fn handle(&self, body: &Bytes, replies: &ReplyChannel, parked: &mut Parked) -> Result<(), String> {
         let (header, payload_start) = wire::decode_header(body)?;
         let payload = &body[payload_start..];
         match header {
@@ -240,7 +239,7 @@ impl Connection {
             }
             Frame::Ask { request, target, token } => {
                 let reply = RemoteReply { request, result: None, channel: replies.clone() };
-                match self.resolve(target, payload) {
+                match self.resolve(target, body, payload) {
                     Ok((actor, function, args)) => {
                         let reply = RemoteReply { result: Some((actor.component.clone(), function)), ..reply };
                         let call = Call { function, args, reply: Some(Reply::Transport(Box::new(reply))) };
@@ -249,7 +248,7 @@ impl Connection {
                     Err(error) => Box::new(reply).send(Err(error)),
                 }
             }
-            Frame::Tell { target, token } => match self.resolve(target, payload) {
+            Frame::Tell { target, token } => match self.resolve(target, body, payload) {
                 Ok((actor, function, args)) => {
                     parked.deliver(&actor, Call { function, args, reply: None }, token, body.len())
                 }
@@ -265,14 +264,20 @@ impl Connection {
 
     /// The endpoint incarnation a call is for, the function, and its
     /// arguments decoded with the function's parameter types.
-    fn resolve(&self, target: Target<'_>, payload: &[u8]) -> Result<(Arc<ActorRef>, FunctionId, Vec<Val>), RpcError> {
+    fn resolve(
+        &self,
+        target: Target<'_>,
+        frame: &Bytes,
+        payload: &[u8],
+    ) -> Result<(Arc<ActorRef>, FunctionId, Vec<Value>), RpcError> {
         let actor = self.directory.incarnation(target.endpoint, target.incarnation)?;
         let function = target.function;
         let export = actor.component.function(function).ok_or_else(|| RpcError::UnknownFunction {
             endpoint: actor.id.to_string(),
             detail: format!("its component exports no function #{:016x}", function.0),
         })?;
-        let args = wire::decode_payload(ArgsSeed(&export.signature.params), payload).map_err(|e| {
+        let seed = ArgsSeed { params: &export.signature.params, frame };
+        let args = wire::decode_payload(seed, payload).map_err(|e| {
             let name = actor.component.qualified_name(function);
             RpcError::Serialization(format!("cannot decode the arguments of {name}: {e}"))
         })?;
@@ -328,7 +333,7 @@ impl ReplyTo for RemoteReply {
     /// Encodes and queues the outcome. A result too large for a frame is
     /// answered with frame-too-large instead (Flink: "The method's result
     /// size exceeds the maximum size").
-    fn send(self: Box<Self>, outcome: Result<Option<Val>, RpcError>) {
+    fn send(self: Box<Self>, outcome: Outcome) {
         let frame = self.encode(outcome).unwrap_or_else(|error| {
             tracing::warn!(request = self.request, %error, "cannot send a reply");
             wire::control_frame(&Frame::Reply { request: self.request, result: Err(error) })
@@ -338,7 +343,7 @@ impl ReplyTo for RemoteReply {
 }
 
 impl RemoteReply {
-    fn encode(&self, outcome: Result<Option<Val>, RpcError>) -> Result<Bytes, RpcError> {
+    fn encode(&self, outcome: Outcome) -> Result<Bytes, RpcError> {
         let value = match outcome {
             Ok(value) => value,
             Err(error) => return Ok(wire::control_frame(&Frame::Reply { request: self.request, result: Err(error) })),

@@ -12,15 +12,20 @@
 //! length and the elements, records and tuples as their elements, options
 //! as a tag byte and the payload, variants and results as a case index and
 //! the payload, enums as a case index, flags as 32-bit words.
+//!
+//! A top-level `list<u8>` (an argument or a result) is read as a slice of
+//! the frame it arrived in, not copied: [`Value::Bytes`] shares the frame's
+//! buffer.
 
 use std::fmt;
 
+use bytes::Bytes;
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde::ser::{self, SerializeSeq, SerializeTuple};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use wasmtime::component::Val;
 
-use crate::gateway::Shape;
+use crate::gateway::{Shape, Value, is_bytes};
 
 /// The bincode configuration of every frame: little endian, varints.
 pub(crate) const BINCODE: bincode::config::Configuration = bincode::config::standard();
@@ -35,19 +40,86 @@ pub(crate) struct Typed<'a> {
     pub val: &'a Val,
 }
 
+/// A host value with the shape that says how to write it: a byte list
+/// held as bytes is written as they are.
+pub(crate) struct TypedValue<'a> {
+    pub shape: &'a Shape,
+    pub value: &'a Value,
+}
+
 /// A call's arguments, written as a tuple of the parameters' shapes.
 pub(crate) struct Args<'a> {
     pub params: &'a [(String, Shape)],
-    pub values: &'a [Val],
+    pub values: &'a [Value],
 }
 
 /// Reads a value of one shape.
 #[derive(Clone, Copy)]
 pub(crate) struct ShapeSeed<'a>(pub &'a Shape);
 
-/// Reads a call's arguments.
+/// Reads a host value of one shape from `frame`: a byte list becomes a
+/// slice of the frame.
 #[derive(Clone, Copy)]
-pub(crate) struct ArgsSeed<'a>(pub &'a [(String, Shape)]);
+pub(crate) struct ValueSeed<'a> {
+    pub shape: &'a Shape,
+    pub frame: &'a Bytes,
+}
+
+/// Reads a call's arguments from `frame`.
+#[derive(Clone, Copy)]
+pub(crate) struct ArgsSeed<'a> {
+    pub params: &'a [(String, Shape)],
+    pub frame: &'a Bytes,
+}
+
+impl Serialize for TypedValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.value {
+            Value::Val(val) => Typed { shape: self.shape, val }.serialize(s),
+            Value::Bytes(bytes) if is_bytes(self.shape) => s.serialize_bytes(bytes),
+            Value::Bytes(_) => Err(ser::Error::custom(format!("a byte list does not fit its type {}", self.shape))),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        if is_bytes(self.shape) {
+            d.deserialize_bytes(self)
+        } else {
+            ShapeSeed(self.shape).deserialize(d).map(Value::Val)
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a byte list")
+    }
+
+    fn visit_borrowed_bytes<E: de::Error>(self, bytes: &'de [u8]) -> Result<Value, E> {
+        Ok(Value::Bytes(slice_of(self.frame, bytes)))
+    }
+
+    fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Value, E> {
+        Ok(Value::Bytes(Bytes::copy_from_slice(bytes)))
+    }
+}
+
+/// `part` as a slice of `frame` if it lies within it (no copy), else a copy.
+fn slice_of(frame: &Bytes, part: &[u8]) -> Bytes {
+    let (start, end) = (frame.as_ptr() as usize, frame.as_ptr() as usize + frame.len());
+    let part_start = part.as_ptr() as usize;
+    if part_start >= start && part_start + part.len() <= end {
+        frame.slice_ref(part)
+    } else {
+        Bytes::copy_from_slice(part)
+    }
+}
 
 impl Serialize for Typed<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -169,8 +241,8 @@ impl Serialize for Args<'_> {
             )));
         }
         let mut tuple = s.serialize_tuple(self.params.len())?;
-        for ((_, shape), val) in self.params.iter().zip(self.values) {
-            tuple.serialize_element(&Typed { shape, val })?;
+        for ((_, shape), value) in self.params.iter().zip(self.values) {
+            tuple.serialize_element(&TypedValue { shape, value })?;
         }
         tuple.end()
     }
@@ -214,22 +286,26 @@ impl<'de> DeserializeSeed<'de> for ShapeSeed<'_> {
 }
 
 impl<'de> DeserializeSeed<'de> for ArgsSeed<'_> {
-    type Value = Vec<Val>;
+    type Value = Vec<Value>;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Val>, D::Error> {
-        d.deserialize_tuple(self.0.len(), self)
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Value>, D::Error> {
+        d.deserialize_tuple(self.params.len(), self)
     }
 }
 
 impl<'de> Visitor<'de> for ArgsSeed<'_> {
-    type Value = Vec<Val>;
+    type Value = Vec<Value>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} argument(s)", self.0.len())
+        write!(f, "{} argument(s)", self.params.len())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Val>, A::Error> {
-        self.0.iter().map(|(_, shape)| next(&mut seq, shape)).collect()
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Value>, A::Error> {
+        let frame = self.frame;
+        let mut next_value = |shape| {
+            seq.next_element_seed(ValueSeed { shape, frame })?.ok_or_else(|| de::Error::custom("a value ends early"))
+        };
+        self.params.iter().map(|(_, shape)| next_value(shape)).collect()
     }
 }
 
@@ -466,11 +542,12 @@ mod tests {
         #[test]
         fn arguments_round_trip(pairs in prop::collection::vec(shape_and_value(), 0..4)) {
             let params: Vec<(String, Shape)> = pairs.iter().enumerate().map(|(i, (s, _))| (format!("p{i}"), s.clone())).collect();
-            let values: Vec<Val> = pairs.into_iter().map(|(_, v)| v).collect();
+            let values: Vec<Value> = pairs.into_iter().map(|(_, v)| Value::Val(v)).collect();
             let mut bytes = Vec::new();
             encode_into(Args { params: &params, values: &values }, &mut bytes).unwrap();
-            let (back, used) = decode(ArgsSeed(&params), &bytes).unwrap();
-            prop_assert_eq!(used, bytes.len());
+            let frame = Bytes::from(bytes);
+            let (back, used) = decode(ArgsSeed { params: &params, frame: &frame }, &frame).unwrap();
+            prop_assert_eq!(used, frame.len());
             prop_assert_eq!(back, values);
         }
 
@@ -486,6 +563,35 @@ mod tests {
                 prop_assert!(shape.check(&decoded).is_ok());
             }
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn large_byte_lists_round_trip_as_slices_of_their_frame(
+        sizes in prop::collection::vec(prop_oneof![0..300usize, 60_000..70_000usize, 9_000_000..9_437_184usize], 1..3),
+        as_val in any::<bool>(),
+    ) {
+        let params: Vec<(String, Shape)> =
+            sizes.iter().enumerate().map(|(i, _)| (format!("p{i}"), Shape::List(Box::new(Shape::U8)))).collect();
+        let values: Vec<Value> = sizes.iter().enumerate().map(|(i, n)| {
+            let bytes: Vec<u8> = (0..*n).map(|j| (i + j) as u8).collect();
+            // Small ones also in dynamic form: both forms write the same bytes.
+            if as_val && *n < 300 { Value::Val(Value::from(bytes).into_val()) } else { Value::from(bytes) }
+        }).collect();
+        let mut bytes = Vec::new();
+        encode_into(Args { params: &params, values: &values }, &mut bytes).unwrap();
+        let frame = Bytes::from(bytes);
+        let (back, used) = decode(ArgsSeed { params: &params, frame: &frame }, &frame).unwrap();
+        prop_assert_eq!(used, frame.len());
+        let frame_range = frame.as_ptr() as usize..frame.as_ptr() as usize + frame.len();
+        for (back, value) in back.iter().zip(&values) {
+            let Value::Bytes(slice) = back else { panic!("a top-level byte list reads as bytes") };
+            prop_assert!(slice.is_empty() || frame_range.contains(&(slice.as_ptr() as usize)), "a slice of the frame, not a copy");
+            prop_assert_eq!(back, value);
+        }
+    }
     }
 
     #[test]

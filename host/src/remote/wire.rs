@@ -5,18 +5,16 @@
 //! (see [`super::values`]). The header and payload are written into one
 //! buffer, so a frame costs one allocation and no copies after encoding.
 
-use bytes::Bytes;
-use serde::{Deserialize, Serialize};
-use wasmtime::component::Val;
-
-use super::values::{self, Args, Typed};
+use super::values::{self, Args, TypedValue};
 use crate::error::RpcError;
 use crate::fencing::FencingToken;
-use crate::gateway::{FunctionId, FunctionSignature, Shape};
+use crate::gateway::{FunctionId, FunctionSignature, Shape, Value};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 /// The version of weir's wire protocol. Hosts with different versions
 /// refuse each other in the first exchange (Flink's handshake version).
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The first bytes of a weir connection after the length.
 pub(crate) const MAGIC: [u8; 4] = *b"weir";
@@ -93,15 +91,15 @@ impl FrameBuilder {
     }
 
     /// Appends a call's arguments.
-    pub(crate) fn args(mut self, params: &[(String, Shape)], args: &[Val]) -> Result<Self, RpcError> {
+    pub(crate) fn args(mut self, params: &[(String, Shape)], args: &[Value]) -> Result<Self, RpcError> {
         values::encode_into(Args { params, values: args }, &mut self.buffer)
             .map_err(|e| RpcError::Serialization(format!("cannot encode the arguments: {e}")))?;
         Ok(self)
     }
 
     /// Appends a result value.
-    pub(crate) fn value(mut self, shape: &Shape, val: &Val) -> Result<Self, RpcError> {
-        values::encode_into(Typed { shape, val }, &mut self.buffer)
+    pub(crate) fn value(mut self, shape: &Shape, value: &Value) -> Result<Self, RpcError> {
+        values::encode_into(TypedValue { shape, value }, &mut self.buffer)
             .map_err(|e| RpcError::Serialization(format!("cannot encode the result: {e}")))?;
         Ok(self)
     }

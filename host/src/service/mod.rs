@@ -378,6 +378,7 @@ impl RpcService {
         let (mailbox_sender, mailbox) = mpsc::channel(config.mailbox_capacity);
         let (control_sender, control) = mpsc::unbounded_channel();
         let cpu_deadline = options.cpu_deadline.unwrap_or(config.cpu_deadline);
+        let message_limit = usize::try_from(config.max_message_size).unwrap_or(usize::MAX);
         let mut store = new_store(
             component.engine(),
             StoreParts {
@@ -388,7 +389,7 @@ impl RpcService {
                     config: options.config.into(),
                 },
                 host: inner.host.clone(),
-                limits: Limits::new(memory_cap, cpu_deadline, config.epoch_tick),
+                limits: Limits::new(memory_cap, cpu_deadline, config.epoch_tick, message_limit),
                 states: component.capability_states(inner.engine.capabilities()),
             },
         );
@@ -402,6 +403,7 @@ impl RpcService {
             address,
             options.fencing_token,
             component.shared_info(),
+            message_limit,
             mailbox_sender,
             control_sender,
         ));

@@ -106,7 +106,7 @@ async fn an_oversized_request_fails_at_the_caller_at_once() {
     };
     assert_eq!(reported, limit);
     assert!(size > 100 * 1024, "{size}");
-    // Local calls have no limit, as in Flink.
+    // Local calls are bounded by `max-message-size`, not by the frame size.
     let local = host.start("echo", &weir_tests::component(artifacts::ECHO), Default::default()).await.unwrap();
     let payload = Val::List(vec![Val::U8(7); 100 * 1024]);
     assert_eq!(local.gateway(ECHO).unwrap().ask("echo", vec![payload.clone()]).await.unwrap(), Some(payload));

@@ -1,0 +1,202 @@
+//! Calling gateway functions: through wasmtime typed functions where
+//! [`Passing`] says their byte lists can pass whole, with dynamic values
+//! otherwise.
+//!
+//! A typed function copies a `list<u8>` into or out of guest memory in one
+//! `memcpy`, as [`Bytes`]; the dynamic path makes one `Val` per byte. Typed
+//! functions are static types, so each form of [`Passing::Typed`] maps to
+//! one instantiation of [`Typed`] here.
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use wasmtime::Store;
+use wasmtime::component::{Accessor, ComponentNamedList, Func, Lift, Lower, TypedFunc, Val};
+
+use crate::capability::StoreData;
+use crate::gateway::{Passing, TypedParams, TypedResult, Value};
+
+/// What a call of a gateway function returns: its result, if it has one.
+pub(crate) type Called = wasmtime::Result<Option<Value>>;
+
+/// A gateway function of one instance, ready to call.
+pub(crate) enum GatewayFunc {
+    /// Called with dynamic values.
+    Dynamic(Func),
+    /// Called through a typed function.
+    Typed(Box<dyn TypedCall>),
+}
+
+impl std::fmt::Debug for GatewayFunc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GatewayFunc::Dynamic(_) => "GatewayFunc::Dynamic",
+            GatewayFunc::Typed(_) => "GatewayFunc::Typed",
+        })
+    }
+}
+
+impl GatewayFunc {
+    /// `func`, called as `passing` says.
+    ///
+    /// # Errors
+    ///
+    /// The function's type is not the one `passing` was derived from.
+    pub(crate) fn new(func: Func, passing: Passing, store: &Store<StoreData>) -> wasmtime::Result<Self> {
+        use TypedParams as P;
+        use TypedResult as R;
+        let Passing::Typed(params, result) = passing else { return Ok(GatewayFunc::Dynamic(func)) };
+        Ok(GatewayFunc::Typed(match (params, result) {
+            (P::Bytes, R::Nothing) => typed::<(Bytes,), ()>(func, store)?,
+            (P::Bytes, R::Bytes) => typed::<(Bytes,), (Bytes,)>(func, store)?,
+            (P::Bytes, R::U32) => typed::<(Bytes,), (u32,)>(func, store)?,
+            (P::Bytes, R::U64) => typed::<(Bytes,), (u64,)>(func, store)?,
+            (P::Bytes, R::Bool) => typed::<(Bytes,), (bool,)>(func, store)?,
+            (P::Nothing, R::Bytes) => typed::<(), (Bytes,)>(func, store)?,
+            (P::U32, R::Bytes) => typed::<(u32,), (Bytes,)>(func, store)?,
+            (P::U64, R::Bytes) => typed::<(u64,), (Bytes,)>(func, store)?,
+            // Not a form `Passing` makes: no byte list on either side.
+            _ => return Ok(GatewayFunc::Dynamic(func)),
+        }))
+    }
+
+    /// Calls the function on a store without concurrency support.
+    pub(crate) async fn call(&self, store: &mut Store<StoreData>, args: Vec<Value>, has_result: bool) -> Called {
+        match self {
+            GatewayFunc::Dynamic(func) => {
+                let args: Vec<Val> = args.into_iter().map(Value::into_val).collect();
+                let mut results = [Val::Bool(false)];
+                let results = &mut results[..usize::from(has_result)];
+                func.call_async(&mut *store, &args, results).await?;
+                Ok(take_result(results))
+            }
+            GatewayFunc::Typed(typed) => typed.call(store, args).await,
+        }
+    }
+
+    /// Starts the function as a guest task of a store with concurrency
+    /// support, and waits for its result.
+    pub(crate) async fn call_concurrent(
+        &self,
+        accessor: &Accessor<StoreData>,
+        args: Vec<Value>,
+        has_result: bool,
+    ) -> Called {
+        match self {
+            GatewayFunc::Dynamic(func) => call_dynamic(*func, accessor, args, has_result).await,
+            GatewayFunc::Typed(typed) => typed.call_concurrent(accessor, args).await,
+        }
+    }
+}
+
+/// Starts `func` as a guest task with dynamic values; for hooks too.
+pub(crate) async fn call_dynamic(
+    func: Func,
+    accessor: &Accessor<StoreData>,
+    args: Vec<Value>,
+    has_result: bool,
+) -> Called {
+    let args: Vec<Val> = args.into_iter().map(Value::into_val).collect();
+    let mut results = [Val::Bool(false)];
+    let results = &mut results[..usize::from(has_result)];
+    func.call_concurrent(accessor, &args, results).await?;
+    Ok(take_result(results))
+}
+
+/// The value a dynamic call left in its result slots: `None` for a
+/// function without a result.
+fn take_result(results: &mut [Val]) -> Option<Value> {
+    results.first_mut().map(|slot| Value::Val(std::mem::replace(slot, Val::Bool(false))))
+}
+
+/// A typed function, behind an object so that an instance can hold any
+/// form of the catalogue.
+pub(crate) trait TypedCall: Send + Sync {
+    fn call<'a>(&'a self, store: &'a mut Store<StoreData>, args: Vec<Value>) -> BoxFuture<'a, Called>;
+    fn call_concurrent<'a>(&'a self, accessor: &'a Accessor<StoreData>, args: Vec<Value>) -> BoxFuture<'a, Called>;
+}
+
+fn typed<P: Params, R: Results>(func: Func, store: &Store<StoreData>) -> wasmtime::Result<Box<dyn TypedCall>> {
+    Ok(Box::new(Typed(func.typed::<P, R>(store)?)))
+}
+
+struct Typed<P, R>(TypedFunc<P, R>);
+
+impl<P: Params, R: Results> TypedCall for Typed<P, R> {
+    fn call<'a>(&'a self, store: &'a mut Store<StoreData>, args: Vec<Value>) -> BoxFuture<'a, Called> {
+        Box::pin(async move {
+            let params = P::from_values(args)?;
+            Ok(self.0.call_async(store, params).await?.into_value())
+        })
+    }
+
+    fn call_concurrent<'a>(&'a self, accessor: &'a Accessor<StoreData>, args: Vec<Value>) -> BoxFuture<'a, Called> {
+        let func = self.0;
+        Box::pin(async move {
+            let params = P::from_values(args)?;
+            Ok(func.call_concurrent(accessor, params).await?.into_value())
+        })
+    }
+}
+
+/// The parameters of a typed call, made from the call's values. The caller
+/// checked the values against the signature, so a mismatch is a host bug.
+trait Params: ComponentNamedList + Lower + Sized + Send + Sync + 'static {
+    fn from_values(args: Vec<Value>) -> wasmtime::Result<Self>;
+}
+
+/// The result of a typed call, as a value.
+trait Results: ComponentNamedList + Lift + Sized + Send + Sync + 'static {
+    fn into_value(self) -> Option<Value>;
+}
+
+/// The only argument of a one-parameter call.
+fn only(args: Vec<Value>) -> wasmtime::Result<Value> {
+    let [arg] = <[Value; 1]>::try_from(args).map_err(|args| wasmtime::format_err!("{} arguments for 1", args.len()))?;
+    Ok(arg)
+}
+
+impl Params for () {
+    fn from_values(_: Vec<Value>) -> wasmtime::Result<Self> {
+        Ok(())
+    }
+}
+
+impl Params for (Bytes,) {
+    fn from_values(args: Vec<Value>) -> wasmtime::Result<Self> {
+        let bytes = only(args)?.into_bytes().map_err(|v| wasmtime::format_err!("expected a byte list, got {v:?}"))?;
+        Ok((bytes,))
+    }
+}
+
+macro_rules! scalar_forms {
+    ($($ty:ty => $case:ident),*) => {$(
+        impl Params for ($ty,) {
+            fn from_values(args: Vec<Value>) -> wasmtime::Result<Self> {
+                match only(args)? {
+                    Value::Val(Val::$case(x)) => Ok((x,)),
+                    other => wasmtime::bail!("expected a {}, got {other:?}", stringify!($ty)),
+                }
+            }
+        }
+
+        impl Results for ($ty,) {
+            fn into_value(self) -> Option<Value> {
+                Some(Value::Val(Val::$case(self.0)))
+            }
+        }
+    )*};
+}
+
+scalar_forms!(u32 => U32, u64 => U64, bool => Bool);
+
+impl Results for () {
+    fn into_value(self) -> Option<Value> {
+        None
+    }
+}
+
+impl Results for (Bytes,) {
+    fn into_value(self) -> Option<Value> {
+        Some(Value::Bytes(self.0))
+    }
+}

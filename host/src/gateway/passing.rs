@@ -1,0 +1,117 @@
+//! Which gateway functions the host calls through typed functions.
+//!
+//! A function whose parameters or result hold a top-level `list<u8>` is
+//! called through a wasmtime typed function, which copies the list into or
+//! out of guest memory in one piece, as [`bytes::Bytes`]; every other
+//! function is called with dynamic values. The choice is made once, from the
+//! signature, when a component is loaded; callers and endpoint authors see
+//! no difference.
+//!
+//! Wasmtime's typed functions are static types, so the forms are a fixed
+//! catalogue: one byte-list parameter with any result of the list below, or
+//! up to one scalar parameter with a byte-list result. A byte list nested in
+//! a record, variant, option or result, or beside other parameters, is
+//! passed as dynamic values (one `Val` per byte).
+
+use super::shape::Shape;
+use super::signature::FunctionSignature;
+
+/// The parameters of a typed call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TypedParams {
+    /// `(payload: list<u8>)`.
+    Bytes,
+    /// `()`.
+    Nothing,
+    /// `(x: u32)`.
+    U32,
+    /// `(x: u64)`.
+    U64,
+}
+
+/// The result of a typed call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TypedResult {
+    /// No result: a tell.
+    Nothing,
+    /// `-> list<u8>`.
+    Bytes,
+    /// `-> u32`.
+    U32,
+    /// `-> u64`.
+    U64,
+    /// `-> bool`.
+    Bool,
+}
+
+/// How a function's values cross into and out of its guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Passing {
+    /// As dynamic `Val`s.
+    Dynamic,
+    /// Through a typed function of this form.
+    Typed(TypedParams, TypedResult),
+}
+
+impl Passing {
+    /// How to call a function of `signature`.
+    pub(crate) fn of(signature: &FunctionSignature) -> Passing {
+        let params = match signature.params.as_slice() {
+            [] => Some(TypedParams::Nothing),
+            [(_, shape)] if is_bytes(shape) => Some(TypedParams::Bytes),
+            [(_, Shape::U32)] => Some(TypedParams::U32),
+            [(_, Shape::U64)] => Some(TypedParams::U64),
+            _ => None,
+        };
+        let result = match &signature.result {
+            None => Some(TypedResult::Nothing),
+            Some(shape) if is_bytes(shape) => Some(TypedResult::Bytes),
+            Some(Shape::U32) => Some(TypedResult::U32),
+            Some(Shape::U64) => Some(TypedResult::U64),
+            Some(Shape::Bool) => Some(TypedResult::Bool),
+            Some(_) => None,
+        };
+        match (params, result) {
+            (Some(params), Some(result)) if params == TypedParams::Bytes || result == TypedResult::Bytes => {
+                Passing::Typed(params, result)
+            }
+            _ => Passing::Dynamic,
+        }
+    }
+}
+
+/// Whether `shape` is `list<u8>`.
+pub(crate) fn is_bytes(shape: &Shape) -> bool {
+    matches!(shape, Shape::List(element) if **element == Shape::U8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signature(params: Vec<Shape>, result: Option<Shape>) -> FunctionSignature {
+        let params = params.into_iter().enumerate().map(|(i, s)| (format!("p{i}"), s)).collect();
+        FunctionSignature { name: "f".into(), params, result, is_async: false }
+    }
+
+    fn bytes() -> Shape {
+        Shape::List(Box::new(Shape::U8))
+    }
+
+    #[test]
+    fn top_level_byte_lists_are_typed_and_the_rest_dynamic() {
+        let typed = |p, r| Passing::of(&signature(p, r));
+        assert_eq!(typed(vec![bytes()], Some(bytes())), Passing::Typed(TypedParams::Bytes, TypedResult::Bytes));
+        assert_eq!(typed(vec![bytes()], None), Passing::Typed(TypedParams::Bytes, TypedResult::Nothing));
+        assert_eq!(typed(vec![bytes()], Some(Shape::U32)), Passing::Typed(TypedParams::Bytes, TypedResult::U32));
+        assert_eq!(typed(vec![Shape::U64], Some(bytes())), Passing::Typed(TypedParams::U64, TypedResult::Bytes));
+        assert_eq!(typed(vec![], Some(bytes())), Passing::Typed(TypedParams::Nothing, TypedResult::Bytes));
+        // No byte list: dynamic values are as cheap.
+        assert_eq!(typed(vec![Shape::U64], Some(Shape::U64)), Passing::Dynamic);
+        // Beside another parameter, or nested: outside the catalogue.
+        assert_eq!(typed(vec![Shape::U32, bytes()], Some(bytes())), Passing::Dynamic);
+        let record = Shape::Record(vec![("data".into(), bytes())]);
+        assert_eq!(typed(vec![record], None), Passing::Dynamic);
+        assert_eq!(typed(vec![bytes()], Some(Shape::String)), Passing::Dynamic);
+    }
+}
