@@ -36,11 +36,21 @@
 //! State lives in `thread_local!` cells: a component instance has exactly
 //! one thread, and its code never runs on two at once.
 
+pub mod batch;
 mod macros;
 pub mod main_thread;
 
 use std::fmt;
 
+/// Generates bindings for an endpoint's world, sharing the SDK's
+/// `weir:rpc` bindings, so `RpcError` and friends are one type everywhere,
+/// and the dispatcher that runs batches of the world's gateway calls
+/// (see [`batch`]).
+///
+/// Takes the options of `wit_bindgen::generate!`; `world` and `path` are
+/// required (string literals), and the world must include
+/// `weir:rpc/endpoint`. Invoke it at the crate root.
+pub use weir_guest_macros::generate;
 pub use wit_bindgen;
 
 #[doc(hidden)]
@@ -62,6 +72,7 @@ pub mod registration;
 /// text): what an endpoint crate's `wit/deps/weir-rpc/` must hold for its
 /// world to include `weir:rpc/endpoint`. `weir new endpoint` writes it.
 pub const RPC_WIT: &[(&str, &str)] = &[
+    ("batch.wit", include_str!("../../wit/rpc/batch.wit")),
     ("heartbeats.wit", include_str!("../../wit/rpc/heartbeats.wit")),
     ("leadership.wit", include_str!("../../wit/rpc/leadership.wit")),
     ("lifecycle.wit", include_str!("../../wit/rpc/lifecycle.wit")),

@@ -1,34 +1,12 @@
 //! The macros that wire an endpoint crate to the SDK.
 
-/// Generates bindings for an endpoint's world, sharing the SDK's
-/// `weir:rpc` bindings, so `RpcError` and friends are one type everywhere.
-///
-/// Takes the options of `wit_bindgen::generate!`; `world` and `path` are
-/// required, and the world must include `weir:rpc/endpoint`. Invoke it at
-/// the crate root.
-#[macro_export]
-macro_rules! generate {
-    ({ $($options:tt)* }) => {
-        $crate::wit_bindgen::generate!({
-            runtime_path: "::weir_guest::wit_bindgen::rt",
-            with: {
-                "weir:rpc/types@0.1.0": ::weir_guest::types,
-                "weir:rpc/runtime@0.1.0": ::weir_guest::runtime,
-                "weir:rpc/leadership@0.1.0": ::weir_guest::leadership::wit,
-                "weir:rpc/heartbeats@0.1.0": ::weir_guest::heartbeat::wit,
-                "weir:rpc/registration@0.1.0": ::weir_guest::registration::wit,
-            },
-            generate_all,
-            $($options)*
-        });
-    };
-}
-
-/// Exports an endpoint: its gateways, and the `weir:rpc` lifecycle and
-/// main-thread hooks, implemented through its [`Endpoint`](crate::Endpoint)
-/// impl and the SDK's task registry. The world must include
+/// Exports an endpoint: its gateways, the `weir:rpc` lifecycle and
+/// main-thread hooks (implemented through its [`Endpoint`](crate::Endpoint)
+/// impl and the SDK's task registry), and batch delivery through the
+/// dispatcher [`generate!`](crate::generate) wrote. The world must include
 /// `weir:rpc/endpoint`.
 #[macro_export]
+#[allow(clippy::crate_in_macro_def, reason = "the dispatcher is generated into the endpoint's crate")]
 macro_rules! export {
     ($endpoint:ident) => {
         impl exports::weir::rpc::lifecycle::Guest for $endpoint {
@@ -44,6 +22,12 @@ macro_rules! export {
         impl exports::weir::rpc::main_thread::Guest for $endpoint {
             async fn run(task: u64) {
                 $crate::main_thread::run(task).await
+            }
+        }
+
+        impl exports::weir::rpc::batch::Guest for $endpoint {
+            fn deliver(functions: Vec<u64>, args: Vec<u8>, ends: Vec<u32>) -> (Vec<u8>, Vec<u32>) {
+                $crate::batch::deliver(&functions, &args, &ends, crate::__weir_dispatch::<$endpoint>)
             }
         }
 

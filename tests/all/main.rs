@@ -2,6 +2,7 @@
 //! into real hosts.
 
 mod bad_input;
+mod batches;
 mod calls;
 mod capabilities;
 mod components;

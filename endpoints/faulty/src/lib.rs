@@ -75,6 +75,14 @@ impl Guest for Faulty {
         misbehave()
     }
 
+    fn spin(ms: u64) -> u64 {
+        let until = weir_guest::monotonic_now() + ms * 1_000_000;
+        while weir_guest::monotonic_now() < until {
+            std::hint::spin_loop();
+        }
+        ms
+    }
+
     async fn trigger_async() -> u64 {
         weir_guest::sleep(Duration::from_millis(1)).await;
         if weir_guest::config("fault").as_deref() == Some("connect") {

@@ -4,7 +4,8 @@
 //! call starts a guest task; a task that awaits (a reply from another
 //! endpoint, say) yields the instance, and the loop starts the next call. The
 //! guest still never runs on two threads, nor two tasks at once: Flink's
-//! main-thread guarantee, with futures.
+//! main-thread guarantee, with futures. Calls that wait in the mailbox
+//! together go to the guest in batches where they can ([`super::batch`]).
 
 use std::future::poll_fn;
 
@@ -13,17 +14,18 @@ use futures::stream::FuturesUnordered;
 use tokio::sync::oneshot;
 use wasmtime::component::{Accessor, Val};
 
+use super::batch::{self, Encoded, Member, Pending, Taken};
 use super::machine::{self, Action, During};
 use super::{Actor, BATCH, Inbox, reply_outcome, target};
 use crate::capability::{StoreData, TASK_BYTES, Timers};
-use crate::endpoint::{ActorRef, Termination};
-use crate::engine::{Called, GatewayFunc, InstanceFuncs};
+use crate::endpoint::{ActorRef, Call, Termination};
+use crate::engine::{BatchFunc, Called, Delivered, GatewayFunc, InstanceFuncs};
 use crate::error::EndpointFailure;
 use crate::events::Events;
 use crate::gateway::Value;
 
 /// A guest task the loop is waiting for.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 enum Job {
     /// An ask; its reply is `pending[key]`.
     Ask { key: usize, during: During },
@@ -31,15 +33,32 @@ enum Job {
     Fire(During),
     /// `on-stop`: when it returns, the endpoint terminates.
     OnStop,
+    /// A batch of calls, in order.
+    Batch(Vec<Member>),
 }
 
 impl Job {
-    fn during(self) -> During {
+    fn during(&self) -> During {
         match self {
-            Job::Ask { during, .. } | Job::Fire(during) => during,
+            Job::Ask { during, .. } | Job::Fire(during) => *during,
             Job::OnStop => During::OnStop,
+            Job::Batch(_) => During::Batch,
         }
     }
+}
+
+/// What a guest task does.
+enum Work<'a> {
+    /// One function, called with these arguments.
+    One { func: &'a GatewayFunc, args: Vec<Value>, has_result: bool },
+    /// A batch, through `weir:rpc/batch.deliver`.
+    Batch { deliver: BatchFunc, functions: Vec<u64>, args: bytes::Bytes, ends: Vec<u32> },
+}
+
+/// What a guest task returned.
+enum Done {
+    One(Option<Value>),
+    Batch(bytes::Bytes, Vec<u32>),
 }
 
 pub(super) async fn drive(actor: Actor, events: &Events) -> (Termination, Option<Inbox>) {
@@ -77,7 +96,7 @@ async fn serve(
                     Action::Start(done) => start(accessor, actor, funcs, done, fail, events).await?,
                     Action::Stop => {
                         if let Some(on_stop) = &funcs.on_stop {
-                            running.push(execute(accessor, on_stop, Vec::new(), true, Job::OnStop));
+                            running.push(execute(accessor, one(on_stop, Vec::new(), true), Job::OnStop));
                         }
                     }
                     Action::Finish => return Ok(()),
@@ -85,34 +104,82 @@ async fn serve(
                 }
             }
             Some((job, result)) = running.next() => match (job, result) {
-                (Job::Ask { key, .. }, Ok(value)) => {
+                (Job::Ask { key, .. }, Ok(Done::One(value))) => {
                     actor.stats.ask();
                     inbox.pending.remove(key).send(reply_outcome(actor, value));
                 }
                 (Job::Fire(During::Task(_)), Ok(_)) => actor.stats.task(),
                 (Job::Fire(_), Ok(_)) => actor.stats.tell(),
-                (Job::OnStop, Ok(value)) => return machine::hook_outcome(value, EndpointFailure::StopFailed),
+                (Job::OnStop, Ok(Done::One(value))) => return machine::hook_outcome(value, EndpointFailure::StopFailed),
+                (Job::Batch(members), Ok(Done::Batch(outcomes, ends))) => {
+                    if let Err(message) = batch::complete(actor, members, &outcomes, &ends, &mut inbox.pending) {
+                        return Err(EndpointFailure::Host { during: "a batch".into(), message });
+                    }
+                }
+                (job, Ok(_)) => unreachable!("{job:?} ends as it started"),
                 (job, Err(error)) => return Err(fail(job.during(), error)),
             },
             task = poll_fn(|cx| accessor.with(|mut access| due_task(access.data_mut(), cx))) => {
                 // Loading refuses components that schedule tasks without `main-thread`.
                 let run = funcs.run_task.as_ref().expect("a component that schedules tasks exports main-thread");
                 let args = vec![Value::Val(Val::U64(task))];
-                running.push(execute(accessor, run, args, false, Job::Fire(During::Task(task))));
+                running.push(execute(accessor, one(run, args, false), Job::Fire(During::Task(task))));
             }
             received = inbox.mailbox.recv_many(&mut inbox.batch, BATCH.min(room).max(1)), if mailbox_open && room > 0 => {
                 mailbox_open = received > 0;
+                let mut pending = Pending::default();
                 for call in inbox.batch.drain(..) {
                     let Some(call) = machine::admit(actor, call) else { continue };
-                    let Some((call, func, has_result)) = target(actor, funcs, call) else { continue };
-                    let during = During::Function(call.function);
-                    let job = match call.reply {
-                        Some(reply) => Job::Ask { key: inbox.pending.insert(reply), during },
-                        None => Job::Fire(during),
-                    };
-                    running.push(execute(accessor, func, call.args, has_result, job));
+                    if Pending::takes(actor, funcs, &call) {
+                        pending.push(call);
+                        continue;
+                    }
+                    if let Some((work, job)) = flush(actor, funcs, &mut pending, &mut inbox.pending) {
+                        running.push(execute(accessor, work, job));
+                    }
+                    if let Some((work, job)) = single(actor, funcs, call, &mut inbox.pending) {
+                        running.push(execute(accessor, work, job));
+                    }
+                }
+                if let Some((work, job)) = flush(actor, funcs, &mut pending, &mut inbox.pending) {
+                    running.push(execute(accessor, work, job));
                 }
             }
+        }
+    }
+}
+
+/// The guest task for one call taken from the mailbox, unless the call is
+/// refused (its function is unknown).
+fn single<'a>(
+    actor: &ActorRef,
+    funcs: &'a InstanceFuncs,
+    call: Call,
+    pending: &mut slab::Slab<crate::endpoint::Reply>,
+) -> Option<(Work<'a>, Job)> {
+    let (call, func, has_result) = target(actor, funcs, call)?;
+    let during = During::Function(call.function);
+    let job = match call.reply {
+        Some(reply) => Job::Ask { key: pending.insert(reply), during },
+        None => Job::Fire(during),
+    };
+    Some((one(func, call.args, has_result), job))
+}
+
+/// The guest task for the batchable calls taken so far: one call on its
+/// own, or a batch.
+fn flush<'a>(
+    actor: &ActorRef,
+    funcs: &'a InstanceFuncs,
+    waiting: &mut Pending,
+    pending: &mut slab::Slab<crate::endpoint::Reply>,
+) -> Option<(Work<'a>, Job)> {
+    match waiting.take(actor, pending) {
+        Taken::Nothing => None,
+        Taken::One(call) => single(actor, funcs, call, pending),
+        Taken::Batch(Encoded { members, functions, args, ends }) => {
+            let deliver = funcs.batch.expect("only a component that delivers batches gets them");
+            Some((Work::Batch { deliver, functions, args, ends }, Job::Batch(members)))
         }
     }
 }
@@ -136,10 +203,13 @@ async fn start(
     events: &Events,
 ) -> Termination {
     let outcome = match &funcs.on_start {
-        Some(on_start) => match execute(accessor, on_start, Vec::new(), true, Job::Fire(During::OnStart)).await.1 {
-            Ok(value) => machine::hook_outcome(value, EndpointFailure::StartFailed),
-            Err(error) => Err(fail(During::OnStart, error)),
-        },
+        Some(on_start) => {
+            match execute(accessor, one(on_start, Vec::new(), true), Job::Fire(During::OnStart)).await.1 {
+                Ok(Done::One(value)) => machine::hook_outcome(value, EndpointFailure::StartFailed),
+                Ok(Done::Batch(..)) => unreachable!("on-start is one call"),
+                Err(error) => Err(fail(During::OnStart, error)),
+            }
+        }
         None => Ok(()),
     };
     if outcome.is_ok() {
@@ -149,13 +219,21 @@ async fn start(
     outcome
 }
 
-/// Starts a guest task for `func` and waits for its result.
-async fn execute(
-    accessor: &Accessor<StoreData>,
-    func: &GatewayFunc,
-    args: Vec<Value>,
-    has_result: bool,
-    job: Job,
-) -> (Job, Called) {
-    (job, func.call_concurrent(accessor, args, has_result).await)
+fn one(func: &GatewayFunc, args: Vec<Value>, has_result: bool) -> Work<'_> {
+    Work::One { func, args, has_result }
+}
+
+/// Starts a guest task for `work` and waits for its result.
+async fn execute(accessor: &Accessor<StoreData>, work: Work<'_>, job: Job) -> (Job, wasmtime::Result<Done>) {
+    let done = match work {
+        Work::One { func, args, has_result } => {
+            let called: Called = func.call_concurrent(accessor, args, has_result).await;
+            called.map(Done::One)
+        }
+        Work::Batch { deliver, functions, args, ends } => {
+            let delivered: Delivered = deliver.call_concurrent(accessor, functions, args, ends).await;
+            delivered.map(|(outcomes, ends)| Done::Batch(outcomes, ends))
+        }
+    };
+    (job, done)
 }

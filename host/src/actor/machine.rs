@@ -93,6 +93,8 @@ pub(super) enum During {
     OnStart,
     OnStop,
     Function(FunctionId),
+    /// A batch of queued calls (`weir:rpc/batch`).
+    Batch,
     Task(u64),
     AnyTask,
     Unknown,
@@ -104,6 +106,7 @@ impl During {
             During::OnStart => "on-start".into(),
             During::OnStop => "on-stop".into(),
             During::Function(id) => format!("`{}`", actor.component.qualified_name(id)),
+            During::Batch => "a batch of queued calls".into(),
             During::Task(task) => format!("main-thread task {task}"),
             During::AnyTask => "a main-thread task".into(),
             During::Unknown => "a guest task".into(),
@@ -129,6 +132,7 @@ impl During {
             ("weir:rpc/lifecycle@0.1.0", "on-start") => During::OnStart,
             ("weir:rpc/lifecycle@0.1.0", "on-stop") => During::OnStop,
             ("weir:rpc/main-thread@0.1.0", _) => During::AnyTask,
+            ("weir:rpc/batch@0.1.0", _) => During::Batch,
             _ => actor
                 .component
                 .gateway(interface)

@@ -13,6 +13,7 @@
 //! endpoint; every other endpoint keeps running (a deliberate difference from
 //! Flink, whose supervisor stops the whole actor system when one actor fails).
 
+mod batch;
 mod concurrent;
 mod machine;
 mod sequential;

@@ -35,6 +35,8 @@ pub struct FunctionExport {
     pub gateway: usize,
     /// How the host passes its values to the guest.
     pub(crate) passing: Passing,
+    /// Whether queued calls of it go to the guest in batches.
+    pub(crate) batched: bool,
     /// Where wasmtime finds it in an instance.
     pub(crate) index: ComponentExportIndex,
 }
@@ -45,6 +47,8 @@ pub struct Hooks {
     pub(crate) on_start: Option<ComponentExportIndex>,
     pub(crate) on_stop: Option<ComponentExportIndex>,
     pub(crate) run_task: Option<ComponentExportIndex>,
+    /// `weir:rpc/batch.deliver`.
+    pub(crate) batch: Option<ComponentExportIndex>,
 }
 
 /// Everything the host needs to know about a component's world.

@@ -8,7 +8,7 @@ use wasmtime::component::types::{ComponentFunc, ComponentItem};
 
 use super::Lender;
 use super::info::{ComponentInfo, ExecutionMode, FunctionExport, GatewayExport, Hooks};
-use crate::gateway::{ClientInterface, FunctionId, FunctionSignature, Passing, Shape, gateway_of_client};
+use crate::gateway::{ClientInterface, FunctionId, FunctionSignature, Passing, Shape, batchable, gateway_of_client};
 
 /// The WIT package every endpoint builds against.
 pub const RPC_PACKAGE: &str = "weir:rpc";
@@ -18,6 +18,7 @@ pub const RPC_VERSION: &str = "0.1.0";
 const RUNTIME: &str = "weir:rpc/runtime@0.1.0";
 const LIFECYCLE: &str = "weir:rpc/lifecycle@0.1.0";
 const MAIN_THREAD: &str = "weir:rpc/main-thread@0.1.0";
+const BATCH: &str = "weir:rpc/batch@0.1.0";
 
 /// Reads the world of `component`. Errors describe what does not fit, for
 /// [`LoadError::WrongWorld`](crate::error::LoadError::WrongWorld).
@@ -103,6 +104,21 @@ pub(crate) fn inspect(
                     hooks.run_task = Some(index_of(&function)?);
                 }
             }
+            BATCH => {
+                for (function, func) in funcs {
+                    if function != "deliver" {
+                        return Err(format!("`{BATCH}` has an unknown function `{function}`"));
+                    }
+                    let list = |shape| Shape::List(Box::new(shape));
+                    let params: Vec<_> = func.params().map(|(_, t)| Shape::of(&t).ok()).collect();
+                    let expected = [Some(list(Shape::U64)), Some(list(Shape::U8)), Some(list(Shape::U32))];
+                    expect_hook(&function, &func, false, Some(Shape::Tuple(vec![list(Shape::U8), list(Shape::U32)])))?;
+                    if params != expected {
+                        return Err(format!("`{BATCH}.deliver` must take `list<u64>, list<u8>, list<u32>`"));
+                    }
+                    hooks.batch = Some(index_of(&function)?);
+                }
+            }
             _ if export.starts_with(&format!("{RPC_PACKAGE}/")) => {
                 return Err(format!("exports `{export}`, which is not a {RPC_PACKAGE}@{RPC_VERSION} interface"));
             }
@@ -114,10 +130,16 @@ pub(crate) fn inspect(
                         FunctionSignature::of(&function, &func).map_err(|e| format!("gateway `{export}`: {e}"))?;
                     let id = FunctionId::of(export, &function);
                     let passing = Passing::of(&signature);
-                    functions.push(FunctionExport { id, signature, gateway, passing, index: index_of(&function)? });
+                    let index = index_of(&function)?;
+                    functions.push(FunctionExport { id, signature, gateway, passing, batched: false, index });
                 }
                 gateways.push(GatewayExport { name: export.to_owned(), functions: start..functions.len() });
             }
+        }
+    }
+    if hooks.batch.is_some() && mode == ExecutionMode::Concurrent {
+        for function in &mut functions {
+            function.batched = batchable(&function.signature);
         }
     }
     if uses_run_async && hooks.run_task.is_none() {

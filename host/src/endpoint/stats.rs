@@ -9,6 +9,8 @@ pub(crate) struct Counters {
     asks: AtomicU64,
     tells: AtomicU64,
     tasks: AtomicU64,
+    batches: AtomicU64,
+    batched: AtomicU64,
 }
 
 /// A snapshot of what an endpoint has served.
@@ -20,6 +22,10 @@ pub struct EndpointStats {
     pub tells: u64,
     /// Scheduled main-thread tasks run.
     pub tasks: u64,
+    /// Batches of queued calls delivered in one guest task each.
+    pub batches: u64,
+    /// Asks and tells delivered in those batches.
+    pub batched: u64,
 }
 
 impl Counters {
@@ -35,11 +41,18 @@ impl Counters {
         self.tasks.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn batch(&self, calls: usize) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.batched.fetch_add(calls as u64, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> EndpointStats {
         EndpointStats {
             asks: self.asks.load(Ordering::Relaxed),
             tells: self.tells.load(Ordering::Relaxed),
             tasks: self.tasks.load(Ordering::Relaxed),
+            batches: self.batches.load(Ordering::Relaxed),
+            batched: self.batched.load(Ordering::Relaxed),
         }
     }
 }

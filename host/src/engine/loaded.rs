@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
-use super::typed::GatewayFunc;
+use super::typed::{BatchFunc, GatewayFunc};
 
 use crate::capability::{Capabilities, StoreData, Used};
 use crate::component::ComponentInfo;
@@ -42,6 +42,8 @@ pub(crate) struct InstanceFuncs {
     pub on_start: Option<GatewayFunc>,
     pub on_stop: Option<GatewayFunc>,
     pub run_task: Option<GatewayFunc>,
+    /// `weir:rpc/batch.deliver`, if the component exports it.
+    pub batch: Option<BatchFunc>,
 }
 
 impl EndpointComponent {
@@ -81,11 +83,13 @@ impl EndpointComponent {
         let hooks = &info.hooks;
         let mut hook = |index: Option<_>| index.map(|index| func(index).map(GatewayFunc::Dynamic)).transpose();
         let (on_start, on_stop, run_task) = (hook(hooks.on_start)?, hook(hooks.on_stop)?, hook(hooks.run_task)?);
+        let batch = hooks.batch.map(&mut func).transpose()?;
+        let batch = batch.map(|deliver| BatchFunc::new(deliver, store)).transpose()?;
         let gateway = resolved
             .into_iter()
             .zip(&info.functions)
             .map(|(func, export)| GatewayFunc::new(func, export.passing, store))
             .collect::<wasmtime::Result<_>>()?;
-        Ok(InstanceFuncs { gateway, on_start, on_stop, run_task })
+        Ok(InstanceFuncs { gateway, on_start, on_stop, run_task, batch })
     }
 }

@@ -108,6 +108,51 @@ fn take_result(results: &mut [Val]) -> Option<Value> {
     results.first_mut().map(|slot| Value::Val(std::mem::replace(slot, Val::Bool(false))))
 }
 
+/// `weir:rpc/batch.deliver` of one instance: several queued calls in one
+/// guest task.
+#[derive(Clone, Copy)]
+pub(crate) struct BatchFunc(TypedFunc<DeliverParams, DeliverResults>);
+
+/// `deliver`'s parameters: function ids, their arguments one after the
+/// other, and where each call's arguments end.
+type DeliverParams = (Vec<u64>, Bytes, Vec<u32>);
+/// `deliver`'s result: outcomes one after the other, and where each ends.
+type DeliverResults = ((Bytes, Vec<u32>),);
+
+impl std::fmt::Debug for BatchFunc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BatchFunc")
+    }
+}
+
+/// What a batch returns: each call's outcome, one after the other, and
+/// their end offsets.
+pub(crate) type Delivered = wasmtime::Result<(Bytes, Vec<u32>)>;
+
+impl BatchFunc {
+    /// `func`, typed as `deliver`.
+    ///
+    /// # Errors
+    ///
+    /// `func` is not `weir:rpc/batch.deliver` (loading checked it is).
+    pub(crate) fn new(func: Func, store: &Store<StoreData>) -> wasmtime::Result<Self> {
+        Ok(Self(func.typed(store)?))
+    }
+
+    /// Runs calls `functions` with arguments `args` (ending at `ends`) in
+    /// one guest task.
+    pub(crate) async fn call_concurrent(
+        self,
+        accessor: &Accessor<StoreData>,
+        functions: Vec<u64>,
+        args: Bytes,
+        ends: Vec<u32>,
+    ) -> Delivered {
+        let (delivered,) = self.0.call_concurrent(accessor, (functions, args, ends)).await?;
+        Ok(delivered)
+    }
+}
+
 /// A typed function, behind an object so that an instance can hold any
 /// form of the catalogue.
 pub(crate) trait TypedCall: Send + Sync {

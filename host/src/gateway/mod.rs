@@ -7,6 +7,7 @@
 //! an endpoint connects, and [`Shape::check`] vets host-side arguments.
 
 mod client;
+pub(crate) mod encoding;
 mod passing;
 mod rpc_error;
 mod shape;
@@ -17,7 +18,7 @@ pub mod wave;
 pub use self::client::{
     CLIENT_SUFFIX, ClientInterface, ClientMethod, ClientReply, GATEWAY_RESOURCE_SUFFIX, gateway_of_client, routes,
 };
-pub(crate) use self::passing::{Passing, TypedParams, TypedResult, is_bytes};
+pub(crate) use self::passing::{Passing, TypedParams, TypedResult, batchable};
 pub(crate) use self::rpc_error::token_from_val;
 pub use self::shape::{Shape, UnsupportedType};
 pub use self::signature::{FunctionId, FunctionSignature, GatewaySignature, SignatureError};

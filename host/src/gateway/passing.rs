@@ -80,6 +80,27 @@ impl Passing {
     }
 }
 
+/// Whether calls of a function of `signature` may be delivered in batches
+/// (`weir:rpc/batch`) to a component that exports it: a sync function,
+/// called with dynamic values, whose types the guest reads without type
+/// names. The guest SDK's dispatcher applies the same rule to the WIT.
+pub(crate) fn batchable(signature: &FunctionSignature) -> bool {
+    !signature.is_async
+        && Passing::of(signature) == Passing::Dynamic
+        && signature.params.iter().all(|(_, shape)| is_plain(shape))
+        && signature.result.as_ref().is_none_or(is_plain)
+}
+
+/// Scalars, strings, and lists, options and tuples of those.
+fn is_plain(shape: &Shape) -> bool {
+    match shape {
+        Shape::List(inner) | Shape::Option(inner) => is_plain(inner),
+        Shape::Tuple(items) => items.iter().all(is_plain),
+        Shape::Record(_) | Shape::Variant(_) | Shape::Enum(_) | Shape::Result { .. } | Shape::Flags(_) => false,
+        _ => true,
+    }
+}
+
 /// Whether `shape` is `list<u8>`.
 pub(crate) fn is_bytes(shape: &Shape) -> bool {
     matches!(shape, Shape::List(element) if **element == Shape::U8)
@@ -113,5 +134,19 @@ mod tests {
         let record = Shape::Record(vec![("data".into(), bytes())]);
         assert_eq!(typed(vec![record], None), Passing::Dynamic);
         assert_eq!(typed(vec![bytes()], Some(Shape::String)), Passing::Dynamic);
+    }
+
+    #[test]
+    fn sync_functions_of_plain_types_are_batchable() {
+        let plain = |p, r| batchable(&signature(p, r));
+        assert!(plain(vec![Shape::U64], None));
+        assert!(plain(vec![], Some(Shape::Tuple(vec![Shape::U64, Shape::U64]))));
+        assert!(plain(vec![Shape::String, Shape::List(Box::new(Shape::Option(Box::new(Shape::S32))))], None));
+        assert!(!plain(vec![Shape::Record(vec![("a".into(), Shape::U8)])], None), "type names");
+        assert!(!plain(vec![], Some(Shape::Result { ok: None, err: None })), "type names");
+        assert!(!plain(vec![bytes()], None), "typed byte lists go one by one, without a copy");
+        let mut async_ping = signature(vec![Shape::U64], Some(Shape::U64));
+        async_ping.is_async = true;
+        assert!(!batchable(&async_ping), "an async function may await: a task of its own");
     }
 }

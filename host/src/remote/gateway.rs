@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use super::Peer;
 use super::link::Answer;
-use super::values::ValueSeed;
 use super::wire::{self, Frame, FrameBuilder, Target};
 use crate::address::EndpointAddress;
 use crate::error::RpcError;
 use crate::fencing::FencingToken;
+use crate::gateway::encoding::ValueSeed;
 use crate::gateway::{FunctionId, FunctionSignature, GatewaySignature, Value};
 
 /// A connected gateway of an endpoint on another host: what `connect`

@@ -24,7 +24,6 @@ mod link;
 mod parked;
 mod server;
 mod tls;
-mod values;
 pub(crate) mod wire;
 
 use std::collections::HashMap;

@@ -18,12 +18,12 @@ use super::Settings;
 use super::budget::Budget;
 use super::io::{self, FrameReader, Patience, Writer};
 use super::parked::Parked;
-use super::values::ArgsSeed;
 use super::wire::{self, Frame, FrameBuilder, GatewayDescription, Target};
 use crate::component::ComponentInfo;
 use crate::endpoint::{ActorRef, Call, Directory, Outcome, Reply, ReplyTo};
 use crate::error::RpcError;
 use crate::events::HostEvent;
+use crate::gateway::encoding::ArgsSeed;
 use crate::gateway::{FunctionId, Value};
 
 /// The pause after a failed accept.

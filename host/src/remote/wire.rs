@@ -5,9 +5,9 @@
 //! (see [`super::values`]). The header and payload are written into one
 //! buffer, so a frame costs one allocation and no copies after encoding.
 
-use super::values::{self, Args, TypedValue};
 use crate::error::RpcError;
 use crate::fencing::FencingToken;
+use crate::gateway::encoding::{self as values, Args, TypedValue};
 use crate::gateway::{FunctionId, FunctionSignature, Shape, Value};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};

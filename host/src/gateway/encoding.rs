@@ -1,4 +1,6 @@
-//! Gateway values on the wire: bincode, guided by the function's WIT type.
+//! Gateway values as bytes: bincode, guided by the function's WIT type. The
+//! wire between hosts and batches delivered to a guest (`weir:rpc/batch`,
+//! whose reader the guest SDK implements) use this encoding.
 //!
 //! bincode is not self-describing: it writes a `u64` as a varint and a
 //! record as its fields one after the other, with no names or tags. The
@@ -25,7 +27,9 @@ use serde::ser::{self, SerializeSeq, SerializeTuple};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use wasmtime::component::Val;
 
-use crate::gateway::{Shape, Value, is_bytes};
+use super::passing::is_bytes;
+use super::shape::Shape;
+use super::value::Value;
 
 /// The bincode configuration of every frame: little endian, varints.
 pub(crate) const BINCODE: bincode::config::Configuration = bincode::config::standard();
