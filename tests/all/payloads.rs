@@ -133,3 +133,25 @@ async fn byte_lists_in_either_form_reach_typed_and_dynamic_functions() {
     })
     .await;
 }
+
+/// An endpoint sends byte lists to another through its typed client, up to
+/// 9 MiB each way, locally and to another host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_pass_large_byte_lists_to_each_other() {
+    let host = listening_host();
+    let caller = host.start("caller-bytes", &component(artifacts::CALLER), EndpointOptions::default()).await.unwrap();
+    let echo = host.start("echo-bytes", &component(artifacts::ECHO), EndpointOptions::default()).await.unwrap();
+    let remote = HostProcess::start(&HostSpec::new().endpoint("echo", artifacts::ECHO, ""));
+    let caller = caller.gateway(weir_tests::gateways::CALLER).unwrap().with_timeout(TIMEOUT);
+    let expected = |size: usize| (0..size).map(|i| (i % 251) as u64).sum::<u64>() + size as u64;
+    for target in [echo.address().to_owned(), remote.address("echo")] {
+        for size in [0, 1000, LARGE] {
+            let reply = caller.ask("relay", vec![weir_tests::text(&target), Val::U32(size as u32)]).await.unwrap();
+            let sum = weir_tests::as_u64(weir_tests::guest_ok(reply));
+            assert_eq!(sum, expected(size), "relay of {size} bytes to {target}");
+        }
+    }
+    // The local echo got its three tells of bytes.
+    let notified = echo.gateway(ECHO).unwrap().ask("notified", vec![]).await.unwrap();
+    assert_eq!(notified, Some(Val::Tuple(vec![Val::U64(3), Val::U64((1000 + LARGE) as u64)])));
+}

@@ -64,6 +64,18 @@ impl Guest for Caller {
     async fn connect_echo(target: String) -> Result<(), RpcError> {
         EchoGateway::connect(target, None).await.map(drop)
     }
+
+    async fn relay(target: String, size: u32) -> Result<u64, RpcError> {
+        let echo = EchoGateway::connect(target, None).await?;
+        let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let back = echo.echo(payload.clone()).await?;
+        if back != payload {
+            return Err(RpcError::Serialization("the echo came back changed".into()));
+        }
+        let length = echo.absorb(payload.clone()).await?;
+        echo.sink(payload).await;
+        Ok(back.iter().map(|b| u64::from(*b)).sum::<u64>() + u64::from(length))
+    }
 }
 
 weir_guest::export!(Caller);

@@ -56,3 +56,34 @@ impl From<types::RpcError> for RpcError {
         }
     }
 }
+
+/// The host's [`RpcError`] as the WIT `rpc-error`, for typed client calls;
+/// the same value [`RpcError::to_val`] gives dynamic ones.
+impl From<&RpcError> for types::RpcError {
+    fn from(error: &RpcError) -> Self {
+        use types::RpcError as Wit;
+        let uuid = |token: Option<FencingToken>| {
+            token.map(|t| {
+                let (high, low) = t.as_u64_pair();
+                types::Uuid { high, low }
+            })
+        };
+        let text = error.to_string();
+        match error {
+            RpcError::NotStarted { .. } => Wit::NotStarted(text),
+            RpcError::Unreachable { .. } => Wit::Unreachable(text),
+            RpcError::Timeout { .. } => Wit::Timeout(text),
+            RpcError::FencingMismatch { expected, received, .. } => {
+                Wit::FencingMismatch(types::FencingMismatch { expected: uuid(*expected), received: uuid(*received) })
+            }
+            RpcError::FrameTooLarge { size, limit } | RpcError::MessageTooLarge { size, limit } => {
+                Wit::FrameTooLarge(types::FrameTooLarge { size: *size, limit: *limit })
+            }
+            RpcError::Serialization(_) => Wit::Serialization(text),
+            RpcError::Handshake(_) => Wit::Handshake(text),
+            RpcError::EndpointFailed { .. } => Wit::EndpointFailed(text),
+            RpcError::UnknownEndpoint { .. } => Wit::UnknownEndpoint(text),
+            RpcError::UnknownFunction { .. } => Wit::UnknownFunction(text),
+        }
+    }
+}

@@ -5,6 +5,8 @@
 //! (`host_dynamic(i)` for the component's `i`-th client) whose reps index the
 //! endpoint's [`Connections`]. Calls are concurrent host functions, so the
 //! calling endpoint keeps serving other messages while it awaits a reply.
+//! Methods whose byte lists can pass whole are typed host functions
+//! ([`typed_clients`]); the others take dynamic values.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +16,7 @@ use wasmtime::AsContextMut;
 use wasmtime::component::{Accessor, Linker, ResourceAny, ResourceDynamic, ResourceType, Val};
 
 use super::store::StoreData;
+use super::typed_clients;
 use super::{Capability, ComponentInfo};
 use crate::error::RpcError;
 use crate::fencing::FencingToken;
@@ -93,7 +96,7 @@ fn define(linker: &mut Linker<StoreData>, index: u32, client: &ClientInterface) 
     }
     if let Some(name) = &client.set_timeout {
         instance.func_new(name, |mut store, _ty, params, _results| {
-            let rep = borrowed_rep(&mut store, &params[0])?;
+            let rep = borrowed_rep_of(&mut store, &params[0])?;
             let Val::U64(millis) = params[1] else { wasmtime::bail!("set-timeout takes a u64") };
             if let Some(connection) = store.data_mut().connection(rep) {
                 connection.timeout = Duration::from_millis(millis.max(1));
@@ -103,13 +106,16 @@ fn define(linker: &mut Linker<StoreData>, index: u32, client: &ClientInterface) 
     }
     if let Some(name) = &client.address {
         instance.func_new(name, |mut store, _ty, params, results| {
-            let rep = borrowed_rep(&mut store, &params[0])?;
+            let rep = borrowed_rep_of(&mut store, &params[0])?;
             let address = store.data_mut().connection(rep).map_or_else(String::new, |c| c.target.address().to_owned());
             results[0] = Val::String(address);
             Ok(())
         })?;
     }
     for (method, spec) in client.methods.iter().enumerate() {
+        if typed_clients::define(&mut instance, method, spec)? {
+            continue;
+        }
         let tell = spec.reply == ClientReply::Tell;
         instance.func_new_concurrent(&spec.import_name, move |accessor, _ty, params, results| {
             Box::pin(async move { call(accessor, method, tell, params, results).await })
@@ -177,29 +183,47 @@ async fn call(
     params: &[Val],
     results: &mut [Val],
 ) -> wasmtime::Result<()> {
-    let (target, function, token, timeout) = accessor.with(|mut access| -> wasmtime::Result<_> {
-        let rep = borrowed_rep(&mut access, &params[0])?;
-        let connection = access
-            .data_mut()
-            .connection(rep)
-            .ok_or_else(|| wasmtime::format_err!("call through a dropped gateway handle"))?;
-        Ok((connection.target.clone(), connection.routes[method], connection.token, connection.timeout))
-    })?;
+    let Val::Resource(handle) = &params[0] else { wasmtime::bail!("expected a gateway handle") };
     let args = params[1..].iter().cloned().map(Value::Val).collect();
-    if tell {
-        target.tell(function, args, token).await;
-        return Ok(());
-    }
-    results[0] = match target.ask(function, args, token, timeout).await {
+    let Some(outcome) = send(accessor, *handle, method, tell, args).await? else { return Ok(()) };
+    results[0] = match outcome {
         Ok(value) => Val::Result(Ok(value.map(|value| Box::new(value.into_val())))),
         Err(error) => Val::Result(Err(Some(Box::new(error.to_val())))),
     };
     Ok(())
 }
 
+/// Sends a call through the handle `handle` for the client's method
+/// `method`: a tell (`None` back at once) or an ask (its outcome).
+pub(super) async fn send(
+    accessor: &Accessor<StoreData>,
+    handle: ResourceAny,
+    method: usize,
+    tell: bool,
+    args: Vec<Value>,
+) -> wasmtime::Result<Option<Result<Option<Value>, RpcError>>> {
+    let (target, function, token, timeout) = accessor.with(|mut access| -> wasmtime::Result<_> {
+        let rep = borrowed_rep(&mut access, handle)?;
+        let connection = access
+            .data_mut()
+            .connection(rep)
+            .ok_or_else(|| wasmtime::format_err!("call through a dropped gateway handle"))?;
+        Ok((connection.target.clone(), connection.routes[method], connection.token, connection.timeout))
+    })?;
+    if tell {
+        target.tell(function, args, token).await;
+        return Ok(None);
+    }
+    Ok(Some(target.ask(function, args, token, timeout).await))
+}
+
 /// The slab key behind a borrowed handle.
-fn borrowed_rep(mut store: impl AsContextMut<Data = StoreData>, handle: &Val) -> wasmtime::Result<usize> {
-    let Val::Resource(handle) = handle else { wasmtime::bail!("expected a gateway handle") };
-    let handle: ResourceAny = *handle;
+fn borrowed_rep(mut store: impl AsContextMut<Data = StoreData>, handle: ResourceAny) -> wasmtime::Result<usize> {
     Ok(ResourceDynamic::try_from_resource_any(handle, store.as_context_mut())?.rep() as usize)
+}
+
+/// The slab key behind a borrowed handle given as a dynamic value.
+fn borrowed_rep_of(store: impl AsContextMut<Data = StoreData>, handle: &Val) -> wasmtime::Result<usize> {
+    let Val::Resource(handle) = handle else { wasmtime::bail!("expected a gateway handle") };
+    borrowed_rep(store, *handle)
 }

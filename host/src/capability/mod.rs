@@ -32,6 +32,7 @@ mod runtime;
 mod stdio;
 mod store;
 mod timers;
+mod typed_clients;
 mod wasi;
 
 use std::any::Any;

@@ -56,14 +56,21 @@ pub(crate) enum Passing {
 impl Passing {
     /// How to call a function of `signature`.
     pub(crate) fn of(signature: &FunctionSignature) -> Passing {
-        let params = match signature.params.as_slice() {
+        let params: Vec<&Shape> = signature.params.iter().map(|(_, shape)| shape).collect();
+        Passing::of_parts(&params, signature.result.as_ref())
+    }
+
+    /// How to call a function with parameters `params` and result `result`
+    /// (`None` for a tell).
+    pub(crate) fn of_parts(params: &[&Shape], result: Option<&Shape>) -> Passing {
+        let params = match params {
             [] => Some(TypedParams::Nothing),
-            [(_, shape)] if is_bytes(shape) => Some(TypedParams::Bytes),
-            [(_, Shape::U32)] => Some(TypedParams::U32),
-            [(_, Shape::U64)] => Some(TypedParams::U64),
+            [shape] if is_bytes(shape) => Some(TypedParams::Bytes),
+            [Shape::U32] => Some(TypedParams::U32),
+            [Shape::U64] => Some(TypedParams::U64),
             _ => None,
         };
-        let result = match &signature.result {
+        let result = match result {
             None => Some(TypedResult::Nothing),
             Some(shape) if is_bytes(shape) => Some(TypedResult::Bytes),
             Some(Shape::U32) => Some(TypedResult::U32),
