@@ -59,7 +59,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn write_varint(value: u64, out: &mut Vec<u8>) {
+/// Appends `value` as a bincode varint.
+pub fn write_varint(value: u64, out: &mut Vec<u8>) {
     match value {
         0..=250 => out.push(value as u8),
         251..=0xffff => {
@@ -130,14 +131,20 @@ impl Wire for u8 {
     }
 }
 
-impl Wire for i8 {
-    fn decode(reader: &mut Reader<'_>) -> Result<Self, Malformed> {
-        Ok(i8::from_le_bytes(reader.array()?))
-    }
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
+macro_rules! little_endian {
+    ($($ty:ty),*) => {$(
+        impl Wire for $ty {
+            fn decode(reader: &mut Reader<'_>) -> Result<Self, Malformed> {
+                Ok(<$ty>::from_le_bytes(reader.array()?))
+            }
+            fn encode(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+        }
+    )*};
 }
+
+little_endian!(i8, f32, f64);
 
 impl Wire for bool {
     fn decode(reader: &mut Reader<'_>) -> Result<Self, Malformed> {
@@ -149,24 +156,6 @@ impl Wire for bool {
     }
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(u8::from(*self));
-    }
-}
-
-impl Wire for f32 {
-    fn decode(reader: &mut Reader<'_>) -> Result<Self, Malformed> {
-        Ok(f32::from_le_bytes(reader.array()?))
-    }
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-}
-
-impl Wire for f64 {
-    fn decode(reader: &mut Reader<'_>) -> Result<Self, Malformed> {
-        Ok(f64::from_le_bytes(reader.array()?))
-    }
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
     }
 }
 
@@ -270,6 +259,72 @@ tuples!(
 const DONE: u8 = 0;
 /// Outcome status of a function this endpoint does not deliver in batches.
 const UNKNOWN: u8 = 1;
+
+/// A call of an async function, started: its encoded outcome once it
+/// returns.
+pub type Running = std::pin::Pin<Box<dyn Future<Output = Vec<u8>>>>;
+
+/// The slot of a tell in `deliver-async`: nobody waits for its outcome.
+const NO_REPLY: u32 = u32::MAX;
+
+/// Runs a batch of async calls: each started through `dispatch` in order
+/// (run until it awaits or returns before the next one starts), and each
+/// ask answered through `batch-replies.reply` as soon as it returns.
+/// Returns once every call has. `dispatch` gives `None` for a function it
+/// does not know.
+///
+/// # Panics
+///
+/// As [`deliver`].
+pub async fn deliver_async(
+    functions: &[u64],
+    args: &[u8],
+    ends: &[u32],
+    slots: &[u32],
+    mut dispatch: impl FnMut(u64, &mut Reader<'_>) -> Result<Option<Running>, Malformed>,
+) {
+    assert!(functions.len() == ends.len() && ends.len() == slots.len(), "weir:rpc/batch: one end and slot per call");
+    let reply = |slot: u32, outcome: &[u8]| {
+        if slot != NO_REPLY {
+            crate::bindings::weir::rpc::batch_replies::reply(slot, outcome);
+        }
+    };
+    let mut running: Vec<Option<(u32, Running)>> = Vec::with_capacity(functions.len());
+    let mut start = 0;
+    for ((&function, &end), &slot) in functions.iter().zip(ends).zip(slots) {
+        let end = end as usize;
+        let mut reader = Reader::new(&args[start..end]);
+        start = end;
+        match dispatch(function, &mut reader) {
+            Ok(Some(call)) => running.push(Some((slot, call))),
+            Ok(None) => reply(slot, &[UNKNOWN]),
+            Err(Malformed(what)) => panic!("weir:rpc/batch: malformed arguments of function #{function:016x}: {what}"),
+        }
+    }
+    // Polled in order: the first poll starts each call in turn.
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for entry in &mut running {
+            let Some((slot, call)) = entry else { continue };
+            match call.as_mut().poll(cx) {
+                std::task::Poll::Ready(outcome) => {
+                    reply(*slot, &outcome);
+                    *entry = None;
+                }
+                std::task::Poll::Pending => pending = true,
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+}
+
+/// The encoded outcome of an async call that returned `result`.
+pub fn done<T: Wire>(result: &T) -> Vec<u8> {
+    let mut out = vec![DONE];
+    result.encode(&mut out);
+    out
+}
 
 /// Runs a batch: every call through `dispatch`, in order. `dispatch` runs
 /// function `id` with arguments read from the reader and appends its

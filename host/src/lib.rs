@@ -34,7 +34,7 @@
 //! | module | owns |
 //! | --- | --- |
 //! | [`address`], [`fencing`], [`error`], [`config`], [`events`] | addresses, tokens against split brain, errors, every knob, the host's event stream |
-//! | [`gateway`] | the structural model of gateway types: function ids, signatures, client convention, checks |
+//! | [`gateway`] | the structural model of gateway types: function ids, signatures, client convention, checks, host values and their encoding |
 //! | [`component`] | what a component is: compiled once, its world read |
 //! | [`ha`], [`heartbeat`], [`registration`] | leader election and retrieval; noticing a lost peer; signing up with retries |
 //! | `endpoint` | the caller's side of an endpoint: state, mailbox messages, directory |

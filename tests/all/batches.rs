@@ -6,20 +6,20 @@ use futures::stream::FuturesOrdered;
 use futures::{FutureExt, StreamExt};
 use tokio::task::JoinHandle;
 use wasmtime::component::Val;
-use weir::{Endpoint, EndpointFailure, EndpointOptions, GatewayClient, RpcError, RpcService};
+use weir::{Endpoint, EndpointFailure, EndpointOptions, GatewayClient, RpcError};
 use weir_tests::gateways::{FAULT, PROBE};
-use weir_tests::{artifacts, as_u64, component, eventually, host, with_config};
+use weir_tests::{artifacts, as_u64, capture_logs, component, eventually, host, logs, with_config};
 
-/// Asks `spin` for a second and waits until the endpoint has taken it from
-/// its mailbox: calls sent next queue up behind it.
-async fn block(host: &RpcService, endpoint: &Endpoint, gateway: &GatewayClient) -> JoinHandle<Option<Val>> {
+/// Asks `spin` for a second and waits until the endpoint says it spins:
+/// its main thread is busy, and calls sent next queue up behind it.
+async fn block(endpoint: &Endpoint, gateway: &GatewayClient) -> JoinHandle<Option<Val>> {
+    capture_logs();
     let spin = tokio::spawn({
         let gateway = gateway.clone();
         async move { gateway.ask("spin", vec![Val::U64(1_000)]).await.ok().flatten() }
     });
-    eventually("the spin to leave the mailbox", || async {
-        let info = host.endpoints().into_iter().find(|info| info.id == endpoint.id())?;
-        (info.queued == 0).then_some(())
+    eventually("the endpoint to spin", || async {
+        logs().lines().any(|line| line.contains("spinning for 1000 ms") && line.contains(endpoint.id())).then_some(())
     })
     .await;
     spin
@@ -30,7 +30,7 @@ async fn queued_calls_run_in_batches_in_order_and_each_is_answered() {
     let host = host();
     let probe = host.start("probe-batches", &component(artifacts::PROBE), EndpointOptions::default()).await.unwrap();
     let gateway = probe.gateway(PROBE).unwrap();
-    let spin = block(&host, &probe, &gateway).await;
+    let spin = block(&probe, &gateway).await;
 
     // Tells and asks interleaved: each `pokes` must see exactly the pokes
     // sent before it, and the `ping`s count up. Each ask is polled once to
@@ -66,7 +66,7 @@ async fn a_trap_inside_a_batch_ends_the_endpoint_and_answers_every_call() {
     let options = with_config(&[("fault", "trap")]);
     let faulty = host.start("faulty-batch", &component(artifacts::FAULTY), options).await.unwrap();
     let gateway = faulty.gateway(FAULT).unwrap();
-    let spin = block(&host, &faulty, &gateway).await;
+    let spin = block(&faulty, &gateway).await;
 
     let replies = tokio::task::unconstrained(async {
         let mut replies = FuturesOrdered::new();
@@ -91,5 +91,39 @@ async fn a_trap_inside_a_batch_ends_the_endpoint_and_answers_every_call() {
     };
     assert_eq!(during, "a batch of queued calls");
     let stats = faulty.stats();
-    assert_eq!(stats.batches, 0, "the batch did not complete: {stats:?}");
+    assert_eq!((stats.batches, stats.batched), (1, 4), "the four calls went in one batch: {stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_calls_in_a_batch_are_answered_as_each_returns() {
+    let host = host();
+    let probe =
+        host.start("probe-async-batch", &component(artifacts::PROBE), EndpointOptions::default()).await.unwrap();
+    let gateway = probe.gateway(PROBE).unwrap().with_timeout(std::time::Duration::from_secs(3600));
+    let spin = block(&probe, &gateway).await;
+
+    // An hour-long stall first, then quick ones, all async and batched
+    // together: the quick ones must not wait for the first.
+    let (slow, quick) = tokio::task::unconstrained(async {
+        let mut slow = Box::pin(gateway.ask("stall", vec![Val::U64(3_600_000)]));
+        assert!(slow.as_mut().now_or_never().is_none(), "answered while the endpoint is blocked");
+        let mut quick = FuturesOrdered::new();
+        for _ in 0..50 {
+            let mut ask = Box::pin(gateway.ask("stall", vec![Val::U64(0)]));
+            assert!(ask.as_mut().now_or_never().is_none(), "answered while the endpoint is blocked");
+            quick.push_back(ask);
+        }
+        (slow, quick)
+    })
+    .await;
+    assert_eq!(spin.await.unwrap(), Some(Val::U64(1_000)));
+    let quick: Vec<_> = quick.collect().await;
+    assert!(quick.into_iter().all(|reply| reply.unwrap() == Some(Val::U64(0))), "each quick stall answered");
+    let mut slow = slow;
+    assert!(slow.as_mut().now_or_never().is_none(), "the hour-long stall is still running");
+    let stats = probe.stats();
+    assert_eq!(stats.asks, 51, "the spin and the quick stalls: {stats:?}");
+    assert_eq!((stats.batches, stats.batched), (1, 51), "the slow and the quick stalls in one batch: {stats:?}");
+    // The endpoint still serves, the long stall still pending.
+    assert!(gateway.ask("ping", vec![]).await.is_ok());
 }

@@ -295,6 +295,19 @@ async fn payload_rows(
             }
         }
     }
+    // A byte list inside a record crosses as one dynamic value per byte.
+    let what =
+        "local ask, 100 KiB in a record (echo.echo-chunk), caller on the endpoint's thread: p50 / p99".to_owned();
+    if what.contains(&args.only) {
+        let chunk = |_| {
+            let data = payload(100 * 1024).into_val();
+            Value::Val(Val::Record(vec![("sequence".into(), Val::U64(1)), ("data".into(), data)]))
+        };
+        let work = || Placement::Same.run(host, ask_latency(echo.clone(), "echo-chunk", args.asks / 100, chunk));
+        let measured = rounds(args.rounds, work).await?;
+        let reference = "dynamic values: what a byte list nested in a record, variant, option or result costs".into();
+        rows.push(Row { what, weir: latencies(&measured), reference });
+    }
     Ok(())
 }
 

@@ -103,6 +103,7 @@ impl Guest for Probe {
     }
 
     fn spin(ms: u64) -> u64 {
+        weir_guest::info!("spinning for {ms} ms");
         let until = weir_guest::monotonic_now() + ms * 1_000_000;
         while weir_guest::monotonic_now() < until {
             std::hint::spin_loop();

@@ -6,9 +6,15 @@
 //! their arguments encoded as on the wire, run in order inside one task (the
 //! guest SDK's dispatcher decodes them and calls the gateway functions).
 //! Order and the main-thread guarantee are those of single calls: the batch
-//! starts where its first call would have, and its calls are sync functions,
-//! which run to completion one after the other. A lone call goes on its own,
-//! as before, so nothing changes for an endpoint that is not busy.
+//! starts where its first call would have. Sync functions run to completion
+//! one after the other (`deliver`); async ones start in order, each running
+//! until it awaits before the next starts, and each ask is answered as soon
+//! as it returns (`deliver-async`, answers through `batch-replies`), not
+//! when the whole batch has. A batch holds calls of one kind; a lone call
+//! goes on its own, as before, so nothing changes for an endpoint that is
+//! not busy.
+
+use std::collections::HashMap;
 
 use bytes::Bytes;
 use slab::Slab;
@@ -21,47 +27,81 @@ use crate::gateway::encoding::{self, Args, ValueSeed};
 
 /// Outcome status of a call that ran (see `weir:rpc/batch`).
 const DONE: u8 = 0;
+/// The slot of a tell in `deliver-async`: nobody waits for its outcome.
+const NO_REPLY: u32 = u32::MAX;
 
-/// Consecutive batchable calls taken from the mailbox, not yet started.
+/// Which entry of `weir:rpc/batch` a batch goes through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// `deliver`: sync functions.
+    Sync,
+    /// `deliver-async`: async functions.
+    Async,
+}
+
+/// Consecutive batchable calls of one kind taken from the mailbox, not
+/// yet started.
 #[derive(Debug, Default)]
 pub(super) struct Pending {
     calls: Vec<Call>,
+    kind: Option<Kind>,
 }
 
 /// One call of a started batch.
 #[derive(Debug)]
 pub(super) struct Member {
-    function: FunctionId,
+    pub function: FunctionId,
     /// The key of its reply in the loop's pending replies, for an ask.
-    reply: Option<usize>,
+    pub reply: Option<usize>,
 }
 
 /// A batch ready to start: who to answer, and what to hand the guest.
 pub(super) struct Encoded {
+    pub kind: Kind,
     pub members: Vec<Member>,
     pub functions: Vec<u64>,
     pub args: Bytes,
     pub ends: Vec<u32>,
 }
 
+impl Encoded {
+    /// The slot of each call in `deliver-async`: its reply's key, or
+    /// [`NO_REPLY`] for a tell.
+    pub(super) fn slots(&self) -> Vec<u32> {
+        let slot = |m: &Member| m.reply.map_or(NO_REPLY, |key| u32::try_from(key).unwrap_or(NO_REPLY));
+        self.members.iter().map(slot).collect()
+    }
+}
+
 impl Pending {
-    /// Whether `call` may join a batch: its function is batchable and the
-    /// component delivers batches.
-    pub(super) fn takes(actor: &ActorRef, funcs: &InstanceFuncs, call: &Call) -> bool {
-        funcs.batch.is_some() && actor.component.function(call.function).is_some_and(|f| f.batched)
+    /// Which batch `call` may join, if any: its function is batchable and
+    /// the component delivers batches of its kind.
+    pub(super) fn kind_of(actor: &ActorRef, funcs: &InstanceFuncs, call: &Call) -> Option<Kind> {
+        let function = actor.component.function(call.function).filter(|f| f.batched)?;
+        match function.signature.is_async {
+            false => funcs.batch.is_some().then_some(Kind::Sync),
+            true => funcs.batch_async.is_some().then_some(Kind::Async),
+        }
     }
 
-    pub(super) fn push(&mut self, call: Call) {
+    /// Whether a call of `kind` may join the calls waiting.
+    pub(super) fn accepts(&self, kind: Kind) -> bool {
+        self.kind.is_none_or(|waiting| waiting == kind)
+    }
+
+    pub(super) fn push(&mut self, call: Call, kind: Kind) {
         self.calls.push(call);
+        self.kind = Some(kind);
     }
 
     /// The waiting calls: none, one to run on its own, or a batch encoded
     /// for the guest (its replies registered in `pending`).
     pub(super) fn take(&mut self, actor: &ActorRef, pending: &mut Slab<Reply>) -> Taken {
+        let Some(kind) = self.kind.take() else { return Taken::Nothing };
         match self.calls.len() {
             0 => Taken::Nothing,
             1 => Taken::One(self.calls.pop().expect("one call")),
-            _ => Taken::Batch(encode(actor, self.calls.drain(..), pending)),
+            _ => Taken::Batch(encode(actor, kind, self.calls.drain(..), pending)),
         }
     }
 }
@@ -73,8 +113,14 @@ pub(super) enum Taken {
     Batch(Encoded),
 }
 
-fn encode(actor: &ActorRef, calls: impl ExactSizeIterator<Item = Call>, pending: &mut Slab<Reply>) -> Encoded {
+fn encode(
+    actor: &ActorRef,
+    kind: Kind,
+    calls: impl ExactSizeIterator<Item = Call>,
+    pending: &mut Slab<Reply>,
+) -> Encoded {
     let mut batch = Encoded {
+        kind,
         members: Vec::with_capacity(calls.len()),
         functions: Vec::with_capacity(calls.len()),
         args: Bytes::new(),
@@ -94,6 +140,7 @@ fn encode(actor: &ActorRef, calls: impl ExactSizeIterator<Item = Call>, pending:
         batch.members.push(Member { function: call.function, reply: call.reply.map(|reply| pending.insert(reply)) });
     }
     batch.args = args.into();
+    actor.stats.batch(batch.members.len());
     batch
 }
 
@@ -108,7 +155,6 @@ pub(super) fn complete(
     if ends.len() != members.len() {
         return Err(format!("a batch of {} calls returned {} outcomes", members.len(), ends.len()));
     }
-    actor.stats.batch(members.len());
     let mut start = 0;
     for (member, &end) in members.into_iter().zip(ends) {
         let end = end as usize;
@@ -120,18 +166,44 @@ pub(super) fn complete(
         };
         actor.stats.ask();
         let reply = pending.remove(key);
-        reply.send(match outcome.split_first() {
-            Some((&DONE, result)) => decode(actor, member.function, outcomes, result),
-            _ => Err(RpcError::UnknownFunction {
-                endpoint: actor.id.to_string(),
-                detail: format!(
-                    "its component does not deliver {} in batches; rebuild it with the weir-guest of this host",
-                    actor.component.qualified_name(member.function)
-                ),
-            }),
-        });
+        reply.send(outcome_of(actor, member.function, outcomes, outcome));
     }
     Ok(())
+}
+
+/// Answers the ask of an async batch in `slot` (its reply's key) with the
+/// outcome the guest gave; `functions` knows which function each slot of
+/// a running async batch called.
+pub(super) fn answer(
+    actor: &ActorRef,
+    slot: u32,
+    outcome: Vec<u8>,
+    functions: &mut HashMap<usize, FunctionId>,
+    pending: &mut Slab<Reply>,
+) {
+    let key = slot as usize;
+    let (Some(function), Some(reply)) = (functions.remove(&key), pending.try_remove(key)) else {
+        tracing::warn!(endpoint = %actor.id, slot, "an answer for no ask of a batch");
+        return;
+    };
+    actor.stats.ask();
+    let outcome = Bytes::from(outcome);
+    reply.send(outcome_of(actor, function, &outcome, &outcome));
+}
+
+/// What the caller of `function` learns from `outcome`, a slice of
+/// `outcomes`: a status byte, then the encoded result.
+fn outcome_of(actor: &ActorRef, function: FunctionId, outcomes: &Bytes, outcome: &[u8]) -> crate::endpoint::Outcome {
+    match outcome.split_first() {
+        Some((&DONE, result)) => decode(actor, function, outcomes, result),
+        _ => Err(RpcError::UnknownFunction {
+            endpoint: actor.id.to_string(),
+            detail: format!(
+                "its component does not deliver {} in batches; rebuild it with the weir-guest of this host",
+                actor.component.qualified_name(function)
+            ),
+        }),
+    }
 }
 
 fn decode(

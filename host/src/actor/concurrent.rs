@@ -7,6 +7,7 @@
 //! main-thread guarantee, with futures. Calls that wait in the mailbox
 //! together go to the guest in batches where they can ([`super::batch`]).
 
+use std::collections::HashMap;
 use std::future::poll_fn;
 
 use futures::StreamExt;
@@ -14,15 +15,15 @@ use futures::stream::FuturesUnordered;
 use tokio::sync::oneshot;
 use wasmtime::component::{Accessor, Val};
 
-use super::batch::{self, Encoded, Member, Pending, Taken};
+use super::batch::{self, Encoded, Kind, Member, Pending, Taken};
 use super::machine::{self, Action, During};
 use super::{Actor, BATCH, Inbox, reply_outcome, target};
-use crate::capability::{StoreData, TASK_BYTES, Timers};
+use crate::capability::{Outcomes, StoreData, TASK_BYTES, Timers};
 use crate::endpoint::{ActorRef, Call, Termination};
-use crate::engine::{BatchFunc, Called, Delivered, GatewayFunc, InstanceFuncs};
+use crate::engine::{BatchAsyncFunc, BatchFunc, Called, Delivered, GatewayFunc, InstanceFuncs};
 use crate::error::EndpointFailure;
 use crate::events::Events;
-use crate::gateway::Value;
+use crate::gateway::{FunctionId, Value};
 
 /// A guest task the loop is waiting for.
 #[derive(Debug)]
@@ -33,17 +34,52 @@ enum Job {
     Fire(During),
     /// `on-stop`: when it returns, the endpoint terminates.
     OnStop,
-    /// A batch of calls, in order.
+    /// A batch of calls of sync functions, in order.
     Batch(Vec<Member>),
+    /// A batch of calls of async functions, `tells` of them tells; its
+    /// asks are answered one by one, through `batch-replies`.
+    BatchAsync { calls: usize, tells: usize },
 }
 
 impl Job {
+    /// How many calls the task holds, against `max-in-flight`.
+    fn calls(&self) -> usize {
+        match self {
+            Job::Batch(members) => members.len(),
+            Job::BatchAsync { calls, .. } => *calls,
+            _ => 1,
+        }
+    }
+
     fn during(&self) -> During {
         match self {
             Job::Ask { during, .. } | Job::Fire(during) => *during,
             Job::OnStop => During::OnStop,
-            Job::Batch(_) => During::Batch,
+            Job::Batch(_) | Job::BatchAsync { .. } => During::Batch,
         }
+    }
+}
+
+/// The guest tasks the loop is waiting for, and how many calls they hold.
+struct InFlight<F> {
+    tasks: FuturesUnordered<F>,
+    calls: usize,
+}
+
+impl<F: Future<Output = (Job, R)>, R> InFlight<F> {
+    fn new() -> Self {
+        Self { tasks: FuturesUnordered::new(), calls: 0 }
+    }
+
+    fn push(&mut self, calls: usize, task: F) {
+        self.calls += calls;
+        self.tasks.push(task);
+    }
+
+    async fn next(&mut self) -> Option<(Job, R)> {
+        let (job, result) = self.tasks.next().await?;
+        self.calls -= job.calls();
+        Some((job, result))
     }
 }
 
@@ -53,12 +89,15 @@ enum Work<'a> {
     One { func: &'a GatewayFunc, args: Vec<Value>, has_result: bool },
     /// A batch, through `weir:rpc/batch.deliver`.
     Batch { deliver: BatchFunc, functions: Vec<u64>, args: bytes::Bytes, ends: Vec<u32> },
+    /// A batch of async calls, through `weir:rpc/batch.deliver-async`.
+    BatchAsync { deliver: BatchAsyncFunc, functions: Vec<u64>, args: bytes::Bytes, ends: Vec<u32>, slots: Vec<u32> },
 }
 
 /// What a guest task returned.
 enum Done {
     One(Option<Value>),
     Batch(bytes::Bytes, Vec<u32>),
+    BatchAsync,
 }
 
 pub(super) async fn drive(actor: Actor, events: &Events) -> (Termination, Option<Inbox>) {
@@ -84,10 +123,12 @@ async fn serve(
     let fail = |during: During, error: wasmtime::Error| -> EndpointFailure {
         accessor.with(|mut access| machine::failure(actor, access.data_mut(), during, &error))
     };
-    let mut running = FuturesUnordered::new();
+    let mut running = InFlight::new();
+    // The function each ask of a running async batch called, by its slot.
+    let mut batched_asks = HashMap::new();
     let (mut control_open, mut mailbox_open) = (true, true);
     loop {
-        let room = max_in_flight.saturating_sub(running.len());
+        let room = max_in_flight.saturating_sub(running.calls);
         tokio::select! {
             biased;
             command = inbox.control.recv(), if control_open => {
@@ -96,7 +137,7 @@ async fn serve(
                     Action::Start(done) => start(accessor, actor, funcs, done, fail, events).await?,
                     Action::Stop => {
                         if let Some(on_stop) = &funcs.on_stop {
-                            running.push(execute(accessor, one(on_stop, Vec::new(), true), Job::OnStop));
+                            running.push(1, execute(accessor, one(on_stop, Vec::new(), true), Job::OnStop));
                         }
                     }
                     Action::Finish => return Ok(()),
@@ -116,34 +157,45 @@ async fn serve(
                         return Err(EndpointFailure::Host { during: "a batch".into(), message });
                     }
                 }
+                (Job::BatchAsync { tells, .. }, Ok(Done::BatchAsync)) => (0..tells).for_each(|_| actor.stats.tell()),
                 (job, Ok(_)) => unreachable!("{job:?} ends as it started"),
                 (job, Err(error)) => return Err(fail(job.during(), error)),
             },
+            (slot, outcome) = poll_fn(|cx| accessor.with(|mut access| batch_outcome(access.data_mut(), cx))) => {
+                batch::answer(actor, slot, outcome, &mut batched_asks, &mut inbox.pending);
+            }
             task = poll_fn(|cx| accessor.with(|mut access| due_task(access.data_mut(), cx))) => {
                 // Loading refuses components that schedule tasks without `main-thread`.
                 let run = funcs.run_task.as_ref().expect("a component that schedules tasks exports main-thread");
                 let args = vec![Value::Val(Val::U64(task))];
-                running.push(execute(accessor, one(run, args, false), Job::Fire(During::Task(task))));
+                running.push(1, execute(accessor, one(run, args, false), Job::Fire(During::Task(task))));
             }
             received = inbox.mailbox.recv_many(&mut inbox.batch, BATCH.min(room).max(1)), if mailbox_open && room > 0 => {
                 mailbox_open = received > 0;
-                let mut pending = Pending::default();
+                let mut waiting = Pending::default();
                 for call in inbox.batch.drain(..) {
                     let Some(call) = machine::admit(actor, call) else { continue };
-                    if Pending::takes(actor, funcs, &call) {
-                        pending.push(call);
-                        continue;
+                    let kind = Pending::kind_of(actor, funcs, &call);
+                    if kind.is_none_or(|kind| !waiting.accepts(kind)) {
+                        let flushed = flush(actor, funcs, &mut waiting, &mut inbox.pending, &mut batched_asks);
+                        if let Some((work, job)) = flushed {
+                            running.push(job.calls(), execute(accessor, work, job));
+                        }
                     }
-                    if let Some((work, job)) = flush(actor, funcs, &mut pending, &mut inbox.pending) {
-                        running.push(execute(accessor, work, job));
-                    }
-                    if let Some((work, job)) = single(actor, funcs, call, &mut inbox.pending) {
-                        running.push(execute(accessor, work, job));
+                    match kind {
+                        Some(kind) => waiting.push(call, kind),
+                        None => {
+                            let single = single(actor, funcs, call, &mut inbox.pending);
+                            if let Some((work, job)) = single {
+                                running.push(1, execute(accessor, work, job));
+                            }
+                        }
                     }
                 }
-                if let Some((work, job)) = flush(actor, funcs, &mut pending, &mut inbox.pending) {
-                    running.push(execute(accessor, work, job));
-                }
+                let flushed = flush(actor, funcs, &mut waiting, &mut inbox.pending, &mut batched_asks);
+                if let Some((work, job)) = flushed {
+                            running.push(job.calls(), execute(accessor, work, job));
+                        }
             }
         }
     }
@@ -173,14 +225,37 @@ fn flush<'a>(
     funcs: &'a InstanceFuncs,
     waiting: &mut Pending,
     pending: &mut slab::Slab<crate::endpoint::Reply>,
+    batched_asks: &mut HashMap<usize, FunctionId>,
 ) -> Option<(Work<'a>, Job)> {
-    match waiting.take(actor, pending) {
-        Taken::Nothing => None,
-        Taken::One(call) => single(actor, funcs, call, pending),
-        Taken::Batch(Encoded { members, functions, args, ends }) => {
-            let deliver = funcs.batch.expect("only a component that delivers batches gets them");
+    let batch = match waiting.take(actor, pending) {
+        Taken::Nothing => return None,
+        Taken::One(call) => return single(actor, funcs, call, pending),
+        Taken::Batch(batch) => batch,
+    };
+    // Only a component that delivers batches of a kind gets them.
+    match batch.kind {
+        Kind::Sync => {
+            let Encoded { members, functions, args, ends, .. } = batch;
+            let deliver = funcs.batch.expect("a component that delivers batches");
             Some((Work::Batch { deliver, functions, args, ends }, Job::Batch(members)))
         }
+        Kind::Async => {
+            let slots = batch.slots();
+            let Encoded { members, functions, args, ends, .. } = batch;
+            let deliver = funcs.batch_async.expect("a component that delivers async batches");
+            let tells = members.iter().filter(|member| member.reply.is_none()).count();
+            batched_asks.extend(members.iter().filter_map(|m| Some((m.reply?, m.function))));
+            let job = Job::BatchAsync { calls: members.len(), tells };
+            Some((Work::BatchAsync { deliver, functions, args, ends, slots }, job))
+        }
+    }
+}
+
+/// The next answer of an async batch's ask: its slot and outcome.
+fn batch_outcome(data: &mut StoreData, cx: &mut std::task::Context<'_>) -> std::task::Poll<(u32, Vec<u8>)> {
+    match data.state::<Outcomes>() {
+        Some(outcomes) => outcomes.poll_next(cx),
+        None => std::task::Poll::Pending,
     }
 }
 
@@ -206,7 +281,7 @@ async fn start(
         Some(on_start) => {
             match execute(accessor, one(on_start, Vec::new(), true), Job::Fire(During::OnStart)).await.1 {
                 Ok(Done::One(value)) => machine::hook_outcome(value, EndpointFailure::StartFailed),
-                Ok(Done::Batch(..)) => unreachable!("on-start is one call"),
+                Ok(Done::Batch(..) | Done::BatchAsync) => unreachable!("on-start is one call"),
                 Err(error) => Err(fail(During::OnStart, error)),
             }
         }
@@ -233,6 +308,9 @@ async fn execute(accessor: &Accessor<StoreData>, work: Work<'_>, job: Job) -> (J
         Work::Batch { deliver, functions, args, ends } => {
             let delivered: Delivered = deliver.call_concurrent(accessor, functions, args, ends).await;
             delivered.map(|(outcomes, ends)| Done::Batch(outcomes, ends))
+        }
+        Work::BatchAsync { deliver, functions, args, ends, slots } => {
+            deliver.call_concurrent(accessor, (functions, args, ends, slots)).await.map(|()| Done::BatchAsync)
         }
     };
     (job, done)

@@ -12,6 +12,7 @@
 //! | --- | --- | --- |
 //! | [`wasi::Wasi`] | WASI 0.2, without files, sockets or environment | WASI's context |
 //! | [`runtime::Runtime`] | `weir:rpc/runtime`: identity, settings, logs, clocks, scheduled tasks | [`timers::Timers`] |
+//! | [`batch_replies::BatchReplies`] | `weir:rpc/batch-replies`: answers to the asks of an async batch | [`batch_replies::Outcomes`] |
 //! | [`clients::Clients`] | `<gateway>-client`: typed handles to other endpoints | [`clients::Connections`] |
 //! | [`leadership`] | `weir:rpc/leadership`: leader election and retrieval | handles in the resource table |
 //! | [`heartbeats`] | `weir:rpc/heartbeats`: heartbeat monitoring | handles in the resource table |
@@ -23,6 +24,7 @@
 //! What the capabilities need from the service (its connector, HA services,
 //! runtime and defaults) reaches them through the store's [`HostContext`].
 
+mod batch_replies;
 mod bindings;
 mod clients;
 mod heartbeats;
@@ -41,6 +43,7 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 use wasmtime::component::Linker;
 
+pub(crate) use self::batch_replies::Outcomes;
 pub(crate) use self::store::{Identity, LimitExceeded, Limits, StoreData, StoreParts, new_store};
 pub(crate) use self::timers::{TASK_BYTES, Timers};
 use crate::component::{ComponentInfo, Lender};
@@ -127,6 +130,7 @@ impl Capabilities {
             all: vec![
                 Box::new(wasi::Wasi),
                 Box::new(runtime::Runtime),
+                Box::new(batch_replies::BatchReplies),
                 Box::new(clients::Clients),
                 Box::new(Interface { name: leadership::INTERFACE, link: leadership::link }),
                 Box::new(Interface { name: heartbeats::INTERFACE, link: heartbeats::link }),

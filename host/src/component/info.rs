@@ -49,6 +49,8 @@ pub struct Hooks {
     pub(crate) run_task: Option<ComponentExportIndex>,
     /// `weir:rpc/batch.deliver`.
     pub(crate) batch: Option<ComponentExportIndex>,
+    /// `weir:rpc/batch.deliver-async`.
+    pub(crate) batch_async: Option<ComponentExportIndex>,
 }
 
 /// Everything the host needs to know about a component's world.

@@ -105,18 +105,29 @@ pub(crate) fn inspect(
                 }
             }
             BATCH => {
+                let list = |shape| Shape::List(Box::new(shape));
+                let batch = [list(Shape::U64), list(Shape::U8), list(Shape::U32)];
                 for (function, func) in funcs {
-                    if function != "deliver" {
-                        return Err(format!("`{BATCH}` has an unknown function `{function}`"));
-                    }
-                    let list = |shape| Shape::List(Box::new(shape));
                     let params: Vec<_> = func.params().map(|(_, t)| Shape::of(&t).ok()).collect();
-                    let expected = [Some(list(Shape::U64)), Some(list(Shape::U8)), Some(list(Shape::U32))];
-                    expect_hook(&function, &func, false, Some(Shape::Tuple(vec![list(Shape::U8), list(Shape::U32)])))?;
-                    if params != expected {
-                        return Err(format!("`{BATCH}.deliver` must take `list<u64>, list<u8>, list<u32>`"));
+                    let index = index_of(&function)?;
+                    let (expected, slot) = match function.as_str() {
+                        "deliver" => {
+                            let result = Shape::Tuple(vec![list(Shape::U8), list(Shape::U32)]);
+                            expect_hook(&function, &func, false, Some(result))?;
+                            (batch.to_vec(), &mut hooks.batch)
+                        }
+                        "deliver-async" => {
+                            expect_hook(&function, &func, true, None)?;
+                            let mut with_slots = batch.to_vec();
+                            with_slots.push(list(Shape::U32));
+                            (with_slots, &mut hooks.batch_async)
+                        }
+                        other => return Err(format!("`{BATCH}` has an unknown function `{other}`")),
+                    };
+                    if params != expected.into_iter().map(Some).collect::<Vec<_>>() {
+                        return Err(format!("`{BATCH}.{function}` does not take the parameters of {RPC_PACKAGE}"));
                     }
-                    hooks.batch = Some(index_of(&function)?);
+                    *slot = Some(index);
                 }
             }
             _ if export.starts_with(&format!("{RPC_PACKAGE}/")) => {
@@ -137,9 +148,10 @@ pub(crate) fn inspect(
             }
         }
     }
-    if hooks.batch.is_some() && mode == ExecutionMode::Concurrent {
+    if mode == ExecutionMode::Concurrent {
         for function in &mut functions {
-            function.batched = batchable(&function.signature);
+            let entry = if function.signature.is_async { hooks.batch_async } else { hooks.batch };
+            function.batched = entry.is_some() && batchable(&function.signature);
         }
     }
     if uses_run_async && hooks.run_task.is_none() {

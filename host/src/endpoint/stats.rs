@@ -22,9 +22,9 @@ pub struct EndpointStats {
     pub tells: u64,
     /// Scheduled main-thread tasks run.
     pub tasks: u64,
-    /// Batches of queued calls delivered in one guest task each.
+    /// Batches of queued calls handed to the guest, one guest task each.
     pub batches: u64,
-    /// Asks and tells delivered in those batches.
+    /// Asks and tells handed over in those batches.
     pub batched: u64,
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
-use super::typed::{BatchFunc, GatewayFunc};
+use super::typed::{BatchAsyncFunc, BatchFunc, GatewayFunc};
 
 use crate::capability::{Capabilities, StoreData, Used};
 use crate::component::ComponentInfo;
@@ -44,6 +44,8 @@ pub(crate) struct InstanceFuncs {
     pub run_task: Option<GatewayFunc>,
     /// `weir:rpc/batch.deliver`, if the component exports it.
     pub batch: Option<BatchFunc>,
+    /// `weir:rpc/batch.deliver-async`, if the component exports it.
+    pub batch_async: Option<BatchAsyncFunc>,
 }
 
 impl EndpointComponent {
@@ -83,13 +85,15 @@ impl EndpointComponent {
         let hooks = &info.hooks;
         let mut hook = |index: Option<_>| index.map(|index| func(index).map(GatewayFunc::Dynamic)).transpose();
         let (on_start, on_stop, run_task) = (hook(hooks.on_start)?, hook(hooks.on_stop)?, hook(hooks.run_task)?);
-        let batch = hooks.batch.map(&mut func).transpose()?;
+        let (batch, batch_async) =
+            (hooks.batch.map(&mut func).transpose()?, hooks.batch_async.map(&mut func).transpose()?);
         let batch = batch.map(|deliver| BatchFunc::new(deliver, store)).transpose()?;
+        let batch_async = batch_async.map(|deliver| BatchAsyncFunc::new(deliver, store)).transpose()?;
         let gateway = resolved
             .into_iter()
             .zip(&info.functions)
             .map(|(func, export)| GatewayFunc::new(func, export.passing, store))
             .collect::<wasmtime::Result<_>>()?;
-        Ok(InstanceFuncs { gateway, on_start, on_stop, run_task, batch })
+        Ok(InstanceFuncs { gateway, on_start, on_stop, run_task, batch, batch_async })
     }
 }

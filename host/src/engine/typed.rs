@@ -153,6 +153,42 @@ impl BatchFunc {
     }
 }
 
+/// `weir:rpc/batch.deliver-async` of one instance: queued calls of async
+/// functions in one guest task, their asks answered through
+/// `weir:rpc/batch-replies`.
+#[derive(Clone, Copy)]
+pub(crate) struct BatchAsyncFunc(TypedFunc<DeliverAsyncParams, ()>);
+
+/// `deliver-async`'s parameters: those of `deliver`, and each call's slot.
+type DeliverAsyncParams = (Vec<u64>, Bytes, Vec<u32>, Vec<u32>);
+
+impl std::fmt::Debug for BatchAsyncFunc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BatchAsyncFunc")
+    }
+}
+
+impl BatchAsyncFunc {
+    /// `func`, typed as `deliver-async`.
+    ///
+    /// # Errors
+    ///
+    /// `func` is not `weir:rpc/batch.deliver-async` (loading checked it is).
+    pub(crate) fn new(func: Func, store: &Store<StoreData>) -> wasmtime::Result<Self> {
+        Ok(Self(func.typed(store)?))
+    }
+
+    /// Starts calls `functions` (arguments ending at `ends`, asks numbered
+    /// `slots`) in one guest task; returns once all have.
+    pub(crate) async fn call_concurrent(
+        self,
+        accessor: &Accessor<StoreData>,
+        params: DeliverAsyncParams,
+    ) -> wasmtime::Result<()> {
+        self.0.call_concurrent(accessor, params).await
+    }
+}
+
 /// A typed function, behind an object so that an instance can hold any
 /// form of the catalogue.
 pub(crate) trait TypedCall: Send + Sync {

@@ -88,12 +88,11 @@ impl Passing {
 }
 
 /// Whether calls of a function of `signature` may be delivered in batches
-/// (`weir:rpc/batch`) to a component that exports it: a sync function,
-/// called with dynamic values, whose types the guest reads without type
-/// names. The guest SDK's dispatcher applies the same rule to the WIT.
+/// (`weir:rpc/batch`) to a component that exports it: a function called
+/// with dynamic values whose types the guest reads without type names. The
+/// guest SDK's dispatcher applies the same rule to the WIT.
 pub(crate) fn batchable(signature: &FunctionSignature) -> bool {
-    !signature.is_async
-        && Passing::of(signature) == Passing::Dynamic
+    Passing::of(signature) == Passing::Dynamic
         && signature.params.iter().all(|(_, shape)| is_plain(shape))
         && signature.result.as_ref().is_none_or(is_plain)
 }
@@ -154,6 +153,6 @@ mod tests {
         assert!(!plain(vec![bytes()], None), "typed byte lists go one by one, without a copy");
         let mut async_ping = signature(vec![Shape::U64], Some(Shape::U64));
         async_ping.is_async = true;
-        assert!(!batchable(&async_ping), "an async function may await: a task of its own");
+        assert!(batchable(&async_ping), "async functions go in batches of their own");
     }
 }

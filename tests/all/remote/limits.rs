@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use wasmtime::component::Val;
 use weir::{EndpointOptions, HostConfig, HostEvent, PROTOCOL_VERSION, RpcError};
+use weir_guest::batch::{Wire, write_varint};
 use weir_tests::gateways::{ECHO, KEEPER, PROBE};
 use weir_tests::process::{HostProcess, HostSpec};
 use weir_tests::{PATIENCE, artifacts, component, eventually, host_with, text};
@@ -198,28 +199,10 @@ async fn connections_beyond_the_limit_are_refused_and_logged_once_per_burst() {
     assert_eq!(echo.ask("ping", vec![Val::U64(5)]).await.unwrap(), Some(Val::U64(5)));
 }
 
-/// A bincode varint, as the wire writes integers.
-fn varint(value: u64, out: &mut Vec<u8>) {
-    match value {
-        0..=250 => out.push(value as u8),
-        251..=0xffff => {
-            out.push(251);
-            out.extend_from_slice(&(value as u16).to_le_bytes());
-        }
-        0x1_0000..=0xffff_ffff => {
-            out.push(252);
-            out.extend_from_slice(&(value as u32).to_le_bytes());
-        }
-        _ => {
-            out.push(253);
-            out.extend_from_slice(&value.to_le_bytes());
-        }
-    }
-}
-
+/// A string as the wire writes it (the guest SDK's encoder speaks the
+/// wire's encoding).
 fn string(text: &str, out: &mut Vec<u8>) {
-    varint(text.len() as u64, out);
-    out.extend_from_slice(text.as_bytes());
+    text.to_owned().encode(out);
 }
 
 /// Reads a frame body from `socket`.
@@ -279,15 +262,15 @@ async fn a_peer_that_does_not_read_its_replies_holds_up_only_itself() {
     let target = |function: &str, out: &mut Vec<u8>| {
         string("probe", out);
         out.extend_from_slice(&incarnation);
-        varint(weir::gateway::FunctionId::of(PROBE, function).0, out);
+        write_varint(weir::gateway::FunctionId::of(PROBE, function).0, out);
         out.push(0); // no fencing token
     };
     let mut calls = Vec::new();
     for request in 1..=ASKS {
         let mut ask = vec![6];
-        varint(request, &mut ask);
+        write_varint(request, &mut ask);
         target("fill", &mut ask);
-        varint(200_000, &mut ask);
+        write_varint(200_000, &mut ask);
         calls.extend_from_slice(&frame(&ask));
         let mut tell = vec![7];
         target("poke", &mut tell);
