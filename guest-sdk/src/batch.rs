@@ -260,18 +260,22 @@ const DONE: u8 = 0;
 /// Outcome status of a function this endpoint does not deliver in batches.
 const UNKNOWN: u8 = 1;
 
-/// A call of an async function, started: its encoded outcome once it
-/// returns.
-pub type Running = std::pin::Pin<Box<dyn Future<Output = Vec<u8>>>>;
+/// A call of an async function, started; it records its outcome with
+/// [`done`] when it returns.
+pub type Running = std::pin::Pin<Box<dyn Future<Output = ()>>>;
 
 /// The slot of a tell in `deliver-async`: nobody waits for its outcome.
 const NO_REPLY: u32 = u32::MAX;
 
-/// Runs a batch of async calls: each started through `dispatch` in order
-/// (run until it awaits or returns before the next one starts), and each
-/// ask answered through `batch-replies.reply` as soon as it returns.
-/// Returns once every call has. `dispatch` gives `None` for a function it
-/// does not know.
+/// Outcome status of an async call still running when its batch returns.
+const RUNNING: u8 = 2;
+
+/// Runs a batch of async calls: each started through `dispatch`, in
+/// order, and run until it awaits or returns before the next starts.
+/// Returns the outcomes as [`deliver`] does once each call has run that
+/// far; a call still running goes on (after the return, as a task of its
+/// own) and its ask is answered through `batch-replies.reply` when it
+/// returns. `dispatch` gives `None` for a function it does not know.
 ///
 /// # Panics
 ///
@@ -282,48 +286,58 @@ pub async fn deliver_async(
     ends: &[u32],
     slots: &[u32],
     mut dispatch: impl FnMut(u64, &mut Reader<'_>) -> Result<Option<Running>, Malformed>,
-) {
+) -> (Vec<u8>, Vec<u32>) {
     assert!(functions.len() == ends.len() && ends.len() == slots.len(), "weir:rpc/batch: one end and slot per call");
-    let reply = |slot: u32, outcome: &[u8]| {
-        if slot != NO_REPLY {
-            crate::bindings::weir::rpc::batch_replies::reply(slot, outcome);
-        }
-    };
-    let mut running: Vec<Option<(u32, Running)>> = Vec::with_capacity(functions.len());
+    let mut out = Vec::with_capacity(functions.len() * 16);
+    let mut out_ends = Vec::with_capacity(functions.len());
     let mut start = 0;
     for ((&function, &end), &slot) in functions.iter().zip(ends).zip(slots) {
         let end = end as usize;
         let mut reader = Reader::new(&args[start..end]);
         start = end;
-        match dispatch(function, &mut reader) {
-            Ok(Some(call)) => running.push(Some((slot, call))),
-            Ok(None) => reply(slot, &[UNKNOWN]),
+        let mut call = match dispatch(function, &mut reader) {
+            Ok(Some(call)) => call,
+            Ok(None) => {
+                out.push(UNKNOWN);
+                out_ends.push(u32::try_from(out.len()).expect("a batch's results fit 4 GiB"));
+                continue;
+            }
             Err(Malformed(what)) => panic!("weir:rpc/batch: malformed arguments of function #{function:016x}: {what}"),
-        }
-    }
-    // Polled in order: the first poll starts each call in turn.
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for entry in &mut running {
-            let Some((slot, call)) = entry else { continue };
-            match call.as_mut().poll(cx) {
-                std::task::Poll::Ready(outcome) => {
-                    reply(*slot, &outcome);
-                    *entry = None;
-                }
-                std::task::Poll::Pending => pending = true,
+        };
+        match std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx))).await {
+            std::task::Poll::Ready(()) => OUTCOME.with_borrow(|outcome| out.extend_from_slice(outcome)),
+            std::task::Poll::Pending => {
+                out.push(RUNNING);
+                // A task of its own, whose first poll polls the call again
+                // and so takes over its wake-ups.
+                wit_bindgen::spawn_local(async move {
+                    call.await;
+                    if slot != NO_REPLY {
+                        OUTCOME.with_borrow(|outcome| crate::bindings::weir::rpc::batch_replies::reply(slot, outcome));
+                    }
+                });
             }
         }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-    })
-    .await;
+        out_ends.push(u32::try_from(out.len()).expect("a batch's results fit 4 GiB"));
+    }
+    (out, out_ends)
 }
 
-/// The encoded outcome of an async call that returned `result`.
-pub fn done<T: Wire>(result: &T) -> Vec<u8> {
-    let mut out = vec![DONE];
-    result.encode(&mut out);
-    out
+thread_local! {
+    /// The encoded outcome of the async call that returned last: written
+    /// by [`done`], taken right after by whoever polled the call, so that
+    /// an outcome costs no allocation of its own.
+    static OUTCOME: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Records the outcome of an async call that returned `result`, for
+/// [`deliver_async`].
+pub fn done<T: Wire>(result: &T) {
+    OUTCOME.with_borrow_mut(|outcome| {
+        outcome.clear();
+        outcome.push(DONE);
+        result.encode(outcome);
+    });
 }
 
 /// Runs a batch: every call through `dispatch`, in order. `dispatch` runs

@@ -30,7 +30,12 @@ macro_rules! export {
                 $crate::batch::deliver(&functions, &args, &ends, crate::__weir_dispatch::<$endpoint>)
             }
 
-            async fn deliver_async(functions: Vec<u64>, args: Vec<u8>, ends: Vec<u32>, slots: Vec<u32>) {
+            async fn deliver_async(
+                functions: Vec<u64>,
+                args: Vec<u8>,
+                ends: Vec<u32>,
+                slots: Vec<u32>,
+            ) -> (Vec<u8>, Vec<u32>) {
                 let dispatch = crate::__weir_dispatch_async::<$endpoint>;
                 $crate::batch::deliver_async(&functions, &args, &ends, &slots, dispatch).await
             }

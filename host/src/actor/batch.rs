@@ -14,8 +14,6 @@
 //! goes on its own, as before, so nothing changes for an endpoint that is
 //! not busy.
 
-use std::collections::HashMap;
-
 use bytes::Bytes;
 use slab::Slab;
 
@@ -27,6 +25,8 @@ use crate::gateway::encoding::{self, Args, ValueSeed};
 
 /// Outcome status of a call that ran (see `weir:rpc/batch`).
 const DONE: u8 = 0;
+/// Outcome status of an async call still running when its batch returned.
+const RUNNING: u8 = 2;
 /// The slot of a tell in `deliver-async`: nobody waits for its outcome.
 const NO_REPLY: u32 = u32::MAX;
 
@@ -144,13 +144,45 @@ fn encode(
     batch
 }
 
-/// Answers the calls of a batch that ran, from what the guest returned.
+/// The function of each ask of a running async batch, by its slot (the
+/// key of its reply, so the slots are few and dense).
+#[derive(Debug, Default)]
+pub(super) struct RunningAsks(Vec<Option<FunctionId>>);
+
+impl RunningAsks {
+    /// Notes the asks of an async batch about to start.
+    pub(super) fn extend(&mut self, members: &[Member]) {
+        for member in members {
+            let Some(key) = member.reply else { continue };
+            if self.0.len() <= key {
+                self.0.resize(key + 1, None);
+            }
+            self.0[key] = Some(member.function);
+        }
+    }
+
+    fn remove(&mut self, key: usize) -> Option<FunctionId> {
+        self.0.get_mut(key).and_then(Option::take)
+    }
+}
+
+/// Where the answers of a batch go: the loop's pending replies, and the
+/// function of each ask of a running async batch, for the answers the
+/// guest gives later.
+pub(super) struct Answers<'a> {
+    pub pending: &'a mut Slab<Reply>,
+    pub running: &'a mut RunningAsks,
+}
+
+/// Answers the calls of a batch that returned, from what the guest gave
+/// back; an ask still running is answered when the guest says, through
+/// [`answer`].
 pub(super) fn complete(
     actor: &ActorRef,
     members: Vec<Member>,
     outcomes: &Bytes,
     ends: &[u32],
-    pending: &mut Slab<Reply>,
+    answers: &mut Answers<'_>,
 ) -> Result<(), String> {
     if ends.len() != members.len() {
         return Err(format!("a batch of {} calls returned {} outcomes", members.len(), ends.len()));
@@ -164,9 +196,12 @@ pub(super) fn complete(
             actor.stats.tell();
             continue;
         };
+        if outcome.first() == Some(&RUNNING) {
+            continue;
+        }
+        answers.running.remove(key);
         actor.stats.ask();
-        let reply = pending.remove(key);
-        reply.send(outcome_of(actor, member.function, outcomes, outcome));
+        answers.pending.remove(key).send(outcome_of(actor, member.function, outcomes, outcome));
     }
     Ok(())
 }
@@ -178,11 +213,11 @@ pub(super) fn answer(
     actor: &ActorRef,
     slot: u32,
     outcome: Vec<u8>,
-    functions: &mut HashMap<usize, FunctionId>,
+    functions: &mut RunningAsks,
     pending: &mut Slab<Reply>,
 ) {
     let key = slot as usize;
-    let (Some(function), Some(reply)) = (functions.remove(&key), pending.try_remove(key)) else {
+    let (Some(function), Some(reply)) = (functions.remove(key), pending.try_remove(key)) else {
         tracing::warn!(endpoint = %actor.id, slot, "an answer for no ask of a batch");
         return;
     };

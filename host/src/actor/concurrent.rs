@@ -7,7 +7,6 @@
 //! main-thread guarantee, with futures. Calls that wait in the mailbox
 //! together go to the guest in batches where they can ([`super::batch`]).
 
-use std::collections::HashMap;
 use std::future::poll_fn;
 
 use futures::StreamExt;
@@ -15,7 +14,7 @@ use futures::stream::FuturesUnordered;
 use tokio::sync::oneshot;
 use wasmtime::component::{Accessor, Val};
 
-use super::batch::{self, Encoded, Kind, Member, Pending, Taken};
+use super::batch::{self, Encoded, Kind, Member, Pending, RunningAsks, Taken};
 use super::machine::{self, Action, During};
 use super::{Actor, BATCH, Inbox, reply_outcome, target};
 use crate::capability::{Outcomes, StoreData, TASK_BYTES, Timers};
@@ -23,7 +22,7 @@ use crate::endpoint::{ActorRef, Call, Termination};
 use crate::engine::{BatchAsyncFunc, BatchFunc, Called, Delivered, GatewayFunc, InstanceFuncs};
 use crate::error::EndpointFailure;
 use crate::events::Events;
-use crate::gateway::{FunctionId, Value};
+use crate::gateway::Value;
 
 /// A guest task the loop is waiting for.
 #[derive(Debug)]
@@ -34,11 +33,9 @@ enum Job {
     Fire(During),
     /// `on-stop`: when it returns, the endpoint terminates.
     OnStop,
-    /// A batch of calls of sync functions, in order.
+    /// A batch of calls, in order. Asks of async functions still running
+    /// when it returns are answered later, through `batch-replies`.
     Batch(Vec<Member>),
-    /// A batch of calls of async functions, `tells` of them tells; its
-    /// asks are answered one by one, through `batch-replies`.
-    BatchAsync { calls: usize, tells: usize },
 }
 
 impl Job {
@@ -46,7 +43,6 @@ impl Job {
     fn calls(&self) -> usize {
         match self {
             Job::Batch(members) => members.len(),
-            Job::BatchAsync { calls, .. } => *calls,
             _ => 1,
         }
     }
@@ -55,7 +51,7 @@ impl Job {
         match self {
             Job::Ask { during, .. } | Job::Fire(during) => *during,
             Job::OnStop => During::OnStop,
-            Job::Batch(_) | Job::BatchAsync { .. } => During::Batch,
+            Job::Batch(_) => During::Batch,
         }
     }
 }
@@ -88,16 +84,15 @@ enum Work<'a> {
     /// One function, called with these arguments.
     One { func: &'a GatewayFunc, args: Vec<Value>, has_result: bool },
     /// A batch, through `weir:rpc/batch.deliver`.
-    Batch { deliver: BatchFunc, functions: Vec<u64>, args: bytes::Bytes, ends: Vec<u32> },
+    Batch { deliver: &'a BatchFunc, functions: Vec<u64>, args: bytes::Bytes, ends: Vec<u32> },
     /// A batch of async calls, through `weir:rpc/batch.deliver-async`.
-    BatchAsync { deliver: BatchAsyncFunc, functions: Vec<u64>, args: bytes::Bytes, ends: Vec<u32>, slots: Vec<u32> },
+    BatchAsync { deliver: &'a BatchAsyncFunc, functions: Vec<u64>, args: bytes::Bytes, ends: Vec<u32>, slots: Vec<u32> },
 }
 
 /// What a guest task returned.
 enum Done {
     One(Option<Value>),
     Batch(bytes::Bytes, Vec<u32>),
-    BatchAsync,
 }
 
 pub(super) async fn drive(actor: Actor, events: &Events) -> (Termination, Option<Inbox>) {
@@ -125,7 +120,7 @@ async fn serve(
     };
     let mut running = InFlight::new();
     // The function each ask of a running async batch called, by its slot.
-    let mut batched_asks = HashMap::new();
+    let mut batched_asks = RunningAsks::default();
     let (mut control_open, mut mailbox_open) = (true, true);
     loop {
         let room = max_in_flight.saturating_sub(running.calls);
@@ -153,11 +148,11 @@ async fn serve(
                 (Job::Fire(_), Ok(_)) => actor.stats.tell(),
                 (Job::OnStop, Ok(Done::One(value))) => return machine::hook_outcome(value, EndpointFailure::StopFailed),
                 (Job::Batch(members), Ok(Done::Batch(outcomes, ends))) => {
-                    if let Err(message) = batch::complete(actor, members, &outcomes, &ends, &mut inbox.pending) {
+                    let answers = &mut batch::Answers { pending: &mut inbox.pending, running: &mut batched_asks };
+                    if let Err(message) = batch::complete(actor, members, &outcomes, &ends, answers) {
                         return Err(EndpointFailure::Host { during: "a batch".into(), message });
                     }
                 }
-                (Job::BatchAsync { tells, .. }, Ok(Done::BatchAsync)) => (0..tells).for_each(|_| actor.stats.tell()),
                 (job, Ok(_)) => unreachable!("{job:?} ends as it started"),
                 (job, Err(error)) => return Err(fail(job.during(), error)),
             },
@@ -225,7 +220,7 @@ fn flush<'a>(
     funcs: &'a InstanceFuncs,
     waiting: &mut Pending,
     pending: &mut slab::Slab<crate::endpoint::Reply>,
-    batched_asks: &mut HashMap<usize, FunctionId>,
+    batched_asks: &mut RunningAsks,
 ) -> Option<(Work<'a>, Job)> {
     let batch = match waiting.take(actor, pending) {
         Taken::Nothing => return None,
@@ -236,17 +231,17 @@ fn flush<'a>(
     match batch.kind {
         Kind::Sync => {
             let Encoded { members, functions, args, ends, .. } = batch;
-            let deliver = funcs.batch.expect("a component that delivers batches");
+            let deliver = funcs.batch.as_ref().expect("a component that delivers batches");
             Some((Work::Batch { deliver, functions, args, ends }, Job::Batch(members)))
         }
         Kind::Async => {
             let slots = batch.slots();
             let Encoded { members, functions, args, ends, .. } = batch;
-            let deliver = funcs.batch_async.expect("a component that delivers async batches");
-            let tells = members.iter().filter(|member| member.reply.is_none()).count();
-            batched_asks.extend(members.iter().filter_map(|m| Some((m.reply?, m.function))));
-            let job = Job::BatchAsync { calls: members.len(), tells };
-            Some((Work::BatchAsync { deliver, functions, args, ends, slots }, job))
+            let deliver = funcs.batch_async.as_ref().expect("a component that delivers async batches");
+            // Known before the batch starts: an answer may come before the
+            // loop learns that the batch returned.
+            batched_asks.extend(&members);
+            Some((Work::BatchAsync { deliver, functions, args, ends, slots }, Job::Batch(members)))
         }
     }
 }
@@ -281,7 +276,7 @@ async fn start(
         Some(on_start) => {
             match execute(accessor, one(on_start, Vec::new(), true), Job::Fire(During::OnStart)).await.1 {
                 Ok(Done::One(value)) => machine::hook_outcome(value, EndpointFailure::StartFailed),
-                Ok(Done::Batch(..) | Done::BatchAsync) => unreachable!("on-start is one call"),
+                Ok(Done::Batch(..)) => unreachable!("on-start is one call"),
                 Err(error) => Err(fail(During::OnStart, error)),
             }
         }
@@ -310,7 +305,8 @@ async fn execute(accessor: &Accessor<StoreData>, work: Work<'_>, job: Job) -> (J
             delivered.map(|(outcomes, ends)| Done::Batch(outcomes, ends))
         }
         Work::BatchAsync { deliver, functions, args, ends, slots } => {
-            deliver.call_concurrent(accessor, (functions, args, ends, slots)).await.map(|()| Done::BatchAsync)
+            let delivered: Delivered = deliver.call_concurrent(accessor, (functions, args, ends, slots)).await;
+            delivered.map(|(outcomes, ends)| Done::Batch(outcomes, ends))
         }
     };
     (job, done)

@@ -107,17 +107,17 @@ pub(crate) fn inspect(
             BATCH => {
                 let list = |shape| Shape::List(Box::new(shape));
                 let batch = [list(Shape::U64), list(Shape::U8), list(Shape::U32)];
+                let outcomes = Shape::Tuple(vec![list(Shape::U8), list(Shape::U32)]);
                 for (function, func) in funcs {
                     let params: Vec<_> = func.params().map(|(_, t)| Shape::of(&t).ok()).collect();
                     let index = index_of(&function)?;
                     let (expected, slot) = match function.as_str() {
                         "deliver" => {
-                            let result = Shape::Tuple(vec![list(Shape::U8), list(Shape::U32)]);
-                            expect_hook(&function, &func, false, Some(result))?;
+                            expect_hook(&function, &func, false, Some(outcomes.clone()))?;
                             (batch.to_vec(), &mut hooks.batch)
                         }
                         "deliver-async" => {
-                            expect_hook(&function, &func, true, None)?;
+                            expect_hook(&function, &func, true, Some(outcomes.clone()))?;
                             let mut with_slots = batch.to_vec();
                             with_slots.push(list(Shape::U32));
                             (with_slots, &mut hooks.batch_async)

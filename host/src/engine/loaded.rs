@@ -87,13 +87,8 @@ impl EndpointComponent {
         let (on_start, on_stop, run_task) = (hook(hooks.on_start)?, hook(hooks.on_stop)?, hook(hooks.run_task)?);
         let (batch, batch_async) =
             (hooks.batch.map(&mut func).transpose()?, hooks.batch_async.map(&mut func).transpose()?);
-        let batch = batch.map(|deliver| BatchFunc::new(deliver, store)).transpose()?;
-        let batch_async = batch_async.map(|deliver| BatchAsyncFunc::new(deliver, store)).transpose()?;
-        let gateway = resolved
-            .into_iter()
-            .zip(&info.functions)
-            .map(|(func, export)| GatewayFunc::new(func, export.passing, store))
-            .collect::<wasmtime::Result<_>>()?;
+        let (batch, batch_async) = (batch.map(BatchFunc::new), batch_async.map(BatchAsyncFunc::new));
+        let gateway = resolved.into_iter().zip(&info.functions).map(|(f, e)| GatewayFunc::new(f, e.passing)).collect();
         Ok(InstanceFuncs { gateway, on_start, on_stop, run_task, batch, batch_async })
     }
 }

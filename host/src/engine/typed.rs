@@ -7,10 +7,12 @@
 //! functions are static types, so each form of [`Passing::Typed`] maps to
 //! one instantiation of [`Typed`] here.
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use wasmtime::Store;
 use wasmtime::component::{Accessor, ComponentNamedList, Func, Lift, Lower, TypedFunc, Val};
+use wasmtime::{AsContext, Store, StoreContext};
 
 use crate::capability::StoreData;
 use crate::gateway::{Passing, TypedParams, TypedResult, Value};
@@ -18,45 +20,62 @@ use crate::gateway::{Passing, TypedParams, TypedResult, Value};
 /// What a call of a gateway function returns: its result, if it has one.
 pub(crate) type Called = wasmtime::Result<Option<Value>>;
 
+/// Makes the typed function of one form of the catalogue.
+type MakeTyped = fn(Func, StoreContext<'_, StoreData>) -> wasmtime::Result<Box<dyn TypedCall>>;
+
 /// A gateway function of one instance, ready to call.
 pub(crate) enum GatewayFunc {
     /// Called with dynamic values.
     Dynamic(Func),
-    /// Called through a typed function.
-    Typed(Box<dyn TypedCall>),
+    /// Called through a typed function, made on the first call: its type
+    /// check would cost every endpoint's start microseconds, whether or not
+    /// the function is ever called.
+    Typed { func: Func, make: MakeTyped, typed: OnceLock<Box<dyn TypedCall>> },
 }
 
 impl std::fmt::Debug for GatewayFunc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             GatewayFunc::Dynamic(_) => "GatewayFunc::Dynamic",
-            GatewayFunc::Typed(_) => "GatewayFunc::Typed",
+            GatewayFunc::Typed { .. } => "GatewayFunc::Typed",
         })
     }
 }
 
 impl GatewayFunc {
     /// `func`, called as `passing` says.
-    ///
-    /// # Errors
-    ///
-    /// The function's type is not the one `passing` was derived from.
-    pub(crate) fn new(func: Func, passing: Passing, store: &Store<StoreData>) -> wasmtime::Result<Self> {
+    pub(crate) fn new(func: Func, passing: Passing) -> Self {
         use TypedParams as P;
         use TypedResult as R;
-        let Passing::Typed(params, result) = passing else { return Ok(GatewayFunc::Dynamic(func)) };
-        Ok(GatewayFunc::Typed(match (params, result) {
-            (P::Bytes, R::Nothing) => typed::<(Bytes,), ()>(func, store)?,
-            (P::Bytes, R::Bytes) => typed::<(Bytes,), (Bytes,)>(func, store)?,
-            (P::Bytes, R::U32) => typed::<(Bytes,), (u32,)>(func, store)?,
-            (P::Bytes, R::U64) => typed::<(Bytes,), (u64,)>(func, store)?,
-            (P::Bytes, R::Bool) => typed::<(Bytes,), (bool,)>(func, store)?,
-            (P::Nothing, R::Bytes) => typed::<(), (Bytes,)>(func, store)?,
-            (P::U32, R::Bytes) => typed::<(u32,), (Bytes,)>(func, store)?,
-            (P::U64, R::Bytes) => typed::<(u64,), (Bytes,)>(func, store)?,
+        let Passing::Typed(params, result) = passing else { return GatewayFunc::Dynamic(func) };
+        let make: MakeTyped = match (params, result) {
+            (P::Bytes, R::Nothing) => typed::<(Bytes,), ()>,
+            (P::Bytes, R::Bytes) => typed::<(Bytes,), (Bytes,)>,
+            (P::Bytes, R::U32) => typed::<(Bytes,), (u32,)>,
+            (P::Bytes, R::U64) => typed::<(Bytes,), (u64,)>,
+            (P::Bytes, R::Bool) => typed::<(Bytes,), (bool,)>,
+            (P::Nothing, R::Bytes) => typed::<(), (Bytes,)>,
+            (P::U32, R::Bytes) => typed::<(u32,), (Bytes,)>,
+            (P::U64, R::Bytes) => typed::<(u64,), (Bytes,)>,
             // Not a form `Passing` makes: no byte list on either side.
-            _ => return Ok(GatewayFunc::Dynamic(func)),
-        }))
+            _ => return GatewayFunc::Dynamic(func),
+        };
+        GatewayFunc::Typed { func, make, typed: OnceLock::new() }
+    }
+
+    /// The typed function of a [`GatewayFunc::Typed`], made if this is its
+    /// first call.
+    fn typed<'a>(
+        func: Func,
+        make: MakeTyped,
+        typed: &'a OnceLock<Box<dyn TypedCall>>,
+        store: StoreContext<'_, StoreData>,
+    ) -> wasmtime::Result<&'a dyn TypedCall> {
+        if let Some(typed) = typed.get() {
+            return Ok(&**typed);
+        }
+        let made = make(func, store)?;
+        Ok(&**typed.get_or_init(|| made))
     }
 
     /// Calls the function on a store without concurrency support.
@@ -69,7 +88,10 @@ impl GatewayFunc {
                 func.call_async(&mut *store, &args, results).await?;
                 Ok(take_result(results))
             }
-            GatewayFunc::Typed(typed) => typed.call(store, args).await,
+            GatewayFunc::Typed { func, make, typed } => {
+                let typed = Self::typed(*func, *make, typed, store.as_context())?;
+                typed.call(store, args).await
+            }
         }
     }
 
@@ -83,7 +105,10 @@ impl GatewayFunc {
     ) -> Called {
         match self {
             GatewayFunc::Dynamic(func) => call_dynamic(*func, accessor, args, has_result).await,
-            GatewayFunc::Typed(typed) => typed.call_concurrent(accessor, args).await,
+            GatewayFunc::Typed { func, make, typed } => {
+                let typed = accessor.with(|access| Self::typed(*func, *make, typed, access.as_context()))?;
+                typed.call_concurrent(accessor, args).await
+            }
         }
     }
 }
@@ -110,8 +135,27 @@ fn take_result(results: &mut [Val]) -> Option<Value> {
 
 /// `weir:rpc/batch.deliver` of one instance: several queued calls in one
 /// guest task.
-#[derive(Clone, Copy)]
-pub(crate) struct BatchFunc(TypedFunc<DeliverParams, DeliverResults>);
+pub(crate) struct BatchFunc(Lazy<DeliverParams, DeliverResults>);
+
+/// A typed function made on its first call (see [`GatewayFunc::Typed`]).
+struct Lazy<P, R> {
+    func: Func,
+    typed: OnceLock<TypedFunc<P, R>>,
+}
+
+impl<P: ComponentNamedList + Lower + Send + Sync, R: ComponentNamedList + Lift + Send + Sync> Lazy<P, R> {
+    fn new(func: Func) -> Self {
+        Self { func, typed: OnceLock::new() }
+    }
+
+    fn get(&self, store: impl AsContext<Data = StoreData>) -> wasmtime::Result<TypedFunc<P, R>> {
+        if let Some(typed) = self.typed.get() {
+            return Ok(*typed);
+        }
+        let made = self.func.typed(store)?;
+        Ok(*self.typed.get_or_init(|| made))
+    }
+}
 
 /// `deliver`'s parameters: function ids, their arguments one after the
 /// other, and where each call's arguments end.
@@ -130,25 +174,22 @@ impl std::fmt::Debug for BatchFunc {
 pub(crate) type Delivered = wasmtime::Result<(Bytes, Vec<u32>)>;
 
 impl BatchFunc {
-    /// `func`, typed as `deliver`.
-    ///
-    /// # Errors
-    ///
-    /// `func` is not `weir:rpc/batch.deliver` (loading checked it is).
-    pub(crate) fn new(func: Func, store: &Store<StoreData>) -> wasmtime::Result<Self> {
-        Ok(Self(func.typed(store)?))
+    /// `func`, to be called as `deliver` (loading checked it is).
+    pub(crate) fn new(func: Func) -> Self {
+        Self(Lazy::new(func))
     }
 
     /// Runs calls `functions` with arguments `args` (ending at `ends`) in
     /// one guest task.
     pub(crate) async fn call_concurrent(
-        self,
+        &self,
         accessor: &Accessor<StoreData>,
         functions: Vec<u64>,
         args: Bytes,
         ends: Vec<u32>,
     ) -> Delivered {
-        let (delivered,) = self.0.call_concurrent(accessor, (functions, args, ends)).await?;
+        let deliver = accessor.with(|access| self.0.get(access))?;
+        let (delivered,) = deliver.call_concurrent(accessor, (functions, args, ends)).await?;
         Ok(delivered)
     }
 }
@@ -156,8 +197,7 @@ impl BatchFunc {
 /// `weir:rpc/batch.deliver-async` of one instance: queued calls of async
 /// functions in one guest task, their asks answered through
 /// `weir:rpc/batch-replies`.
-#[derive(Clone, Copy)]
-pub(crate) struct BatchAsyncFunc(TypedFunc<DeliverAsyncParams, ()>);
+pub(crate) struct BatchAsyncFunc(Lazy<DeliverAsyncParams, DeliverResults>);
 
 /// `deliver-async`'s parameters: those of `deliver`, and each call's slot.
 type DeliverAsyncParams = (Vec<u64>, Bytes, Vec<u32>, Vec<u32>);
@@ -169,23 +209,22 @@ impl std::fmt::Debug for BatchAsyncFunc {
 }
 
 impl BatchAsyncFunc {
-    /// `func`, typed as `deliver-async`.
-    ///
-    /// # Errors
-    ///
-    /// `func` is not `weir:rpc/batch.deliver-async` (loading checked it is).
-    pub(crate) fn new(func: Func, store: &Store<StoreData>) -> wasmtime::Result<Self> {
-        Ok(Self(func.typed(store)?))
+    /// `func`, to be called as `deliver-async` (loading checked it is).
+    pub(crate) fn new(func: Func) -> Self {
+        Self(Lazy::new(func))
     }
 
     /// Starts calls `functions` (arguments ending at `ends`, asks numbered
-    /// `slots`) in one guest task; returns once all have.
+    /// `slots`) in one guest task; returns their outcomes once each has run
+    /// until it awaits or returns.
     pub(crate) async fn call_concurrent(
-        self,
+        &self,
         accessor: &Accessor<StoreData>,
         params: DeliverAsyncParams,
-    ) -> wasmtime::Result<()> {
-        self.0.call_concurrent(accessor, params).await
+    ) -> Delivered {
+        let deliver = accessor.with(|access| self.0.get(access))?;
+        let (delivered,) = deliver.call_concurrent(accessor, params).await?;
+        Ok(delivered)
     }
 }
 
@@ -196,7 +235,10 @@ pub(crate) trait TypedCall: Send + Sync {
     fn call_concurrent<'a>(&'a self, accessor: &'a Accessor<StoreData>, args: Vec<Value>) -> BoxFuture<'a, Called>;
 }
 
-fn typed<P: Params, R: Results>(func: Func, store: &Store<StoreData>) -> wasmtime::Result<Box<dyn TypedCall>> {
+fn typed<P: Params, R: Results>(
+    func: Func,
+    store: StoreContext<'_, StoreData>,
+) -> wasmtime::Result<Box<dyn TypedCall>> {
     Ok(Box::new(Typed(func.typed::<P, R>(store)?)))
 }
 
