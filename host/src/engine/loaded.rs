@@ -7,6 +7,7 @@ use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
 use super::typed::{BatchAsyncFunc, BatchFunc, GatewayFunc};
+use crate::gateway::Passing;
 
 use crate::capability::{Capabilities, StoreData, Used};
 use crate::component::ComponentInfo;
@@ -72,23 +73,17 @@ impl EndpointComponent {
         capabilities.states(&self.inner.used)
     }
 
-    /// Instantiates the component into `store` and resolves its functions.
+    /// Instantiates the component into `store`; its functions are looked up
+    /// on their first call.
     pub(crate) async fn instantiate(&self, store: &mut Store<StoreData>) -> wasmtime::Result<InstanceFuncs> {
         let instance = self.inner.pre.instantiate_async(&mut *store).await?;
         let info = &self.inner.info;
-        let mut func = |index| {
-            instance
-                .get_func(&mut *store, index)
-                .ok_or_else(|| wasmtime::format_err!("component `{}` lost an export", info.name))
-        };
-        let resolved = info.functions.iter().map(|f| func(f.index)).collect::<wasmtime::Result<Vec<_>>>()?;
+        let gateway = info.functions.iter().map(|f| GatewayFunc::new(instance, f.index, f.passing)).collect();
         let hooks = &info.hooks;
-        let mut hook = |index: Option<_>| index.map(|index| func(index).map(GatewayFunc::Dynamic)).transpose();
-        let (on_start, on_stop, run_task) = (hook(hooks.on_start)?, hook(hooks.on_stop)?, hook(hooks.run_task)?);
-        let (batch, batch_async) =
-            (hooks.batch.map(&mut func).transpose()?, hooks.batch_async.map(&mut func).transpose()?);
-        let (batch, batch_async) = (batch.map(BatchFunc::new), batch_async.map(BatchAsyncFunc::new));
-        let gateway = resolved.into_iter().zip(&info.functions).map(|(f, e)| GatewayFunc::new(f, e.passing)).collect();
+        let hook = |index: Option<_>| index.map(|index| GatewayFunc::new(instance, index, Passing::Dynamic));
+        let (on_start, on_stop, run_task) = (hook(hooks.on_start), hook(hooks.on_stop), hook(hooks.run_task));
+        let batch = hooks.batch.map(|index| BatchFunc::new(instance, index));
+        let batch_async = hooks.batch_async.map(|index| BatchAsyncFunc::new(instance, index));
         Ok(InstanceFuncs { gateway, on_start, on_stop, run_task, batch, batch_async })
     }
 }

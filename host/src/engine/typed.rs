@@ -11,8 +11,10 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use wasmtime::component::{Accessor, ComponentNamedList, Func, Lift, Lower, TypedFunc, Val};
-use wasmtime::{AsContext, Store, StoreContext};
+use wasmtime::component::{
+    Accessor, ComponentExportIndex, ComponentNamedList, Func, Instance, Lift, Lower, TypedFunc, Val,
+};
+use wasmtime::{AsContextMut, Store, StoreContext};
 
 use crate::capability::StoreData;
 use crate::gateway::{Passing, TypedParams, TypedResult, Value};
@@ -23,75 +25,63 @@ pub(crate) type Called = wasmtime::Result<Option<Value>>;
 /// Makes the typed function of one form of the catalogue.
 type MakeTyped = fn(Func, StoreContext<'_, StoreData>) -> wasmtime::Result<Box<dyn TypedCall>>;
 
-/// A gateway function of one instance, ready to call.
-pub(crate) enum GatewayFunc {
+/// A gateway function (or hook) of one instance. It is looked up, and its
+/// typed function made, on its first call: an endpoint's start then costs
+/// nothing per function it exports, called or not.
+pub(crate) struct GatewayFunc {
+    instance: Instance,
+    index: ComponentExportIndex,
+    passing: Passing,
+    resolved: OnceLock<Resolved>,
+}
+
+/// A gateway function, looked up.
+enum Resolved {
     /// Called with dynamic values.
     Dynamic(Func),
-    /// Called through a typed function, made on the first call: its type
-    /// check would cost every endpoint's start microseconds, whether or not
-    /// the function is ever called.
-    Typed { func: Func, make: MakeTyped, typed: OnceLock<Box<dyn TypedCall>> },
+    /// Called through a typed function.
+    Typed(Box<dyn TypedCall>),
 }
 
 impl std::fmt::Debug for GatewayFunc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            GatewayFunc::Dynamic(_) => "GatewayFunc::Dynamic",
-            GatewayFunc::Typed { .. } => "GatewayFunc::Typed",
-        })
+        f.debug_struct("GatewayFunc").field("passing", &self.passing).finish_non_exhaustive()
     }
 }
 
 impl GatewayFunc {
-    /// `func`, called as `passing` says.
-    pub(crate) fn new(func: Func, passing: Passing) -> Self {
-        use TypedParams as P;
-        use TypedResult as R;
-        let Passing::Typed(params, result) = passing else { return GatewayFunc::Dynamic(func) };
-        let make: MakeTyped = match (params, result) {
-            (P::Bytes, R::Nothing) => typed::<(Bytes,), ()>,
-            (P::Bytes, R::Bytes) => typed::<(Bytes,), (Bytes,)>,
-            (P::Bytes, R::U32) => typed::<(Bytes,), (u32,)>,
-            (P::Bytes, R::U64) => typed::<(Bytes,), (u64,)>,
-            (P::Bytes, R::Bool) => typed::<(Bytes,), (bool,)>,
-            (P::Nothing, R::Bytes) => typed::<(), (Bytes,)>,
-            (P::U32, R::Bytes) => typed::<(u32,), (Bytes,)>,
-            (P::U64, R::Bytes) => typed::<(u64,), (Bytes,)>,
-            // Not a form `Passing` makes: no byte list on either side.
-            _ => return GatewayFunc::Dynamic(func),
-        };
-        GatewayFunc::Typed { func, make, typed: OnceLock::new() }
+    /// The export `index` of `instance`, to be called as `passing` says.
+    pub(crate) fn new(instance: Instance, index: ComponentExportIndex, passing: Passing) -> Self {
+        Self { instance, index, passing, resolved: OnceLock::new() }
     }
 
-    /// The typed function of a [`GatewayFunc::Typed`], made if this is its
-    /// first call.
-    fn typed<'a>(
-        func: Func,
-        make: MakeTyped,
-        typed: &'a OnceLock<Box<dyn TypedCall>>,
-        store: StoreContext<'_, StoreData>,
-    ) -> wasmtime::Result<&'a dyn TypedCall> {
-        if let Some(typed) = typed.get() {
-            return Ok(&**typed);
+    /// The function, looked up if this is its first call.
+    fn resolve(&self, mut store: impl AsContextMut<Data = StoreData>) -> wasmtime::Result<&Resolved> {
+        if let Some(resolved) = self.resolved.get() {
+            return Ok(resolved);
         }
-        let made = make(func, store)?;
-        Ok(&**typed.get_or_init(|| made))
+        let func = self
+            .instance
+            .get_func(&mut store, self.index)
+            .ok_or_else(|| wasmtime::format_err!("an instance lost one of its component's exports"))?;
+        let resolved = match maker(self.passing) {
+            Some(make) => Resolved::Typed(make(func, store.as_context())?),
+            None => Resolved::Dynamic(func),
+        };
+        Ok(self.resolved.get_or_init(|| resolved))
     }
 
     /// Calls the function on a store without concurrency support.
     pub(crate) async fn call(&self, store: &mut Store<StoreData>, args: Vec<Value>, has_result: bool) -> Called {
-        match self {
-            GatewayFunc::Dynamic(func) => {
+        match self.resolve(&mut *store)? {
+            Resolved::Dynamic(func) => {
                 let args: Vec<Val> = args.into_iter().map(Value::into_val).collect();
                 let mut results = [Val::Bool(false)];
                 let results = &mut results[..usize::from(has_result)];
                 func.call_async(&mut *store, &args, results).await?;
                 Ok(take_result(results))
             }
-            GatewayFunc::Typed { func, make, typed } => {
-                let typed = Self::typed(*func, *make, typed, store.as_context())?;
-                typed.call(store, args).await
-            }
+            Resolved::Typed(typed) => typed.call(store, args).await,
         }
     }
 
@@ -103,14 +93,30 @@ impl GatewayFunc {
         args: Vec<Value>,
         has_result: bool,
     ) -> Called {
-        match self {
-            GatewayFunc::Dynamic(func) => call_dynamic(*func, accessor, args, has_result).await,
-            GatewayFunc::Typed { func, make, typed } => {
-                let typed = accessor.with(|access| Self::typed(*func, *make, typed, access.as_context()))?;
-                typed.call_concurrent(accessor, args).await
-            }
+        match accessor.with(|mut access| self.resolve(&mut access))? {
+            Resolved::Dynamic(func) => call_dynamic(*func, accessor, args, has_result).await,
+            Resolved::Typed(typed) => typed.call_concurrent(accessor, args).await,
         }
     }
+}
+
+/// What makes the typed function of `passing`; `None` for dynamic values.
+fn maker(passing: Passing) -> Option<MakeTyped> {
+    use TypedParams as P;
+    use TypedResult as R;
+    let Passing::Typed(params, result) = passing else { return None };
+    Some(match (params, result) {
+        (P::Bytes, R::Nothing) => typed::<(Bytes,), ()>,
+        (P::Bytes, R::Bytes) => typed::<(Bytes,), (Bytes,)>,
+        (P::Bytes, R::U32) => typed::<(Bytes,), (u32,)>,
+        (P::Bytes, R::U64) => typed::<(Bytes,), (u64,)>,
+        (P::Bytes, R::Bool) => typed::<(Bytes,), (bool,)>,
+        (P::Nothing, R::Bytes) => typed::<(), (Bytes,)>,
+        (P::U32, R::Bytes) => typed::<(u32,), (Bytes,)>,
+        (P::U64, R::Bytes) => typed::<(u64,), (Bytes,)>,
+        // Not a form `Passing` makes: no byte list on either side.
+        _ => return None,
+    })
 }
 
 /// Starts `func` as a guest task with dynamic values; for hooks too.
@@ -137,23 +143,9 @@ fn take_result(results: &mut [Val]) -> Option<Value> {
 /// guest task.
 pub(crate) struct BatchFunc(Lazy<DeliverParams, DeliverResults>);
 
-/// A typed function made on its first call (see [`GatewayFunc::Typed`]).
-struct Lazy<P, R> {
-    func: Func,
-    typed: OnceLock<TypedFunc<P, R>>,
-}
-
-impl<P: ComponentNamedList + Lower + Send + Sync, R: ComponentNamedList + Lift + Send + Sync> Lazy<P, R> {
-    fn new(func: Func) -> Self {
-        Self { func, typed: OnceLock::new() }
-    }
-
-    fn get(&self, store: impl AsContext<Data = StoreData>) -> wasmtime::Result<TypedFunc<P, R>> {
-        if let Some(typed) = self.typed.get() {
-            return Ok(*typed);
-        }
-        let made = self.func.typed(store)?;
-        Ok(*self.typed.get_or_init(|| made))
+impl std::fmt::Debug for BatchFunc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BatchFunc")
     }
 }
 
@@ -163,9 +155,28 @@ type DeliverParams = (Vec<u64>, Bytes, Vec<u32>);
 /// `deliver`'s result: outcomes one after the other, and where each ends.
 type DeliverResults = ((Bytes, Vec<u32>),);
 
-impl std::fmt::Debug for BatchFunc {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BatchFunc")
+/// A typed export looked up on its first call (see [`GatewayFunc`]).
+struct Lazy<P, R> {
+    instance: Instance,
+    index: ComponentExportIndex,
+    typed: OnceLock<TypedFunc<P, R>>,
+}
+
+impl<P: ComponentNamedList + Lower + Send + Sync, R: ComponentNamedList + Lift + Send + Sync> Lazy<P, R> {
+    fn new(instance: Instance, index: ComponentExportIndex) -> Self {
+        Self { instance, index, typed: OnceLock::new() }
+    }
+
+    fn get(&self, mut store: impl AsContextMut<Data = StoreData>) -> wasmtime::Result<TypedFunc<P, R>> {
+        if let Some(typed) = self.typed.get() {
+            return Ok(*typed);
+        }
+        let func = self
+            .instance
+            .get_func(&mut store, self.index)
+            .ok_or_else(|| wasmtime::format_err!("an instance lost one of its component's exports"))?;
+        let made = func.typed(store)?;
+        Ok(*self.typed.get_or_init(|| made))
     }
 }
 
@@ -174,9 +185,10 @@ impl std::fmt::Debug for BatchFunc {
 pub(crate) type Delivered = wasmtime::Result<(Bytes, Vec<u32>)>;
 
 impl BatchFunc {
-    /// `func`, to be called as `deliver` (loading checked it is).
-    pub(crate) fn new(func: Func) -> Self {
-        Self(Lazy::new(func))
+    /// Export `index` of `instance`, to be called as `deliver` (loading
+    /// checked it is).
+    pub(crate) fn new(instance: Instance, index: ComponentExportIndex) -> Self {
+        Self(Lazy::new(instance, index))
     }
 
     /// Runs calls `functions` with arguments `args` (ending at `ends`) in
@@ -188,7 +200,7 @@ impl BatchFunc {
         args: Bytes,
         ends: Vec<u32>,
     ) -> Delivered {
-        let deliver = accessor.with(|access| self.0.get(access))?;
+        let deliver = accessor.with(|mut access| self.0.get(&mut access))?;
         let (delivered,) = deliver.call_concurrent(accessor, (functions, args, ends)).await?;
         Ok(delivered)
     }
@@ -209,9 +221,10 @@ impl std::fmt::Debug for BatchAsyncFunc {
 }
 
 impl BatchAsyncFunc {
-    /// `func`, to be called as `deliver-async` (loading checked it is).
-    pub(crate) fn new(func: Func) -> Self {
-        Self(Lazy::new(func))
+    /// Export `index` of `instance`, to be called as `deliver-async`
+    /// (loading checked it is).
+    pub(crate) fn new(instance: Instance, index: ComponentExportIndex) -> Self {
+        Self(Lazy::new(instance, index))
     }
 
     /// Starts calls `functions` (arguments ending at `ends`, asks numbered
@@ -222,7 +235,7 @@ impl BatchAsyncFunc {
         accessor: &Accessor<StoreData>,
         params: DeliverAsyncParams,
     ) -> Delivered {
-        let deliver = accessor.with(|access| self.0.get(access))?;
+        let deliver = accessor.with(|mut access| self.0.get(&mut access))?;
         let (delivered,) = deliver.call_concurrent(accessor, params).await?;
         Ok(delivered)
     }
