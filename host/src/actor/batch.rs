@@ -147,22 +147,35 @@ fn encode(
 /// The function of each ask of a running async batch, by its slot (the
 /// key of its reply, so the slots are few and dense).
 #[derive(Debug, Default)]
-pub(super) struct RunningAsks(Vec<Option<FunctionId>>);
+pub(super) struct RunningAsks {
+    slots: Vec<Option<FunctionId>>,
+    count: usize,
+}
 
 impl RunningAsks {
     /// Notes the asks of an async batch about to start.
     pub(super) fn extend(&mut self, members: &[Member]) {
         for member in members {
             let Some(key) = member.reply else { continue };
-            if self.0.len() <= key {
-                self.0.resize(key + 1, None);
+            if self.slots.len() <= key {
+                self.slots.resize(key + 1, None);
             }
-            self.0[key] = Some(member.function);
+            if self.slots[key].replace(member.function).is_none() {
+                self.count += 1;
+            }
         }
     }
 
+    /// Whether no ask of an async batch waits for its answer: the loop then
+    /// need not look for one.
+    pub(super) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     fn remove(&mut self, key: usize) -> Option<FunctionId> {
-        self.0.get_mut(key).and_then(Option::take)
+        let function = self.slots.get_mut(key).and_then(Option::take);
+        self.count -= usize::from(function.is_some());
+        function
     }
 }
 

@@ -121,6 +121,9 @@ async fn serve(
     let mut running = InFlight::new();
     // The function each ask of a running async batch called, by its slot.
     let mut batched_asks = RunningAsks::default();
+    // Batchable calls taken from the mailbox, not yet started; kept across
+    // wake-ups for its buffer.
+    let mut waiting = Pending::default();
     let (mut control_open, mut mailbox_open) = (true, true);
     loop {
         let room = max_in_flight.saturating_sub(running.calls);
@@ -156,7 +159,8 @@ async fn serve(
                 (job, Ok(_)) => unreachable!("{job:?} ends as it started"),
                 (job, Err(error)) => return Err(fail(job.during(), error)),
             },
-            (slot, outcome) = poll_fn(|cx| accessor.with(|mut access| batch_outcome(access.data_mut(), cx))) => {
+            (slot, outcome) = poll_fn(|cx| accessor.with(|mut access| batch_outcome(access.data_mut(), cx))),
+                if !batched_asks.is_empty() => {
                 batch::answer(actor, slot, outcome, &mut batched_asks, &mut inbox.pending);
             }
             task = poll_fn(|cx| accessor.with(|mut access| due_task(access.data_mut(), cx))) => {
@@ -167,7 +171,6 @@ async fn serve(
             }
             received = inbox.mailbox.recv_many(&mut inbox.batch, BATCH.min(room).max(1)), if mailbox_open && room > 0 => {
                 mailbox_open = received > 0;
-                let mut waiting = Pending::default();
                 for call in inbox.batch.drain(..) {
                     let Some(call) = machine::admit(actor, call) else { continue };
                     let kind = Pending::kind_of(actor, funcs, &call);

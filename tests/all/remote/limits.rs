@@ -291,8 +291,13 @@ async fn a_peer_that_does_not_read_its_replies_holds_up_only_itself() {
     })
     .await;
     eventually("every ask read to have run", || async { (pokes().await == ASKS).then_some(()) }).await;
-    let grown = resident(remote.pid()).saturating_sub(before);
-    assert!(grown < 80 * 1024 * 1024, "the host grew by {grown} bytes, near all it was asked for");
+    // Replies made just before may still be on their way to being
+    // dropped: what counts is that the host does not keep them. It settles
+    // at a few MB of the 100 MB asked for.
+    eventually("the host to hold a fifth at most of what it was asked for", || async {
+        (resident(remote.pid()).saturating_sub(before) < 20 * 1024 * 1024).then_some(())
+    })
+    .await;
     assert_eq!(probe.ask("ping", vec![]).await.unwrap(), Some(Val::U64(1)), "other connections are served");
     // The peer finds its connection closed once it reads what was sent.
     let socket = writing.await.unwrap();
