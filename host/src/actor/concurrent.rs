@@ -192,8 +192,8 @@ async fn serve(
                 }
                 let flushed = flush(actor, funcs, &mut waiting, &mut inbox.pending, &mut batched_asks);
                 if let Some((work, job)) = flushed {
-                            running.push(job.calls(), execute(accessor, work, job));
-                        }
+                    running.push(job.calls(), execute(accessor, work, job));
+                }
             }
         }
     }
@@ -304,7 +304,7 @@ async fn execute(accessor: &Accessor<StoreData>, work: Work<'_>, job: Job) -> (J
             called.map(Done::One)
         }
         Work::Batch { deliver, functions, args, ends } => {
-            let delivered: Delivered = deliver.call_concurrent(accessor, functions, args, ends).await;
+            let delivered: Delivered = deliver.call_concurrent(accessor, (functions, args, ends)).await;
             delivered.map(|(outcomes, ends)| Done::Batch(outcomes, ends))
         }
         Work::BatchAsync { deliver, functions, args, ends, slots } => {

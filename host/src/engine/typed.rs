@@ -60,10 +60,7 @@ impl GatewayFunc {
         if let Some(resolved) = self.resolved.get() {
             return Ok(resolved);
         }
-        let func = self
-            .instance
-            .get_func(&mut store, self.index)
-            .ok_or_else(|| wasmtime::format_err!("an instance lost one of its component's exports"))?;
+        let func = lookup(self.instance, self.index, &mut store)?;
         let resolved = match maker(self.passing) {
             Some(make) => Resolved::Typed(make(func, store.as_context())?),
             None => Resolved::Dynamic(func),
@@ -119,13 +116,8 @@ fn maker(passing: Passing) -> Option<MakeTyped> {
     })
 }
 
-/// Starts `func` as a guest task with dynamic values; for hooks too.
-pub(crate) async fn call_dynamic(
-    func: Func,
-    accessor: &Accessor<StoreData>,
-    args: Vec<Value>,
-    has_result: bool,
-) -> Called {
+/// Starts `func` as a guest task with dynamic values.
+async fn call_dynamic(func: Func, accessor: &Accessor<StoreData>, args: Vec<Value>, has_result: bool) -> Called {
     let args: Vec<Val> = args.into_iter().map(Value::into_val).collect();
     let mut results = [Val::Bool(false)];
     let results = &mut results[..usize::from(has_result)];
@@ -139,21 +131,49 @@ fn take_result(results: &mut [Val]) -> Option<Value> {
     results.first_mut().map(|slot| Value::Val(std::mem::replace(slot, Val::Bool(false))))
 }
 
-/// `weir:rpc/batch.deliver` of one instance: several queued calls in one
-/// guest task.
-pub(crate) struct BatchFunc(Lazy<DeliverParams, DeliverResults>);
+/// A batch entry of one instance (`weir:rpc/batch`), called with
+/// parameters `P`: several queued calls in one guest task.
+pub(crate) struct Deliver<P>(Lazy<P, DeliverResults>);
 
-impl std::fmt::Debug for BatchFunc {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BatchFunc")
-    }
-}
+/// `deliver`: queued calls of sync functions.
+pub(crate) type BatchFunc = Deliver<DeliverParams>;
+/// `deliver-async`: queued calls of async functions, their asks still
+/// running when it returns answered through `weir:rpc/batch-replies`.
+pub(crate) type BatchAsyncFunc = Deliver<DeliverAsyncParams>;
 
 /// `deliver`'s parameters: function ids, their arguments one after the
 /// other, and where each call's arguments end.
 type DeliverParams = (Vec<u64>, Bytes, Vec<u32>);
-/// `deliver`'s result: outcomes one after the other, and where each ends.
+/// `deliver-async`'s parameters: those of `deliver`, and each call's slot.
+type DeliverAsyncParams = (Vec<u64>, Bytes, Vec<u32>, Vec<u32>);
+/// What both return: outcomes one after the other, and where each ends.
 type DeliverResults = ((Bytes, Vec<u32>),);
+
+/// What a batch returns: each call's outcome, one after the other, and
+/// their end offsets.
+pub(crate) type Delivered = wasmtime::Result<(Bytes, Vec<u32>)>;
+
+impl<P> std::fmt::Debug for Deliver<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Deliver")
+    }
+}
+
+impl<P: ComponentNamedList + Lower + Send + Sync + 'static> Deliver<P> {
+    /// Export `index` of `instance`, to be called as the entry whose
+    /// parameters are `P` (loading checked it is).
+    pub(crate) fn new(instance: Instance, index: ComponentExportIndex) -> Self {
+        Self(Lazy { instance, index, typed: OnceLock::new() })
+    }
+
+    /// Runs the batch `params` describes in one guest task; for async
+    /// functions, returns once each call has run until it awaits or returns.
+    pub(crate) async fn call_concurrent(&self, accessor: &Accessor<StoreData>, params: P) -> Delivered {
+        let deliver = accessor.with(|mut access| self.0.get(&mut access))?;
+        let (delivered,) = deliver.call_concurrent(accessor, params).await?;
+        Ok(delivered)
+    }
+}
 
 /// A typed export looked up on its first call (see [`GatewayFunc`]).
 struct Lazy<P, R> {
@@ -163,82 +183,24 @@ struct Lazy<P, R> {
 }
 
 impl<P: ComponentNamedList + Lower + Send + Sync, R: ComponentNamedList + Lift + Send + Sync> Lazy<P, R> {
-    fn new(instance: Instance, index: ComponentExportIndex) -> Self {
-        Self { instance, index, typed: OnceLock::new() }
-    }
-
     fn get(&self, mut store: impl AsContextMut<Data = StoreData>) -> wasmtime::Result<TypedFunc<P, R>> {
         if let Some(typed) = self.typed.get() {
             return Ok(*typed);
         }
-        let func = self
-            .instance
-            .get_func(&mut store, self.index)
-            .ok_or_else(|| wasmtime::format_err!("an instance lost one of its component's exports"))?;
-        let made = func.typed(store)?;
+        let made = lookup(self.instance, self.index, &mut store)?.typed(store)?;
         Ok(*self.typed.get_or_init(|| made))
     }
 }
 
-/// What a batch returns: each call's outcome, one after the other, and
-/// their end offsets.
-pub(crate) type Delivered = wasmtime::Result<(Bytes, Vec<u32>)>;
-
-impl BatchFunc {
-    /// Export `index` of `instance`, to be called as `deliver` (loading
-    /// checked it is).
-    pub(crate) fn new(instance: Instance, index: ComponentExportIndex) -> Self {
-        Self(Lazy::new(instance, index))
-    }
-
-    /// Runs calls `functions` with arguments `args` (ending at `ends`) in
-    /// one guest task.
-    pub(crate) async fn call_concurrent(
-        &self,
-        accessor: &Accessor<StoreData>,
-        functions: Vec<u64>,
-        args: Bytes,
-        ends: Vec<u32>,
-    ) -> Delivered {
-        let deliver = accessor.with(|mut access| self.0.get(&mut access))?;
-        let (delivered,) = deliver.call_concurrent(accessor, (functions, args, ends)).await?;
-        Ok(delivered)
-    }
-}
-
-/// `weir:rpc/batch.deliver-async` of one instance: queued calls of async
-/// functions in one guest task, their asks answered through
-/// `weir:rpc/batch-replies`.
-pub(crate) struct BatchAsyncFunc(Lazy<DeliverAsyncParams, DeliverResults>);
-
-/// `deliver-async`'s parameters: those of `deliver`, and each call's slot.
-type DeliverAsyncParams = (Vec<u64>, Bytes, Vec<u32>, Vec<u32>);
-
-impl std::fmt::Debug for BatchAsyncFunc {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BatchAsyncFunc")
-    }
-}
-
-impl BatchAsyncFunc {
-    /// Export `index` of `instance`, to be called as `deliver-async`
-    /// (loading checked it is).
-    pub(crate) fn new(instance: Instance, index: ComponentExportIndex) -> Self {
-        Self(Lazy::new(instance, index))
-    }
-
-    /// Starts calls `functions` (arguments ending at `ends`, asks numbered
-    /// `slots`) in one guest task; returns their outcomes once each has run
-    /// until it awaits or returns.
-    pub(crate) async fn call_concurrent(
-        &self,
-        accessor: &Accessor<StoreData>,
-        params: DeliverAsyncParams,
-    ) -> Delivered {
-        let deliver = accessor.with(|mut access| self.0.get(&mut access))?;
-        let (delivered,) = deliver.call_concurrent(accessor, params).await?;
-        Ok(delivered)
-    }
+/// Export `index` of `instance`.
+fn lookup(
+    instance: Instance,
+    index: ComponentExportIndex,
+    store: impl AsContextMut<Data = StoreData>,
+) -> wasmtime::Result<Func> {
+    instance
+        .get_func(store, index)
+        .ok_or_else(|| wasmtime::format_err!("an instance lost one of its component's exports"))
 }
 
 /// A typed function, behind an object so that an instance can hold any
