@@ -33,8 +33,9 @@ enum Job {
     Fire(During),
     /// `on-stop`: when it returns, the endpoint terminates.
     OnStop,
-    /// A batch of calls, in order. Asks of async functions still running
-    /// when it returns are answered later, through `batch-replies`.
+    /// A batch of calls, in order. If an async function awaits, the
+    /// batch's asks are answered through `batch-replies` instead, each as
+    /// soon as it returns, and the batch returns when all have.
     Batch(Vec<Member>),
 }
 

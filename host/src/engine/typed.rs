@@ -72,7 +72,7 @@ impl GatewayFunc {
     pub(crate) async fn call(&self, store: &mut Store<StoreData>, args: Vec<Value>, has_result: bool) -> Called {
         match self.resolve(&mut *store)? {
             Resolved::Dynamic(func) => {
-                let args: Vec<Val> = args.into_iter().map(Value::into_val).collect();
+                let args = vals(args);
                 let mut results = [Val::Bool(false)];
                 let results = &mut results[..usize::from(has_result)];
                 func.call_async(&mut *store, &args, results).await?;
@@ -118,11 +118,17 @@ fn maker(passing: Passing) -> Option<MakeTyped> {
 
 /// Starts `func` as a guest task with dynamic values.
 async fn call_dynamic(func: Func, accessor: &Accessor<StoreData>, args: Vec<Value>, has_result: bool) -> Called {
-    let args: Vec<Val> = args.into_iter().map(Value::into_val).collect();
+    let args = vals(args);
     let mut results = [Val::Bool(false)];
     let results = &mut results[..usize::from(has_result)];
     func.call_concurrent(accessor, &args, results).await?;
     Ok(take_result(results))
+}
+
+/// The arguments of a dynamic call. A [`Value`] is the size of a [`Val`],
+/// so the vector's memory is reused: nothing is allocated.
+fn vals(args: Vec<Value>) -> Vec<Val> {
+    args.into_iter().map(Value::into_val).collect()
 }
 
 /// The value a dynamic call left in its result slots: `None` for a

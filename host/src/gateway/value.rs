@@ -155,4 +155,11 @@ mod tests {
         let record = Val::Record(vec![("a".into(), Val::U64(1)), ("b".into(), Val::List(vec![Val::U8(0); 10]))]);
         assert_eq!(Value::Val(record).size(), 18);
     }
+
+    #[test]
+    fn a_value_is_the_size_of_a_val() {
+        // Arguments become `Val`s for a dynamic call in the vector they came
+        // in, without an allocation, only while the two sizes are equal.
+        assert_eq!(size_of::<Value>(), size_of::<Val>());
+    }
 }
