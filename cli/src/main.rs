@@ -82,25 +82,10 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", chain(&*error));
+            eprintln!("error: {}", weir::error::chain(&*error));
             ExitCode::FAILURE
         }
     }
-}
-
-/// An error and every cause under it, `outer: inner: innermost`, skipping a
-/// cause whose text its parent already shows.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Returns once standard input reaches its end (or fails): how a host

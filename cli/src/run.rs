@@ -16,7 +16,7 @@ use serde::Deserialize;
 use wasmtime::component::Val;
 use weir::{
     Endpoint, EndpointOptions, Engine, FencingToken, GatewayClient, HaConfig, HeartbeatConfig, HostConfig,
-    LeadershipRunner, RegistrationConfig, RpcService,
+    LeadershipRunner, LentDirectory, RegistrationConfig, RpcService,
 };
 
 use crate::Error;
@@ -52,6 +52,10 @@ struct RunFile {
     /// Registration timing for endpoints that bring none.
     #[serde(default)]
     registration: RegistrationConfig,
+    /// Components endpoints may start children from, by name
+    /// (`weir:rpc/supervision`): `.wasm` files, relative to the config file.
+    #[serde(default)]
+    components: BTreeMap<String, PathBuf>,
     /// The endpoints, started in this order.
     #[serde(default, rename = "endpoint")]
     endpoints: Vec<EndpointSpec>,
@@ -71,6 +75,10 @@ struct EndpointSpec {
     /// Settings the endpoint reads through `runtime.config`.
     #[serde(default)]
     config: BTreeMap<String, String>,
+    /// Host directories it may use (`[[endpoint.directory]]`, with `host`
+    /// relative to the config file, `guest` and `writable`).
+    #[serde(default, rename = "directory")]
+    directories: Vec<LentDirectory>,
     /// Runs the endpoint fenced under this token.
     fencing_token: Option<uuid::Uuid>,
     /// Starts the endpoint (the default); if false it is only created, so
@@ -139,11 +147,14 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
 
 async fn run_file(file: RunFile, base: &Path, args: &RunArgs) -> Result<(), Error> {
     let engine = Engine::new(&file.host)?;
-    let host = RpcService::builder(file.host.clone(), engine.clone())
+    let mut builder = RpcService::builder(file.host.clone(), engine.clone())
         .ha(file.ha.clone())
         .heartbeat(file.heartbeat)
-        .registration(file.registration)
-        .build()?;
+        .registration(file.registration);
+    for (name, path) in &file.components {
+        builder = builder.component(name, engine.load_file(base.join(path))?);
+    }
+    let host = builder.build()?;
     host.ha().ready().await?;
     let started = Instant::now();
     let (endpoints, runners) = start_endpoints(&host, &engine, base, &file).await?;
@@ -210,6 +221,11 @@ async fn start_endpoints(
         let options = EndpointOptions {
             fencing_token: spec.fencing_token.map(FencingToken),
             config: spec.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            directories: spec
+                .directories
+                .iter()
+                .map(|directory| LentDirectory { host: base.join(&directory.host), ..directory.clone() })
+                .collect(),
             ..EndpointOptions::default()
         };
         if spec.leader_election {

@@ -67,6 +67,7 @@ pub mod bindings {
 pub mod heartbeat;
 pub mod leadership;
 pub mod registration;
+pub mod supervision;
 
 /// The `weir:rpc` WIT package this SDK builds against, file by file (name,
 /// text): what an endpoint crate's `wit/deps/weir-rpc/` must hold for its
@@ -78,6 +79,7 @@ pub const RPC_WIT: &[(&str, &str)] = &[
     ("lifecycle.wit", include_str!("../../wit/rpc/lifecycle.wit")),
     ("registration.wit", include_str!("../../wit/rpc/registration.wit")),
     ("runtime.wit", include_str!("../../wit/rpc/runtime.wit")),
+    ("supervision.wit", include_str!("../../wit/rpc/supervision.wit")),
     ("types.wit", include_str!("../../wit/rpc/types.wit")),
     ("worlds.wit", include_str!("../../wit/rpc/worlds.wit")),
 ];

@@ -121,6 +121,38 @@ pub struct HostConfig {
     pub reply_buffer: u64,
 }
 
+/// A host directory an endpoint may use through WASI's filesystem, and
+/// nothing else of the host's files: where tasks read their input and
+/// keep their checkpoints.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LentDirectory {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the endpoint sees it: an absolute path such as `/input`.
+    pub guest: String,
+    /// Whether the endpoint may create, write and delete files in it
+    /// (default: it may only read).
+    #[serde(default)]
+    pub writable: bool,
+}
+
+impl LentDirectory {
+    /// The directory on the host behind the endpoint's `path`, if `path` is
+    /// this directory or inside it, without `.` or `..` steps.
+    pub fn resolve(&self, path: &str) -> Option<PathBuf> {
+        let inside = path.strip_prefix(self.guest.trim_end_matches('/'))?;
+        if !(inside.is_empty() || inside.starts_with('/')) {
+            return None;
+        }
+        let steps: Vec<&str> = inside.split('/').filter(|step| !step.is_empty()).collect();
+        if steps.iter().any(|step| *step == "." || *step == "..") {
+            return None;
+        }
+        Some(steps.iter().fold(self.host.clone(), |path, step| path.join(step)))
+    }
+}
+
 /// Where a host finds its TLS material, all PEM files. With TLS on, a host
 /// talks only to peers whose certificate the CA issued, and checks that a
 /// peer's certificate names the host it dialled.
@@ -415,6 +447,17 @@ fn check_host(host: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lent_directory_resolves_paths_inside_it_only() {
+        let lent = LentDirectory { host: PathBuf::from("/srv/data"), guest: "/data/".into(), writable: false };
+        assert_eq!(lent.resolve("/data"), Some(PathBuf::from("/srv/data")));
+        assert_eq!(lent.resolve("/data/in//words.txt"), Some(PathBuf::from("/srv/data/in/words.txt")));
+        assert_eq!(lent.resolve("/database"), None, "a sibling that shares the prefix");
+        assert_eq!(lent.resolve("/data/../etc"), None);
+        assert_eq!(lent.resolve("/data/./in"), None);
+        assert_eq!(lent.resolve("/etc"), None);
+    }
 
     #[test]
     fn defaults_are_valid_and_match_flink() {

@@ -227,6 +227,18 @@ pub enum SpawnError {
         /// The host's.
         host: u64,
     },
+    /// A directory to lend the endpoint cannot be opened.
+    #[error("cannot lend directory `{}` to endpoint `{id}` as `{guest}`: {reason}; check that it exists and the host may read it", host.display())]
+    Directory {
+        /// The endpoint id.
+        id: String,
+        /// The directory on the host.
+        host: PathBuf,
+        /// Where the endpoint would see it.
+        guest: String,
+        /// Why it cannot be opened.
+        reason: String,
+    },
     /// The component was loaded by a different engine.
     #[error("component `{0}` was loaded by another engine than this service's")]
     ForeignComponent(String),
@@ -303,4 +315,19 @@ pub enum EndpointFailure {
         /// The error.
         message: String,
     },
+}
+
+/// An error and every cause under it, `outer: inner: innermost`, skipping a
+/// cause whose text its parent already shows.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }

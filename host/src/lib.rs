@@ -67,7 +67,9 @@ pub mod service;
 
 pub use self::client::GatewayClient;
 pub use self::component::ComponentInfo;
-pub use self::config::{HaConfig, HeartbeatConfig, HostConfig, RegistrationConfig, TlsConfig, ZooKeeperConfig};
+pub use self::config::{
+    HaConfig, HeartbeatConfig, HostConfig, LentDirectory, RegistrationConfig, TlsConfig, ZooKeeperConfig,
+};
 pub use self::endpoint::{EndpointStats, Lifecycle, Termination};
 pub use self::engine::{EndpointComponent, Engine};
 pub use self::error::{EndpointFailure, EngineError, LoadError, RpcError, SpawnError};

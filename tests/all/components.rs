@@ -5,7 +5,7 @@
 use wasmtime::component::Val;
 use weir::component::ExecutionMode;
 use weir::{EndpointOptions, FencingToken};
-use weir_tests::gateways::{COUNTER, ECHO, ECHO_SYNC, FAULT, KEEPER, PROBE, TICKER, WRITER};
+use weir_tests::gateways::{COUNTER, ECHO, ECHO_SYNC, FAULT, KEEPER, PROBE, SUPERVISOR, TICKER, WRITER};
 use weir_tests::{artifacts, component, eventually, host, with_config};
 
 fn assert_world(path: &str, mode: ExecutionMode, gateways: &[&str], clients: &[&str]) {
@@ -72,6 +72,16 @@ fn keeper() {
     assert!(capabilities.iter().all(|c| keeper.iter().any(|i| i == c)), "{keeper:?}");
     let counter = imports(artifacts::COUNTER);
     assert!(!capabilities.iter().any(|c| counter.iter().any(|i| i == c)), "{counter:?}");
+}
+
+/// `supervisor` imports `weir:rpc/supervision` and no other capability of
+/// the cluster's. (Its behaviour is tested in `children`.)
+#[test]
+fn supervisor() {
+    assert_world(artifacts::SUPERVISOR, ExecutionMode::Concurrent, &[SUPERVISOR], &[]);
+    let imports = component(artifacts::SUPERVISOR).info().imports.clone();
+    assert!(imports.iter().any(|i| i == "weir:rpc/supervision@0.1.0"), "{imports:?}");
+    assert!(!imports.iter().any(|i| i == "weir:rpc/leadership@0.1.0"), "{imports:?}");
 }
 
 /// The same gateway declared in another order: each function keeps its id

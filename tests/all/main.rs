@@ -5,6 +5,7 @@ mod bad_input;
 mod batches;
 mod calls;
 mod capabilities;
+mod children;
 mod components;
 mod fencing;
 mod ha;

@@ -121,6 +121,7 @@ pub mod gateways {
     pub const TICKER: &str = "weir:examples/ticker@0.1.0";
     pub const WRITER: &str = "weir:examples/writer@0.1.0";
     pub const KEEPER: &str = "weir:examples/keeper@0.1.0";
+    pub const SUPERVISOR: &str = "weir:examples/supervisor@0.1.0";
 }
 
 /// Endpoint options with these settings.

@@ -20,6 +20,7 @@ wasmtime::component::bindgen!({
         "weir:rpc/heartbeats.[method]heartbeat-manager.report": trappable,
         "weir:rpc/registration.[method]retry-schedule.report": trappable,
         "weir:rpc/registration.[constructor]retry-schedule": trappable,
+        "weir:rpc/supervision.[static]child.start": trappable,
         default: tracing,
     },
     with: {
@@ -27,6 +28,7 @@ wasmtime::component::bindgen!({
         "weir:rpc/leadership.follower": super::leadership::Follower,
         "weir:rpc/heartbeats.heartbeat-manager": super::heartbeats::Manager,
         "weir:rpc/registration.retry-schedule": super::registration::Schedule,
+        "weir:rpc/supervision.child": super::supervision::Child,
     },
 });
 

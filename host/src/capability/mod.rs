@@ -10,15 +10,16 @@
 //!
 //! | capability | interfaces | per-endpoint state |
 //! | --- | --- | --- |
-//! | [`wasi::Wasi`] | WASI 0.2, without files, sockets or environment | WASI's context |
+//! | [`wasi::Wasi`] | WASI 0.2, without sockets or environment, files only in lent directories | WASI's context |
 //! | [`runtime::Runtime`] | `weir:rpc/runtime`: identity, settings, logs, clocks, scheduled tasks | [`timers::Timers`] |
 //! | [`batch_replies::BatchReplies`] | `weir:rpc/batch-replies`: answers to the asks of an async batch | [`batch_replies::Outcomes`] |
 //! | [`clients::Clients`] | `<gateway>-client`: typed handles to other endpoints | [`clients::Connections`] |
 //! | [`leadership`] | `weir:rpc/leadership`: leader election and retrieval | handles in the resource table |
 //! | [`heartbeats`] | `weir:rpc/heartbeats`: heartbeat monitoring | handles in the resource table |
 //! | [`registration`] | `weir:rpc/registration`: retry schedules | handles in the resource table |
+//! | [`supervision`] | `weir:rpc/supervision`: starting endpoints, learning how they end | handles in the resource table |
 //!
-//! The last three are each one typed interface whose handles live in the
+//! The last four are each one typed interface whose handles live in the
 //! store's resource table: an [`Interface`] lends each.
 //!
 //! What the capabilities need from the service (its connector, HA services,
@@ -33,6 +34,7 @@ mod registration;
 mod runtime;
 mod stdio;
 mod store;
+mod supervision;
 mod timers;
 mod typed_clients;
 mod wasi;
@@ -45,6 +47,7 @@ use wasmtime::component::Linker;
 
 pub(crate) use self::batch_replies::Outcomes;
 pub(crate) use self::store::{Identity, LimitExceeded, Limits, StoreData, StoreParts, new_store};
+pub(crate) use self::supervision::{ChildError, ChildSpec, Source, Spawner};
 pub(crate) use self::timers::{TASK_BYTES, Timers};
 use crate::component::{ComponentInfo, Lender};
 use crate::config::{HeartbeatConfig, RegistrationConfig};
@@ -111,6 +114,8 @@ pub(crate) struct HostContext {
     pub heartbeat: HeartbeatConfig,
     /// Registration timing for schedules that bring none.
     pub registration: RegistrationConfig,
+    /// Starts the endpoints endpoints supervise.
+    pub spawner: Arc<dyn Spawner>,
 }
 
 /// Every capability the host has.
@@ -135,6 +140,7 @@ impl Capabilities {
                 Box::new(Interface { name: leadership::INTERFACE, link: leadership::link }),
                 Box::new(Interface { name: heartbeats::INTERFACE, link: heartbeats::link }),
                 Box::new(Interface { name: registration::INTERFACE, link: registration::link }),
+                Box::new(Interface { name: supervision::INTERFACE, link: supervision::link }),
             ],
         }
     }

@@ -12,10 +12,12 @@ use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{CallHook, ResourceLimiter, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use super::HostContext;
 use super::stdio::GuestOutput;
+use crate::config::LentDirectory;
+use crate::error::SpawnError;
 use crate::fencing::FencingToken;
 
 /// Who the endpoint is, for the `runtime` interface and for messages.
@@ -26,6 +28,8 @@ pub(crate) struct Identity {
     pub token: Option<FencingToken>,
     /// The endpoint's settings, for `runtime.config`.
     pub config: Arc<[(String, String)]>,
+    /// The host directories it may use, which it may lend its children.
+    pub directories: Arc<[LentDirectory]>,
 }
 
 /// Per-endpoint limits on guest execution.
@@ -180,16 +184,29 @@ pub(crate) struct StoreParts {
 /// enters guest code, the deadline is reset to `cpu_deadline_ticks` epochs
 /// ahead; if guest code is still running when the epoch passes it, the guest
 /// traps. Time spent in the host (awaiting a reply, say) does not count.
-pub(crate) fn new_store(engine: &wasmtime::Engine, parts: StoreParts) -> Store<StoreData> {
+///
+/// # Errors
+///
+/// A directory to lend that cannot be opened.
+pub(crate) fn new_store(engine: &wasmtime::Engine, parts: StoreParts) -> Result<Store<StoreData>, SpawnError> {
     let StoreParts { identity, host, limits, states } = parts;
     let stderr = GuestOutput::stderr(identity.id.clone());
-    let wasi = WasiCtx::builder()
-        .stdout(GuestOutput::stdout(identity.id.clone()))
+    let mut wasi = WasiCtx::builder();
+    wasi.stdout(GuestOutput::stdout(identity.id.clone()))
         .stderr(stderr.clone())
         .allow_tcp(false)
         .allow_udp(false)
-        .allow_ip_name_lookup(false)
-        .build();
+        .allow_ip_name_lookup(false);
+    for directory in identity.directories.iter() {
+        let perms = if directory.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+        wasi.preopened_dir(&directory.host, &directory.guest, perms).map_err(|error| SpawnError::Directory {
+            id: identity.id.to_string(),
+            host: directory.host.clone(),
+            guest: directory.guest.clone(),
+            reason: format!("{error:#}"),
+        })?;
+    }
+    let wasi = wasi.build();
     let data = StoreData {
         wasi,
         table: ResourceTable::new(),
@@ -217,7 +234,7 @@ pub(crate) fn new_store(engine: &wasmtime::Engine, parts: StoreParts) -> Store<S
         }
         Ok(())
     });
-    store
+    Ok(store)
 }
 
 #[cfg(test)]

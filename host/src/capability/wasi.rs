@@ -1,5 +1,7 @@
-//! WASI 0.2, as far as an endpoint may use it: no files, sockets or
-//! environment; stdout and stderr go to `tracing` ([`super::stdio`]).
+//! WASI 0.2, as far as an endpoint may use it: no sockets or environment,
+//! and files only in the directories it is lent (`EndpointOptions::
+//! directories`, set up with its store); stdout and stderr go to `tracing`
+//! ([`super::stdio`]).
 
 use wasmtime::component::Linker;
 
@@ -12,7 +14,7 @@ pub(crate) struct Wasi;
 
 impl Capability for Wasi {
     fn describe(&self) -> &'static str {
-        "WASI 0.2 (without files, sockets or environment)"
+        "WASI 0.2 (without sockets or environment, files only in lent directories)"
     }
 
     fn lends(&self, name: &str) -> bool {

@@ -5,8 +5,10 @@
 //! what happens on the host as one stream of [`HostEvent`]s, and shuts it
 //! all down.
 
+mod children;
 mod runner;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,13 +17,14 @@ use tokio::runtime::{Handle, Runtime};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use self::children::{ChildStarter, Components};
 pub use self::runner::LeadershipRunner;
 use crate::actor::{self, Actor, Inbox};
 use crate::address::{self, LOCAL_AUTHORITY};
 use crate::capability::{HostContext, Identity, Limits, StoreParts, new_store};
 use crate::client::GatewayClient;
 use crate::component::ComponentInfo;
-use crate::config::{ConfigError, HaConfig, HeartbeatConfig, HostConfig, RegistrationConfig};
+use crate::config::{ConfigError, HaConfig, HeartbeatConfig, HostConfig, LentDirectory, RegistrationConfig};
 use crate::endpoint::{ActorRef, Control, Directory, EndpointStats, Lifecycle, Termination};
 use crate::engine::{EndpointComponent, Engine};
 use crate::error::{EndpointFailure, RpcError, SpawnError};
@@ -43,6 +46,9 @@ pub struct EndpointOptions {
     /// Settings the endpoint reads through `runtime.config` (what Flink
     /// passes to an endpoint's constructor).
     pub config: Vec<(String, String)>,
+    /// The host directories it may use through WASI's filesystem (none by
+    /// default: an endpoint sees no file of the host's).
+    pub directories: Vec<LentDirectory>,
 }
 
 /// Endpoints that did not stop cleanly during a shutdown.
@@ -119,9 +125,18 @@ pub struct ServiceBuilder {
     ha: HaConfig,
     heartbeat: HeartbeatConfig,
     registration: RegistrationConfig,
+    components: BTreeMap<String, EndpointComponent>,
 }
 
 impl ServiceBuilder {
+    /// Lets endpoints start children from `component` under `name`
+    /// (`weir:rpc/supervision`'s `named` source).
+    #[must_use]
+    pub fn component(mut self, name: impl Into<String>, component: EndpointComponent) -> Self {
+        self.components.insert(name.into(), component);
+        self
+    }
+
     /// Runs the service's endpoints on `runtime` (for example a test's, to
     /// share its paused clock) instead of `worker-threads` threads of its own.
     #[must_use]
@@ -172,10 +187,13 @@ impl ServiceBuilder {
                 (runtime.handle().clone(), Some(runtime))
             }
         };
-        match self.assemble(runtime) {
+        let starter = Arc::new(ChildStarter::default());
+        match self.assemble(runtime, starter.clone()) {
             Ok(mut inner) => {
                 inner.own_runtime = own_runtime;
-                Ok(RpcService { inner: Arc::new(inner) })
+                let inner = Arc::new(inner);
+                starter.serve(&inner);
+                Ok(RpcService { inner })
             }
             Err(error) => {
                 // Dropping a runtime blocks, which a caller on another
@@ -188,7 +206,7 @@ impl ServiceBuilder {
         }
     }
 
-    fn assemble(self, runtime: Handle) -> Result<ServiceInner, ServiceError> {
+    fn assemble(self, runtime: Handle, starter: Arc<ChildStarter>) -> Result<ServiceInner, ServiceError> {
         let config = self.config;
         let tls = config.tls.as_ref().map(Tls::new).transpose()?;
         let listener = config.listen.as_deref().map(|address| listen(address, &runtime)).transpose()?;
@@ -216,10 +234,12 @@ impl ServiceBuilder {
             runtime: runtime.clone(),
             heartbeat: self.heartbeat,
             registration: self.registration,
+            spawner: starter,
         });
         Ok(ServiceInner {
             config,
             engine: self.engine,
+            components: Components::new(self.components),
             directory,
             connector,
             host,
@@ -241,6 +261,8 @@ pub struct RpcService {
 struct ServiceInner {
     config: HostConfig,
     engine: Engine,
+    /// What endpoints start children from.
+    components: Components,
     directory: Arc<Directory>,
     connector: Arc<Connector>,
     /// What every endpoint's capabilities get from the service.
@@ -273,6 +295,7 @@ impl RpcService {
             ha: HaConfig::default(),
             heartbeat: HeartbeatConfig::default(),
             registration: RegistrationConfig::default(),
+            components: BTreeMap::new(),
         }
     }
 
@@ -387,12 +410,13 @@ impl RpcService {
                     address: address.clone(),
                     token: options.fencing_token,
                     config: options.config.into(),
+                    directories: options.directories.into(),
                 },
                 host: inner.host.clone(),
                 limits: Limits::new(memory_cap, cpu_deadline, config.epoch_tick, message_limit),
                 states: component.capability_states(inner.engine.capabilities()),
             },
-        );
+        )?;
         let funcs = component.instantiate(&mut store).await.map_err(|source| SpawnError::Instantiate {
             id: id.to_string(),
             component: component.info().name.clone(),

@@ -1,0 +1,210 @@
+//! `weir:rpc/supervision`: endpoints that start endpoints, and learn how
+//! they end.
+//!
+//! The capability sits below the service, which alone can start an
+//! endpoint: it asks through [`Spawner`], which the service implements. A
+//! child handle owns its endpoint, as an actor owns its children in Pekko:
+//! dropping the handle, or the whole store when the parent terminates,
+//! stops the child.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use wasmtime::component::{Accessor, HasSelf, Linker, Resource};
+
+use super::bindings::supervision::{self, ChildDirectory, ChildOptions, ComponentSource, StartError};
+use super::store::StoreData;
+use crate::config::LentDirectory;
+use crate::endpoint::{ActorRef, Control};
+use crate::fencing::FencingToken;
+
+/// The interface, as components import it.
+pub(crate) const INTERFACE: &str = "weir:rpc/supervision@0.1.0";
+
+/// Defines the interface in a linker.
+pub(crate) fn link(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
+    supervision::add_to_linker::<StoreData, HasSelf<StoreData>>(linker, |data| data)
+}
+
+/// What one child handle costs the host, charged against the parent's
+/// memory cap (the child's own store is charged to the child).
+const HANDLE_BYTES: u64 = 256;
+
+/// Starts endpoints for their parents: the service, seen from below.
+pub(crate) trait Spawner: Send + Sync + std::fmt::Debug {
+    /// Starts the endpoint `spec` describes; it has run `on-start` when the
+    /// future returns it.
+    fn start(&self, spec: ChildSpec) -> BoxFuture<'static, Result<Arc<ActorRef>, ChildError>>;
+}
+
+/// Where a child's component comes from.
+#[derive(Debug)]
+pub(crate) enum Source {
+    /// One the host was given under this name.
+    Named(String),
+    /// A component's bytes.
+    Bytes(Vec<u8>),
+}
+
+/// What a parent asks for: the component, and the endpoint's options.
+#[derive(Debug)]
+pub(crate) struct ChildSpec {
+    pub source: Source,
+    pub id: String,
+    pub token: Option<FencingToken>,
+    pub settings: Vec<(String, String)>,
+    pub memory_cap: Option<u64>,
+    pub cpu_deadline: Option<Duration>,
+    pub directories: Vec<LentDirectory>,
+}
+
+/// Why a child could not be started.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ChildError {
+    /// No component has this name on the host.
+    #[error("no component is named `{name}` on this host (named: {known}); add it to the `[components]` table")]
+    UnknownComponent { name: String, known: String },
+    /// The bytes are no endpoint component; the loader's message.
+    #[error("{0}")]
+    InvalidComponent(String),
+    /// The host refused the endpoint.
+    #[error("{0}")]
+    Refused(String),
+    /// `on-start` failed.
+    #[error("{0}")]
+    StartFailed(String),
+}
+
+impl From<ChildError> for StartError {
+    fn from(error: ChildError) -> Self {
+        let text = error.to_string();
+        match error {
+            ChildError::UnknownComponent { .. } => StartError::UnknownComponent(text),
+            ChildError::InvalidComponent(_) => StartError::InvalidComponent(text),
+            ChildError::Refused(_) => StartError::Refused(text),
+            ChildError::StartFailed(_) => StartError::StartFailed(text),
+        }
+    }
+}
+
+/// A child handle: the endpoint it owns.
+pub struct Child {
+    actor: Arc<ActorRef>,
+}
+
+impl Drop for Child {
+    /// Stops the child; nothing happens if it has terminated already.
+    fn drop(&mut self) {
+        self.actor.control(Control::Terminate);
+    }
+}
+
+/// What a parent lent `parent`'s directories asks for.
+///
+/// # Errors
+///
+/// [`ChildError::Refused`] for a directory the parent may not lend.
+fn spec(source: ComponentSource, options: ChildOptions, parent: &[LentDirectory]) -> Result<ChildSpec, ChildError> {
+    let directories = options.directories.into_iter().map(|wanted| lend(parent, wanted)).collect::<Result<_, _>>()?;
+    Ok(ChildSpec {
+        source: match source {
+            ComponentSource::Named(name) => Source::Named(name),
+            ComponentSource::Bytes(bytes) => Source::Bytes(bytes),
+        },
+        id: options.id,
+        token: options.fencing_token.map(|uuid| FencingToken::from_u64_pair(uuid.high, uuid.low)),
+        settings: options.settings,
+        memory_cap: options.memory_cap,
+        cpu_deadline: options.cpu_deadline_ms.map(Duration::from_millis),
+        directories,
+    })
+}
+
+/// The host directory behind `wanted`: a child is lent only what its
+/// parent holds, and may write only where its parent may.
+fn lend(parent: &[LentDirectory], wanted: ChildDirectory) -> Result<LentDirectory, ChildError> {
+    let refuse = |why: String| ChildError::Refused(format!("cannot lend `{}`: {why}", wanted.path));
+    let (holder, host) =
+        parent.iter().find_map(|holder| Some((holder, holder.resolve(&wanted.path)?))).ok_or_else(|| {
+            let held: Vec<&str> = parent.iter().map(|d| d.guest.as_str()).collect();
+            refuse(match held.is_empty() {
+                true => "the parent has no directory of its own to lend".into(),
+                false => format!("it is not inside a directory the parent holds ({})", held.join(", ")),
+            })
+        })?;
+    if wanted.writable && !holder.writable {
+        return Err(refuse(format!("the parent may only read `{}`", holder.guest)));
+    }
+    if !wanted.guest_path.starts_with('/') {
+        return Err(refuse(format!("`{}` is not an absolute path", wanted.guest_path)));
+    }
+    Ok(LentDirectory { host, guest: wanted.guest_path, writable: wanted.writable })
+}
+
+/// How a child terminated, as the guest sees it.
+async fn termination(actor: &ActorRef) -> Result<(), String> {
+    actor.lifecycle.terminated().await.map_err(|failure| failure.to_string())
+}
+
+/// The endpoint behind a child handle.
+fn actor_of<T>(accessor: &Accessor<T, HasSelf<StoreData>>, child: &Resource<Child>) -> Option<Arc<ActorRef>> {
+    accessor.with(|mut access| access.get().table.get(child).ok().map(|child| child.actor.clone()))
+}
+
+impl supervision::Host for StoreData {}
+
+impl supervision::HostChild for StoreData {
+    fn id(&mut self, child: Resource<Child>) -> String {
+        self.table.get(&child).map(|child| child.actor.id.to_string()).unwrap_or_default()
+    }
+
+    fn address(&mut self, child: Resource<Child>) -> String {
+        self.table.get(&child).map(|child| child.actor.address.to_string()).unwrap_or_default()
+    }
+
+    fn drop(&mut self, child: Resource<Child>) -> wasmtime::Result<()> {
+        self.release(child, HANDLE_BYTES).map(drop)
+    }
+}
+
+impl<T> supervision::HostChildWithStore<T> for HasSelf<StoreData> {
+    async fn start(
+        accessor: &Accessor<T, Self>,
+        source: ComponentSource,
+        options: ChildOptions,
+    ) -> wasmtime::Result<Result<Resource<Child>, StartError>> {
+        let (spawner, parent, directories) = accessor.with(|mut access| {
+            let data = access.get();
+            (data.host.spawner.clone(), data.identity.id.clone(), data.identity.directories.clone())
+        });
+        let id = options.id.clone();
+        let started = match spec(source, options, &directories) {
+            Ok(spec) => spawner.start(spec).await,
+            Err(error) => Err(error),
+        };
+        let actor = match started {
+            Ok(actor) => actor,
+            Err(error) => {
+                tracing::debug!(endpoint = %parent, child = %id, %error, "could not start a child");
+                return Ok(Err(error.into()));
+            }
+        };
+        tracing::info!(endpoint = %parent, child = %actor.id, "started a child");
+        let child = accessor.with(|mut access| access.get().hold(Child { actor }, HANDLE_BYTES))?;
+        Ok(Ok(child))
+    }
+
+    async fn terminated(accessor: &Accessor<T, Self>, child: Resource<Child>) -> Result<(), String> {
+        match actor_of(accessor, &child) {
+            Some(actor) => termination(&actor).await,
+            None => Err("no such child handle".into()),
+        }
+    }
+
+    async fn stop(accessor: &Accessor<T, Self>, child: Resource<Child>) -> Result<(), String> {
+        let Some(actor) = actor_of(accessor, &child) else { return Err("no such child handle".into()) };
+        actor.control(Control::Terminate);
+        termination(&actor).await
+    }
+}

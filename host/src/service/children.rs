@@ -1,0 +1,130 @@
+//! Endpoints that endpoints start (`weir:rpc/supervision`): the components
+//! a host knows by name, those it compiled from bytes a parent handed it,
+//! and the service as the capability's [`Spawner`].
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use futures::future::BoxFuture;
+
+use super::{EndpointOptions, RpcService, ServiceInner, StartError};
+use crate::capability::{ChildError, ChildSpec, Source, Spawner};
+use crate::endpoint::ActorRef;
+use crate::engine::{EndpointComponent, Engine};
+
+/// Components compiled from bytes kept for reuse: a job's tasks start from
+/// the same artifact again and again, and compiling takes far longer than
+/// starting.
+const COMPILED_KEPT: usize = 16;
+
+/// The components children start from.
+#[derive(Debug, Default)]
+pub(super) struct Components {
+    /// Given to the builder, by name.
+    named: BTreeMap<String, EndpointComponent>,
+    /// Compiled from bytes, newest last.
+    compiled: Mutex<Vec<Compiled>>,
+}
+
+/// A component compiled from bytes: a hash of the bytes and the bytes
+/// themselves, compared on a hit.
+#[derive(Debug)]
+struct Compiled {
+    hash: u64,
+    bytes: Arc<[u8]>,
+    component: EndpointComponent,
+}
+
+impl Components {
+    pub(super) fn new(named: BTreeMap<String, EndpointComponent>) -> Self {
+        Self { named, compiled: Mutex::default() }
+    }
+
+    fn named(&self, name: &str) -> Result<EndpointComponent, ChildError> {
+        self.named.get(name).cloned().ok_or_else(|| ChildError::UnknownComponent {
+            name: name.to_owned(),
+            known: match self.named.keys().map(String::as_str).collect::<Vec<_>>().join(", ") {
+                known if known.is_empty() => "none".to_owned(),
+                known => known,
+            },
+        })
+    }
+
+    /// The component `bytes` hold, compiled once (off the endpoints'
+    /// threads) and kept among the last [`COMPILED_KEPT`].
+    async fn compiled(&self, engine: &Engine, bytes: Vec<u8>) -> Result<EndpointComponent, ChildError> {
+        let hash = {
+            let mut hasher = std::hash::DefaultHasher::new();
+            bytes.hash(&mut hasher);
+            hasher.finish()
+        };
+        let kept = self
+            .lock()
+            .iter()
+            .find(|kept| kept.hash == hash && *kept.bytes == *bytes)
+            .map(|kept| kept.component.clone());
+        if let Some(component) = kept {
+            return Ok(component);
+        }
+        let bytes: Arc<[u8]> = bytes.into();
+        let (engine, source) = (engine.clone(), bytes.clone());
+        let name = format!("a component of {} bytes", bytes.len());
+        let component = tokio::task::spawn_blocking(move || engine.load_bytes(&name, &source))
+            .await
+            .map_err(|error| ChildError::InvalidComponent(format!("compiling the component failed: {error}")))?
+            .map_err(|error| ChildError::InvalidComponent(crate::error::chain(&error)))?;
+        let mut compiled = self.lock();
+        if compiled.len() == COMPILED_KEPT {
+            compiled.remove(0);
+        }
+        compiled.push(Compiled { hash, bytes, component: component.clone() });
+        Ok(component)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Compiled>> {
+        self.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The service as [`Spawner`]. The endpoints' host context holds it and the
+/// service holds the host context, so it only holds the service weakly; it
+/// is set once the service exists.
+#[derive(Debug, Default)]
+pub(super) struct ChildStarter(OnceLock<Weak<ServiceInner>>);
+
+impl ChildStarter {
+    pub(super) fn serve(&self, inner: &Arc<ServiceInner>) {
+        let _ = self.0.set(Arc::downgrade(inner));
+    }
+}
+
+impl Spawner for ChildStarter {
+    fn start(&self, spec: ChildSpec) -> BoxFuture<'static, Result<Arc<ActorRef>, ChildError>> {
+        let service = self.0.get().and_then(Weak::upgrade).map(|inner| RpcService { inner });
+        Box::pin(async move {
+            let service = service.ok_or_else(|| ChildError::Refused("the RPC service is stopped".into()))?;
+            start(&service, spec).await
+        })
+    }
+}
+
+async fn start(service: &RpcService, spec: ChildSpec) -> Result<Arc<ActorRef>, ChildError> {
+    let inner = &service.inner;
+    let component = match spec.source {
+        Source::Named(name) => inner.components.named(&name)?,
+        Source::Bytes(bytes) => inner.components.compiled(&inner.engine, bytes).await?,
+    };
+    let options = EndpointOptions {
+        fencing_token: spec.token,
+        memory_cap: spec.memory_cap,
+        cpu_deadline: spec.cpu_deadline,
+        config: spec.settings,
+        directories: spec.directories,
+    };
+    match service.start(&spec.id, &component, options).await {
+        Ok(endpoint) => Ok(endpoint.actor),
+        Err(StartError::Spawn(error)) => Err(ChildError::Refused(crate::error::chain(&error))),
+        Err(StartError::Failed(failure)) => Err(ChildError::StartFailed(failure.to_string())),
+    }
+}

@@ -1,0 +1,216 @@
+//! Endpoints that start endpoints (`weir:rpc/supervision`), through the
+//! `supervisor` component: children from a component the host names or
+//! from a component's bytes, each an ordinary endpoint in a store of its
+//! own; starts refused with errors that say what was wrong; parents that
+//! learn how each child ended; children that end with their parent; and
+//! files only in the directories an endpoint is lent, which it may lend on.
+
+use wasmtime::component::Val;
+use weir::{EndpointOptions, GatewayClient, LentDirectory, RpcService};
+use weir_tests::gateways::{ECHO, FAULT, SUPERVISOR};
+use weir_tests::{artifacts, component, config, engine, eventually, text};
+
+/// A host that names the echo and supervisor components by their names,
+/// with a supervisor on it, lent `directories`.
+async fn supervised_with(directories: Vec<LentDirectory>) -> (RpcService, GatewayClient) {
+    let host = RpcService::builder(config(), engine().clone())
+        .component("echo", component(artifacts::ECHO))
+        .component("supervisor", component(artifacts::SUPERVISOR))
+        .build()
+        .expect("cannot create the host");
+    let options = EndpointOptions { directories, ..EndpointOptions::default() };
+    let parent = host.start("parent", &component(artifacts::SUPERVISOR), options).await.unwrap();
+    let supervisor = parent.gateway(SUPERVISOR).unwrap();
+    (host, supervisor)
+}
+
+async fn supervised() -> (RpcService, GatewayClient) {
+    supervised_with(Vec::new()).await
+}
+
+/// The `ok` string of a `result<string, string>`, or the `err` text.
+fn started(reply: Option<Val>) -> Result<String, String> {
+    match reply {
+        Some(Val::Result(Ok(Some(address)))) => match *address {
+            Val::String(address) => Ok(address),
+            other => panic!("expected an address, got {other:?}"),
+        },
+        Some(Val::Result(Err(Some(error)))) => match *error {
+            Val::String(error) => Err(error),
+            other => panic!("expected an error text, got {other:?}"),
+        },
+        other => panic!("expected a result, got {other:?}"),
+    }
+}
+
+/// How the parent says child `id` ended, once it has.
+async fn ended(supervisor: &GatewayClient, id: &str) -> Result<(), String> {
+    eventually(&format!("the parent to learn that `{id}` ended"), || async {
+        match supervisor.ask("ended", vec![text(id)]).await.unwrap() {
+            Some(Val::Option(Some(outcome))) => match *outcome {
+                Val::Result(Ok(None)) => Some(Ok(())),
+                Val::Result(Err(Some(cause))) => match *cause {
+                    Val::String(cause) => Some(Err(cause)),
+                    other => panic!("expected a cause, got {other:?}"),
+                },
+                other => panic!("expected an outcome, got {other:?}"),
+            },
+            _ => None,
+        }
+    })
+    .await
+}
+
+fn bytes_of(path: &str) -> Val {
+    Val::List(std::fs::read(path).unwrap().into_iter().map(Val::U8).collect())
+}
+
+fn no_directories() -> Val {
+    Val::List(Vec::new())
+}
+
+fn settings(pairs: &[(&str, &str)]) -> Val {
+    Val::List(pairs.iter().map(|(k, v)| Val::Tuple(vec![text(k), text(v)])).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_starts_a_child_from_a_named_component_and_stops_it() {
+    let (host, supervisor) = supervised().await;
+    let address =
+        started(supervisor.ask("start-named", vec![text("echo"), text("kid"), no_directories()]).await.unwrap())
+            .unwrap();
+    assert_eq!(address, host.address_of("kid"));
+
+    // The child is an ordinary endpoint: anyone calls it at its address.
+    let echo = host.connect(&address, ECHO, None).await.unwrap();
+    assert_eq!(echo.ask("ping", vec![Val::U64(7)]).await.unwrap(), Some(Val::U64(7)));
+
+    assert_eq!(supervisor.ask("stop", vec![text("kid")]).await.unwrap(), Some(Val::Result(Ok(None))));
+    assert!(host.endpoint("kid").is_none(), "a stopped child leaves the host");
+    assert_eq!(ended(&supervisor, "kid").await, Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_from_bytes_runs_in_a_store_of_its_own_and_its_trap_ends_it_only() {
+    let (host, supervisor) = supervised().await;
+    let faulty = bytes_of(artifacts::FAULTY);
+    let start = |id: &str, fault: &str, memory_cap: u64| {
+        supervisor
+            .ask("start-bytes", vec![faulty.clone(), text(id), settings(&[("fault", fault)]), Val::U64(memory_cap)])
+    };
+    let trapper = started(start("trapper", "trap", 0).await.unwrap()).unwrap();
+    let hog = started(start("hog", "allocate", 4 << 20).await.unwrap()).unwrap();
+
+    let trigger = async |address: &str| {
+        let fault = host.connect(address, FAULT, None).await.unwrap();
+        fault.ask("trigger", vec![]).await.unwrap_err()
+    };
+    trigger(&trapper).await;
+    let cause = ended(&supervisor, "trapper").await.unwrap_err();
+    assert!(cause.contains("deliberate trap"), "the parent learns the trap: {cause}");
+
+    // The hog's own memory cap stops it, well below the host's.
+    trigger(&hog).await;
+    let cause = ended(&supervisor, "hog").await.unwrap_err();
+    assert!(cause.contains("memory cap"), "the parent learns the cap: {cause}");
+
+    // The parent keeps serving, and starts the same bytes again.
+    let again = started(start("trapper-2", "trap", 0).await.unwrap()).unwrap();
+    assert_eq!(again, host.address_of("trapper-2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_that_cannot_succeed_says_why() {
+    let (host, supervisor) = supervised().await;
+    let named = |name: &str, id: &str| supervisor.ask("start-named", vec![text(name), text(id), no_directories()]);
+
+    let error = started(named("jobmaster", "kid").await.unwrap()).unwrap_err();
+    assert!(error.contains("no component is named `jobmaster`") && error.contains("named: echo"), "{error}");
+    assert!(error.contains("`[components]`"), "says how to fix it: {error}");
+
+    let garbage = Val::List(b"not a component".iter().copied().map(Val::U8).collect());
+    let reply = supervisor.ask("start-bytes", vec![garbage, text("kid"), settings(&[]), Val::U64(0)]).await.unwrap();
+    let error = started(reply).unwrap_err();
+    assert!(error.contains("15 bytes"), "names the component: {error}");
+
+    started(named("echo", "kid").await.unwrap()).unwrap();
+    let error = started(named("echo", "kid").await.unwrap()).unwrap_err();
+    assert!(error.contains("`kid` is already running"), "{error}");
+    let error = started(named("echo", "no/slash").await.unwrap()).unwrap_err();
+    assert!(error.contains("invalid endpoint id `no/slash`"), "{error}");
+    let reply = supervisor
+        .ask("start-bytes", vec![bytes_of(artifacts::ECHO), text("big"), settings(&[]), Val::U64(u64::MAX)])
+        .await
+        .unwrap();
+    let error = started(reply).unwrap_err();
+    assert!(error.contains("exceeds the host's"), "{error}");
+
+    // Nothing was left behind, and the parent still serves.
+    assert!(host.endpoint("big").is_none());
+    assert!(host.endpoint("kid").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_end_with_their_parent() {
+    let (host, supervisor) = supervised().await;
+    for id in ["kid-1", "kid-2"] {
+        started(supervisor.ask("start-named", vec![text("echo"), text(id), no_directories()]).await.unwrap()).unwrap();
+    }
+    let parent = host.endpoint("parent").unwrap();
+    parent.close().await.unwrap();
+    for id in ["kid-1", "kid-2"] {
+        eventually(&format!("`{id}` to end with its parent"), || async { host.endpoint(id).is_none().then_some(()) })
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_sees_only_the_directories_it_is_lent_and_lends_them_on() {
+    let root = std::env::temp_dir().join(format!("weir-lent-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("data/input")).unwrap();
+    std::fs::create_dir_all(root.join("secret")).unwrap();
+    std::fs::write(root.join("data/input/words.txt"), "to be or not to be").unwrap();
+    std::fs::write(root.join("secret/key"), "hidden").unwrap();
+    let lent = |host: &str, guest: &str, writable: bool| LentDirectory {
+        host: root.join(host),
+        guest: guest.into(),
+        writable,
+    };
+    let (host, parent) = supervised_with(vec![lent("data", "/data", true), lent("secret", "/secret", false)]).await;
+    let read = |gateway: &GatewayClient, path: &str| {
+        let (gateway, path) = (gateway.clone(), path.to_owned());
+        async move { started(gateway.ask("read-file", vec![text(&path)]).await.unwrap()) }
+    };
+    let write = |gateway: &GatewayClient, path: &str| {
+        let (gateway, path) = (gateway.clone(), path.to_owned());
+        async move { gateway.ask("write-file", vec![text(&path), text("written")]).await.unwrap() }
+    };
+
+    // The parent reads and writes where it was lent, and nowhere else.
+    assert_eq!(read(&parent, "/data/input/words.txt").await.unwrap(), "to be or not to be");
+    assert_eq!(write(&parent, "/data/out.txt").await, Some(Val::Result(Ok(None))));
+    assert_eq!(std::fs::read_to_string(root.join("data/out.txt")).unwrap(), "written");
+    assert!(read(&parent, "/etc/hostname").await.is_err(), "no file outside the lent directories");
+    assert!(matches!(write(&parent, "/secret/key").await, Some(Val::Result(Err(_)))), "read-only stays read-only");
+
+    // It lends a part of its own to a child, read-only, under another name.
+    let lend = |path: &str, guest: &str, writable: bool| Val::Tuple(vec![text(path), text(guest), Val::Bool(writable)]);
+    let ask = |id: &str, directories: Vec<Val>| {
+        parent.ask("start-named", vec![text("supervisor"), text(id), Val::List(directories)])
+    };
+    let child = started(ask("reader", vec![lend("/data/input", "/input", false)]).await.unwrap()).unwrap();
+    let child = host.connect(&child, SUPERVISOR, None).await.unwrap();
+    assert_eq!(read(&child, "/input/words.txt").await.unwrap(), "to be or not to be");
+    assert!(matches!(write(&child, "/input/new.txt").await, Some(Val::Result(Err(_)))), "lent read-only");
+    assert!(read(&child, "/data/out.txt").await.is_err(), "the child sees only what it was lent");
+
+    // What the parent does not hold, or may only read, it cannot lend.
+    let error = started(ask("greedy", vec![lend("/etc", "/etc", false)]).await.unwrap()).unwrap_err();
+    assert!(error.contains("cannot lend `/etc`") && error.contains("/data, /secret"), "{error}");
+    let error = started(ask("greedy", vec![lend("/secret", "/secret", true)]).await.unwrap()).unwrap_err();
+    assert!(error.contains("the parent may only read `/secret`"), "{error}");
+    let error = started(ask("greedy", vec![lend("/data/../secret", "/s", false)]).await.unwrap()).unwrap_err();
+    assert!(error.contains("cannot lend `/data/../secret`"), "no way out through `..`: {error}");
+    assert!(host.endpoint("greedy").is_none());
+    std::fs::remove_dir_all(&root).unwrap();
+}
