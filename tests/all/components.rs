@@ -5,7 +5,9 @@
 use wasmtime::component::Val;
 use weir::component::ExecutionMode;
 use weir::{EndpointOptions, FencingToken};
-use weir_tests::gateways::{COUNTER, ECHO, ECHO_SYNC, FAULT, KEEPER, PROBE, SUPERVISOR, TICKER, WRITER};
+use weir_tests::gateways::{
+    COUNTER, ECHO, ECHO_SYNC, FAULT, KEEPER, PROBE, RESOURCEMANAGER, SUPERVISOR, TASKEXECUTOR, TICKER, WRITER,
+};
 use weir_tests::{artifacts, component, eventually, host, with_config};
 
 fn assert_world(path: &str, mode: ExecutionMode, gateways: &[&str], clients: &[&str]) {
@@ -72,6 +74,19 @@ fn keeper() {
     assert!(capabilities.iter().all(|c| keeper.iter().any(|i| i == c)), "{keeper:?}");
     let counter = imports(artifacts::COUNTER);
     assert!(!capabilities.iter().any(|c| counter.iter().any(|i| i == c)), "{counter:?}");
+}
+
+/// The control plane's components export their `weir:flink` gateways and
+/// import the clients of their peers. (Their protocols are tested in
+/// `control_plane`.)
+#[test]
+fn resourcemanager() {
+    assert_world(artifacts::RESOURCEMANAGER, ExecutionMode::Concurrent, &[RESOURCEMANAGER], &[TASKEXECUTOR]);
+}
+
+#[test]
+fn taskexecutor() {
+    assert_world(artifacts::TASKEXECUTOR, ExecutionMode::Concurrent, &[TASKEXECUTOR], &[RESOURCEMANAGER]);
 }
 
 /// `supervisor` imports `weir:rpc/supervision` and no other capability of

@@ -7,6 +7,7 @@ mod calls;
 mod capabilities;
 mod children;
 mod components;
+mod control_plane;
 mod fencing;
 mod ha;
 mod heartbeat;

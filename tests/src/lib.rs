@@ -122,6 +122,8 @@ pub mod gateways {
     pub const WRITER: &str = "weir:examples/writer@0.1.0";
     pub const KEEPER: &str = "weir:examples/keeper@0.1.0";
     pub const SUPERVISOR: &str = "weir:examples/supervisor@0.1.0";
+    pub const RESOURCEMANAGER: &str = "weir:flink/resourcemanager@0.1.0";
+    pub const TASKEXECUTOR: &str = "weir:flink/taskexecutor@0.1.0";
 }
 
 /// Endpoint options with these settings.

@@ -28,11 +28,15 @@ impl Standalone {
 impl HaServices for Standalone {
     fn leader_election(&self, component: &str) -> Result<LeaderElection, HaError> {
         check_component(component)?;
-        let (election, mut contender) = LeaderElection::new(component, self.context.events.clone());
+        let (election, contender) = LeaderElection::new(component, self.context.events.clone());
         contender.grants.grant(DEFAULT_LEADER_ID);
         // Confirmations change nothing (the address is the configured one);
-        // the contender's side lives as long as the election.
-        self.context.runtime.spawn(async move { while contender.confirmations.recv().await.is_some() {} });
+        // the contender's side lives as long as the election, its grants
+        // too: dropped, they would end the election right after the grant.
+        self.context.runtime.spawn(async move {
+            let mut contender = contender;
+            while contender.confirmations.recv().await.is_some() {}
+        });
         Ok(election)
     }
 

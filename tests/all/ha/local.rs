@@ -72,6 +72,8 @@ async fn standalone_leaders_are_fixed_under_the_default_leader_id() {
         ha::Standalone::new(BTreeMap::from([("rm".to_owned(), "weir://h:1/rm".to_owned())]), HaContext::current());
     let mut election = services.leader_election("rm").unwrap();
     assert_eq!(election.next().await, Some(Leadership::Granted(DEFAULT_LEADER_ID)));
+    let later = tokio::time::timeout(std::time::Duration::from_millis(50), election.next()).await;
+    assert!(later.is_err(), "leadership lasts as long as the election: {later:?}");
     let leader = services.leader_retrieval("rm").unwrap().current().unwrap();
     assert_eq!((leader.session, leader.address.as_str()), (DEFAULT_LEADER_ID, "weir://h:1/rm"));
     assert_eq!(services.leader_retrieval("jm").unwrap_err(), HaError::NoConfiguredLeader("jm".into()));

@@ -1,0 +1,168 @@
+//! Flink's ResourceManager, as far as its TaskExecutors go: it registers
+//! them (a new instance id for each registration, replacing an older one
+//! of the same TaskExecutor), keeps their slot reports, asks each for a
+//! heartbeat every interval, and drops one that is lost or says goodbye.
+//!
+//! It runs fenced under its leader session (the host starts an instance
+//! per session); a TaskExecutor finds it through leader retrieval. A
+//! TaskExecutor's resource id is its address.
+
+weir_guest::generate!({
+    world: "weir:flink/resourcemanager-endpoint",
+    path: ["../../wit/rpc", "../../wit/flink"],
+});
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use exports::weir::flink::resourcemanager::{Guest, TaskExecutorRegistered, TaskExecutorRegistration};
+use weir::flink::taskexecutor_client::TaskexecutorGateway;
+use weir::flink::types::{RegistrationOutcome, SlotStatus};
+use weir_guest::heartbeat::{HeartbeatManager, Heartbeats};
+use weir_guest::{RpcError, Uuid};
+
+/// A registered TaskExecutor.
+struct Registered {
+    instance: Uuid,
+    gateway: Rc<TaskexecutorGateway>,
+    slots: Vec<SlotStatus>,
+}
+
+thread_local! {
+    /// The registered TaskExecutors, by resource id.
+    static TASK_EXECUTORS: RefCell<BTreeMap<String, Registered>> = const { RefCell::new(BTreeMap::new()) };
+    /// Heartbeats with them, this side asking.
+    static HEARTBEATS: RefCell<Option<HeartbeatManager>> = const { RefCell::new(None) };
+}
+
+fn heartbeats(act: impl FnOnce(&HeartbeatManager)) {
+    HEARTBEATS.with(|manager| {
+        if let Some(manager) = manager.borrow().as_ref() {
+            act(manager);
+        }
+    });
+}
+
+/// This ResourceManager's resource id.
+fn own_id() -> String {
+    weir_guest::self_address()
+}
+
+fn gateway_of(task_executor: &str) -> Option<Rc<TaskexecutorGateway>> {
+    TASK_EXECUTORS.with(|all| all.borrow().get(task_executor).map(|te| te.gateway.clone()))
+}
+
+/// Forgets a TaskExecutor (Flink's `closeTaskManagerConnection`), and tells
+/// it so unless it said goodbye itself.
+fn close(task_executor: &str, cause: &str, tell_it: bool) {
+    let Some(registered) = TASK_EXECUTORS.with(|all| all.borrow_mut().remove(task_executor)) else { return };
+    heartbeats(|manager| manager.unmonitor(task_executor));
+    weir_guest::info!("closed the connection to TaskExecutor {task_executor}: {cause}");
+    if tell_it {
+        let cause = cause.to_owned();
+        weir_guest::spawn(async move { registered.gateway.disconnect_resource_manager(cause).await });
+    }
+}
+
+/// Heartbeats go to the TaskExecutors through their gateways.
+struct Pulse;
+
+impl Heartbeats for Pulse {
+    async fn request(&self, target: String) -> Result<(), RpcError> {
+        let gateway = gateway_of(&target).ok_or_else(|| RpcError::UnknownEndpoint(target.clone()))?;
+        gateway.heartbeat_from_resource_manager(own_id()).await;
+        Ok(())
+    }
+
+    async fn answer(&self, _target: String) -> Result<(), RpcError> {
+        // A sender only asks.
+        Ok(())
+    }
+
+    fn lost(&self, target: String, timed_out: bool) {
+        let why = if timed_out { "its heartbeat timed out" } else { "it is unreachable" };
+        close(&target, &format!("TaskExecutor {target} is lost: {why}"), true);
+    }
+}
+
+struct ResourceManager;
+
+impl weir_guest::Endpoint for ResourceManager {
+    fn on_start() -> Result<(), String> {
+        let manager = HeartbeatManager::sender(&own_id(), None, Pulse);
+        HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(manager));
+        let session = weir_guest::fencing_token().map_or_else(|| "none".to_owned(), |token| token.to_string());
+        weir_guest::info!("ResourceManager started under leader session {session}");
+        Ok(())
+    }
+}
+
+impl Guest for ResourceManager {
+    async fn register_task_executor(registration: TaskExecutorRegistration) -> TaskExecutorRegistered {
+        let declined = |outcome| TaskExecutorRegistered { outcome, instance: None, resource_manager: own_id() };
+        // Connect back first, as Flink does: a TaskExecutor this side cannot
+        // reach is not registered.
+        let gateway = match TaskexecutorGateway::connect(registration.address.clone(), None).await {
+            Ok(gateway) => Rc::new(gateway),
+            Err(error) => {
+                let why = format!("cannot connect back to {}: {error:?}", registration.address);
+                return declined(RegistrationOutcome::Failure(why));
+            }
+        };
+        let id = registration.resource_id;
+        if TASK_EXECUTORS.with(|all| all.borrow().contains_key(&id)) {
+            close(&id, "it registered again", false);
+        }
+        let instance = weir_guest::new_uuid();
+        let slots = (0..registration.slots)
+            .map(|index| SlotStatus {
+                slot: weir::flink::types::SlotId { owner: id.clone(), index },
+                profile: registration.default_slot_profile,
+                allocation: None,
+            })
+            .collect();
+        TASK_EXECUTORS.with(|all| all.borrow_mut().insert(id.clone(), Registered { instance, gateway, slots }));
+        heartbeats(|manager| manager.monitor(&id));
+        weir_guest::info!("registered TaskExecutor {id} with {} slot(s), instance {instance}", registration.slots);
+        TaskExecutorRegistered {
+            outcome: RegistrationOutcome::Success,
+            instance: Some(instance),
+            resource_manager: own_id(),
+        }
+    }
+
+    async fn send_slot_report(task_executor: String, instance: Uuid, slots: Vec<SlotStatus>) -> Result<(), String> {
+        TASK_EXECUTORS.with(|all| match all.borrow_mut().get_mut(&task_executor) {
+            Some(registered)
+                if (registered.instance.high, registered.instance.low) == (instance.high, instance.low) =>
+            {
+                registered.slots = slots;
+                Ok(())
+            }
+            Some(_) => {
+                Err(format!("instance {instance} of TaskExecutor {task_executor} is not its current registration"))
+            }
+            None => Err(format!("TaskExecutor {task_executor} is not registered")),
+        })
+    }
+
+    fn heartbeat_from_task_manager(task_executor: String, slots: Vec<SlotStatus>) {
+        heartbeats(|manager| manager.heartbeat_from(&task_executor));
+        TASK_EXECUTORS.with(|all| {
+            if let Some(registered) = all.borrow_mut().get_mut(&task_executor) {
+                registered.slots = slots;
+            }
+        });
+    }
+
+    fn disconnect_task_manager(task_executor: String, cause: String) {
+        close(&task_executor, &cause, false);
+    }
+
+    fn request_task_managers() -> Vec<(String, Vec<SlotStatus>)> {
+        TASK_EXECUTORS.with(|all| all.borrow().iter().map(|(id, te)| (id.clone(), te.slots.clone())).collect())
+    }
+}
+
+weir_guest::export!(ResourceManager);
