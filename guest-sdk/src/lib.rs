@@ -134,6 +134,26 @@ pub fn new_uuid() -> Uuid {
     runtime::new_uuid()
 }
 
+impl Uuid {
+    /// Reads a UUID in its usual text form (hex digits, hyphens optional).
+    pub fn parse(text: &str) -> Option<Self> {
+        let digits: String = text.chars().filter(|c| *c != '-').collect();
+        if digits.len() != 32 {
+            return None;
+        }
+        let value = u128::from_str_radix(&digits, 16).ok()?;
+        Some(Self { high: (value >> 64) as u64, low: value as u64 })
+    }
+}
+
+impl PartialEq for Uuid {
+    fn eq(&self, other: &Self) -> bool {
+        (self.high, self.low) == (other.high, other.low)
+    }
+}
+
+impl Eq for Uuid {}
+
 impl fmt::Display for Uuid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (h, l) = (self.high, self.low);

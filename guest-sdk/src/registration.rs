@@ -15,6 +15,8 @@
 //! .await;
 //! ```
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::RpcError;
@@ -67,5 +69,62 @@ pub async fn register<S, R: std::fmt::Display>(
             Ok(Response::Declined(reason)) => schedule.report(&wit::AttemptOutcome::Declined(reason)),
             Err(error) => schedule.report(&wit::AttemptOutcome::Failed(error)),
         }
+    }
+}
+
+/// Successive registrations of one kind, each superseding the one before
+/// (Flink's `RegisteredRpcConnection`, renewed when the target's leader
+/// changes or the connection is lost). Cheap to clone: clones share the
+/// count.
+#[derive(Debug, Clone, Default)]
+pub struct Registrations {
+    latest: Rc<Cell<u64>>,
+}
+
+/// One registration of [`Registrations`]: current until a newer one starts.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    latest: Rc<Cell<u64>>,
+    mine: u64,
+}
+
+impl Registrations {
+    /// Starts a registration, superseding every earlier one.
+    pub fn start(&self) -> Generation {
+        self.latest.set(self.latest.get() + 1);
+        Generation { latest: self.latest.clone(), mine: self.latest.get() }
+    }
+}
+
+impl Generation {
+    /// Whether no newer registration has started.
+    pub fn is_current(&self) -> bool {
+        self.latest.get() == self.mine
+    }
+
+    /// [`register`] while this registration is current: `None` once a newer
+    /// one has started (checked before each attempt and after the last).
+    /// Declined and failed attempts are retried on the host's schedule.
+    pub async fn register<S>(
+        &self,
+        settings: Option<RegistrationSettings>,
+        mut attempt: impl AsyncFnMut(Duration) -> Result<Response<S, Superseded>, RpcError>,
+    ) -> Option<S> {
+        let registered = register(settings, async |timeout| match self.is_current() {
+            true => attempt(timeout).await,
+            false => Ok(Response::Rejected(Superseded)),
+        })
+        .await;
+        registered.ok().filter(|_| self.is_current())
+    }
+}
+
+/// Why a registration stopped: a newer one took over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Superseded;
+
+impl std::fmt::Display for Superseded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a newer registration took over")
     }
 }

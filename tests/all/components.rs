@@ -6,7 +6,8 @@ use wasmtime::component::Val;
 use weir::component::ExecutionMode;
 use weir::{EndpointOptions, FencingToken};
 use weir_tests::gateways::{
-    COUNTER, ECHO, ECHO_SYNC, FAULT, KEEPER, PROBE, RESOURCEMANAGER, SUPERVISOR, TASKEXECUTOR, TICKER, WRITER,
+    COUNTER, ECHO, ECHO_SYNC, FAULT, JOBMASTER, KEEPER, PROBE, RESOURCEMANAGER, RESOURCEMANAGER_JOBS, SUPERVISOR,
+    TASKEXECUTOR, TASKEXECUTOR_SLOTS, TICKER, WRITER,
 };
 use weir_tests::{artifacts, component, eventually, host, with_config};
 
@@ -81,12 +82,20 @@ fn keeper() {
 /// `control_plane`.)
 #[test]
 fn resourcemanager() {
-    assert_world(artifacts::RESOURCEMANAGER, ExecutionMode::Concurrent, &[RESOURCEMANAGER], &[TASKEXECUTOR]);
+    let (gateways, clients) = ([RESOURCEMANAGER, RESOURCEMANAGER_JOBS], [JOBMASTER, TASKEXECUTOR_SLOTS, TASKEXECUTOR]);
+    assert_world(artifacts::RESOURCEMANAGER, ExecutionMode::Concurrent, &gateways, &clients);
 }
 
 #[test]
 fn taskexecutor() {
-    assert_world(artifacts::TASKEXECUTOR, ExecutionMode::Concurrent, &[TASKEXECUTOR], &[RESOURCEMANAGER]);
+    let gateways = [TASKEXECUTOR, TASKEXECUTOR_SLOTS];
+    assert_world(artifacts::TASKEXECUTOR, ExecutionMode::Concurrent, &gateways, &[JOBMASTER, RESOURCEMANAGER]);
+}
+
+#[test]
+fn jobmaster() {
+    let clients = [RESOURCEMANAGER_JOBS, TASKEXECUTOR_SLOTS];
+    assert_world(artifacts::JOBMASTER, ExecutionMode::Concurrent, &[JOBMASTER], &clients);
 }
 
 /// `supervisor` imports `weir:rpc/supervision` and no other capability of

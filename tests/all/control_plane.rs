@@ -2,15 +2,20 @@
 //! find the leading ResourceManager through leader retrieval, register with
 //! the retrying registration, report their slots and answer its heartbeats
 //! (`flink-components.md` §5.1, §9); the ResourceManager drops one that
-//! says goodbye or is lost, and a new leader gets them all back.
+//! says goodbye or is lost, and a new leader gets them all back. A
+//! JobMaster registers, declares the slots its job needs, and gets them
+//! from TaskExecutors, again after one leaves (§5.2, §5.3, §7).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use wasmtime::component::Val;
-use weir::{Endpoint, EndpointOptions, HaConfig, HeartbeatConfig, HostConfig, LeadershipRunner, RpcService};
+use weir::{
+    Endpoint, EndpointOptions, FencingToken, HaConfig, HeartbeatConfig, HostConfig, LeadershipRunner,
+    RegistrationConfig, RpcService,
+};
 use weir_tests::gateways::RESOURCEMANAGER;
-use weir_tests::{artifacts, component, config, eventually, with_config};
+use weir_tests::{artifacts, capture_logs, component, config, eventually, logs, with_config};
 
 /// The role the ResourceManager is elected for.
 const ROLE: &str = "resource-manager";
@@ -20,10 +25,23 @@ fn heartbeat() -> HeartbeatConfig {
     HeartbeatConfig { interval: Duration::from_millis(50), timeout: Duration::from_secs(2), rpc_failure_threshold: 2 }
 }
 
+/// Quick retries: a JobMaster may register before its leadership is
+/// confirmed, and is refused until it is.
+fn registration() -> RegistrationConfig {
+    let quick = Duration::from_millis(50);
+    RegistrationConfig {
+        initial_timeout: Duration::from_millis(500),
+        max_timeout: Duration::from_secs(2),
+        error_delay: quick,
+        refused_delay: quick,
+    }
+}
+
 fn cluster_host(config: HostConfig, ha: HaConfig) -> RpcService {
     RpcService::builder(config, weir_tests::engine().clone())
         .ha(ha)
         .heartbeat(heartbeat())
+        .registration(registration())
         .build()
         .expect("cannot create the host")
 }
@@ -40,9 +58,17 @@ async fn task_executor(host: &RpcService, id: &str, slots: u32) -> Endpoint {
     host.start(id, &component(artifacts::TASKEXECUTOR), options).await.unwrap()
 }
 
-/// The TaskExecutors the leading ResourceManager knows, with their slot
-/// count, once its endpoint runs.
-async fn registered(runner: &LeadershipRunner) -> BTreeMap<String, usize> {
+/// Runs the JobMaster of `job`, which needs `slots`, under the job's
+/// leader election on `host`.
+fn job_master(host: &RpcService, job: FencingToken, slots: u32) -> LeadershipRunner {
+    let election = host.ha().leader_election(&format!("job-{job}")).unwrap();
+    let options = with_config(&[("job-id", &job.to_string()), ("slots", &slots.to_string())]);
+    LeadershipRunner::start(host.clone(), election, "jobmaster", component(artifacts::JOBMASTER), options)
+}
+
+/// The slots of each TaskExecutor the leading ResourceManager knows, once
+/// its endpoint runs: the job each slot is allocated to, if any.
+async fn slots(runner: &LeadershipRunner) -> BTreeMap<String, Vec<Option<String>>> {
     let Some(leader) = runner.leader() else { return BTreeMap::new() };
     let Ok(gateway) = leader.fenced_gateway(RESOURCEMANAGER, leader.fencing_token()) else { return BTreeMap::new() };
     let Ok(Some(Val::List(all))) = gateway.ask("request-task-managers", vec![]).await else { return BTreeMap::new() };
@@ -50,16 +76,36 @@ async fn registered(runner: &LeadershipRunner) -> BTreeMap<String, usize> {
         .map(|entry| {
             let Val::Tuple(parts) = entry else { panic!("a (resource-id, slots) pair") };
             let [Val::String(id), Val::List(slots)] = parts.as_slice() else { panic!("a (resource-id, slots) pair") };
-            for (index, slot) in slots.iter().enumerate() {
+            let jobs = slots.iter().enumerate().map(|(index, slot)| {
                 let Val::Record(fields) = slot else { panic!("a slot-status") };
                 let Val::Record(slot_id) = &fields[0].1 else { panic!("a slot-id") };
                 assert_eq!(slot_id[0].1, Val::String(id.clone()), "owned by its TaskExecutor");
                 assert_eq!(slot_id[1].1, Val::U32(index as u32), "numbered from 0");
-                assert_eq!(fields[2].1, Val::Option(None), "not allocated");
-            }
-            (id.clone(), slots.len())
+                match &fields[2].1 {
+                    Val::Option(None) => None,
+                    Val::Option(Some(held)) => {
+                        let Val::Tuple(held) = held.as_ref() else { panic!("(allocation, job)") };
+                        Some(uuid(&held[1]))
+                    }
+                    other => panic!("an allocation, got {other:?}"),
+                }
+            });
+            (id.clone(), jobs.collect())
         })
         .collect()
+}
+
+/// A `uuid` record as text.
+fn uuid(value: &Val) -> String {
+    let Val::Record(halves) = value else { panic!("a uuid, got {value:?}") };
+    let [(_, Val::U64(high)), (_, Val::U64(low))] = halves.as_slice() else { panic!("a uuid") };
+    FencingToken::from_u64_pair(*high, *low).to_string()
+}
+
+/// The TaskExecutors the leading ResourceManager knows, with their slot
+/// count.
+async fn registered(runner: &LeadershipRunner) -> BTreeMap<String, usize> {
+    slots(runner).await.into_iter().map(|(id, slots)| (id, slots.len())).collect()
 }
 
 /// Waits until the ResourceManager knows exactly `expected`.
@@ -106,6 +152,46 @@ async fn task_executors_register_again_with_a_new_leader() {
     wait_for(&second, &[(&one, 1), (&two, 4)], "both registered with the new leader").await;
     assert_ne!(second.leader().unwrap().fencing_token(), old_session, "a new leader session");
     second.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_master_gets_the_slots_it_declares_again_after_a_task_executor_leaves() {
+    capture_logs();
+    let host = cluster_host(config(), HaConfig::Embedded);
+    let rm = resource_manager(&host);
+    let (one, two) = (task_executor(&host, "slots-1", 2).await, task_executor(&host, "slots-2", 2).await);
+    wait_for(&rm, &[(&one, 2), (&two, 2)], "both TaskExecutors registered").await;
+
+    let job = FencingToken::random();
+    let jm = job_master(&host, job, 3);
+    let complete = format!("job {job} has all 3 slot(s)");
+    let times_complete = || logs().matches(&complete).count();
+    eventually("the JobMaster to hold all three slots", || async { (times_complete() == 1).then_some(()) }).await;
+    let held = |slots: BTreeMap<String, Vec<Option<String>>>| {
+        slots.values().flatten().filter(|held| held.as_deref() == Some(job.to_string().as_str())).count()
+    };
+    eventually("the ResourceManager to see three slots allocated to the job", || async {
+        (held(slots(&rm).await) == 3).then_some(())
+    })
+    .await;
+
+    // The TaskExecutor with two of them leaves; a new one comes, and the
+    // ResourceManager requests its slots for the job, which has all three
+    // again.
+    let leaving = slots(&rm).await.into_iter().max_by_key(|(_, slots)| slots.iter().flatten().count()).unwrap().0;
+    let (leaving, staying) = if leaving == one.address() { (one, two) } else { (two, one) };
+    leaving.close().await.unwrap();
+    let three = task_executor(&host, "slots-3", 2).await;
+    eventually("the JobMaster to hold all three slots again", || async { (times_complete() == 2).then_some(()) }).await;
+    eventually("the ResourceManager to see it", || async {
+        let now = slots(&rm).await;
+        (held(now.clone()) == 3 && !now.contains_key(leaving.address()) && now.contains_key(three.address()))
+            .then_some(())
+    })
+    .await;
+    assert!(slots(&rm).await.contains_key(staying.address()));
+    jm.close().await;
+    rm.close().await;
 }
 
 /// A free loopback port, for a host whose address others must know before

@@ -124,6 +124,9 @@ pub mod gateways {
     pub const SUPERVISOR: &str = "weir:examples/supervisor@0.1.0";
     pub const RESOURCEMANAGER: &str = "weir:flink/resourcemanager@0.1.0";
     pub const TASKEXECUTOR: &str = "weir:flink/taskexecutor@0.1.0";
+    pub const TASKEXECUTOR_SLOTS: &str = "weir:flink/taskexecutor-slots@0.1.0";
+    pub const RESOURCEMANAGER_JOBS: &str = "weir:flink/resourcemanager-jobs@0.1.0";
+    pub const JOBMASTER: &str = "weir:flink/jobmaster@0.1.0";
 }
 
 /// Endpoint options with these settings.

@@ -1,16 +1,19 @@
-//! Flink's ResourceManager, as far as its TaskExecutors go: it registers
-//! them (a new instance id for each registration, replacing an older one
-//! of the same TaskExecutor), keeps their slot reports, asks each for a
-//! heartbeat every interval, and drops one that is lost or says goodbye.
+//! Flink's ResourceManager: it registers TaskExecutors (a new instance id
+//! for each registration, replacing an older one of the same TaskExecutor),
+//! keeps their slot reports, asks each for a heartbeat every interval, and
+//! drops one that is lost or says goodbye; it registers JobMasters and
+//! matches the slots they declare to free slots ([`jobs`]).
 //!
 //! It runs fenced under its leader session (the host starts an instance
-//! per session); a TaskExecutor finds it through leader retrieval. A
-//! TaskExecutor's resource id is its address.
+//! per session); TaskExecutors and JobMasters find it through leader
+//! retrieval. Resource ids are addresses.
 
 weir_guest::generate!({
     world: "weir:flink/resourcemanager-endpoint",
     path: ["../../wit/rpc", "../../wit/flink"],
 });
+
+mod jobs;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -18,7 +21,8 @@ use std::rc::Rc;
 
 use exports::weir::flink::resourcemanager::{Guest, TaskExecutorRegistered, TaskExecutorRegistration};
 use weir::flink::taskexecutor_client::TaskexecutorGateway;
-use weir::flink::types::{RegistrationOutcome, SlotStatus};
+use weir::flink::taskexecutor_slots_client::TaskexecutorSlotsGateway;
+use weir::flink::types::{RegistrationOutcome, SlotId, SlotStatus};
 use weir_guest::heartbeat::{HeartbeatManager, Heartbeats};
 use weir_guest::{RpcError, Uuid};
 
@@ -26,6 +30,8 @@ use weir_guest::{RpcError, Uuid};
 struct Registered {
     instance: Uuid,
     gateway: Rc<TaskexecutorGateway>,
+    /// Its slot side, where slots are requested.
+    slots_gateway: Rc<TaskexecutorSlotsGateway>,
     slots: Vec<SlotStatus>,
 }
 
@@ -53,12 +59,18 @@ fn gateway_of(task_executor: &str) -> Option<Rc<TaskexecutorGateway>> {
     TASK_EXECUTORS.with(|all| all.borrow().get(task_executor).map(|te| te.gateway.clone()))
 }
 
+/// This ResourceManager's fencing token: its leader session.
+fn session() -> Uuid {
+    weir_guest::fencing_token().unwrap_or(Uuid { high: 0, low: 0 })
+}
+
 /// Forgets a TaskExecutor (Flink's `closeTaskManagerConnection`), and tells
 /// it so unless it said goodbye itself.
 fn close(task_executor: &str, cause: &str, tell_it: bool) {
     let Some(registered) = TASK_EXECUTORS.with(|all| all.borrow_mut().remove(task_executor)) else { return };
     heartbeats(|manager| manager.unmonitor(task_executor));
     weir_guest::info!("closed the connection to TaskExecutor {task_executor}: {cause}");
+    jobs::task_executor_gone(task_executor, cause);
     if tell_it {
         let cause = cause.to_owned();
         weir_guest::spawn(async move { registered.gateway.disconnect_resource_manager(cause).await });
@@ -70,8 +82,10 @@ struct Pulse;
 
 impl Heartbeats for Pulse {
     async fn request(&self, target: String) -> Result<(), RpcError> {
-        let gateway = gateway_of(&target).ok_or_else(|| RpcError::UnknownEndpoint(target.clone()))?;
-        gateway.heartbeat_from_resource_manager(own_id()).await;
+        match gateway_of(&target) {
+            Some(gateway) => gateway.heartbeat_from_resource_manager(own_id()).await,
+            None => jobs::request_heartbeat(target).await?,
+        }
         Ok(())
     }
 
@@ -82,7 +96,11 @@ impl Heartbeats for Pulse {
 
     fn lost(&self, target: String, timed_out: bool) {
         let why = if timed_out { "its heartbeat timed out" } else { "it is unreachable" };
-        close(&target, &format!("TaskExecutor {target} is lost: {why}"), true);
+        if gateway_of(&target).is_some() {
+            close(&target, &format!("TaskExecutor {target} is lost: {why}"), true);
+        } else {
+            jobs::job_master_lost(&target, why);
+        }
     }
 }
 
@@ -103,8 +121,13 @@ impl Guest for ResourceManager {
         let declined = |outcome| TaskExecutorRegistered { outcome, instance: None, resource_manager: own_id() };
         // Connect back first, as Flink does: a TaskExecutor this side cannot
         // reach is not registered.
-        let gateway = match TaskexecutorGateway::connect(registration.address.clone(), None).await {
-            Ok(gateway) => Rc::new(gateway),
+        let connected = async {
+            let gateway = TaskexecutorGateway::connect(registration.address.clone(), None).await?;
+            let slots_gateway = TaskexecutorSlotsGateway::connect(registration.address.clone(), None).await?;
+            Ok::<_, RpcError>((Rc::new(gateway), Rc::new(slots_gateway)))
+        };
+        let (gateway, slots_gateway) = match connected.await {
+            Ok(gateways) => gateways,
             Err(error) => {
                 let why = format!("cannot connect back to {}: {error:?}", registration.address);
                 return declined(RegistrationOutcome::Failure(why));
@@ -117,14 +140,16 @@ impl Guest for ResourceManager {
         let instance = weir_guest::new_uuid();
         let slots = (0..registration.slots)
             .map(|index| SlotStatus {
-                slot: weir::flink::types::SlotId { owner: id.clone(), index },
+                slot: SlotId { owner: id.clone(), index },
                 profile: registration.default_slot_profile,
                 allocation: None,
             })
             .collect();
-        TASK_EXECUTORS.with(|all| all.borrow_mut().insert(id.clone(), Registered { instance, gateway, slots }));
+        let registered = Registered { instance, gateway, slots_gateway, slots };
+        TASK_EXECUTORS.with(|all| all.borrow_mut().insert(id.clone(), registered));
         heartbeats(|manager| manager.monitor(&id));
         weir_guest::info!("registered TaskExecutor {id} with {} slot(s), instance {instance}", registration.slots);
+        jobs::check_requirements();
         TaskExecutorRegistered {
             outcome: RegistrationOutcome::Success,
             instance: Some(instance),
@@ -158,6 +183,19 @@ impl Guest for ResourceManager {
 
     fn disconnect_task_manager(task_executor: String, cause: String) {
         close(&task_executor, &cause, false);
+    }
+
+    fn notify_slot_available(instance: Uuid, slot: SlotId, old_allocation: Uuid) {
+        let freed = TASK_EXECUTORS.with(|all| {
+            let mut all = all.borrow_mut();
+            let registered = all.get_mut(&slot.owner).filter(|te| te.instance == instance)?;
+            let status = registered.slots.get_mut(slot.index as usize)?;
+            (status.allocation.map(|(id, _)| id) == Some(old_allocation)).then(|| status.allocation = None)
+        });
+        if freed.is_some() {
+            weir_guest::info!("slot {} of TaskExecutor {} is free again", slot.index, slot.owner);
+            jobs::check_requirements();
+        }
     }
 
     fn request_task_managers() -> Vec<(String, Vec<SlotStatus>)> {

@@ -1,8 +1,10 @@
-//! Flink's TaskExecutor, as far as its ResourceManager goes: it follows the
+//! Flink's TaskExecutor, its ResourceManager and slot sides: it follows the
 //! leading ResourceManager (leader retrieval), registers with it on the
-//! host's retry schedule, sends its slot report, answers its heartbeats,
-//! and registers again when the ResourceManager is lost, closes the
-//! connection, or another one leads.
+//! host's retry schedule, sends its slot report and answers its
+//! heartbeats; it allocates the slots the ResourceManager requests for a
+//! job, registers with that job's JobMaster (found through the job's
+//! leader retrieval) and offers them, answers the JobMaster's heartbeats,
+//! and frees the slots a JobMaster declines, releases or no longer knows.
 //!
 //! Settings: `slots` (default 1) and `slot-memory-mib` (default 0: any).
 //! Its resource id is its address.
@@ -12,17 +14,20 @@ weir_guest::generate!({
     path: ["../../wit/rpc", "../../wit/flink"],
 });
 
-use std::cell::{Cell, RefCell};
+mod jobs;
+mod slots;
+
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use exports::weir::flink::taskexecutor::Guest;
 use weir::flink::resourcemanager_client::{ResourcemanagerGateway, TaskExecutorRegistration};
-use weir::flink::types::{RegistrationOutcome, ResourceProfile, SlotId, SlotStatus};
-use weir_guest::RpcError;
+use weir::flink::types::{RegistrationOutcome, ResourceProfile};
 use weir_guest::heartbeat::{HeartbeatManager, Heartbeats};
-use weir_guest::leadership::{Follower, Leader};
-use weir_guest::registration::Response;
+use weir_guest::leadership::Leader;
+use weir_guest::registration::{Registrations, Response};
+use weir_guest::{RpcError, Uuid};
 
 /// The role the ResourceManager is elected for.
 const RESOURCE_MANAGER: &str = "resource-manager";
@@ -30,15 +35,17 @@ const RESOURCE_MANAGER: &str = "resource-manager";
 /// An established connection to a ResourceManager.
 struct Connection {
     gateway: Rc<ResourcemanagerGateway>,
-    /// The ResourceManager's resource id.
+    /// The ResourceManager's resource id and leader session.
     resource_manager: String,
+    session: Uuid,
+    /// This TaskExecutor's registration there.
+    instance: Uuid,
 }
 
 thread_local! {
     /// The leader this TaskExecutor registers with.
     static LEADER: RefCell<Option<Leader>> = const { RefCell::new(None) };
-    /// Bumped whenever a registration starts: older ones give up.
-    static ATTEMPT: Cell<u64> = const { Cell::new(0) };
+    static REGISTRATIONS: Registrations = Registrations::default();
     static CONNECTION: RefCell<Option<Connection>> = const { RefCell::new(None) };
     /// Heartbeats with the ResourceManager, that side asking.
     static HEARTBEATS: RefCell<Option<HeartbeatManager>> = const { RefCell::new(None) };
@@ -46,6 +53,14 @@ thread_local! {
 
 fn own_id() -> String {
     weir_guest::self_address()
+}
+
+fn setting(key: &str, default: u32) -> u32 {
+    weir_guest::config(key).and_then(|value| value.parse().ok()).unwrap_or(default)
+}
+
+fn profile() -> ResourceProfile {
+    ResourceProfile { memory_mib: setting("slot-memory-mib", 0) }
 }
 
 fn heartbeats(act: impl FnOnce(&HeartbeatManager)) {
@@ -56,33 +71,10 @@ fn heartbeats(act: impl FnOnce(&HeartbeatManager)) {
     });
 }
 
-/// This TaskExecutor's slots, none allocated yet.
-fn slot_report() -> Vec<SlotStatus> {
-    let count = setting("slots", 1);
-    let profile = ResourceProfile { memory_mib: setting("slot-memory-mib", 0) };
-    (0..count).map(|index| SlotStatus { slot: SlotId { owner: own_id(), index }, profile, allocation: None }).collect()
-}
-
-fn setting(key: &str, default: u32) -> u32 {
-    weir_guest::config(key).and_then(|value| value.parse().ok()).unwrap_or(default)
-}
-
-/// Follows the leading ResourceManager, registering with each new one.
-async fn follow_resource_managers() {
-    let follower = match Follower::follow(RESOURCE_MANAGER) {
-        Ok(follower) => follower,
-        Err(error) => {
-            weir_guest::error!("cannot follow the ResourceManager's leader: {error}");
-            return;
-        }
-    };
-    let mut previous = None;
-    while let Some(leader) = follower.next_leader(previous).await {
-        previous = Some(leader.session);
-        weir_guest::info!("the ResourceManager leads at {} under session {}", leader.address, leader.session);
-        LEADER.with(|current| *current.borrow_mut() = Some(leader));
-        reconnect("a new ResourceManager leads");
-    }
+/// The ResourceManager connection's gateway, session and this TaskExecutor's
+/// instance there, if connected.
+fn resource_manager() -> Option<(Rc<ResourcemanagerGateway>, Uuid, Uuid)> {
+    CONNECTION.with(|c| c.borrow().as_ref().map(|c| (c.gateway.clone(), c.session, c.instance)))
 }
 
 /// Drops the connection, if any, and registers with the leader anew.
@@ -91,57 +83,43 @@ fn reconnect(cause: &str) {
         heartbeats(|manager| manager.unmonitor(&old.resource_manager));
         weir_guest::info!("closed the connection to the ResourceManager {}: {cause}", old.resource_manager);
     }
-    let attempt = ATTEMPT.with(|attempt| attempt.replace(attempt.get() + 1) + 1);
     let Some(leader) = LEADER.with(|current| current.borrow().clone()) else { return };
-    weir_guest::spawn(register(leader, attempt));
-}
-
-/// Why a registration stopped trying.
-struct Superseded;
-
-impl std::fmt::Display for Superseded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a newer registration took over")
-    }
+    weir_guest::spawn(register(leader));
 }
 
 /// Registers with `leader` until accepted, unless a newer registration
 /// starts; then sends the slot report and watches its heartbeats.
-async fn register(leader: Leader, attempt: u64) {
-    let current = || ATTEMPT.with(Cell::get) == attempt;
+async fn register(leader: Leader) {
+    let generation = REGISTRATIONS.with(Registrations::start);
     let registration = TaskExecutorRegistration {
         address: own_id(),
         resource_id: own_id(),
-        slots: setting("slots", 1),
-        default_slot_profile: ResourceProfile { memory_mib: setting("slot-memory-mib", 0) },
+        slots: slots::count(),
+        default_slot_profile: profile(),
     };
-    let registered = weir_guest::registration::register(None, async |timeout: Duration| {
-        if !current() {
-            return Ok(Response::Rejected(Superseded));
-        }
-        let gateway = ResourcemanagerGateway::connect(leader.address.clone(), Some(leader.session)).await?;
-        gateway.set_timeout(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
-        let answer = gateway.register_task_executor(registration.clone()).await?;
-        Ok(match (answer.outcome, answer.instance) {
-            (RegistrationOutcome::Success, Some(instance)) => {
-                Response::Accepted((gateway, answer.resource_manager, instance))
-            }
-            (RegistrationOutcome::Success, None) => Response::Declined("accepted without an instance id".into()),
-            (RegistrationOutcome::Rejection(why) | RegistrationOutcome::Failure(why), _) => Response::Declined(why),
+    let registered = generation
+        .register(None, async |timeout: Duration| {
+            let gateway = ResourcemanagerGateway::connect(leader.address.clone(), Some(leader.session)).await?;
+            gateway.set_timeout(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+            let answer = gateway.register_task_executor(registration.clone()).await?;
+            Ok(match (answer.outcome, answer.instance) {
+                (RegistrationOutcome::Success, Some(instance)) => {
+                    Response::Accepted((gateway, answer.resource_manager, instance))
+                }
+                (RegistrationOutcome::Success, None) => Response::Declined("accepted without an instance id".into()),
+                (RegistrationOutcome::Rejection(why) | RegistrationOutcome::Failure(why), _) => Response::Declined(why),
+            })
         })
-    })
-    .await;
-    let Ok((gateway, resource_manager, instance)) = registered else { return };
-    if !current() {
-        return;
-    }
+        .await;
+    let Some((gateway, resource_manager, instance)) = registered else { return };
     let gateway = Rc::new(gateway);
-    if let Err(error) = gateway.send_slot_report(own_id(), instance, slot_report()).await {
+    if let Err(error) = gateway.send_slot_report(own_id(), instance, slots::report()).await {
         return reconnect(&format!("the slot report failed: {error:?}"));
     }
     heartbeats(|manager| manager.monitor(&resource_manager));
     weir_guest::info!("registered at the ResourceManager {resource_manager} as instance {instance}");
-    CONNECTION.with(|connection| *connection.borrow_mut() = Some(Connection { gateway, resource_manager }));
+    let connection = Connection { gateway, resource_manager, session: leader.session, instance };
+    CONNECTION.with(|current| *current.borrow_mut() = Some(connection));
 }
 
 /// Heartbeats go to the connected ResourceManager.
@@ -158,7 +136,7 @@ impl Heartbeats for Pulse {
             connection.borrow().as_ref().filter(|c| c.resource_manager == target).map(|c| c.gateway.clone())
         });
         let gateway = gateway.ok_or(RpcError::UnknownEndpoint(target))?;
-        gateway.heartbeat_from_task_manager(own_id(), slot_report()).await;
+        gateway.heartbeat_from_task_manager(own_id(), slots::report()).await;
         Ok(())
     }
 
@@ -174,8 +152,12 @@ impl weir_guest::Endpoint for TaskExecutor {
     fn on_start() -> Result<(), String> {
         let manager = HeartbeatManager::receiver(&own_id(), None, Pulse);
         HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(manager));
-        weir_guest::spawn(follow_resource_managers());
-        Ok(())
+        jobs::start_heartbeats();
+        weir_guest::leadership::on_each_leader(RESOURCE_MANAGER, |leader| {
+            weir_guest::info!("the ResourceManager leads at {} under session {}", leader.address, leader.session);
+            LEADER.with(|current| *current.borrow_mut() = Some(leader));
+            reconnect("a new ResourceManager leads");
+        })
     }
 
     async fn on_stop() -> Result<(), String> {

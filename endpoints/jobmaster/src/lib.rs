@@ -1,0 +1,291 @@
+//! Flink's JobMaster of one job, its slot side: it follows the leading
+//! ResourceManager, registers with it, declares the slots its job needs
+//! (retrying the latest declaration until it goes through), takes the
+//! slots TaskExecutors offer up to that need, and heartbeats both: it asks
+//! its TaskExecutors and answers the ResourceManager. A lost TaskExecutor's
+//! slots are released; a lost ResourceManager is registered with again
+//! (`flink-components.md` §5.2, §5.3, §7, §9).
+//!
+//! It runs fenced under its job's leader session (election `job-<id>`).
+//! Settings: `job-id` (a UUID) and `slots`, the slots the job needs
+//! (default 1). Its resource id is its address.
+
+weir_guest::generate!({
+    world: "weir:flink/jobmaster-endpoint",
+    path: ["../../wit/rpc", "../../wit/flink"],
+});
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use exports::weir::flink::jobmaster::{Guest, TaskManagerHeartbeat, TaskManagerRegistration};
+use weir::flink::resourcemanager_jobs_client::{ResourceRequirements, ResourcemanagerJobsGateway};
+use weir::flink::taskexecutor_slots_client::TaskexecutorSlotsGateway;
+use weir::flink::types::{RegistrationOutcome, ResourceProfile, ResourceRequirement, SlotOffer};
+use weir_guest::heartbeat::{HeartbeatManager, Heartbeats};
+use weir_guest::leadership::Leader;
+use weir_guest::registration::{Registrations, Response};
+use weir_guest::{RpcError, Uuid};
+
+/// The role the ResourceManager is elected for.
+const RESOURCE_MANAGER: &str = "resource-manager";
+
+/// A registered TaskExecutor.
+struct TaskManager {
+    gateway: Rc<TaskexecutorSlotsGateway>,
+    session: Uuid,
+    /// The slots it offered that this JobMaster took.
+    slots: Vec<SlotOffer>,
+}
+
+thread_local! {
+    static RM_LEADER: RefCell<Option<Leader>> = const { RefCell::new(None) };
+    static RM_REGISTRATIONS: Registrations = Registrations::default();
+    /// The ResourceManager's gateway and resource id, once registered.
+    static RESOURCE_MANAGER_CONNECTION: RefCell<Option<(Rc<ResourcemanagerJobsGateway>, String)>> =
+        const { RefCell::new(None) };
+    static TASK_MANAGERS: RefCell<BTreeMap<String, TaskManager>> = const { RefCell::new(BTreeMap::new()) };
+    /// Heartbeats with TaskExecutors, this side asking.
+    static TM_HEARTBEATS: RefCell<Option<HeartbeatManager>> = const { RefCell::new(None) };
+    /// Heartbeats with the ResourceManager, that side asking.
+    static RM_HEARTBEATS: RefCell<Option<HeartbeatManager>> = const { RefCell::new(None) };
+}
+
+fn own_id() -> String {
+    weir_guest::self_address()
+}
+
+/// The job this JobMaster runs.
+fn job() -> Uuid {
+    weir_guest::config("job-id").and_then(|id| Uuid::parse(&id)).expect("checked in on-start")
+}
+
+fn required() -> u32 {
+    weir_guest::config("slots").and_then(|n| n.parse().ok()).unwrap_or(1)
+}
+
+/// The slots taken so far.
+fn taken() -> u32 {
+    TASK_MANAGERS.with(|all| all.borrow().values().map(|tm| tm.slots.len() as u32).sum())
+}
+
+fn with(
+    manager: &'static std::thread::LocalKey<RefCell<Option<HeartbeatManager>>>,
+    act: impl FnOnce(&HeartbeatManager),
+) {
+    manager.with(|manager| {
+        if let Some(manager) = manager.borrow().as_ref() {
+            act(manager);
+        }
+    });
+}
+
+/// Drops the ResourceManager connection, if any, and registers anew.
+fn reconnect_resource_manager(cause: &str) {
+    if let Some((_, resource_manager)) = RESOURCE_MANAGER_CONNECTION.with(|c| c.borrow_mut().take()) {
+        with(&RM_HEARTBEATS, |manager| manager.unmonitor(&resource_manager));
+        weir_guest::info!("closed the connection to the ResourceManager {resource_manager}: {cause}");
+    }
+    let Some(leader) = RM_LEADER.with(|current| current.borrow().clone()) else { return };
+    weir_guest::spawn(register(leader));
+}
+
+/// Registers with the ResourceManager `leader`, then declares the slots
+/// the job needs.
+async fn register(leader: Leader) {
+    let generation = RM_REGISTRATIONS.with(Registrations::start);
+    let token = weir_guest::fencing_token().expect("checked in on-start");
+    let registered = generation
+        .register(None, async |timeout: Duration| {
+            let gateway = ResourcemanagerJobsGateway::connect(leader.address.clone(), Some(leader.session)).await?;
+            gateway.set_timeout(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+            let answer = gateway.register_job_master(token, own_id(), own_id(), job()).await?;
+            Ok(match answer.outcome {
+                RegistrationOutcome::Success => Response::Accepted((gateway, answer.resource_manager)),
+                RegistrationOutcome::Rejection(why) | RegistrationOutcome::Failure(why) => Response::Declined(why),
+            })
+        })
+        .await;
+    let Some((gateway, resource_manager)) = registered else { return };
+    let gateway = Rc::new(gateway);
+    with(&RM_HEARTBEATS, |manager| manager.monitor(&resource_manager));
+    weir_guest::info!("registered at the ResourceManager {resource_manager} for job {}", job());
+    RESOURCE_MANAGER_CONNECTION.with(|c| *c.borrow_mut() = Some((gateway.clone(), resource_manager)));
+    declare(&gateway, &generation).await;
+}
+
+/// Declares the slots the job needs, retrying with backoff from 1 ms to
+/// 10 s until it goes through or the connection is renewed (Flink's slot
+/// pool retries the latest declaration forever).
+async fn declare(gateway: &ResourcemanagerJobsGateway, generation: &weir_guest::registration::Generation) {
+    let token = weir_guest::fencing_token().expect("checked in on-start");
+    let requirements = ResourceRequirements {
+        job: job(),
+        target_address: own_id(),
+        requirements: vec![ResourceRequirement { profile: ResourceProfile { memory_mib: 0 }, slots: required() }],
+    };
+    let mut delay = Duration::from_millis(1);
+    while generation.is_current() {
+        match gateway.declare_required_resources(token, requirements.clone()).await {
+            Ok(Ok(())) => {
+                weir_guest::info!("declared {} slot(s) for job {}", required(), job());
+                return;
+            }
+            Ok(Err(why)) => weir_guest::warn!("declaring the job's slots failed: {why}"),
+            Err(error) => weir_guest::warn!("declaring the job's slots failed: {error:?}"),
+        }
+        weir_guest::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Forgets a TaskExecutor and releases its slots (Flink's
+/// `disconnectTaskManager`), telling it so if asked.
+fn disconnect(task_manager: &str, cause: &str, tell_it: bool) {
+    let Some(gone) = TASK_MANAGERS.with(|all| all.borrow_mut().remove(task_manager)) else { return };
+    with(&TM_HEARTBEATS, |manager| manager.unmonitor(task_manager));
+    weir_guest::info!(
+        "released {} slot(s) of TaskExecutor {task_manager}: {cause}; {} of {} left",
+        gone.slots.len(),
+        taken(),
+        required()
+    );
+    if tell_it {
+        let cause = cause.to_owned();
+        weir_guest::spawn(async move { gone.gateway.disconnect_job_manager(job(), cause).await });
+    }
+}
+
+/// Heartbeats: this side asks TaskExecutors and answers the ResourceManager.
+struct Pulse;
+
+impl Heartbeats for Pulse {
+    async fn request(&self, target: String) -> Result<(), RpcError> {
+        let known = TASK_MANAGERS.with(|all| {
+            let all = all.borrow();
+            let tm = all.get(&target)?;
+            Some((tm.gateway.clone(), tm.slots.iter().map(|s| s.allocation).collect::<Vec<_>>()))
+        });
+        let (gateway, allocated) = known.ok_or(RpcError::UnknownEndpoint(target))?;
+        gateway.heartbeat_from_job_manager(own_id(), allocated).await;
+        Ok(())
+    }
+
+    async fn answer(&self, target: String) -> Result<(), RpcError> {
+        let gateway = RESOURCE_MANAGER_CONNECTION
+            .with(|c| c.borrow().as_ref().filter(|(_, id)| *id == target).map(|(g, _)| g.clone()));
+        let gateway = gateway.ok_or(RpcError::UnknownEndpoint(target))?;
+        gateway.heartbeat_from_job_manager(own_id()).await;
+        Ok(())
+    }
+
+    fn lost(&self, target: String, timed_out: bool) {
+        let why = if timed_out { "its heartbeat timed out" } else { "it is unreachable" };
+        if TASK_MANAGERS.with(|all| all.borrow().contains_key(&target)) {
+            disconnect(&target, &format!("TaskExecutor {target} is lost: {why}"), true);
+        } else {
+            reconnect_resource_manager(&format!("the ResourceManager {target} is lost: {why}"));
+        }
+    }
+}
+
+struct JobMaster;
+
+impl weir_guest::Endpoint for JobMaster {
+    fn on_start() -> Result<(), String> {
+        let id = weir_guest::config("job-id").ok_or("the `job-id` setting is missing")?;
+        let job = Uuid::parse(&id).ok_or_else(|| format!("the `job-id` setting `{id}` is not a UUID"))?;
+        weir_guest::fencing_token().ok_or("a JobMaster runs fenced by its job's leader session")?;
+        TM_HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(HeartbeatManager::sender(&own_id(), None, Pulse)));
+        RM_HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(HeartbeatManager::receiver(&own_id(), None, Pulse)));
+        weir_guest::info!("JobMaster of job {job} started; it needs {} slot(s)", required());
+        weir_guest::leadership::on_each_leader(RESOURCE_MANAGER, |leader| {
+            RM_LEADER.with(|current| *current.borrow_mut() = Some(leader));
+            reconnect_resource_manager("a new ResourceManager leads");
+        })
+    }
+}
+
+impl Guest for JobMaster {
+    async fn register_task_manager(
+        job_id: Uuid,
+        registration: TaskManagerRegistration,
+    ) -> (RegistrationOutcome, String) {
+        if job_id != job() {
+            let why = format!("this JobMaster runs job {}, not {job_id}", job());
+            return (RegistrationOutcome::Rejection(why), own_id());
+        }
+        let id = registration.resource_id;
+        let known = TASK_MANAGERS.with(|all| all.borrow().get(&id).map(|tm| tm.session));
+        match known {
+            Some(session) if session == registration.session => return (RegistrationOutcome::Success, own_id()),
+            Some(_) => disconnect(&id, "it registered again after a restart", false),
+            None => {}
+        }
+        let gateway = match TaskexecutorSlotsGateway::connect(registration.address.clone(), None).await {
+            Ok(gateway) => Rc::new(gateway),
+            Err(error) => {
+                let why = format!("cannot connect back to {}: {error:?}", registration.address);
+                return (RegistrationOutcome::Failure(why), own_id());
+            }
+        };
+        let tm = TaskManager { gateway, session: registration.session, slots: Vec::new() };
+        TASK_MANAGERS.with(|all| all.borrow_mut().insert(id.clone(), tm));
+        with(&TM_HEARTBEATS, |manager| manager.monitor(&id));
+        weir_guest::info!("registered TaskExecutor {id}");
+        (RegistrationOutcome::Success, own_id())
+    }
+
+    async fn offer_slots(task_manager: String, offers: Vec<SlotOffer>) -> Result<Vec<SlotOffer>, String> {
+        if !TASK_MANAGERS.with(|all| all.borrow().contains_key(&task_manager)) {
+            return Err(format!("TaskExecutor {task_manager} is not registered with this JobMaster"));
+        }
+        let room = required().saturating_sub(taken()) as usize;
+        let accepted: Vec<SlotOffer> = offers.into_iter().take(room).collect();
+        TASK_MANAGERS.with(|all| {
+            if let Some(tm) = all.borrow_mut().get_mut(&task_manager) {
+                tm.slots.extend(accepted.iter().copied());
+            }
+        });
+        let (taken, required) = (taken(), required());
+        weir_guest::info!("took {} slot(s) of TaskExecutor {task_manager}; {taken} of {required}", accepted.len());
+        if taken == required {
+            weir_guest::info!("job {} has all {required} slot(s)", job());
+        }
+        Ok(accepted)
+    }
+
+    fn fail_slot(task_manager: String, allocation: Uuid, cause: String) {
+        TASK_MANAGERS.with(|all| {
+            if let Some(tm) = all.borrow_mut().get_mut(&task_manager) {
+                tm.slots.retain(|slot| slot.allocation != allocation);
+            }
+        });
+        weir_guest::warn!("TaskExecutor {task_manager} lost allocation {allocation}: {cause}");
+    }
+
+    fn heartbeat_from_task_manager(task_manager: String, _payload: TaskManagerHeartbeat) {
+        with(&TM_HEARTBEATS, |manager| manager.heartbeat_from(&task_manager));
+    }
+
+    fn disconnect_task_manager(task_manager: String, cause: String) {
+        disconnect(&task_manager, &cause, false);
+    }
+
+    fn heartbeat_from_resource_manager(resource_manager: String) {
+        with(&RM_HEARTBEATS, |manager| manager.requested_by(&resource_manager));
+    }
+
+    fn disconnect_resource_manager(_resource_manager: Uuid, cause: String) {
+        reconnect_resource_manager(&format!("the ResourceManager closed the connection: {cause}"));
+    }
+
+    fn notify_not_enough_resources_available(acquired: Vec<ResourceRequirement>) {
+        let slots: u32 = acquired.iter().map(|r| r.slots).sum();
+        weir_guest::warn!("not enough resources for job {}: {slots} of {} slot(s) acquired", job(), required());
+    }
+}
+
+weir_guest::export!(JobMaster);
