@@ -276,7 +276,7 @@ const RUNNING: u8 = 2;
 /// outcomes as [`deliver`] does. Otherwise every ask is answered through
 /// `batch-replies.reply` (those that returned at once right away, the
 /// others as each returns), the batch returns once all have returned, and
-/// every call's status is then [`RUNNING`]. `dispatch` gives `None` for a
+/// every call's status is then 2 (running). `dispatch` gives `None` for a
 /// function it does not know.
 ///
 /// The calls still running are polled here, inside the batch's task,
