@@ -201,9 +201,14 @@ fn free_port() -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_executor_whose_host_dies_is_dropped_after_the_heartbeat_timeout() {
+async fn a_task_executor_whose_host_dies_is_dropped_and_its_slots_released() {
+    capture_logs();
     let port = free_port();
-    let leaders = BTreeMap::from([(ROLE.to_owned(), format!("weir://127.0.0.1:{port}/resourcemanager"))]);
+    let job = FencingToken::random();
+    let leaders = BTreeMap::from([
+        (ROLE.to_owned(), format!("weir://127.0.0.1:{port}/resourcemanager")),
+        (format!("job-{job}"), format!("weir://127.0.0.1:{port}/jobmaster")),
+    ]);
     let ha = HaConfig::Standalone { leaders };
     let listen = |port: u16| HostConfig { listen: Some(format!("127.0.0.1:{port}")), ..config() };
     let cluster = cluster_host(listen(port), ha.clone());
@@ -215,7 +220,17 @@ async fn a_task_executor_whose_host_dies_is_dropped_after_the_heartbeat_timeout(
     let doomed = cluster_host(listen(0), ha);
     let remote = task_executor(&doomed, "te-there", 2).await;
     wait_for(&rm, &[(&local, 1), (&remote, 2)], "both registered, one across hosts").await;
+    let jm = job_master(&cluster, job, 3);
+    let complete = format!("job {job} has all 3 slot(s)");
+    eventually("the JobMaster to hold all three slots", || async { logs().contains(&complete).then_some(()) }).await;
+
     drop(doomed);
     wait_for(&rm, &[(&local, 1)], "the TaskExecutor of the dead host dropped").await;
+    let released = format!("released 2 slot(s) of TaskExecutor {}", remote.address());
+    eventually("the JobMaster to release the dead TaskExecutor's slots", || async {
+        logs().contains(&released).then_some(())
+    })
+    .await;
+    jm.close().await;
     rm.close().await;
 }
