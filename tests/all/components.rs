@@ -6,8 +6,8 @@ use wasmtime::component::Val;
 use weir::component::ExecutionMode;
 use weir::{EndpointOptions, FencingToken};
 use weir_tests::gateways::{
-    COUNTER, ECHO, ECHO_SYNC, FAULT, JOBMASTER, KEEPER, PROBE, RESOURCEMANAGER, RESOURCEMANAGER_JOBS, SUPERVISOR,
-    TASKEXECUTOR, TASKEXECUTOR_SLOTS, TICKER, WRITER,
+    COUNTER, ECHO, ECHO_SYNC, FAULT, JOBMASTER, JOBMASTER_TASKS, KEEPER, PROBE, RESOURCEMANAGER, RESOURCEMANAGER_JOBS,
+    SUPERVISOR, TASK, TASKEXECUTOR, TASKEXECUTOR_SLOTS, TASKEXECUTOR_TASKS, TICKER, WRITER,
 };
 use weir_tests::{artifacts, component, eventually, host, with_config};
 
@@ -88,14 +88,21 @@ fn resourcemanager() {
 
 #[test]
 fn taskexecutor() {
-    let gateways = [TASKEXECUTOR, TASKEXECUTOR_SLOTS];
-    assert_world(artifacts::TASKEXECUTOR, ExecutionMode::Concurrent, &gateways, &[JOBMASTER, RESOURCEMANAGER]);
+    let gateways = [TASKEXECUTOR, TASKEXECUTOR_SLOTS, TASKEXECUTOR_TASKS];
+    let clients = [JOBMASTER_TASKS, JOBMASTER, RESOURCEMANAGER, TASK];
+    assert_world(artifacts::TASKEXECUTOR, ExecutionMode::Concurrent, &gateways, &clients);
 }
 
 #[test]
 fn jobmaster() {
-    let clients = [RESOURCEMANAGER_JOBS, TASKEXECUTOR_SLOTS];
-    assert_world(artifacts::JOBMASTER, ExecutionMode::Concurrent, &[JOBMASTER], &clients);
+    let clients = [RESOURCEMANAGER_JOBS, TASKEXECUTOR_SLOTS, TASKEXECUTOR_TASKS];
+    assert_world(artifacts::JOBMASTER, ExecutionMode::Concurrent, &[JOBMASTER, JOBMASTER_TASKS], &clients);
+}
+
+/// A job's task component: the `task` gateway, no clients.
+#[test]
+fn trivial_task() {
+    assert_world(artifacts::TRIVIAL_TASK, ExecutionMode::Concurrent, &[TASK], &[]);
 }
 
 /// `supervisor` imports `weir:rpc/supervision` and no other capability of

@@ -4,14 +4,16 @@
 //! (`flink-components.md` §5.1, §9); the ResourceManager drops one that
 //! says goodbye or is lost, and a new leader gets them all back. A
 //! JobMaster registers, declares the slots its job needs, and gets them
-//! from TaskExecutors, again after one leaves (§5.2, §5.3, §7).
+//! from TaskExecutors, again after one leaves (§5.2, §5.3, §7), then
+//! deploys the job's tasks into them, each a child endpoint of its
+//! TaskExecutor, and follows them to the job's end (§8).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use wasmtime::component::Val;
 use weir::{
-    Endpoint, EndpointOptions, FencingToken, HaConfig, HeartbeatConfig, HostConfig, LeadershipRunner,
+    Endpoint, EndpointOptions, FencingToken, HaConfig, HeartbeatConfig, HostConfig, LeadershipRunner, LentDirectory,
     RegistrationConfig, RpcService,
 };
 use weir_tests::gateways::RESOURCEMANAGER;
@@ -63,6 +65,27 @@ async fn task_executor(host: &RpcService, id: &str, slots: u32) -> Endpoint {
 fn job_master(host: &RpcService, job: FencingToken, slots: u32) -> LeadershipRunner {
     let election = host.ha().leader_election(&format!("job-{job}")).unwrap();
     let options = with_config(&[("job-id", &job.to_string()), ("slots", &slots.to_string())]);
+    LeadershipRunner::start(host.clone(), election, "jobmaster", component(artifacts::JOBMASTER), options)
+}
+
+/// Runs the JobMaster of `job` with `slots` slots and the trivial task
+/// component as its job, started with `arguments`.
+fn job_master_of_trivial_job(host: &RpcService, job: FencingToken, slots: u32, arguments: &[&str]) -> LeadershipRunner {
+    let election = host.ha().leader_election(&format!("job-{job}")).unwrap();
+    let artifact = std::path::Path::new(artifacts::TRIVIAL_TASK);
+    let settings = [
+        ("job-id", job.to_string()),
+        ("slots", slots.to_string()),
+        ("artifact", format!("/job/{}", artifact.file_name().unwrap().to_str().unwrap())),
+        ("arguments", arguments.join("\n")),
+    ];
+    let directory =
+        LentDirectory { host: artifact.parent().unwrap().to_owned(), guest: "/job".into(), writable: false };
+    let options = EndpointOptions {
+        config: settings.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        directories: vec![directory],
+        ..EndpointOptions::default()
+    };
     LeadershipRunner::start(host.clone(), election, "jobmaster", component(artifacts::JOBMASTER), options)
 }
 
@@ -190,6 +213,57 @@ async fn a_job_master_gets_the_slots_it_declares_again_after_a_task_executor_lea
     })
     .await;
     assert!(slots(&rm).await.contains_key(staying.address()));
+    jm.close().await;
+    rm.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_master_deploys_its_tasks_into_its_slots_and_the_job_finishes() {
+    capture_logs();
+    let host = cluster_host(config(), HaConfig::Embedded);
+    let rm = resource_manager(&host);
+    let (one, two) = (task_executor(&host, "run-1", 1).await, task_executor(&host, "run-2", 1).await);
+    wait_for(&rm, &[(&one, 1), (&two, 1)], "both TaskExecutors registered").await;
+
+    let job = FencingToken::random();
+    let jm = job_master_of_trivial_job(&host, job, 2, &[]);
+    let finished = format!("job {job} finished");
+    eventually("the job to finish", || async { logs().contains(&finished).then_some(()) }).await;
+    let logs = logs();
+    for subtask in 0..2 {
+        assert!(logs.contains(&format!("subtask {subtask} of job {job} is running")), "subtask {subtask} ran");
+        assert!(logs.contains(&format!("subtask {subtask} of 2 of job {job} runs")), "in its own task endpoint");
+        assert!(logs.contains(&format!("subtask {subtask} of job {job} is finished")), "subtask {subtask} finished");
+    }
+    // Each task was a child endpoint of a TaskExecutor, gone once it ended.
+    assert!(host.endpoints().iter().all(|endpoint| !endpoint.id.starts_with("task-")), "the tasks' endpoints ended");
+    jm.close().await;
+    rm.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_traps_fails_its_job_and_nothing_else() {
+    capture_logs();
+    let host = cluster_host(config(), HaConfig::Embedded);
+    let rm = resource_manager(&host);
+    let (one, two) = (task_executor(&host, "trap-1", 1).await, task_executor(&host, "trap-2", 1).await);
+    wait_for(&rm, &[(&one, 1), (&two, 1)], "both TaskExecutors registered").await;
+
+    let job = FencingToken::random();
+    let jm = job_master_of_trivial_job(&host, job, 2, &["--trap"]);
+    let failed = format!("job {job} failed: subtask");
+    let line = eventually("the job to fail", || async {
+        logs().lines().find(|line| line.contains(&failed)).map(str::to_owned)
+    })
+    .await;
+    assert!(line.contains("deliberate trap in subtask"), "the task's trap is the job's cause: {line}");
+    // The trap ended the task only: the TaskExecutors, the ResourceManager
+    // and the JobMaster go on.
+    for endpoint in [&one, &two] {
+        assert_eq!(endpoint.state(), weir::Lifecycle::Started, "{} still runs", endpoint.id());
+    }
+    wait_for(&rm, &[(&one, 1), (&two, 1)], "both TaskExecutors still registered").await;
+    assert!(jm.leader().is_some_and(|leader| leader.state() == weir::Lifecycle::Started));
     jm.close().await;
     rm.close().await;
 }

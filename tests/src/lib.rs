@@ -127,6 +127,9 @@ pub mod gateways {
     pub const TASKEXECUTOR_SLOTS: &str = "weir:flink/taskexecutor-slots@0.1.0";
     pub const RESOURCEMANAGER_JOBS: &str = "weir:flink/resourcemanager-jobs@0.1.0";
     pub const JOBMASTER: &str = "weir:flink/jobmaster@0.1.0";
+    pub const JOBMASTER_TASKS: &str = "weir:flink/jobmaster-tasks@0.1.0";
+    pub const TASKEXECUTOR_TASKS: &str = "weir:flink/taskexecutor-tasks@0.1.0";
+    pub const TASK: &str = "weir:flink/task@0.1.0";
 }
 
 /// Endpoint options with these settings.

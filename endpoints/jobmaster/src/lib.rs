@@ -1,19 +1,25 @@
-//! Flink's JobMaster of one job, its slot side: it follows the leading
-//! ResourceManager, registers with it, declares the slots its job needs
-//! (retrying the latest declaration until it goes through), takes the
-//! slots TaskExecutors offer up to that need, and heartbeats both: it asks
-//! its TaskExecutors and answers the ResourceManager. A lost TaskExecutor's
+//! Flink's JobMaster of one job: it follows the leading ResourceManager,
+//! registers with it, declares the slots its job needs (retrying the
+//! latest declaration until it goes through), takes the slots
+//! TaskExecutors offer up to that need, and heartbeats both: it asks its
+//! TaskExecutors and answers the ResourceManager. A lost TaskExecutor's
 //! slots are released; a lost ResourceManager is registered with again
-//! (`flink-components.md` §5.2, §5.3, §7, §9).
+//! (`flink-components.md` §5.2, §5.3, §7, §9). Once it holds all its
+//! slots it deploys one task into each and follows their states
+//! ([`tasks`], §8).
 //!
 //! It runs fenced under its job's leader session (election `job-<id>`).
-//! Settings: `job-id` (a UUID) and `slots`, the slots the job needs
-//! (default 1). Its resource id is its address.
+//! Settings: `job-id` (a UUID), `slots`, the slots the job needs (default
+//! 1), `artifact`, the path of the job's task component in a directory it
+//! is lent, and `arguments`, the job's arguments, one per line. Its
+//! resource id is its address.
 
 weir_guest::generate!({
     world: "weir:flink/jobmaster-endpoint",
     path: ["../../wit/rpc", "../../wit/flink"],
 });
+
+mod tasks;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -23,6 +29,7 @@ use std::time::Duration;
 use exports::weir::flink::jobmaster::{Guest, TaskManagerHeartbeat, TaskManagerRegistration};
 use weir::flink::resourcemanager_jobs_client::{ResourceRequirements, ResourcemanagerJobsGateway};
 use weir::flink::taskexecutor_slots_client::TaskexecutorSlotsGateway;
+use weir::flink::taskexecutor_tasks_client::TaskexecutorTasksGateway;
 use weir::flink::types::{RegistrationOutcome, ResourceProfile, ResourceRequirement, SlotOffer};
 use weir_guest::heartbeat::{HeartbeatManager, Heartbeats};
 use weir_guest::leadership::Leader;
@@ -35,6 +42,8 @@ const RESOURCE_MANAGER: &str = "resource-manager";
 /// A registered TaskExecutor.
 struct TaskManager {
     gateway: Rc<TaskexecutorSlotsGateway>,
+    /// Its task side, where tasks are deployed.
+    tasks_gateway: Rc<TaskexecutorTasksGateway>,
     session: Uuid,
     /// The slots it offered that this JobMaster took.
     slots: Vec<SlotOffer>,
@@ -224,14 +233,19 @@ impl Guest for JobMaster {
             Some(_) => disconnect(&id, "it registered again after a restart", false),
             None => {}
         }
-        let gateway = match TaskexecutorSlotsGateway::connect(registration.address.clone(), None).await {
-            Ok(gateway) => Rc::new(gateway),
+        let connected = async {
+            let gateway = TaskexecutorSlotsGateway::connect(registration.address.clone(), None).await?;
+            let tasks_gateway = TaskexecutorTasksGateway::connect(registration.address.clone(), None).await?;
+            Ok::<_, RpcError>((Rc::new(gateway), Rc::new(tasks_gateway)))
+        };
+        let (gateway, tasks_gateway) = match connected.await {
+            Ok(gateways) => gateways,
             Err(error) => {
                 let why = format!("cannot connect back to {}: {error:?}", registration.address);
                 return (RegistrationOutcome::Failure(why), own_id());
             }
         };
-        let tm = TaskManager { gateway, session: registration.session, slots: Vec::new() };
+        let tm = TaskManager { gateway, tasks_gateway, session: registration.session, slots: Vec::new() };
         TASK_MANAGERS.with(|all| all.borrow_mut().insert(id.clone(), tm));
         with(&TM_HEARTBEATS, |manager| manager.monitor(&id));
         weir_guest::info!("registered TaskExecutor {id}");
@@ -253,6 +267,7 @@ impl Guest for JobMaster {
         weir_guest::info!("took {} slot(s) of TaskExecutor {task_manager}; {taken} of {required}", accepted.len());
         if taken == required {
             weir_guest::info!("job {} has all {required} slot(s)", job());
+            weir_guest::spawn(tasks::deploy());
         }
         Ok(accepted)
     }

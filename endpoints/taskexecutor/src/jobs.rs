@@ -59,6 +59,11 @@ fn job_master(job: Uuid) -> Option<Rc<JobmasterGateway>> {
     JOBS.with(|jobs| jobs.borrow().get(&key(job)).and_then(|j| j.connected.as_ref().map(|(g, _)| g.clone())))
 }
 
+/// Where the registered JobMaster of `job` is, and its leader session.
+pub fn connected_leader(job: Uuid) -> Option<Leader> {
+    JOBS.with(|jobs| jobs.borrow().get(&key(job)).filter(|j| j.connected.is_some()).and_then(|j| j.leader.clone()))
+}
+
 /// Follows the leader of `job`'s JobMaster, registering with each; once.
 fn follow(job: Uuid) {
     let new = JOBS.with(|jobs| {

@@ -1,10 +1,10 @@
-//! Flink's TaskExecutor, its ResourceManager and slot sides: it follows the
-//! leading ResourceManager (leader retrieval), registers with it on the
-//! host's retry schedule, sends its slot report and answers its
-//! heartbeats; it allocates the slots the ResourceManager requests for a
-//! job, registers with that job's JobMaster (found through the job's
-//! leader retrieval) and offers them, answers the JobMaster's heartbeats,
-//! and frees the slots a JobMaster declines, releases or no longer knows.
+//! Flink's TaskExecutor: it follows the leading ResourceManager (leader
+//! retrieval), registers with it on the host's retry schedule, sends its
+//! slot report and answers its heartbeats; it allocates the slots the
+//! ResourceManager requests for a job, registers with that job's JobMaster
+//! (found through the job's leader retrieval) and offers them ([`jobs`]),
+//! and runs the tasks the JobMaster deploys into them, each a child
+//! endpoint in a store of its own ([`tasks`]).
 //!
 //! Settings: `slots` (default 1) and `slot-memory-mib` (default 0: any).
 //! Its resource id is its address.
@@ -16,6 +16,7 @@ weir_guest::generate!({
 
 mod jobs;
 mod slots;
+mod tasks;
 
 use std::cell::RefCell;
 use std::rc::Rc;

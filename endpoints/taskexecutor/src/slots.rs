@@ -100,3 +100,14 @@ pub fn free(id: Uuid) -> Option<u32> {
         Some(index as u32)
     })
 }
+
+/// Marks the slot of allocation `id` active if it is allocated to `job`
+/// (Flink's `tryMarkSlotActive`: a task may arrive before the answer to
+/// the offer that made its slot active); whether it is.
+pub fn try_mark_active(id: Uuid, job: Uuid) -> bool {
+    let held = of_job(job).iter().any(|(_, allocation)| allocation.id == id);
+    if held {
+        activate(id);
+    }
+    held
+}

@@ -1,0 +1,142 @@
+//! Tasks (`taskexecutor-tasks`): a JobMaster deploys a task into an active
+//! slot of its job; the TaskExecutor fetches the job's task component from
+//! the JobMaster (once per artifact), starts it as a child endpoint of its
+//! own (`weir:rpc/supervision`), runs it, and reports its states to the
+//! JobMaster: running, then finished, failed (with the cause, a trap
+//! included) or canceled (`flink-components.md` §8).
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use crate::exports::weir::flink::taskexecutor_tasks::{Guest, TaskDeployment};
+use crate::weir::flink::jobmaster_tasks_client::JobmasterTasksGateway;
+use crate::weir::flink::task_client::{TaskGateway, TaskInfo};
+use crate::weir::flink::types::{ExecutionState, TaskExecutionState};
+use crate::{TaskExecutor, jobs, slots};
+use weir_guest::Uuid;
+use weir_guest::supervision::{Child, ChildOptions, ComponentSource};
+
+/// A task this TaskExecutor runs.
+struct Running {
+    child: Rc<Child>,
+    /// Set when the JobMaster cancels it: its end is then not a failure.
+    canceled: Rc<Cell<bool>>,
+}
+
+thread_local! {
+    /// The running tasks, by attempt.
+    static TASKS: RefCell<BTreeMap<(u64, u64), Running>> = const { RefCell::new(BTreeMap::new()) };
+    /// Task components fetched from JobMasters, by job and artifact key.
+    static ARTIFACTS: RefCell<BTreeMap<ArtifactKey, Rc<Vec<u8>>>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// A job (as `key` gives it) and an artifact key of its JobMaster's.
+type ArtifactKey = ((u64, u64), String);
+
+fn key(id: Uuid) -> (u64, u64) {
+    (id.high, id.low)
+}
+
+/// The task component `artifact` of `job`, fetched once.
+async fn artifact(job: Uuid, artifact: &str, job_master: &JobmasterTasksGateway) -> Result<Rc<Vec<u8>>, String> {
+    let cached = ARTIFACTS.with(|all| all.borrow().get(&(key(job), artifact.to_owned())).cloned());
+    if let Some(bytes) = cached {
+        return Ok(bytes);
+    }
+    let bytes = match job_master.request_artifact(artifact.to_owned()).await {
+        Ok(Ok(bytes)) => Rc::new(bytes),
+        Ok(Err(why)) => return Err(format!("the JobMaster has no artifact `{artifact}`: {why}")),
+        Err(error) => return Err(format!("fetching artifact `{artifact}` failed: {error:?}")),
+    };
+    ARTIFACTS.with(|all| all.borrow_mut().insert((key(job), artifact.to_owned()), bytes.clone()));
+    Ok(bytes)
+}
+
+/// Reports a task's state to its JobMaster.
+async fn report(
+    job_master: &JobmasterTasksGateway,
+    job: Uuid,
+    attempt: Uuid,
+    state: ExecutionState,
+    failure: Option<String>,
+) {
+    let why = failure.as_deref().map_or(String::new(), |failure| format!(": {failure}"));
+    weir_guest::info!("task {attempt} of job {job} reported {state:?}{why}");
+    let update = TaskExecutionState { job, attempt, state, failure };
+    if let Err(error) = job_master.update_task_execution_state(update).await {
+        weir_guest::warn!("cannot report task {attempt} to the JobMaster of job {job}: {error:?}");
+    }
+}
+
+/// Runs a started task to its end, then reports how it ended.
+async fn run(child: Rc<Child>, canceled: Rc<Cell<bool>>, info: TaskInfo, job_master: Rc<JobmasterTasksGateway>) {
+    let (job, attempt) = (info.job, info.attempt);
+    let outcome = match TaskGateway::connect(child.address(), None).await {
+        Ok(task) => {
+            // A task runs as long as its job needs: no ask timeout.
+            task.set_timeout(u64::MAX);
+            task.run(info).await
+        }
+        Err(error) => Err(error),
+    };
+    TASKS.with(|tasks| tasks.borrow_mut().remove(&key(attempt)));
+    let (state, failure) = match outcome {
+        _ if canceled.get() => (ExecutionState::Canceled, None),
+        Ok(Ok(())) => (ExecutionState::Finished, None),
+        Ok(Err(why)) => (ExecutionState::Failed, Some(why)),
+        // The task's endpoint failed (a trap, a limit): its cause says how.
+        Err(error) => (ExecutionState::Failed, Some(child.terminated().await.err().unwrap_or(format!("{error:?}")))),
+    };
+    drop(child);
+    report(&job_master, job, attempt, state, failure).await;
+}
+
+impl Guest for TaskExecutor {
+    async fn submit_task(deployment: TaskDeployment, job_master_id: Uuid) -> Result<(), String> {
+        let (job, attempt) = (deployment.job, deployment.attempt);
+        let leader = jobs::connected_leader(job)
+            .filter(|leader| leader.session == job_master_id)
+            .ok_or_else(|| format!("no JobMaster {job_master_id} of job {job} is connected to this TaskExecutor"))?;
+        if !slots::try_mark_active(deployment.allocation, job) {
+            return Err(format!("no slot of job {job} holds allocation {}", deployment.allocation));
+        }
+        let job_master = JobmasterTasksGateway::connect(leader.address.clone(), Some(leader.session))
+            .await
+            .map_err(|error| format!("cannot reach the JobMaster of job {job}: {error:?}"))?;
+        let bytes = artifact(job, &deployment.artifact, &job_master).await?;
+        let mut options = ChildOptions::new(format!("task-{attempt}"));
+        let memory_mib = crate::profile().memory_mib;
+        options.memory_cap = (memory_mib > 0).then(|| u64::from(memory_mib) << 20);
+        let child = Child::start(ComponentSource::Bytes(bytes.to_vec()), options)
+            .await
+            .map_err(|error| format!("cannot start task {attempt}: {}", error.message()))?;
+        let (child, canceled) = (Rc::new(child), Rc::new(Cell::new(false)));
+        TASKS.with(|tasks| {
+            tasks.borrow_mut().insert(key(attempt), Running { child: child.clone(), canceled: canceled.clone() })
+        });
+        let job_master = Rc::new(job_master);
+        report(&job_master, job, attempt, ExecutionState::Running, None).await;
+        let info = TaskInfo {
+            job,
+            attempt,
+            stage: deployment.stage,
+            subtask: deployment.subtask,
+            parallelism: deployment.parallelism,
+            arguments: deployment.arguments,
+            restore: deployment.restore,
+            consumers: deployment.consumers,
+        };
+        weir_guest::spawn(run(child, canceled, info, job_master));
+        Ok(())
+    }
+
+    async fn cancel_task(attempt: Uuid) -> Result<(), String> {
+        let running = TASKS
+            .with(|tasks| tasks.borrow().get(&key(attempt)).map(|task| (task.child.clone(), task.canceled.clone())));
+        let (child, canceled) = running.ok_or_else(|| format!("no task {attempt} runs here"))?;
+        canceled.set(true);
+        // Its run then ends, and reports it canceled.
+        child.stop().await
+    }
+}
