@@ -217,14 +217,21 @@ async fn a_job_master_gets_the_slots_it_declares_again_after_a_task_executor_lea
     rm.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_master_deploys_its_tasks_into_its_slots_and_the_job_finishes() {
+/// A host with a ResourceManager and two TaskExecutors of one slot each
+/// (`<name>-1`, `<name>-2`), registered.
+async fn two_slot_cluster(name: &str) -> (RpcService, LeadershipRunner, [Endpoint; 2]) {
     capture_logs();
     let host = cluster_host(config(), HaConfig::Embedded);
     let rm = resource_manager(&host);
-    let (one, two) = (task_executor(&host, "run-1", 1).await, task_executor(&host, "run-2", 1).await);
+    let one = task_executor(&host, &format!("{name}-1"), 1).await;
+    let two = task_executor(&host, &format!("{name}-2"), 1).await;
     wait_for(&rm, &[(&one, 1), (&two, 1)], "both TaskExecutors registered").await;
+    (host, rm, [one, two])
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_master_deploys_its_tasks_into_its_slots_and_the_job_finishes() {
+    let (host, rm, _task_executors) = two_slot_cluster("run").await;
     let job = FencingToken::random();
     let jm = job_master_of_trivial_job(&host, job, 2, &[]);
     let finished = format!("job {job} finished");
@@ -243,12 +250,7 @@ async fn a_job_master_deploys_its_tasks_into_its_slots_and_the_job_finishes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_that_traps_fails_its_job_and_nothing_else() {
-    capture_logs();
-    let host = cluster_host(config(), HaConfig::Embedded);
-    let rm = resource_manager(&host);
-    let (one, two) = (task_executor(&host, "trap-1", 1).await, task_executor(&host, "trap-2", 1).await);
-    wait_for(&rm, &[(&one, 1), (&two, 1)], "both TaskExecutors registered").await;
-
+    let (host, rm, [one, two]) = two_slot_cluster("trap").await;
     let job = FencingToken::random();
     let jm = job_master_of_trivial_job(&host, job, 2, &["--trap"]);
     let failed = format!("job {job} failed: subtask");
