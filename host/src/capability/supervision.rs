@@ -100,7 +100,8 @@ impl Drop for Child {
     }
 }
 
-/// What a parent lent `parent`'s directories asks for.
+/// The child a parent asks for, its directories resolved against those
+/// the parent was lent (`parent`).
 ///
 /// # Errors
 ///

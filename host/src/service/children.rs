@@ -36,6 +36,13 @@ struct Compiled {
     component: EndpointComponent,
 }
 
+impl Compiled {
+    /// Whether it was compiled from `bytes`, whose hash is `hash`.
+    fn is(&self, hash: u64, bytes: &[u8]) -> bool {
+        self.hash == hash && *self.bytes == *bytes
+    }
+}
+
 impl Components {
     pub(super) fn new(named: BTreeMap<String, EndpointComponent>) -> Self {
         Self { named, compiled: Mutex::default() }
@@ -59,12 +66,7 @@ impl Components {
             bytes.hash(&mut hasher);
             hasher.finish()
         };
-        let kept = self
-            .lock()
-            .iter()
-            .find(|kept| kept.hash == hash && *kept.bytes == *bytes)
-            .map(|kept| kept.component.clone());
-        if let Some(component) = kept {
+        if let Some(component) = self.kept(hash, &bytes) {
             return Ok(component);
         }
         let bytes: Arc<[u8]> = bytes.into();
@@ -75,11 +77,20 @@ impl Components {
             .map_err(|error| ChildError::InvalidComponent(format!("compiling the component failed: {error}")))?
             .map_err(|error| ChildError::InvalidComponent(crate::error::chain(&error)))?;
         let mut compiled = self.lock();
+        // Two parents may have compiled the same bytes at once: keep one.
+        if let Some(kept) = compiled.iter().find(|kept| kept.is(hash, &bytes)) {
+            return Ok(kept.component.clone());
+        }
         if compiled.len() == COMPILED_KEPT {
             compiled.remove(0);
         }
         compiled.push(Compiled { hash, bytes, component: component.clone() });
         Ok(component)
+    }
+
+    /// The component compiled from `bytes` (whose hash is `hash`), if kept.
+    fn kept(&self, hash: u64, bytes: &[u8]) -> Option<EndpointComponent> {
+        self.lock().iter().find(|kept| kept.is(hash, bytes)).map(|kept| kept.component.clone())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Compiled>> {
