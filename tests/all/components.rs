@@ -6,8 +6,9 @@ use wasmtime::component::Val;
 use weir::component::ExecutionMode;
 use weir::{EndpointOptions, FencingToken};
 use weir_tests::gateways::{
-    COUNTER, ECHO, ECHO_SYNC, FAULT, JOBMASTER, JOBMASTER_TASKS, KEEPER, PROBE, RESOURCEMANAGER, RESOURCEMANAGER_JOBS,
-    SUPERVISOR, TASK, TASKEXECUTOR, TASKEXECUTOR_SLOTS, TASKEXECUTOR_TASKS, TICKER, WRITER,
+    COUNTER, DISPATCHER, ECHO, ECHO_SYNC, FAULT, JOBMASTER, JOBMASTER_CONTROL, JOBMASTER_TASKS, KEEPER, PROBE,
+    RESOURCEMANAGER, RESOURCEMANAGER_JOBS, SUPERVISOR, TASK, TASKEXECUTOR, TASKEXECUTOR_SLOTS, TASKEXECUTOR_TASKS,
+    TICKER, WRITER,
 };
 use weir_tests::{artifacts, component, eventually, host, with_config};
 
@@ -95,8 +96,14 @@ fn taskexecutor() {
 
 #[test]
 fn jobmaster() {
-    let clients = [RESOURCEMANAGER_JOBS, TASKEXECUTOR_SLOTS, TASKEXECUTOR_TASKS];
-    assert_world(artifacts::JOBMASTER, ExecutionMode::Concurrent, &[JOBMASTER, JOBMASTER_TASKS], &clients);
+    let gateways = [JOBMASTER, JOBMASTER_TASKS, JOBMASTER_CONTROL];
+    let clients = [DISPATCHER, RESOURCEMANAGER_JOBS, TASKEXECUTOR_SLOTS, TASKEXECUTOR_TASKS];
+    assert_world(artifacts::JOBMASTER, ExecutionMode::Concurrent, &gateways, &clients);
+}
+
+#[test]
+fn dispatcher() {
+    assert_world(artifacts::DISPATCHER, ExecutionMode::Concurrent, &[DISPATCHER], &[JOBMASTER_CONTROL, TASK]);
 }
 
 /// A job's task component: the `task` gateway, no clients.

@@ -130,6 +130,8 @@ pub mod gateways {
     pub const JOBMASTER_TASKS: &str = "weir:flink/jobmaster-tasks@0.1.0";
     pub const TASKEXECUTOR_TASKS: &str = "weir:flink/taskexecutor-tasks@0.1.0";
     pub const TASK: &str = "weir:flink/task@0.1.0";
+    pub const DISPATCHER: &str = "weir:flink/dispatcher@0.1.0";
+    pub const JOBMASTER_CONTROL: &str = "weir:flink/jobmaster-control@0.1.0";
 }
 
 /// Endpoint options with these settings.

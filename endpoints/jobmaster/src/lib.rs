@@ -6,19 +6,23 @@
 //! slots are released; a lost ResourceManager is registered with again
 //! (`flink-components.md` §5.2, §5.3, §7, §9). Once it holds all its
 //! slots it deploys one task into each and follows their states
-//! ([`tasks`], §8).
+//! ([`tasks`], §8), cancels them when asked, and reports the job's end to
+//! its Dispatcher ([`control`]). Stopped, it frees its slots and leaves the
+//! ResourceManager.
 //!
 //! It runs fenced under its job's leader session (election `job-<id>`).
 //! Settings: `job-id` (a UUID), `slots`, the slots the job needs (default
 //! 1), `artifact`, the path of the job's task component in a directory it
-//! is lent, and `arguments`, the job's arguments, one per line. Its
-//! resource id is its address.
+//! is lent, `arguments`, the job's arguments, one per line, and
+//! `dispatcher` and `dispatcher-session`, where to report the job's end.
+//! Its resource id is its address.
 
 weir_guest::generate!({
     world: "weir:flink/jobmaster-endpoint",
     path: ["../../wit/rpc", "../../wit/flink"],
 });
 
+mod control;
 mod tasks;
 
 use std::cell::RefCell;
@@ -155,6 +159,7 @@ async fn declare(gateway: &ResourcemanagerJobsGateway, generation: &weir_guest::
 fn disconnect(task_manager: &str, cause: &str, tell_it: bool) {
     let Some(gone) = TASK_MANAGERS.with(|all| all.borrow_mut().remove(task_manager)) else { return };
     with(&TM_HEARTBEATS, |manager| manager.unmonitor(task_manager));
+    tasks::lost(&gone.tasks_gateway, cause);
     weir_guest::info!(
         "released {} slot(s) of TaskExecutor {task_manager}: {cause}; {} of {} left",
         gone.slots.len(),
@@ -209,11 +214,32 @@ impl weir_guest::Endpoint for JobMaster {
         weir_guest::fencing_token().ok_or("a JobMaster runs fenced by its job's leader session")?;
         TM_HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(HeartbeatManager::sender(&own_id(), None, Pulse)));
         RM_HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(HeartbeatManager::receiver(&own_id(), None, Pulse)));
+        control::start();
         weir_guest::info!("JobMaster of job {job} started; it needs {} slot(s)", required());
         weir_guest::leadership::on_each_leader(RESOURCE_MANAGER, |leader| {
             RM_LEADER.with(|current| *current.borrow_mut() = Some(leader));
             reconnect_resource_manager("a new ResourceManager leads");
         })
+    }
+
+    /// Leaves the ResourceManager, so that it requests no more slots for
+    /// the job, then frees the job's slots at their TaskExecutors, as
+    /// Flink's JobMaster does when it closes.
+    async fn on_stop() -> Result<(), String> {
+        let status = control::status();
+        let cause = format!("the JobMaster of job {} stopped ({})", job(), control::name(status).to_lowercase());
+        if let Some((gateway, _)) = RESOURCE_MANAGER_CONNECTION.with(|c| c.borrow_mut().take()) {
+            gateway.disconnect_job_manager(job(), status, cause.clone()).await;
+        }
+        let task_managers = TASK_MANAGERS.with(|all| std::mem::take(&mut *all.borrow_mut()));
+        for tm in task_managers.into_values() {
+            for slot in &tm.slots {
+                if let Err(error) = tm.gateway.free_slot(slot.allocation, cause.clone()).await {
+                    weir_guest::warn!("cannot free allocation {}: {error}", slot.allocation);
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,30 +1,35 @@
 //! The job's tasks (`jobmaster-tasks`): once the JobMaster holds all its
 //! slots it deploys one task into each (`submit-task`), serves the job's
 //! task component to the TaskExecutors (`request-artifact`), and follows
-//! the tasks' states to the job's end: finished when every task finished,
-//! failed as soon as one fails (`flink-components.md` §8). Restarts are not
-//! built yet: a failed job stays failed.
+//! the tasks' states ([`control`](crate::control) decides the job's end
+//! from them: finished when every task finished, failed once one failed
+//! and the others are canceled), and cancels them (`flink-components.md`
+//! §8). Restarts are not built yet: a failed job stays failed.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::exports::weir::flink::jobmaster_tasks::Guest;
-use crate::weir::flink::taskexecutor_tasks_client::TaskDeployment;
-use crate::weir::flink::types::{ExecutionState, TaskExecutionState};
-use crate::{JobMaster, TASK_MANAGERS, job, required};
+use crate::weir::flink::taskexecutor_tasks_client::{TaskDeployment, TaskexecutorTasksGateway};
+use crate::weir::flink::types::{ExecutionState, JobStatus, TaskExecutionState};
+use crate::{JobMaster, TASK_MANAGERS, control, job, required};
 use weir_guest::Uuid;
 
 /// The key under which the job's task component is served.
 const ARTIFACT: &str = "job";
 
+/// One attempt of one subtask.
+struct Attempt {
+    subtask: u32,
+    state: ExecutionState,
+    /// The TaskExecutor it was deployed to.
+    gateway: Rc<TaskexecutorTasksGateway>,
+}
+
 thread_local! {
-    /// Each task's subtask index and last state, by attempt.
-    static ATTEMPTS: RefCell<BTreeMap<(u64, u64), (u32, ExecutionState)>> = const { RefCell::new(BTreeMap::new()) };
-    /// Whether the tasks were deployed (once: restarts are not built yet).
-    static DEPLOYED: Cell<bool> = const { Cell::new(false) };
-    /// The job's end, once it came.
-    static ENDED: Cell<bool> = const { Cell::new(false) };
+    /// The job's tasks, by attempt.
+    static ATTEMPTS: RefCell<BTreeMap<(u64, u64), Attempt>> = const { RefCell::new(BTreeMap::new()) };
     /// The job's task component, read once.
     static COMPONENT: RefCell<Option<Rc<Vec<u8>>>> = const { RefCell::new(None) };
 }
@@ -36,9 +41,10 @@ fn key(id: Uuid) -> (u64, u64) {
 /// Deploys one task into each slot held, if the job names a task
 /// component and its tasks were not deployed yet.
 pub async fn deploy() {
-    if weir_guest::config("artifact").is_none() || DEPLOYED.replace(true) {
+    if weir_guest::config("artifact").is_none() || control::status() != JobStatus::Created {
         return;
     }
+    control::switch(JobStatus::Running);
     let arguments: Vec<String> = weir_guest::config("arguments")
         .map(|all| all.lines().map(str::to_owned).filter(|a| !a.is_empty()).collect())
         .unwrap_or_default();
@@ -55,7 +61,8 @@ pub async fn deploy() {
         .zip(slots)
         .map(|(subtask, (gateway, allocation))| {
             let attempt = weir_guest::new_uuid();
-            ATTEMPTS.with(|all| all.borrow_mut().insert(key(attempt), (subtask, ExecutionState::Deploying)));
+            let entry = Attempt { subtask, state: ExecutionState::Deploying, gateway: gateway.clone() };
+            ATTEMPTS.with(|all| all.borrow_mut().insert(key(attempt), entry));
             let deployment = TaskDeployment {
                 job: job(),
                 attempt,
@@ -73,6 +80,11 @@ pub async fn deploy() {
         .collect();
     for (gateway, deployment) in deployments {
         let attempt = deployment.attempt;
+        if control::status() != JobStatus::Running {
+            // Cancelled or failing while deploying: the rest never runs.
+            record(attempt, ExecutionState::Canceled, None);
+            continue;
+        }
         let failure = match gateway.submit_task(deployment, token).await {
             Ok(Ok(())) => continue,
             Ok(Err(why)) => why,
@@ -97,29 +109,77 @@ fn name(state: ExecutionState) -> &'static str {
     }
 }
 
-/// Notes a task's new state, and the job's end when it comes.
+/// Whether a task in `state` has ended.
+fn is_terminal(state: ExecutionState) -> bool {
+    matches!(state, ExecutionState::Finished | ExecutionState::Canceled | ExecutionState::Failed)
+}
+
+/// The tasks that have not ended.
+pub fn live() -> usize {
+    ATTEMPTS.with(|all| all.borrow().values().filter(|attempt| !is_terminal(attempt.state)).count())
+}
+
+/// Whether every task finished.
+pub fn all_finished() -> bool {
+    ATTEMPTS.with(|all| all.borrow().values().all(|attempt| attempt.state == ExecutionState::Finished))
+}
+
+/// Cancels every task that has not ended; one whose TaskExecutor cannot
+/// cancel it (gone, or the task never started there) counts as canceled.
+pub fn cancel_all() {
+    let live: Vec<_> = ATTEMPTS.with(|all| {
+        all.borrow()
+            .iter()
+            .filter(|(_, attempt)| !is_terminal(attempt.state))
+            .map(|(&(high, low), attempt)| (Uuid { high, low }, attempt.gateway.clone()))
+            .collect()
+    });
+    for (attempt, gateway) in live {
+        weir_guest::spawn(async move {
+            let refused = match gateway.cancel_task(attempt).await {
+                Ok(Ok(())) => return,
+                Ok(Err(why)) => why,
+                Err(error) => error.to_string(),
+            };
+            weir_guest::warn!("cannot cancel task {attempt}: {refused}; it counts as canceled");
+            record(attempt, ExecutionState::Canceled, None);
+        });
+    }
+}
+
+/// Fails the tasks deployed through `gateway`, whose TaskExecutor is gone.
+pub fn lost(gateway: &Rc<TaskexecutorTasksGateway>, cause: &str) {
+    let gone: Vec<Uuid> = ATTEMPTS.with(|all| {
+        all.borrow()
+            .iter()
+            .filter(|(_, attempt)| !is_terminal(attempt.state) && Rc::ptr_eq(&attempt.gateway, gateway))
+            .map(|(&(high, low), _)| Uuid { high, low })
+            .collect()
+    });
+    for attempt in gone {
+        record(attempt, ExecutionState::Failed, Some(cause.to_owned()));
+    }
+}
+
+/// Notes a task's new state; the job may end with it. A task that has
+/// ended stays so.
 fn record(attempt: Uuid, state: ExecutionState, failure: Option<String>) {
     let Some(subtask) = ATTEMPTS.with(|all| {
         let mut all = all.borrow_mut();
         let entry = all.get_mut(&key(attempt))?;
-        entry.1 = state;
-        Some(entry.0)
+        if !is_terminal(entry.state) {
+            entry.state = state;
+        }
+        Some(entry.subtask)
     }) else {
         weir_guest::warn!("a state for unknown task {attempt}: {state:?}");
         return;
     };
     weir_guest::info!("subtask {subtask} of job {} is {}", job(), name(state));
-    if ENDED.get() {
-        return;
-    }
     if state == ExecutionState::Failed {
-        ENDED.set(true);
-        let why = failure.unwrap_or_default();
-        weir_guest::error!("job {} failed: subtask {subtask} failed: {why}", job());
-    } else if ATTEMPTS.with(|all| all.borrow().values().all(|(_, state)| *state == ExecutionState::Finished)) {
-        ENDED.set(true);
-        weir_guest::info!("job {} finished", job());
+        control::fail(format!("subtask {subtask} failed: {}", failure.unwrap_or_default()));
     }
+    control::check_end();
 }
 
 /// The job's task component, from the file the `artifact` setting names.

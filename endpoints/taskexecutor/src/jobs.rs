@@ -166,15 +166,32 @@ async fn offer(job: Uuid, gateway: &JobmasterGateway) {
     }
 }
 
-/// Frees the slot of `allocation` and tells the ResourceManager it is free.
+/// Frees the slot of `allocation` and tells the ResourceManager it is
+/// free. A job left without slots here is forgotten, its JobMaster
+/// connection closed (Flink's `JobLeaderService.removeJob`).
 fn release(allocation: Uuid) -> bool {
-    let Some(index) = slots::free(allocation) else { return false };
+    let Some((index, job)) = slots::free(allocation) else { return false };
     weir_guest::info!("freed slot {index} (allocation {allocation})");
+    if slots::of_job(job).is_empty() {
+        forget(job);
+    }
     if let Some((gateway, _, instance)) = resource_manager() {
         let slot = SlotId { owner: own_id(), index };
         weir_guest::spawn(async move { gateway.notify_slot_available(instance, slot, allocation).await });
     }
     true
+}
+
+/// Forgets `job`: no more registrations with its JobMasters, no
+/// heartbeats with the connected one.
+fn forget(job: Uuid) {
+    let Some(gone) = JOBS.with(|jobs| jobs.borrow_mut().remove(&key(job))) else { return };
+    // A registration in progress is superseded.
+    gone.registrations.start();
+    if let Some((_, job_master)) = gone.connected {
+        heartbeats(|manager| manager.unmonitor(&job_master));
+        weir_guest::info!("closed the connection to the JobMaster {job_master} of job {job}: no slot of it is left");
+    }
 }
 
 /// Heartbeats go to the registered JobMasters.

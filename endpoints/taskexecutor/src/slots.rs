@@ -91,13 +91,13 @@ fn update(mut change: impl FnMut(&mut Allocation)) {
     TABLE.with(|table| table.borrow_mut().iter_mut().flatten().for_each(&mut change));
 }
 
-/// Frees the slot of allocation `id`; its index, if it held it.
-pub fn free(id: Uuid) -> Option<u32> {
+/// Frees the slot of allocation `id`; its index and job, if it held it.
+pub fn free(id: Uuid) -> Option<(u32, Uuid)> {
     TABLE.with(|table| {
         let mut table = table.borrow_mut();
         let index = table.iter().position(|slot| slot.is_some_and(|a| a.id == id))?;
-        table[index] = None;
-        Some(index as u32)
+        let freed = table[index].take()?;
+        Some((index as u32, freed.job))
     })
 }
 

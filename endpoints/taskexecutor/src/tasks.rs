@@ -15,11 +15,14 @@ use crate::weir::flink::task_client::{TaskGateway, TaskInfo};
 use crate::weir::flink::types::{ExecutionState, TaskExecutionState};
 use crate::{TaskExecutor, jobs, slots};
 use weir_guest::Uuid;
+use weir_guest::leadership::Leader;
 use weir_guest::supervision::{Child, ChildOptions, ComponentSource};
 
-/// A task this TaskExecutor runs.
+/// A task this TaskExecutor runs, from the moment it was submitted (so
+/// that a cancellation during its start is not lost).
 struct Running {
-    child: Rc<Child>,
+    /// Its endpoint, once started.
+    child: Option<Rc<Child>>,
     /// Set when the JobMaster cancels it: its end is then not a failure.
     canceled: Rc<Cell<bool>>,
 }
@@ -92,6 +95,28 @@ async fn run(child: Rc<Child>, canceled: Rc<Cell<bool>>, info: TaskInfo, job_mas
     report(&job_master, job, attempt, state, failure).await;
 }
 
+/// Fetches the task component of `job` from its JobMaster `leader` and
+/// starts attempt `attempt` of it as a child endpoint, with this
+/// TaskExecutor's slot memory cap.
+async fn start(
+    job: Uuid,
+    attempt: Uuid,
+    artifact_key: &str,
+    leader: &Leader,
+) -> Result<(Child, JobmasterTasksGateway), String> {
+    let job_master = JobmasterTasksGateway::connect(leader.address.clone(), Some(leader.session))
+        .await
+        .map_err(|error| format!("cannot reach the JobMaster of job {job}: {error:?}"))?;
+    let bytes = artifact(job, artifact_key, &job_master).await?;
+    let mut options = ChildOptions::new(format!("task-{attempt}"));
+    let memory_mib = crate::profile().memory_mib;
+    options.memory_cap = (memory_mib > 0).then(|| u64::from(memory_mib) << 20);
+    let child = Child::start(ComponentSource::Bytes(bytes.to_vec()), options)
+        .await
+        .map_err(|error| format!("cannot start task {attempt}: {}", error.message()))?;
+    Ok((child, job_master))
+}
+
 impl Guest for TaskExecutor {
     async fn submit_task(deployment: TaskDeployment, job_master_id: Uuid) -> Result<(), String> {
         let (job, attempt) = (deployment.job, deployment.attempt);
@@ -101,19 +126,29 @@ impl Guest for TaskExecutor {
         if !slots::try_mark_active(deployment.allocation, job) {
             return Err(format!("no slot of job {job} holds allocation {}", deployment.allocation));
         }
-        let job_master = JobmasterTasksGateway::connect(leader.address.clone(), Some(leader.session))
-            .await
-            .map_err(|error| format!("cannot reach the JobMaster of job {job}: {error:?}"))?;
-        let bytes = artifact(job, &deployment.artifact, &job_master).await?;
-        let mut options = ChildOptions::new(format!("task-{attempt}"));
-        let memory_mib = crate::profile().memory_mib;
-        options.memory_cap = (memory_mib > 0).then(|| u64::from(memory_mib) << 20);
-        let child = Child::start(ComponentSource::Bytes(bytes.to_vec()), options)
-            .await
-            .map_err(|error| format!("cannot start task {attempt}: {}", error.message()))?;
-        let (child, canceled) = (Rc::new(child), Rc::new(Cell::new(false)));
+        let canceled = Rc::new(Cell::new(false));
+        TASKS
+            .with(|tasks| tasks.borrow_mut().insert(key(attempt), Running { child: None, canceled: canceled.clone() }));
+        let started = start(job, attempt, &deployment.artifact, &leader).await;
+        let (child, job_master) = match started {
+            Ok(started) => started,
+            Err(why) => {
+                TASKS.with(|tasks| tasks.borrow_mut().remove(&key(attempt)));
+                return Err(why);
+            }
+        };
+        if canceled.get() {
+            // Cancelled while it started: it never runs.
+            TASKS.with(|tasks| tasks.borrow_mut().remove(&key(attempt)));
+            drop(child);
+            report(&job_master, job, attempt, ExecutionState::Canceled, None).await;
+            return Ok(());
+        }
+        let child = Rc::new(child);
         TASKS.with(|tasks| {
-            tasks.borrow_mut().insert(key(attempt), Running { child: child.clone(), canceled: canceled.clone() })
+            if let Some(task) = tasks.borrow_mut().get_mut(&key(attempt)) {
+                task.child = Some(child.clone());
+            }
         });
         let job_master = Rc::new(job_master);
         report(&job_master, job, attempt, ExecutionState::Running, None).await;
@@ -136,7 +171,11 @@ impl Guest for TaskExecutor {
             .with(|tasks| tasks.borrow().get(&key(attempt)).map(|task| (task.child.clone(), task.canceled.clone())));
         let (child, canceled) = running.ok_or_else(|| format!("no task {attempt} runs here"))?;
         canceled.set(true);
-        // Its run then ends, and reports it canceled.
-        child.stop().await
+        // Its run then ends, and reports it canceled; one still starting
+        // is stopped once started.
+        match child {
+            Some(child) => child.stop().await,
+            None => Ok(()),
+        }
     }
 }

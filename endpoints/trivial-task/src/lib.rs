@@ -1,6 +1,7 @@
 //! A trivial job's task component (world `weir:flink/task-endpoint`): each
 //! subtask waits a moment and finishes, or, as its arguments say, fails
-//! (`--fail`) or traps (`--trap`). For tests and the submission benchmark.
+//! (`--fail`), traps (`--trap`) or runs until it is canceled (`--forever`).
+//! For tests and the submission benchmark.
 
 weir_guest::generate!({
     world: "weir:flink/task-endpoint",
@@ -22,6 +23,9 @@ impl Guest for TrivialTask {
         weir_guest::sleep(Duration::from_millis(1)).await;
         if asked("--trap") {
             panic!("deliberate trap in subtask {}", info.subtask);
+        }
+        while asked("--forever") {
+            weir_guest::sleep(Duration::from_millis(100)).await;
         }
         if asked("--fail") {
             return Err(format!("subtask {} was asked to fail", info.subtask));

@@ -1,0 +1,131 @@
+//! The jobs a Dispatcher knows, running and finished (Flink's running
+//! `JobManagerRunner`s and its execution graph store), and their results,
+//! which `request-job-result` waits for.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+use futures::channel::oneshot;
+
+use crate::weir::flink::jobmaster_control_client::JobmasterControlGateway;
+use crate::weir::flink::types::{JobDescription, JobResult, JobStatus};
+use weir_guest::Uuid;
+use weir_guest::leadership::Contender;
+
+/// One submitted job.
+pub struct Job {
+    pub description: JobDescription,
+    /// The order it was submitted in, for `list-jobs`.
+    pub sequence: u64,
+    pub submitted: Instant,
+    /// Its place in the job's leader election, while it runs.
+    pub contender: Option<Rc<Contender>>,
+    /// Its running JobMaster's control gateway, once started.
+    pub job_master: Option<Rc<JobmasterControlGateway>>,
+    /// How it ended, once it did.
+    pub result: Option<JobResult>,
+    /// Callers of `request-job-result` waiting for its end.
+    pub waiters: Vec<oneshot::Sender<JobResult>>,
+}
+
+thread_local! {
+    static JOBS: RefCell<BTreeMap<(u64, u64), Job>> = const { RefCell::new(BTreeMap::new()) };
+    static SUBMITTED: Cell<u64> = const { Cell::new(0) };
+}
+
+fn key(id: Uuid) -> (u64, u64) {
+    (id.high, id.low)
+}
+
+/// Adds a job just submitted; its status is `initializing` until its
+/// JobMaster runs.
+pub fn add(description: JobDescription) {
+    let sequence = SUBMITTED.replace(SUBMITTED.get() + 1);
+    let job = Job {
+        description,
+        sequence,
+        submitted: Instant::now(),
+        contender: None,
+        job_master: None,
+        result: None,
+        waiters: Vec::new(),
+    };
+    JOBS.with(|jobs| jobs.borrow_mut().insert(key(job.description.id), job));
+}
+
+/// Forgets a job that was refused.
+pub fn remove(id: Uuid) {
+    JOBS.with(|jobs| jobs.borrow_mut().remove(&key(id)));
+}
+
+/// Reads or changes the job `id`, if known.
+pub fn with<T>(id: Uuid, act: impl FnOnce(&mut Job) -> T) -> Option<T> {
+    JOBS.with(|jobs| jobs.borrow_mut().get_mut(&key(id)).map(act))
+}
+
+/// Every job's id, in submission order.
+pub fn ids() -> Vec<Uuid> {
+    JOBS.with(|jobs| {
+        let jobs = jobs.borrow();
+        let mut all: Vec<_> = jobs.values().map(|job| (job.sequence, job.description.id)).collect();
+        all.sort_unstable_by_key(|(sequence, _)| *sequence);
+        all.into_iter().map(|(_, id)| id).collect()
+    })
+}
+
+/// The job's status: its result's if it ended, else its JobMaster's.
+pub async fn status(id: Uuid) -> Result<JobStatus, String> {
+    let known = with(id, |job| (job.result.as_ref().map(|result| result.status), job.job_master.clone()));
+    match known.ok_or_else(|| unknown(id))? {
+        (Some(status), _) => Ok(status),
+        (None, None) => Ok(JobStatus::Initializing),
+        (None, Some(job_master)) => job_master
+            .request_job_status()
+            .await
+            .map_err(|error| format!("cannot reach the JobMaster of job {id}: {error}")),
+    }
+}
+
+/// The error for a job this Dispatcher does not know.
+pub fn unknown(id: Uuid) -> String {
+    format!("no job {id} was submitted to this Dispatcher")
+}
+
+/// Records that job `id` failed for `cause` (its JobMaster did not report
+/// it: it did not start, or it failed).
+pub fn fail(id: Uuid, cause: String) {
+    finish(JobResult {
+        id,
+        status: JobStatus::Failed,
+        failure: Some(cause),
+        runtime_ms: 0,
+        checkpoints: 0,
+        restarts: 0,
+    });
+}
+
+/// Records how the job ended, once: wakes those waiting for its result
+/// and leaves its leader election, which stops its JobMaster.
+pub fn finish(mut result: JobResult) {
+    let id = result.id;
+    let ended = with(id, |job| {
+        if job.result.is_some() {
+            return None;
+        }
+        result.runtime_ms = u64::try_from(job.submitted.elapsed().as_millis()).unwrap_or(u64::MAX);
+        job.result = Some(result.clone());
+        job.job_master = None;
+        Some((std::mem::take(&mut job.waiters), job.contender.take()))
+    });
+    let Some(Some((waiters, contender))) = ended else { return };
+    weir_guest::info!("job {id} reached its end: {} after {} ms", crate::name(result.status), result.runtime_ms);
+    for waiter in waiters {
+        // A waiter whose caller gave up is gone; nothing to tell.
+        let _ = waiter.send(result.clone());
+    }
+    if let Some(contender) = contender {
+        contender.leave();
+    }
+}

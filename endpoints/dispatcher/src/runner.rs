@@ -1,0 +1,119 @@
+//! Running one job (Flink's `JobMasterServiceLeadershipRunner`): the
+//! Dispatcher contends for the job's leadership (election `job-<id>`) and,
+//! for each grant, starts the job's JobMaster as a child endpoint fenced
+//! by the grant's session, lent the job's directory. A revocation stops
+//! that JobMaster; leaving the election (the job ended) ends the run; a
+//! JobMaster that fails fails its job.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use futures::channel::oneshot;
+
+use crate::jobs;
+use crate::weir::flink::jobmaster_control_client::JobmasterControlGateway;
+use crate::weir::flink::types::JobDescription;
+use weir_guest::Uuid;
+use weir_guest::leadership::{Contender, LeadershipChange};
+use weir_guest::supervision::{Child, ChildDirectory, ChildOptions, ComponentSource};
+
+/// The name under which the host is given the JobMaster's component.
+pub const JOB_MASTER_COMPONENT: &str = "jobmaster";
+/// Where a JobMaster sees its job's directory.
+const JOB_DIRECTORY: &str = "/job";
+
+/// Leads `description`'s job while `contender` is granted its leadership;
+/// `ready` learns whether the first JobMaster started.
+pub async fn lead(description: JobDescription, contender: Rc<Contender>, ready: oneshot::Sender<Result<(), String>>) {
+    let id = description.id;
+    let mut ready = Some(ready);
+    let mut running: Option<Running> = None;
+    while let Some(change) = contender.next().await {
+        if let Some(old) = running.take() {
+            jobs::with(id, |job| job.job_master = None);
+            stop(id, old).await;
+        }
+        let LeadershipChange::Granted(session) = change else {
+            weir_guest::info!("the Dispatcher no longer leads job {id}");
+            continue;
+        };
+        match start(&description, session).await {
+            Ok((child, gateway)) => {
+                contender.confirm(session, &child.address());
+                jobs::with(id, |job| job.job_master = Some(Rc::new(gateway)));
+                let started = Running { child: Rc::new(child), stopping: Rc::default() };
+                weir_guest::spawn(watch(id, started.child.clone(), started.stopping.clone()));
+                running = Some(started);
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(Ok(()));
+                }
+            }
+            Err(why) => {
+                weir_guest::error!("cannot start the JobMaster of job {id}: {why}");
+                jobs::fail(id, format!("its JobMaster did not start: {why}"));
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(Err(why));
+                }
+            }
+        }
+    }
+    if let Some(child) = running {
+        stop(id, child).await;
+    }
+}
+
+/// Starts the JobMaster of `description` under `session`, and connects to
+/// its control gateway.
+async fn start(description: &JobDescription, session: Uuid) -> Result<(Child, JobmasterControlGateway), String> {
+    let id = description.id;
+    let mut settings = vec![
+        ("job-id".to_owned(), id.to_string()),
+        ("slots".to_owned(), description.parallelism.to_string()),
+        ("artifact".to_owned(), format!("{JOB_DIRECTORY}/{}", crate::TASK_COMPONENT)),
+        ("arguments".to_owned(), description.arguments.join("\n")),
+        ("dispatcher".to_owned(), weir_guest::self_address()),
+    ];
+    if let Some(own) = weir_guest::fencing_token() {
+        settings.push(("dispatcher-session".to_owned(), own.to_string()));
+    }
+    let mut options = ChildOptions::new(format!("jobmaster-{id}"));
+    options.fencing_token = Some(session);
+    options.settings = settings;
+    let lent = ChildDirectory { path: crate::job_directory(id), guest_path: JOB_DIRECTORY.into(), writable: false };
+    options.directories = vec![lent];
+    let child = Child::start(ComponentSource::Named(JOB_MASTER_COMPONENT.into()), options)
+        .await
+        .map_err(|error| error.to_string())?;
+    let gateway = JobmasterControlGateway::connect(child.address(), Some(session)).await.map_err(|error| {
+        format!("the `{JOB_MASTER_COMPONENT}` component does not serve `jobmaster-control`: {error}")
+    })?;
+    weir_guest::info!("started the JobMaster of job {id} at {}", child.address());
+    Ok((child, gateway))
+}
+
+/// A started JobMaster.
+struct Running {
+    child: Rc<Child>,
+    /// Set when the Dispatcher stops it: its end is then no failure.
+    stopping: Rc<Cell<bool>>,
+}
+
+/// Stops a JobMaster of job `id`, waiting until it has.
+async fn stop(id: Uuid, job_master: Running) {
+    job_master.stopping.set(true);
+    if let Err(cause) = job_master.child.stop().await {
+        weir_guest::warn!("the JobMaster of job {id} failed: {cause}");
+    }
+}
+
+/// Fails job `id` if its JobMaster ends before the Dispatcher stops it (a
+/// trap, a limit): nobody would report the job's end.
+async fn watch(id: Uuid, job_master: Rc<Child>, stopping: Rc<Cell<bool>>) {
+    let outcome = job_master.terminated().await;
+    if stopping.get() {
+        return;
+    }
+    let cause = outcome.err().unwrap_or_else(|| "it stopped".to_owned());
+    weir_guest::error!("the JobMaster of job {id} ended before its job: {cause}");
+    jobs::fail(id, format!("its JobMaster ended: {cause}"));
+}
