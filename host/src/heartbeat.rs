@@ -1,6 +1,6 @@
 //! Heartbeats (Flink's `HeartbeatManager`): how two components that depend
-//! on each other (a JobMaster and its TaskExecutors, a ResourceManager and
-//! its JobMasters) notice that the other is gone.
+//! on each other (a coordinator and its workers, in both directions)
+//! notice that the other is gone.
 //!
 //! Each side monitors its targets. The sender side asks every target for a
 //! heartbeat each interval, with a payload; a receiver that is asked

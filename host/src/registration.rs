@@ -1,6 +1,6 @@
 //! Registration with retries (Flink's `RetryingRegistration`): how a
-//! component signs up with a leader (a TaskExecutor with the
-//! ResourceManager, a JobMaster with it too) and keeps trying until it is
+//! component signs up with a leader (a worker with its coordinator) and
+//! keeps trying until it is
 //! accepted or rejected for good.
 //!
 //! - An attempt that times out is retried at once with twice the timeout,

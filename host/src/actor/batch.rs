@@ -4,7 +4,7 @@
 //! small call itself. When several calls of batchable functions wait in the
 //! mailbox one after the other, the loop hands them to the guest at once:
 //! their arguments encoded as on the wire, run in order inside one task (the
-//! guest SDK's dispatcher decodes them and calls the gateway functions).
+//! guest SDK's batch entry decodes them and calls the gateway functions).
 //! Order and the main-thread guarantee are those of single calls: the batch
 //! starts where its first call would have. Sync functions run to completion
 //! one after the other (`deliver`); async ones start in order, each running

@@ -90,7 +90,7 @@ impl Passing {
 /// Whether calls of a function of `signature` may be delivered in batches
 /// (`weir:rpc/batch`) to a component that exports it: a function called
 /// with dynamic values whose types the guest reads without type names. The
-/// guest SDK's dispatcher applies the same rule to the WIT.
+/// guest SDK's batch entry applies the same rule to the WIT.
 pub(crate) fn batchable(signature: &FunctionSignature) -> bool {
     Passing::of(signature) == Passing::Dynamic
         && signature.params.iter().all(|(_, shape)| is_plain(shape))

@@ -105,7 +105,7 @@ pub enum HaError {
 }
 
 /// Flink's `HighAvailabilityServices`: elections and retrievals by
-/// component name (`dispatcher`, `resource-manager`, `job-<id>`, ...).
+/// role name (`coordinator`, `job-<id>`, ...).
 ///
 /// Both calls spawn their background work on the runtime the services were
 /// made with, and that work ends when the returned handle is dropped.
@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn component_names_are_one_path_segment() {
-        check_component("resource-manager").unwrap();
+        check_component("coordinator").unwrap();
         assert_eq!(check_component("a/b"), Err(HaError::InvalidComponent("a/b".into())));
         assert!(check_component("").is_err());
     }

@@ -1,6 +1,5 @@
 //! [`LeadershipRunner`]: an endpoint that runs only while its host leads
-//! (Flink's leadership runners for the Dispatcher, ResourceManager and
-//! JobMaster). Each grant starts a new instance of the endpoint, fenced under
+//! (Flink's leadership runners of its fenced endpoints). Each grant starts a new instance of the endpoint, fenced under
 //! the new leader session, and confirms leadership with its address; a
 //! revocation stops it. An old leader's instance is never reused, so
 //! nothing it did can leak into the next session.
