@@ -6,9 +6,10 @@ use wasmtime::component::Val;
 use weir::component::ExecutionMode;
 use weir::{EndpointOptions, FencingToken};
 use weir_tests::gateways::{
-    COUNTER, DISPATCHER, ECHO, ECHO_SYNC, FAULT, JOBMASTER, JOBMASTER_CONTROL, JOBMASTER_TASKS, KEEPER, PROBE,
-    RESOURCEMANAGER, RESOURCEMANAGER_JOBS, SUPERVISOR, TASK, TASKEXECUTOR, TASKEXECUTOR_SLOTS, TASKEXECUTOR_TASKS,
-    TICKER, WRITER,
+    COUNTER, DISPATCHER, DISPATCHER_CHECKPOINTING, ECHO, ECHO_SYNC, FAULT, JOBMASTER, JOBMASTER_CHECKPOINTING,
+    JOBMASTER_CHECKPOINTS, JOBMASTER_CONTROL, JOBMASTER_INPUTS, JOBMASTER_TASKS, KEEPER, PROBE, RESOURCEMANAGER,
+    RESOURCEMANAGER_JOBS, SUPERVISOR, TASK, TASK_CHECKPOINTS, TASK_INPUT, TASKEXECUTOR, TASKEXECUTOR_CHECKPOINTS,
+    TASKEXECUTOR_SLOTS, TASKEXECUTOR_TASKS, TICKER, WRITER,
 };
 use weir_tests::{artifacts, component, eventually, host, with_config};
 
@@ -89,27 +90,45 @@ fn resourcemanager() {
 
 #[test]
 fn taskexecutor() {
-    let gateways = [TASKEXECUTOR, TASKEXECUTOR_SLOTS, TASKEXECUTOR_TASKS];
-    let clients = [JOBMASTER_TASKS, JOBMASTER, RESOURCEMANAGER, TASK];
+    let gateways = [TASKEXECUTOR, TASKEXECUTOR_SLOTS, TASKEXECUTOR_TASKS, TASKEXECUTOR_CHECKPOINTS];
+    let clients = [JOBMASTER_TASKS, JOBMASTER, RESOURCEMANAGER, TASK_CHECKPOINTS, TASK];
     assert_world(artifacts::TASKEXECUTOR, ExecutionMode::Concurrent, &gateways, &clients);
 }
 
 #[test]
 fn jobmaster() {
-    let gateways = [JOBMASTER, JOBMASTER_TASKS, JOBMASTER_CONTROL];
-    let clients = [DISPATCHER, RESOURCEMANAGER_JOBS, TASKEXECUTOR_SLOTS, TASKEXECUTOR_TASKS];
+    let gateways = [
+        JOBMASTER,
+        JOBMASTER_TASKS,
+        JOBMASTER_CONTROL,
+        JOBMASTER_INPUTS,
+        JOBMASTER_CHECKPOINTS,
+        JOBMASTER_CHECKPOINTING,
+    ];
+    let clients = [DISPATCHER, RESOURCEMANAGER_JOBS, TASKEXECUTOR_CHECKPOINTS, TASKEXECUTOR_SLOTS, TASKEXECUTOR_TASKS];
     assert_world(artifacts::JOBMASTER, ExecutionMode::Concurrent, &gateways, &clients);
 }
 
 #[test]
 fn dispatcher() {
-    assert_world(artifacts::DISPATCHER, ExecutionMode::Concurrent, &[DISPATCHER], &[JOBMASTER_CONTROL, TASK]);
+    let clients = [JOBMASTER_CHECKPOINTING, JOBMASTER_CONTROL, TASK];
+    assert_world(artifacts::DISPATCHER, ExecutionMode::Concurrent, &[DISPATCHER, DISPATCHER_CHECKPOINTING], &clients);
 }
 
-/// A job's task component: the `task` gateway, no clients.
+/// A job's task component serves `task`, its input and its checkpoints;
+/// the trivial one calls only its JobMaster's checkpoint side, word count
+/// its consumers and its JobMaster's input side too.
 #[test]
 fn trivial_task() {
-    assert_world(artifacts::TRIVIAL_TASK, ExecutionMode::Concurrent, &[TASK], &[]);
+    let gateways = [TASK, TASK_INPUT, TASK_CHECKPOINTS];
+    assert_world(artifacts::TRIVIAL_TASK, ExecutionMode::Concurrent, &gateways, &[JOBMASTER_CHECKPOINTS]);
+}
+
+#[test]
+fn wordcount() {
+    let gateways = [TASK, TASK_INPUT, TASK_CHECKPOINTS];
+    let clients = [JOBMASTER_CHECKPOINTS, JOBMASTER_INPUTS, TASK_INPUT];
+    assert_world(artifacts::WORDCOUNT, ExecutionMode::Concurrent, &gateways, &clients);
 }
 
 /// `supervisor` imports `weir:rpc/supervision` and no other capability of

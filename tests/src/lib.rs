@@ -131,6 +131,13 @@ pub mod gateways {
     pub const TASKEXECUTOR_TASKS: &str = "weir:flink/taskexecutor-tasks@0.1.0";
     pub const TASK: &str = "weir:flink/task@0.1.0";
     pub const DISPATCHER: &str = "weir:flink/dispatcher@0.1.0";
+    pub const DISPATCHER_CHECKPOINTING: &str = "weir:flink/dispatcher-checkpointing@0.1.0";
+    pub const JOBMASTER_INPUTS: &str = "weir:flink/jobmaster-inputs@0.1.0";
+    pub const JOBMASTER_CHECKPOINTS: &str = "weir:flink/jobmaster-checkpoints@0.1.0";
+    pub const JOBMASTER_CHECKPOINTING: &str = "weir:flink/jobmaster-checkpointing@0.1.0";
+    pub const TASKEXECUTOR_CHECKPOINTS: &str = "weir:flink/taskexecutor-checkpoints@0.1.0";
+    pub const TASK_INPUT: &str = "weir:flink/task-input@0.1.0";
+    pub const TASK_CHECKPOINTS: &str = "weir:flink/task-checkpoints@0.1.0";
     pub const JOBMASTER_CONTROL: &str = "weir:flink/jobmaster-control@0.1.0";
 }
 

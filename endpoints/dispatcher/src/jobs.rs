@@ -9,10 +9,17 @@ use std::time::Instant;
 
 use futures::channel::oneshot;
 
+use crate::weir::flink::jobmaster_checkpointing_client::JobmasterCheckpointingGateway;
 use crate::weir::flink::jobmaster_control_client::JobmasterControlGateway;
 use crate::weir::flink::types::{JobDescription, JobResult, JobStatus};
 use weir_guest::Uuid;
 use weir_guest::leadership::Contender;
+
+/// What the Dispatcher calls at a job's JobMaster.
+pub struct JobMasterGateways {
+    pub control: JobmasterControlGateway,
+    pub checkpointing: JobmasterCheckpointingGateway,
+}
 
 /// One submitted job.
 pub struct Job {
@@ -22,8 +29,8 @@ pub struct Job {
     pub submitted: Instant,
     /// Its place in the job's leader election, while it runs.
     pub contender: Option<Rc<Contender>>,
-    /// Its running JobMaster's control gateway, once started.
-    pub job_master: Option<Rc<JobmasterControlGateway>>,
+    /// Its running JobMaster's gateways, once started.
+    pub job_master: Option<Rc<JobMasterGateways>>,
     /// How it ended, once it did.
     pub result: Option<JobResult>,
     /// Callers of `request-job-result` waiting for its end.
@@ -82,9 +89,20 @@ pub async fn status(id: Uuid) -> Result<JobStatus, String> {
         (Some(status), _) => Ok(status),
         (None, None) => Ok(JobStatus::Initializing),
         (None, Some(job_master)) => job_master
+            .control
             .request_job_status()
             .await
             .map_err(|error| format!("cannot reach the JobMaster of job {id}: {error}")),
+    }
+}
+
+/// The JobMaster of job `id`, while it runs.
+pub fn job_master(id: Uuid) -> Result<Rc<JobMasterGateways>, String> {
+    let known = with(id, |job| (job.result.as_ref().map(|result| result.status), job.job_master.clone()));
+    match known.ok_or_else(|| unknown(id))? {
+        (Some(status), _) => Err(format!("job {id} has ended already ({})", crate::name(status))),
+        (None, None) => Err(format!("job {id} is initializing; its JobMaster has not started yet")),
+        (None, Some(job_master)) => Ok(job_master),
     }
 }
 

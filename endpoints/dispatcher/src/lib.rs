@@ -9,7 +9,11 @@
 //! directory lent at `/blobs` (setting `blobs` to change that), where each
 //! job gets a directory `job-<id>` holding its task component, lent
 //! read-only to that job's JobMaster; and the host must know the
-//! JobMaster's component under the name `jobmaster`.
+//! JobMaster's component under the name `jobmaster`. Settings
+//! `job-directories` (one per line: directories it lends each JobMaster
+//! read-only at the same path, where jobs' inputs are) and `checkpoints`
+//! (a writable directory it is lent: each job gets `job-<id>` in it for
+//! its checkpoints) are optional.
 
 weir_guest::generate!({
     world: "weir:flink/dispatcher-endpoint",
@@ -24,7 +28,8 @@ use std::rc::Rc;
 use futures::channel::oneshot;
 
 use exports::weir::flink::dispatcher::{Guest, JobOverview};
-use weir::flink::task_client::TaskGateway;
+use exports::weir::flink::dispatcher_checkpointing;
+use weir::flink::task_client::{JobPlan, TaskGateway};
 use weir::flink::types::{JobDescription, JobResult, JobStatus, SubmissionError};
 use weir_guest::Uuid;
 use weir_guest::leadership::Contender;
@@ -32,6 +37,12 @@ use weir_guest::supervision::{Child, ChildOptions, ComponentSource};
 
 /// The file a job's task component is kept in, in the job's directory.
 const TASK_COMPONENT: &str = "task.wasm";
+
+/// The setting `name`'s non-empty lines.
+fn lines(name: &str) -> Vec<String> {
+    let all = weir_guest::config(name).unwrap_or_default();
+    all.lines().map(str::trim).filter(|line| !line.is_empty()).map(str::to_owned).collect()
+}
 
 /// The directory job artifacts are kept in.
 fn blobs() -> String {
@@ -67,18 +78,30 @@ fn keep(id: Uuid, component: &[u8]) -> Result<(), String> {
         .map_err(|error| format!("cannot keep the job's component in `{directory}`: {error}"))
 }
 
-/// Checks that `component` is a task component: the host starts it as an
-/// endpoint, and it serves `weir:flink/task`.
-async fn check(id: Uuid, component: Vec<u8>) -> Result<(), String> {
-    let child = Child::start(ComponentSource::Bytes(component), ChildOptions::new(format!("check-{id}")))
+/// Checks that `component` is a task component (the host starts it as an
+/// endpoint, and it serves `weir:flink/task`) and asks it for the job's
+/// plan.
+async fn plan(description: &JobDescription, component: Vec<u8>) -> Result<JobPlan, String> {
+    let options = ChildOptions::new(format!("check-{}", description.id));
+    let child = Child::start(ComponentSource::Bytes(component), options)
         .await
         .map_err(|error| format!("the job's component does not start as an endpoint: {error}"))?;
-    let served = TaskGateway::connect(child.address(), None).await;
+    let planned = async {
+        let task = TaskGateway::connect(child.address(), None).await.map_err(|error| {
+            format!("the job's component is not a task component (world `weir:flink/task-endpoint`): {error}")
+        })?;
+        let plan = task.plan(description.arguments.clone(), description.parallelism).await;
+        plan.map_err(|error| format!("the job's component failed to plan the job: {error}"))?
+            .map_err(|why| format!("the job's arguments are wrong: {why}"))
+    }
+    .await;
     let stopped = child.stop().await;
-    served.map_err(|error| {
-        format!("the job's component is not a task component (world `weir:flink/task-endpoint`): {error}")
-    })?;
-    stopped.map_err(|why| format!("the job's component failed when stopped: {why}"))
+    let plan = planned?;
+    stopped.map_err(|why| format!("the job's component failed when stopped: {why}"))?;
+    if plan.stages.is_empty() || plan.stages.iter().any(|stage| stage.parallelism == 0) {
+        return Err("the job's plan needs at least one stage, each of parallelism 1 or more".into());
+    }
+    Ok(plan)
 }
 
 /// Checks and keeps a job just added, then enters its leader election and
@@ -86,13 +109,13 @@ async fn check(id: Uuid, component: Vec<u8>) -> Result<(), String> {
 async fn run(description: JobDescription, component: Vec<u8>) -> Result<(), SubmissionError> {
     let id = description.id;
     keep(id, &component).map_err(SubmissionError::Failed)?;
-    check(id, component).await.map_err(SubmissionError::InvalidJob)?;
+    let plan = plan(&description, component).await.map_err(SubmissionError::InvalidJob)?;
     let contender = Contender::enter(&format!("job-{id}"))
         .map_err(|why| SubmissionError::Failed(format!("cannot enter the election of job {id}: {why}")))?;
     let contender = Rc::new(contender);
     jobs::with(id, |job| job.contender = Some(contender.clone()));
     let (ready, started) = oneshot::channel();
-    weir_guest::spawn(runner::lead(description, contender, ready));
+    weir_guest::spawn(runner::lead(description, plan, contender, ready));
     match started.await {
         Ok(outcome) => outcome.map_err(SubmissionError::Failed),
         Err(_) => Err(SubmissionError::Failed(format!("the election of job {id} ended before its JobMaster started"))),
@@ -153,15 +176,10 @@ impl Guest for Dispatcher {
     }
 
     async fn cancel_job(id: Uuid) -> Result<(), String> {
-        let known = jobs::with(id, |job| (job.result.as_ref().map(|result| result.status), job.job_master.clone()));
-        match known.ok_or_else(|| jobs::unknown(id))? {
-            (Some(status), _) => Err(format!("job {id} has ended already ({})", name(status))),
-            (None, None) => Err(format!("job {id} is initializing; cancel it once its JobMaster runs")),
-            (None, Some(job_master)) => {
-                weir_guest::info!("cancelling job {id}");
-                job_master.cancel().await.map_err(|error| format!("cannot reach the JobMaster of job {id}: {error}"))?
-            }
-        }
+        let job_master = jobs::job_master(id)?;
+        weir_guest::info!("cancelling job {id}");
+        let cancelled = job_master.control.cancel().await;
+        cancelled.map_err(|error| format!("cannot reach the JobMaster of job {id}: {error}"))?
     }
 
     async fn request_job_status(id: Uuid) -> Result<JobStatus, String> {
@@ -185,6 +203,18 @@ impl Guest for Dispatcher {
 
     fn job_reached_terminal_state(outcome: JobResult) {
         jobs::finish(outcome);
+    }
+}
+
+impl dispatcher_checkpointing::Guest for Dispatcher {
+    async fn trigger_checkpoint(id: Uuid) -> Result<u64, String> {
+        let triggered = jobs::job_master(id)?.checkpointing.trigger_checkpoint().await;
+        triggered.map_err(|error| format!("cannot reach the JobMaster of job {id}: {error}"))?
+    }
+
+    async fn trigger_savepoint(id: Uuid, directory: Option<String>, cancel_job: bool) -> Result<String, String> {
+        let triggered = jobs::job_master(id)?.checkpointing.trigger_savepoint(directory, cancel_job).await;
+        triggered.map_err(|error| format!("cannot reach the JobMaster of job {id}: {error}"))?
     }
 }
 

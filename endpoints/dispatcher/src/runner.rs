@@ -10,8 +10,10 @@ use std::rc::Rc;
 
 use futures::channel::oneshot;
 
-use crate::jobs;
+use crate::jobs::{self, JobMasterGateways};
+use crate::weir::flink::jobmaster_checkpointing_client::JobmasterCheckpointingGateway;
 use crate::weir::flink::jobmaster_control_client::JobmasterControlGateway;
+use crate::weir::flink::task_client::JobPlan;
 use crate::weir::flink::types::JobDescription;
 use weir_guest::Uuid;
 use weir_guest::leadership::{Contender, LeadershipChange};
@@ -21,10 +23,17 @@ use weir_guest::supervision::{Child, ChildDirectory, ChildOptions, ComponentSour
 pub const JOB_MASTER_COMPONENT: &str = "jobmaster";
 /// Where a JobMaster sees its job's directory.
 const JOB_DIRECTORY: &str = "/job";
+/// Where a JobMaster sees its checkpoint directory.
+const CHECKPOINT_DIRECTORY: &str = "/checkpoints";
 
 /// Leads `description`'s job while `contender` is granted its leadership;
 /// `ready` learns whether the first JobMaster started.
-pub async fn lead(description: JobDescription, contender: Rc<Contender>, ready: oneshot::Sender<Result<(), String>>) {
+pub async fn lead(
+    description: JobDescription,
+    plan: JobPlan,
+    contender: Rc<Contender>,
+    ready: oneshot::Sender<Result<(), String>>,
+) {
     let id = description.id;
     let mut ready = Some(ready);
     let mut running: Option<Running> = None;
@@ -37,7 +46,7 @@ pub async fn lead(description: JobDescription, contender: Rc<Contender>, ready: 
             weir_guest::info!("the Dispatcher no longer leads job {id}");
             continue;
         };
-        match start(&description, session).await {
+        match start(&description, &plan, session).await {
             Ok((child, gateway)) => {
                 contender.confirm(session, &child.address());
                 jobs::with(id, |job| job.job_master = Some(Rc::new(gateway)));
@@ -63,12 +72,18 @@ pub async fn lead(description: JobDescription, contender: Rc<Contender>, ready: 
 }
 
 /// Starts the JobMaster of `description` under `session`, and connects to
-/// its control gateway.
-async fn start(description: &JobDescription, session: Uuid) -> Result<(Child, JobmasterControlGateway), String> {
+/// the gateways the Dispatcher calls.
+async fn start(
+    description: &JobDescription,
+    plan: &JobPlan,
+    session: Uuid,
+) -> Result<(Child, JobMasterGateways), String> {
     let id = description.id;
+    let stages: Vec<String> = plan.stages.iter().map(|stage| format!("{} {}", stage.name, stage.parallelism)).collect();
     let mut settings = vec![
         ("job-id".to_owned(), id.to_string()),
-        ("slots".to_owned(), description.parallelism.to_string()),
+        ("stages".to_owned(), stages.join("\n")),
+        ("inputs".to_owned(), plan.inputs.join("\n")),
         ("artifact".to_owned(), format!("{JOB_DIRECTORY}/{}", crate::TASK_COMPONENT)),
         ("arguments".to_owned(), description.arguments.join("\n")),
         ("dispatcher".to_owned(), weir_guest::self_address()),
@@ -76,19 +91,38 @@ async fn start(description: &JobDescription, session: Uuid) -> Result<(Child, Jo
     if let Some(own) = weir_guest::fencing_token() {
         settings.push(("dispatcher-session".to_owned(), own.to_string()));
     }
+    if let Some(interval) = description.checkpoint_interval_ms {
+        settings.push(("checkpoint-interval-ms".to_owned(), interval.to_string()));
+    }
+    let lent = ChildDirectory { path: crate::job_directory(id), guest_path: JOB_DIRECTORY.into(), writable: false };
+    let mut directories = vec![lent];
+    for path in crate::lines("job-directories") {
+        directories.push(ChildDirectory { path: path.clone(), guest_path: path, writable: false });
+    }
+    if let Some(root) = weir_guest::config("checkpoints") {
+        let path = format!("{root}/job-{id}");
+        std::fs::create_dir_all(&path).map_err(|error| format!("cannot create `{path}` for checkpoints: {error}"))?;
+        directories.push(ChildDirectory { path, guest_path: CHECKPOINT_DIRECTORY.into(), writable: true });
+        settings.push(("checkpoint-directory".to_owned(), CHECKPOINT_DIRECTORY.into()));
+    }
     let mut options = ChildOptions::new(format!("jobmaster-{id}"));
     options.fencing_token = Some(session);
     options.settings = settings;
-    let lent = ChildDirectory { path: crate::job_directory(id), guest_path: JOB_DIRECTORY.into(), writable: false };
-    options.directories = vec![lent];
+    options.directories = directories;
     let child = Child::start(ComponentSource::Named(JOB_MASTER_COMPONENT.into()), options)
         .await
         .map_err(|error| error.to_string())?;
-    let gateway = JobmasterControlGateway::connect(child.address(), Some(session)).await.map_err(|error| {
-        format!("the `{JOB_MASTER_COMPONENT}` component does not serve `jobmaster-control`: {error}")
-    })?;
+    let missing = |gateway: &str, error: weir_guest::RpcError| {
+        format!("the `{JOB_MASTER_COMPONENT}` component does not serve `{gateway}`: {error}")
+    };
+    let control = JobmasterControlGateway::connect(child.address(), Some(session))
+        .await
+        .map_err(|error| missing("jobmaster-control", error))?;
+    let checkpointing = JobmasterCheckpointingGateway::connect(child.address(), Some(session))
+        .await
+        .map_err(|error| missing("jobmaster-checkpointing", error))?;
     weir_guest::info!("started the JobMaster of job {id} at {}", child.address());
-    Ok((child, gateway))
+    Ok((child, JobMasterGateways { control, checkpointing }))
 }
 
 /// A started JobMaster.

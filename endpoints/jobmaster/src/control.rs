@@ -1,18 +1,23 @@
-//! The job's status and its end (`jobmaster-control`): created while the
-//! JobMaster gathers slots, running once its tasks are deployed, failing
-//! or cancelling while their tasks are canceled, then finished, failed or
-//! canceled. The end is reported to the Dispatcher that started the
+//! The job's status, its restarts and its end (`jobmaster-control`):
+//! created while the JobMaster gathers slots, running once its tasks are
+//! deployed. A failed task restarts the job from its last completed
+//! checkpoint (Flink's fixed-delay restart strategy: `restart-attempts`
+//! times, default 10 with checkpointing and none without, after
+//! `restart-delay-ms`, default 0): restarting while the other tasks are
+//! canceled, then running again. Once out of attempts it is failing, and
+//! failed when no task runs; cancelled likewise; finished when every task
+//! finished. The end is reported to the Dispatcher that started the
 //! JobMaster (settings `dispatcher`, its address, and `dispatcher-session`,
 //! its leader session), as Flink's `JobManagerRunner` completes its result
 //! future.
 
 use std::cell::{Cell, RefCell};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::exports::weir::flink::jobmaster_control::Guest;
 use crate::weir::flink::dispatcher_client::DispatcherGateway;
 use crate::weir::flink::types::{JobResult, JobStatus};
-use crate::{JobMaster, job, tasks};
+use crate::{JobMaster, checkpoints, job, tasks};
 use weir_guest::Uuid;
 
 thread_local! {
@@ -20,6 +25,13 @@ thread_local! {
     /// Why the job fails, once a task failed.
     static FAILURE: RefCell<Option<String>> = const { RefCell::new(None) };
     static STARTED: Instant = Instant::now();
+    static RESTARTS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The restarts a failed job may make.
+fn restart_attempts() -> u32 {
+    let default = if weir_guest::config("checkpoint-interval-ms").is_some() { 10 } else { 0 };
+    weir_guest::config("restart-attempts").and_then(|attempts| attempts.parse().ok()).unwrap_or(default)
 }
 
 /// Starts the job's clock.
@@ -58,18 +70,29 @@ pub fn switch(to: JobStatus) {
     weir_guest::info!("job {} switched from {} to {}", job(), name(from), name(to));
 }
 
-/// A task failed: the job fails once its other tasks are canceled.
+/// A task failed: the job restarts once its other tasks are canceled, or,
+/// out of restarts, fails.
 pub fn fail(cause: String) {
-    if ended() || status() == JobStatus::Failing {
+    if ended() || matches!(status(), JobStatus::Failing | JobStatus::Cancelling | JobStatus::Restarting) {
         return;
     }
-    FAILURE.with(|failure| *failure.borrow_mut() = Some(cause));
-    switch(JobStatus::Failing);
+    checkpoints::abort_pending("the job fails over");
+    let restarts = RESTARTS.get();
+    if restarts < restart_attempts() {
+        RESTARTS.set(restarts + 1);
+        let from = checkpoints::latest().map_or("its start".to_owned(), |c| format!("checkpoint {}", c.id));
+        weir_guest::warn!("restarting job {} from {from} (restart {}): {cause}", job(), restarts + 1);
+        switch(JobStatus::Restarting);
+    } else {
+        FAILURE.with(|failure| *failure.borrow_mut() = Some(cause));
+        switch(JobStatus::Failing);
+    }
     tasks::cancel_all();
 }
 
-/// Ends a failing or cancelling job once none of its tasks runs, and a
-/// running one once all its tasks finished.
+/// Acts once no task of the job runs: a failing or cancelling job ends, a
+/// restarting one deploys its tasks again; a running one ends once all
+/// its tasks finished.
 pub fn check_end() {
     if ended() || tasks::live() > 0 {
         return;
@@ -77,13 +100,36 @@ pub fn check_end() {
     match status() {
         JobStatus::Failing => end(JobStatus::Failed),
         JobStatus::Cancelling => end(JobStatus::Canceled),
+        JobStatus::Restarting => weir_guest::spawn(async {
+            let delay = weir_guest::config("restart-delay-ms").and_then(|ms| ms.parse().ok()).unwrap_or(0);
+            if delay > 0 {
+                weir_guest::sleep(Duration::from_millis(delay)).await;
+            }
+            tasks::deploy().await;
+        }),
         JobStatus::Running if tasks::all_finished() => end(JobStatus::Finished),
         _ => {}
     }
 }
 
+/// Cancels the job: its tasks are canceled, and it ends canceled.
+pub fn cancel() -> Result<(), String> {
+    match status() {
+        _ if ended() => return Err(format!("job {} is already {}", job(), name(status()).to_lowercase())),
+        JobStatus::Cancelling => return Ok(()),
+        _ => {}
+    }
+    weir_guest::info!("cancelling job {}", job());
+    checkpoints::abort_pending("the job is cancelled");
+    switch(JobStatus::Cancelling);
+    tasks::cancel_all();
+    check_end();
+    Ok(())
+}
+
 /// The job ended: says so and tells the Dispatcher.
 fn end(status: JobStatus) {
+    checkpoints::abort_pending("the job ended");
     switch(status);
     let failure = FAILURE.with(|failure| failure.borrow().clone());
     match (&failure, status) {
@@ -91,7 +137,8 @@ fn end(status: JobStatus) {
         _ => weir_guest::info!("job {} {}", job(), name(status).to_lowercase()),
     }
     let runtime_ms = STARTED.with(|started| u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
-    let result = JobResult { id: job(), status, failure, runtime_ms, checkpoints: 0, restarts: 0 };
+    let (checkpoints, restarts) = (checkpoints::completed(), RESTARTS.get());
+    let result = JobResult { id: job(), status, failure, runtime_ms, checkpoints, restarts };
     weir_guest::spawn(report(result));
 }
 
@@ -107,16 +154,7 @@ async fn report(result: JobResult) {
 
 impl Guest for JobMaster {
     async fn cancel() -> Result<(), String> {
-        match status() {
-            _ if ended() => return Err(format!("job {} is already {}", job(), name(status()).to_lowercase())),
-            JobStatus::Cancelling => return Ok(()),
-            _ => {}
-        }
-        weir_guest::info!("cancelling job {}", job());
-        switch(JobStatus::Cancelling);
-        tasks::cancel_all();
-        check_end();
-        Ok(())
+        cancel()
     }
 
     fn request_job_status() -> JobStatus {

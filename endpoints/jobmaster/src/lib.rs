@@ -3,17 +3,20 @@
 //! latest declaration until it goes through), takes the slots
 //! TaskExecutors offer up to that need, and heartbeats both: it asks its
 //! TaskExecutors and answers the ResourceManager. A lost TaskExecutor's
-//! slots are released; a lost ResourceManager is registered with again
-//! (`flink-components.md` §5.2, §5.3, §7, §9). Once it holds all its
-//! slots it deploys one task into each and follows their states
-//! ([`tasks`], §8), cancels them when asked, and reports the job's end to
-//! its Dispatcher ([`control`]). Stopped, it frees its slots and leaves the
-//! ResourceManager.
+//! slots are released and its tasks failed; a lost ResourceManager is
+//! registered with again (`flink-components.md` §5.2, §5.3, §7, §9). Once
+//! it holds all its slots it deploys the job's tasks ([`tasks`], §8),
+//! hands out input splits ([`inputs`]), coordinates checkpoints
+//! ([`checkpoints`], §10), restarts the job from the last one when a task
+//! fails, cancels it when asked, and reports its end to its Dispatcher
+//! ([`control`]). Stopped, it leaves the ResourceManager and frees its
+//! slots.
 //!
 //! It runs fenced under its job's leader session (election `job-<id>`).
-//! Settings: `job-id` (a UUID), `slots`, the slots the job needs (default
-//! 1), `artifact`, the path of the job's task component in a directory it
-//! is lent, `arguments`, the job's arguments, one per line, and
+//! Settings: `job-id` (a UUID); the job's shape ([`plan`]: `stages`,
+//! `inputs`, `arguments`); `artifact`, the path of the job's task
+//! component in a directory it is lent; `checkpoint-interval-ms`,
+//! `checkpoint-directory`, `restart-attempts` and `restart-delay-ms`;
 //! `dispatcher` and `dispatcher-session`, where to report the job's end.
 //! Its resource id is its address.
 
@@ -22,7 +25,10 @@ weir_guest::generate!({
     path: ["../../wit/rpc", "../../wit/flink"],
 });
 
+mod checkpoints;
 mod control;
+mod inputs;
+mod plan;
 mod tasks;
 
 use std::cell::RefCell;
@@ -32,6 +38,7 @@ use std::time::Duration;
 
 use exports::weir::flink::jobmaster::{Guest, TaskManagerHeartbeat, TaskManagerRegistration};
 use weir::flink::resourcemanager_jobs_client::{ResourceRequirements, ResourcemanagerJobsGateway};
+use weir::flink::taskexecutor_checkpoints_client::TaskexecutorCheckpointsGateway;
 use weir::flink::taskexecutor_slots_client::TaskexecutorSlotsGateway;
 use weir::flink::taskexecutor_tasks_client::TaskexecutorTasksGateway;
 use weir::flink::types::{RegistrationOutcome, ResourceProfile, ResourceRequirement, SlotOffer};
@@ -48,6 +55,8 @@ struct TaskManager {
     gateway: Rc<TaskexecutorSlotsGateway>,
     /// Its task side, where tasks are deployed.
     tasks_gateway: Rc<TaskexecutorTasksGateway>,
+    /// Its checkpoint side, which hands checkpoints to its tasks.
+    checkpoints_gateway: Rc<TaskexecutorCheckpointsGateway>,
     session: Uuid,
     /// The slots it offered that this JobMaster took.
     slots: Vec<SlotOffer>,
@@ -76,11 +85,11 @@ fn job() -> Uuid {
 }
 
 fn required() -> u32 {
-    weir_guest::config("slots").and_then(|n| n.parse().ok()).unwrap_or(1)
+    plan::slots()
 }
 
 /// The slots taken so far.
-fn taken() -> u32 {
+pub fn taken() -> u32 {
     TASK_MANAGERS.with(|all| all.borrow().values().map(|tm| tm.slots.len() as u32).sum())
 }
 
@@ -159,7 +168,7 @@ async fn declare(gateway: &ResourcemanagerJobsGateway, generation: &weir_guest::
 fn disconnect(task_manager: &str, cause: &str, tell_it: bool) {
     let Some(gone) = TASK_MANAGERS.with(|all| all.borrow_mut().remove(task_manager)) else { return };
     with(&TM_HEARTBEATS, |manager| manager.unmonitor(task_manager));
-    tasks::lost(&gone.tasks_gateway, cause);
+    tasks::lost(task_manager, cause);
     weir_guest::info!(
         "released {} slot(s) of TaskExecutor {task_manager}: {cause}; {} of {} left",
         gone.slots.len(),
@@ -212,9 +221,11 @@ impl weir_guest::Endpoint for JobMaster {
         let id = weir_guest::config("job-id").ok_or("the `job-id` setting is missing")?;
         let job = Uuid::parse(&id).ok_or_else(|| format!("the `job-id` setting `{id}` is not a UUID"))?;
         weir_guest::fencing_token().ok_or("a JobMaster runs fenced by its job's leader session")?;
+        plan::check()?;
         TM_HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(HeartbeatManager::sender(&own_id(), None, Pulse)));
         RM_HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(HeartbeatManager::receiver(&own_id(), None, Pulse)));
         control::start();
+        checkpoints::start_periodic();
         weir_guest::info!("JobMaster of job {job} started; it needs {} slot(s)", required());
         weir_guest::leadership::on_each_leader(RESOURCE_MANAGER, |leader| {
             RM_LEADER.with(|current| *current.borrow_mut() = Some(leader));
@@ -260,18 +271,21 @@ impl Guest for JobMaster {
             None => {}
         }
         let connected = async {
-            let gateway = TaskexecutorSlotsGateway::connect(registration.address.clone(), None).await?;
-            let tasks_gateway = TaskexecutorTasksGateway::connect(registration.address.clone(), None).await?;
-            Ok::<_, RpcError>((Rc::new(gateway), Rc::new(tasks_gateway)))
+            let address = &registration.address;
+            let gateway = TaskexecutorSlotsGateway::connect(address.clone(), None).await?;
+            let tasks_gateway = TaskexecutorTasksGateway::connect(address.clone(), None).await?;
+            let checkpoints_gateway = TaskexecutorCheckpointsGateway::connect(address.clone(), None).await?;
+            Ok::<_, RpcError>((Rc::new(gateway), Rc::new(tasks_gateway), Rc::new(checkpoints_gateway)))
         };
-        let (gateway, tasks_gateway) = match connected.await {
+        let (gateway, tasks_gateway, checkpoints_gateway) = match connected.await {
             Ok(gateways) => gateways,
             Err(error) => {
                 let why = format!("cannot connect back to {}: {error:?}", registration.address);
                 return (RegistrationOutcome::Failure(why), own_id());
             }
         };
-        let tm = TaskManager { gateway, tasks_gateway, session: registration.session, slots: Vec::new() };
+        let session = registration.session;
+        let tm = TaskManager { gateway, tasks_gateway, checkpoints_gateway, session, slots: Vec::new() };
         TASK_MANAGERS.with(|all| all.borrow_mut().insert(id.clone(), tm));
         with(&TM_HEARTBEATS, |manager| manager.monitor(&id));
         weir_guest::info!("registered TaskExecutor {id}");

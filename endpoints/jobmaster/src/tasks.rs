@@ -1,34 +1,38 @@
 //! The job's tasks (`jobmaster-tasks`): once the JobMaster holds all its
-//! slots it deploys one task into each (`submit-task`), serves the job's
-//! task component to the TaskExecutors (`request-artifact`), and follows
-//! the tasks' states ([`control`](crate::control) decides the job's end
-//! from them: finished when every task finished, failed once one failed
-//! and the others are canceled), and cancels them (`flink-components.md`
-//! §8). Restarts are not built yet: a failed job stays failed.
+//! slots it deploys every subtask of every stage (`submit-task`), the
+//! last stage first so that each task knows where its consumers are,
+//! resuming from the last completed checkpoint after a failure; it serves
+//! the job's task component to the TaskExecutors (`request-artifact`),
+//! follows the tasks' states ([`control`](crate::control) decides what
+//! they mean for the job) and cancels them (`flink-components.md` §8).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use futures::future::join_all;
+
 use crate::exports::weir::flink::jobmaster_tasks::Guest;
 use crate::weir::flink::taskexecutor_tasks_client::{TaskDeployment, TaskexecutorTasksGateway};
 use crate::weir::flink::types::{ExecutionState, JobStatus, TaskExecutionState};
-use crate::{JobMaster, TASK_MANAGERS, control, job, required};
-use weir_guest::Uuid;
+use crate::{JobMaster, TASK_MANAGERS, checkpoints, control, inputs, job, plan, taken};
+use weir_guest::{RpcError, Uuid};
 
 /// The key under which the job's task component is served.
 const ARTIFACT: &str = "job";
 
 /// One attempt of one subtask.
 struct Attempt {
+    /// Its stage's index and its subtask index.
+    stage: u32,
     subtask: u32,
     state: ExecutionState,
     /// The TaskExecutor it was deployed to.
-    gateway: Rc<TaskexecutorTasksGateway>,
+    task_manager: String,
 }
 
 thread_local! {
-    /// The job's tasks, by attempt.
+    /// The tasks of the job's current run, by attempt.
     static ATTEMPTS: RefCell<BTreeMap<(u64, u64), Attempt>> = const { RefCell::new(BTreeMap::new()) };
     /// The job's task component, read once.
     static COMPONENT: RefCell<Option<Rc<Vec<u8>>>> = const { RefCell::new(None) };
@@ -38,60 +42,106 @@ fn key(id: Uuid) -> (u64, u64) {
     (id.high, id.low)
 }
 
-/// Deploys one task into each slot held, if the job names a task
-/// component and its tasks were not deployed yet.
+fn uuid((high, low): (u64, u64)) -> Uuid {
+    Uuid { high, low }
+}
+
+/// The tasks gateway of TaskExecutor `task_manager`, while registered.
+fn gateway(task_manager: &str) -> Option<Rc<TaskexecutorTasksGateway>> {
+    TASK_MANAGERS.with(|all| all.borrow().get(task_manager).map(|tm| tm.tasks_gateway.clone()))
+}
+
+/// Deploys the job's tasks, once it holds all its slots and none of an
+/// earlier run is left, if the job names a task component and is created
+/// or restarting.
 pub async fn deploy() {
-    if weir_guest::config("artifact").is_none() || control::status() != JobStatus::Created {
+    let ready = matches!(control::status(), JobStatus::Created | JobStatus::Restarting)
+        && live() == 0
+        && taken() >= plan::slots();
+    if weir_guest::config("artifact").is_none() || !ready {
         return;
     }
     control::switch(JobStatus::Running);
-    let arguments: Vec<String> = weir_guest::config("arguments")
-        .map(|all| all.lines().map(str::to_owned).filter(|a| !a.is_empty()).collect())
-        .unwrap_or_default();
-    let slots: Vec<_> = TASK_MANAGERS.with(|all| {
+    ATTEMPTS.with(|all| all.borrow_mut().clear());
+    let restored = checkpoints::latest();
+    inputs::reset(restored.as_deref());
+    let arguments = plan::lines("arguments");
+    let slots: Vec<(String, Uuid)> = TASK_MANAGERS.with(|all| {
         all.borrow()
-            .values()
-            .flat_map(|tm| tm.slots.iter().map(|slot| (tm.tasks_gateway.clone(), slot.allocation)))
+            .iter()
+            .flat_map(|(id, tm)| tm.slots.iter().map(move |slot| (id.clone(), slot.allocation)))
             .collect()
     });
     let token = weir_guest::fencing_token().expect("checked in on-start");
     // Every attempt is known before any task runs, so that the first to
     // finish does not look like the last.
-    let deployments: Vec<_> = (0..)
-        .zip(slots)
-        .map(|(subtask, (gateway, allocation))| {
+    let stages = plan::stages();
+    let mut deployments: Vec<Vec<(String, TaskDeployment)>> = Vec::new();
+    for (index, stage) in stages.iter().enumerate() {
+        let producers = index.checked_sub(1).map_or(0, |before| stages[before].parallelism);
+        let of_stage = (0..stage.parallelism).map(|subtask| {
+            let (task_manager, allocation) = slots[subtask as usize].clone();
             let attempt = weir_guest::new_uuid();
-            let entry = Attempt { subtask, state: ExecutionState::Deploying, gateway: gateway.clone() };
+            let entry = Attempt {
+                stage: index as u32,
+                subtask,
+                state: ExecutionState::Deploying,
+                task_manager: task_manager.clone(),
+            };
             ATTEMPTS.with(|all| all.borrow_mut().insert(key(attempt), entry));
             let deployment = TaskDeployment {
                 job: job(),
                 attempt,
                 allocation,
-                stage: "task".into(),
+                stage: stage.name.clone(),
                 subtask,
-                parallelism: required(),
+                parallelism: stage.parallelism,
                 artifact: ARTIFACT.into(),
                 arguments: arguments.clone(),
-                restore: None,
+                restore: restored.as_ref().and_then(|checkpoint| checkpoint.state(index as u32, subtask)),
                 consumers: Vec::new(),
+                producers,
             };
-            (gateway, deployment)
-        })
-        .collect();
-    for (gateway, deployment) in deployments {
-        let attempt = deployment.attempt;
-        if control::status() != JobStatus::Running {
-            // Cancelled or failing while deploying: the rest never runs.
-            record(attempt, ExecutionState::Canceled, None);
-            continue;
-        }
-        let failure = match gateway.submit_task(deployment, token).await {
-            Ok(Ok(())) => continue,
-            Ok(Err(why)) => why,
-            Err(error) => format!("{error:?}"),
-        };
-        record(attempt, ExecutionState::Failed, Some(format!("deploying it failed: {failure}")));
+            (task_manager, deployment)
+        });
+        deployments.push(of_stage.collect());
     }
+    // The last stage first: each task is given its consumers' addresses.
+    let mut consumers = Vec::new();
+    for of_stage in deployments.into_iter().rev() {
+        let submitted = of_stage.into_iter().map(|(task_manager, mut deployment)| {
+            deployment.consumers = consumers.clone();
+            submit(task_manager, deployment, token)
+        });
+        consumers = join_all(submitted).await.into_iter().flatten().collect();
+    }
+}
+
+/// Submits one task; its address if it runs.
+async fn submit(task_manager: String, deployment: TaskDeployment, token: Uuid) -> Option<String> {
+    let attempt = deployment.attempt;
+    if control::status() != JobStatus::Running {
+        // Cancelled, failing or restarting while deploying: it never runs.
+        record(attempt, ExecutionState::Canceled, None);
+        return None;
+    }
+    let failure = match gateway(&task_manager) {
+        Some(gateway) => match gateway.submit_task(deployment, token).await {
+            Ok(Ok(address)) => return Some(address),
+            Ok(Err(why)) => why,
+            Err(error @ RpcError::Unreachable(_)) => {
+                // Gone for good: its slots are of no use to the restart.
+                let cause = format!("TaskExecutor {task_manager} is unreachable: {error}");
+                record(attempt, ExecutionState::Failed, Some(format!("deploying it failed: {error}")));
+                crate::disconnect(&task_manager, &cause, false);
+                return None;
+            }
+            Err(error) => error.to_string(),
+        },
+        None => format!("TaskExecutor {task_manager} is gone"),
+    };
+    record(attempt, ExecutionState::Failed, Some(format!("deploying it failed: {failure}")));
+    None
 }
 
 /// How a state reads in the log.
@@ -131,15 +181,18 @@ pub fn cancel_all() {
         all.borrow()
             .iter()
             .filter(|(_, attempt)| !is_terminal(attempt.state))
-            .map(|(&(high, low), attempt)| (Uuid { high, low }, attempt.gateway.clone()))
+            .map(|(&id, attempt)| (uuid(id), attempt.task_manager.clone()))
             .collect()
     });
-    for (attempt, gateway) in live {
+    for (attempt, task_manager) in live {
         weir_guest::spawn(async move {
-            let refused = match gateway.cancel_task(attempt).await {
-                Ok(Ok(())) => return,
-                Ok(Err(why)) => why,
-                Err(error) => error.to_string(),
+            let refused = match gateway(&task_manager) {
+                Some(gateway) => match gateway.cancel_task(attempt).await {
+                    Ok(Ok(())) => return,
+                    Ok(Err(why)) => why,
+                    Err(error) => error.to_string(),
+                },
+                None => format!("TaskExecutor {task_manager} is gone"),
             };
             weir_guest::warn!("cannot cancel task {attempt}: {refused}; it counts as canceled");
             record(attempt, ExecutionState::Canceled, None);
@@ -147,13 +200,13 @@ pub fn cancel_all() {
     }
 }
 
-/// Fails the tasks deployed through `gateway`, whose TaskExecutor is gone.
-pub fn lost(gateway: &Rc<TaskexecutorTasksGateway>, cause: &str) {
+/// Fails the tasks that run at TaskExecutor `task_manager`, which is gone.
+pub fn lost(task_manager: &str, cause: &str) {
     let gone: Vec<Uuid> = ATTEMPTS.with(|all| {
         all.borrow()
             .iter()
-            .filter(|(_, attempt)| !is_terminal(attempt.state) && Rc::ptr_eq(&attempt.gateway, gateway))
-            .map(|(&(high, low), _)| Uuid { high, low })
+            .filter(|(_, attempt)| !is_terminal(attempt.state) && attempt.task_manager == task_manager)
+            .map(|(&id, _)| uuid(id))
             .collect()
     });
     for attempt in gone {
@@ -161,23 +214,57 @@ pub fn lost(gateway: &Rc<TaskexecutorTasksGateway>, cause: &str) {
     }
 }
 
-/// Notes a task's new state; the job may end with it. A task that has
-/// ended stays so.
+/// Where attempt `attempt` runs, while it has not ended: its stage's index
+/// and its subtask index.
+pub fn position(attempt: Uuid) -> Option<(u32, u32)> {
+    ATTEMPTS.with(|all| {
+        let all = all.borrow();
+        let entry = all.get(&key(attempt)).filter(|entry| !is_terminal(entry.state))?;
+        Some((entry.stage, entry.subtask))
+    })
+}
+
+/// Every task of the current run: its attempt, stage, subtask and
+/// TaskExecutor, if all of them run (so that a checkpoint can include
+/// them all).
+pub fn all_running() -> Option<Vec<(Uuid, u32, u32, String)>> {
+    ATTEMPTS.with(|all| {
+        let all = all.borrow();
+        let running = |entry: &Attempt| entry.state == ExecutionState::Running;
+        (!all.is_empty() && all.values().all(running)).then(|| {
+            all.iter().map(|(&id, entry)| (uuid(id), entry.stage, entry.subtask, entry.task_manager.clone())).collect()
+        })
+    })
+}
+
+/// How a task reads in the log: its stage and subtask, as Flink names
+/// them (`count (2/4)`).
+fn describe(stage: u32, subtask: u32) -> String {
+    let stages = plan::stages();
+    let stage = &stages[stage as usize];
+    format!("{} ({}/{})", stage.name, subtask + 1, stage.parallelism)
+}
+
+/// Notes a task's new state; the job may end or restart with it. A task
+/// that has ended stays so.
 fn record(attempt: Uuid, state: ExecutionState, failure: Option<String>) {
-    let Some(subtask) = ATTEMPTS.with(|all| {
+    let Some((stage, subtask)) = ATTEMPTS.with(|all| {
         let mut all = all.borrow_mut();
         let entry = all.get_mut(&key(attempt))?;
-        if !is_terminal(entry.state) {
-            entry.state = state;
+        if is_terminal(entry.state) {
+            return None;
         }
-        Some(entry.subtask)
+        entry.state = state;
+        Some((entry.stage, entry.subtask))
     }) else {
-        weir_guest::warn!("a state for unknown task {attempt}: {state:?}");
         return;
     };
-    weir_guest::info!("subtask {subtask} of job {} is {}", job(), name(state));
-    if state == ExecutionState::Failed {
-        control::fail(format!("subtask {subtask} failed: {}", failure.unwrap_or_default()));
+    let task = describe(stage, subtask);
+    weir_guest::info!("{task} of job {} is {}", job(), name(state));
+    match state {
+        ExecutionState::Failed => control::fail(format!("{task} failed: {}", failure.unwrap_or_default())),
+        ExecutionState::Finished => checkpoints::task_finished(attempt),
+        _ => {}
     }
     control::check_end();
 }

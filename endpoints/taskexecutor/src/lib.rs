@@ -6,7 +6,8 @@
 //! and runs the tasks the JobMaster deploys into them, each a child
 //! endpoint in a store of its own ([`tasks`]).
 //!
-//! Settings: `slots` (default 1) and `slot-memory-mib` (default 0: any).
+//! Settings: `slots` (default 1), `slot-memory-mib` (default 0: any) and
+//! `task-directories`, the directories it lends its tasks.
 //! Its resource id is its address.
 
 weir_guest::generate!({

@@ -3,26 +3,29 @@
 //! the JobMaster (once per artifact), starts it as a child endpoint of its
 //! own (`weir:rpc/supervision`), runs it, and reports its states to the
 //! JobMaster: running, then finished, failed (with the cause, a trap
-//! included) or canceled (`flink-components.md` §8).
+//! included) or canceled (`flink-components.md` §8). It hands checkpoint
+//! triggers and confirmations to its tasks (`taskexecutor-checkpoints`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use crate::exports::weir::flink::taskexecutor_checkpoints;
 use crate::exports::weir::flink::taskexecutor_tasks::{Guest, TaskDeployment};
 use crate::weir::flink::jobmaster_tasks_client::JobmasterTasksGateway;
+use crate::weir::flink::task_checkpoints_client::TaskCheckpointsGateway;
 use crate::weir::flink::task_client::{TaskGateway, TaskInfo};
 use crate::weir::flink::types::{ExecutionState, TaskExecutionState};
 use crate::{TaskExecutor, jobs, slots};
 use weir_guest::Uuid;
 use weir_guest::leadership::Leader;
-use weir_guest::supervision::{Child, ChildOptions, ComponentSource};
+use weir_guest::supervision::{Child, ChildDirectory, ChildOptions, ComponentSource};
 
 /// A task this TaskExecutor runs, from the moment it was submitted (so
 /// that a cancellation during its start is not lost).
 struct Running {
-    /// Its endpoint, once started.
-    child: Option<Rc<Child>>,
+    /// Its endpoint, and its checkpoint side, once started.
+    child: Option<(Rc<Child>, Rc<TaskCheckpointsGateway>)>,
     /// Set when the JobMaster cancels it: its end is then not a failure.
     canceled: Rc<Cell<bool>>,
 }
@@ -111,14 +114,34 @@ async fn start(
     let mut options = ChildOptions::new(format!("task-{attempt}"));
     let memory_mib = crate::profile().memory_mib;
     options.memory_cap = (memory_mib > 0).then(|| u64::from(memory_mib) << 20);
+    options.directories = lent_directories();
     let child = Child::start(ComponentSource::Bytes(bytes.to_vec()), options)
         .await
         .map_err(|error| format!("cannot start task {attempt}: {}", error.message()))?;
     Ok((child, job_master))
 }
 
+/// The directories its tasks are lent, at the paths this TaskExecutor
+/// sees them (setting `task-directories`: one path per line, followed by
+/// ` writable` where tasks may write).
+fn lent_directories() -> Vec<ChildDirectory> {
+    let lines = weir_guest::config("task-directories").unwrap_or_default();
+    lines
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let (path, writable) = match line.strip_suffix(" writable") {
+                Some(path) => (path.trim(), true),
+                None => (line, false),
+            };
+            ChildDirectory { path: path.to_owned(), guest_path: path.to_owned(), writable }
+        })
+        .collect()
+}
+
 impl Guest for TaskExecutor {
-    async fn submit_task(deployment: TaskDeployment, job_master_id: Uuid) -> Result<(), String> {
+    async fn submit_task(deployment: TaskDeployment, job_master_id: Uuid) -> Result<String, String> {
         let (job, attempt) = (deployment.job, deployment.attempt);
         let leader = jobs::connected_leader(job)
             .filter(|leader| leader.session == job_master_id)
@@ -137,17 +160,26 @@ impl Guest for TaskExecutor {
                 return Err(why);
             }
         };
+        let address = child.address();
+        let checkpoints = TaskCheckpointsGateway::connect(address.clone(), None).await;
         if canceled.get() {
             // Cancelled while it started: it never runs.
             TASKS.with(|tasks| tasks.borrow_mut().remove(&key(attempt)));
             drop(child);
             report(&job_master, job, attempt, ExecutionState::Canceled, None).await;
-            return Ok(());
+            return Ok(address);
         }
+        let checkpoints = match checkpoints {
+            Ok(checkpoints) => Rc::new(checkpoints),
+            Err(error) => {
+                TASKS.with(|tasks| tasks.borrow_mut().remove(&key(attempt)));
+                return Err(format!("task {attempt} takes no checkpoints: {error}"));
+            }
+        };
         let child = Rc::new(child);
         TASKS.with(|tasks| {
             if let Some(task) = tasks.borrow_mut().get_mut(&key(attempt)) {
-                task.child = Some(child.clone());
+                task.child = Some((child.clone(), checkpoints));
             }
         });
         let job_master = Rc::new(job_master);
@@ -161,9 +193,12 @@ impl Guest for TaskExecutor {
             arguments: deployment.arguments,
             restore: deployment.restore,
             consumers: deployment.consumers,
+            producers: deployment.producers,
+            job_master: leader.address,
+            job_master_session: leader.session,
         };
         weir_guest::spawn(run(child, canceled, info, job_master));
-        Ok(())
+        Ok(address)
     }
 
     async fn cancel_task(attempt: Uuid) -> Result<(), String> {
@@ -174,8 +209,28 @@ impl Guest for TaskExecutor {
         // Its run then ends, and reports it canceled; one still starting
         // is stopped once started.
         match child {
-            Some(child) => child.stop().await,
+            Some((child, _)) => child.stop().await,
             None => Ok(()),
         }
+    }
+}
+
+/// The checkpoint side of running task `attempt`.
+fn checkpoints_of(attempt: Uuid) -> Result<Rc<TaskCheckpointsGateway>, String> {
+    let found = TASKS.with(|tasks| tasks.borrow().get(&key(attempt)).and_then(|task| task.child.clone()));
+    found.map(|(_, checkpoints)| checkpoints).ok_or_else(|| format!("no task {attempt} runs here"))
+}
+
+/// Checkpoints go to the tasks, which snapshot their state and
+/// acknowledge it to their JobMaster themselves.
+impl taskexecutor_checkpoints::Guest for TaskExecutor {
+    async fn trigger_checkpoint(attempt: Uuid, checkpoint: u64, _timestamp: u64) -> Result<(), String> {
+        checkpoints_of(attempt)?.trigger_checkpoint(checkpoint).await;
+        Ok(())
+    }
+
+    async fn confirm_checkpoint(attempt: Uuid, checkpoint: u64, _timestamp: u64) -> Result<(), String> {
+        checkpoints_of(attempt)?.notify_checkpoint_complete(checkpoint).await;
+        Ok(())
     }
 }

@@ -10,8 +10,10 @@
 //! The Dispatcher takes jobs, refuses bad ones, starts a JobMaster for
 //! each and answers for them (§6): [`dispatcher`].
 
+mod cluster;
 mod dispatcher;
 mod protocols;
+mod wordcount;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -127,9 +127,10 @@ async fn a_job_master_deploys_its_tasks_into_its_slots_and_the_job_finishes() {
     eventually("the job to finish", || async { logs().contains(&finished).then_some(()) }).await;
     let logs = logs();
     for subtask in 0..2 {
-        assert!(logs.contains(&format!("subtask {subtask} of job {job} is running")), "subtask {subtask} ran");
+        let task = format!("task ({}/2) of job {job}", subtask + 1);
+        assert!(logs.contains(&format!("{task} is running")), "subtask {subtask} ran");
         assert!(logs.contains(&format!("subtask {subtask} of 2 of job {job} runs")), "in its own task endpoint");
-        assert!(logs.contains(&format!("subtask {subtask} of job {job} is finished")), "subtask {subtask} finished");
+        assert!(logs.contains(&format!("{task} is finished")), "subtask {subtask} finished");
     }
     // Each task was a child endpoint of a TaskExecutor, gone once it ended.
     assert!(host.endpoints().iter().all(|endpoint| !endpoint.id.starts_with("task-")), "the tasks' endpoints ended");
@@ -142,7 +143,7 @@ async fn a_task_that_traps_fails_its_job_and_nothing_else() {
     let (host, rm, [one, two]) = two_slot_cluster("trap").await;
     let job = FencingToken::random();
     let jm = job_master_of_trivial_job(&host, job, 2, &["--trap"]);
-    let failed = format!("job {job} failed: subtask");
+    let failed = format!("job {job} failed: task (");
     let line = eventually("the job to fail", || async {
         logs().lines().find(|line| line.contains(&failed)).map(str::to_owned)
     })

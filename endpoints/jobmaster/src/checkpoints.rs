@@ -1,0 +1,295 @@
+//! The checkpoint coordinator (Flink's `CheckpointCoordinator`,
+//! `flink-components.md` §10): every `checkpoint-interval-ms`, and on
+//! request (`jobmaster-checkpointing`), it triggers a checkpoint at the
+//! job's sources through their TaskExecutors; barriers flow with the
+//! records; every task acknowledges its state (`jobmaster-checkpoints`).
+//! Once all have, the checkpoint is complete: kept as the point to restart
+//! from, written to the checkpoint directory if the JobMaster is lent one
+//! (setting `checkpoint-directory`), and confirmed to the tasks. A
+//! decline, a failure or a task that finishes first aborts it.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
+
+use crate::exports::weir::flink::{jobmaster_checkpointing, jobmaster_checkpoints};
+use crate::weir::flink::types::JobStatus;
+use crate::{JobMaster, TASK_MANAGERS, control, inputs, job, tasks};
+use weir_guest::Uuid;
+
+/// A completed checkpoint: what a run resumes from.
+pub struct Completed {
+    pub id: u64,
+    /// Each task's state, by stage and subtask.
+    states: BTreeMap<(u32, u32), Rc<Vec<u8>>>,
+    /// The input splits handed out before it.
+    pub splits: BTreeSet<usize>,
+}
+
+impl Completed {
+    /// The state of subtask `subtask` of stage `stage`.
+    pub fn state(&self, stage: u32, subtask: u32) -> Option<Vec<u8>> {
+        self.states.get(&(stage, subtask)).map(|state| state.to_vec())
+    }
+}
+
+/// A checkpoint waiting for acknowledgements.
+struct Pending {
+    id: u64,
+    started: Instant,
+    /// The tasks yet to acknowledge, with their stage and subtask.
+    waiting: BTreeMap<(u64, u64), (u32, u32)>,
+    completed: Completed,
+    /// Where to write it as a savepoint, if it is one.
+    savepoint: Option<String>,
+    /// Who waits for it: its id, or its savepoint's path, once complete.
+    waiters: Vec<oneshot::Sender<Result<String, String>>>,
+}
+
+thread_local! {
+    static NEXT: Cell<u64> = const { Cell::new(1) };
+    static PENDING: RefCell<Option<Pending>> = const { RefCell::new(None) };
+    static LATEST: RefCell<Option<Rc<Completed>>> = const { RefCell::new(None) };
+    static COMPLETED: Cell<u64> = const { Cell::new(0) };
+}
+
+fn key(id: Uuid) -> (u64, u64) {
+    (id.high, id.low)
+}
+
+/// The last completed checkpoint.
+pub fn latest() -> Option<Rc<Completed>> {
+    LATEST.with(|latest| latest.borrow().clone())
+}
+
+/// How many checkpoints completed.
+pub fn completed() -> u64 {
+    COMPLETED.get()
+}
+
+/// Triggers a checkpoint every `checkpoint-interval-ms`, if set.
+pub fn start_periodic() {
+    let Some(interval) = weir_guest::config("checkpoint-interval-ms").and_then(|ms| ms.parse::<u64>().ok()) else {
+        return;
+    };
+    let interval = Duration::from_millis(interval.max(1));
+    weir_guest::spawn(async move {
+        loop {
+            weir_guest::sleep(interval).await;
+            if control::ended() {
+                return;
+            }
+            // A checkpoint still pending, or tasks not all running: skip.
+            let _ = trigger(None);
+        }
+    });
+}
+
+/// Starts a checkpoint (a savepoint into `savepoint`); the receiver gets
+/// its outcome.
+fn trigger(savepoint: Option<String>) -> Result<oneshot::Receiver<Result<String, String>>, String> {
+    if control::status() != JobStatus::Running {
+        return Err(format!("job {} is not running", job()));
+    }
+    if PENDING.with(|pending| pending.borrow().is_some()) {
+        return Err("a checkpoint is in progress".into());
+    }
+    let running = tasks::all_running().ok_or("not all of the job's tasks are running")?;
+    let id = NEXT.replace(NEXT.get() + 1);
+    let (waiter, outcome) = oneshot::channel();
+    let pending = Pending {
+        id,
+        started: Instant::now(),
+        waiting: running.iter().map(|(attempt, stage, subtask, _)| (key(*attempt), (*stage, *subtask))).collect(),
+        completed: Completed { id, states: BTreeMap::new(), splits: BTreeSet::new() },
+        savepoint,
+        waiters: vec![waiter],
+    };
+    PENDING.with(|slot| *slot.borrow_mut() = Some(pending));
+    let timestamp = epoch_millis();
+    for (attempt, _, _, task_manager) in running.into_iter().filter(|(_, stage, _, _)| *stage == 0) {
+        let Some(gateway) = checkpoints_gateway(&task_manager) else { continue };
+        weir_guest::spawn(async move {
+            let failed = match gateway.trigger_checkpoint(attempt, id, timestamp).await {
+                Ok(Ok(())) => return,
+                Ok(Err(why)) => why,
+                Err(error) => error.to_string(),
+            };
+            abort(id, &format!("triggering it at task {attempt} failed: {failed}"));
+        });
+    }
+    Ok(outcome)
+}
+
+fn epoch_millis() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn checkpoints_gateway(
+    task_manager: &str,
+) -> Option<Rc<crate::weir::flink::taskexecutor_checkpoints_client::TaskexecutorCheckpointsGateway>> {
+    TASK_MANAGERS.with(|all| all.borrow().get(task_manager).map(|tm| tm.checkpoints_gateway.clone()))
+}
+
+/// Aborts checkpoint `id` if it is pending.
+pub fn abort(id: u64, why: &str) {
+    let Some(pending) = PENDING.with(|pending| pending.borrow_mut().take_if(|pending| pending.id == id)) else {
+        return;
+    };
+    weir_guest::warn!("checkpoint {id} of job {} aborted: {why}", job());
+    for waiter in pending.waiters {
+        let _ = waiter.send(Err(format!("checkpoint {id} was aborted: {why}")));
+    }
+}
+
+/// Aborts the pending checkpoint, if any (the job fails over or ends).
+pub fn abort_pending(why: &str) {
+    if let Some(id) = PENDING.with(|pending| pending.borrow().as_ref().map(|pending| pending.id)) {
+        abort(id, why);
+    }
+}
+
+/// A task finished: a pending checkpoint it has not acknowledged cannot
+/// complete.
+pub fn task_finished(attempt: Uuid) {
+    let waits = PENDING.with(|pending| {
+        pending.borrow().as_ref().filter(|pending| pending.waiting.contains_key(&key(attempt))).map(|p| p.id)
+    });
+    if let Some(id) = waits {
+        abort(id, &format!("task {attempt} finished before it acknowledged"));
+    }
+}
+
+/// Completes the pending checkpoint once every task acknowledged it.
+fn complete_if_done() {
+    let done = PENDING.with(|pending| pending.borrow_mut().take_if(|pending| pending.waiting.is_empty()));
+    let Some(pending) = done else { return };
+    let Pending { id, started, completed, savepoint, waiters, .. } = pending;
+    let bytes: usize = completed.states.values().map(|state| state.len()).sum();
+    let written = match &savepoint {
+        Some(directory) => write(&completed, directory).map(|()| directory.clone()),
+        None => store(&completed).map(|()| id.to_string()),
+    };
+    let outcome = match written {
+        Ok(outcome) => outcome,
+        Err(why) => {
+            weir_guest::warn!("checkpoint {id} of job {} failed: {why}", job());
+            for waiter in waiters {
+                let _ = waiter.send(Err(why.clone()));
+            }
+            return;
+        }
+    };
+    let kind = if savepoint.is_some() { "savepoint" } else { "checkpoint" };
+    weir_guest::info!(
+        "completed {kind} {id} of job {} ({} states, {bytes} bytes, {} ms)",
+        job(),
+        completed.states.len(),
+        started.elapsed().as_millis()
+    );
+    COMPLETED.set(COMPLETED.get() + 1);
+    LATEST.with(|latest| *latest.borrow_mut() = Some(Rc::new(completed)));
+    for waiter in waiters {
+        let _ = waiter.send(Ok(outcome.clone()));
+    }
+    confirm(id);
+}
+
+/// Tells every running task that checkpoint `id` completed.
+fn confirm(id: u64) {
+    let timestamp = epoch_millis();
+    for (attempt, _, _, task_manager) in tasks::all_running().unwrap_or_default() {
+        let Some(gateway) = checkpoints_gateway(&task_manager) else { continue };
+        weir_guest::spawn(async move {
+            if let Ok(Err(why)) = gateway.confirm_checkpoint(attempt, id, timestamp).await {
+                weir_guest::warn!("cannot confirm checkpoint {id} to task {attempt}: {why}");
+            }
+        });
+    }
+}
+
+/// Writes a completed checkpoint into `directory`: one file per task
+/// state (`<stage>-<subtask>.state`) and `_metadata`, the splits it took.
+fn write(checkpoint: &Completed, directory: &str) -> Result<(), String> {
+    let failed = |error: std::io::Error| format!("cannot write checkpoint {} to `{directory}`: {error}", checkpoint.id);
+    std::fs::create_dir_all(directory).map_err(failed)?;
+    for ((stage, subtask), state) in &checkpoint.states {
+        std::fs::write(format!("{directory}/{stage}-{subtask}.state"), state.as_slice()).map_err(failed)?;
+    }
+    let splits: Vec<String> = checkpoint.splits.iter().map(usize::to_string).collect();
+    std::fs::write(
+        format!("{directory}/_metadata"),
+        format!("checkpoint {}\nsplits {}\n", checkpoint.id, splits.join(",")),
+    )
+    .map_err(failed)
+}
+
+/// Keeps a completed checkpoint in the checkpoint directory, if any,
+/// replacing the one before (Flink retains one by default).
+fn store(checkpoint: &Completed) -> Result<(), String> {
+    let Some(root) = weir_guest::config("checkpoint-directory") else { return Ok(()) };
+    write(checkpoint, &format!("{root}/chk-{}", checkpoint.id))?;
+    if let Some(previous) = latest() {
+        let _ = std::fs::remove_dir_all(format!("{root}/chk-{}", previous.id));
+    }
+    Ok(())
+}
+
+/// Waits for a triggered checkpoint's outcome.
+async fn outcome(trigger: Result<oneshot::Receiver<Result<String, String>>, String>) -> Result<String, String> {
+    trigger?.await.unwrap_or_else(|_| Err("the checkpoint was dropped".into()))
+}
+
+impl jobmaster_checkpoints::Guest for JobMaster {
+    fn acknowledge_checkpoint(job_id: Uuid, attempt: Uuid, checkpoint: u64, state: Vec<u8>) {
+        if job_id != job() {
+            return;
+        }
+        let acknowledged = PENDING.with(|pending| {
+            let mut pending = pending.borrow_mut();
+            let pending = pending.as_mut().filter(|pending| pending.id == checkpoint)?;
+            let (stage, subtask) = pending.waiting.remove(&key(attempt))?;
+            pending.completed.states.insert((stage, subtask), Rc::new(state));
+            if stage == 0 {
+                pending.completed.splits.extend(inputs::taken_by(subtask));
+            }
+            Some(())
+        });
+        if acknowledged.is_some() {
+            complete_if_done();
+        }
+    }
+
+    fn decline_checkpoint(job_id: Uuid, attempt: Uuid, checkpoint: u64, reason: String) {
+        if job_id == job() {
+            abort(checkpoint, &format!("task {attempt} declined it: {reason}"));
+        }
+    }
+}
+
+impl jobmaster_checkpointing::Guest for JobMaster {
+    async fn trigger_checkpoint() -> Result<u64, String> {
+        let id = outcome(trigger(None)).await?;
+        id.parse().map_err(|_| format!("checkpoint `{id}` has no number"))
+    }
+
+    async fn trigger_savepoint(directory: Option<String>, cancel_job: bool) -> Result<String, String> {
+        let directory = match directory {
+            Some(directory) => directory,
+            None => {
+                let root = weir_guest::config("checkpoint-directory")
+                    .ok_or("name a savepoint directory: this JobMaster has no checkpoint directory")?;
+                format!("{root}/savepoint-{}", NEXT.get())
+            }
+        };
+        let path = outcome(trigger(Some(directory))).await?;
+        if cancel_job {
+            control::cancel()?;
+        }
+        Ok(path)
+    }
+}

@@ -1,0 +1,186 @@
+//! Word count (`endpoints/wordcount`) on the whole control plane: sources
+//! read input splits, counting tasks on other TaskExecutors count by
+//! word, a sink writes the output once; checkpoints periodic and on
+//! request; and a TaskExecutor whose host dies mid-job, after a completed
+//! checkpoint, costs nothing: the output is compared, all of it, with
+//! counts this test makes itself from the same files.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use wasmtime::component::Val;
+use weir::{FencingToken, HaConfig, HostConfig};
+use weir_tests::{artifacts, config, eventually, logs};
+
+use super::cluster::{Cluster, Job};
+use super::{cluster_host, free_port};
+
+/// A directory of its own for one test's input and output.
+struct Data {
+    root: PathBuf,
+}
+
+impl Data {
+    fn new(name: &str) -> Self {
+        let root = std::env::temp_dir().join(format!("weir-wordcount-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("input")).unwrap();
+        Self { root }
+    }
+
+    fn input(&self) -> PathBuf {
+        self.root.join("input")
+    }
+
+    fn output(&self) -> PathBuf {
+        self.root.join("counts.txt")
+    }
+}
+
+impl Drop for Data {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Writes `files` text files of about `bytes` each into `directory`:
+/// words of mixed case, digits, a few non-ASCII letters, punctuation,
+/// lines of every length. Deterministic.
+fn write_input(directory: &Path, files: usize, bytes: usize) {
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let syllables = ["fl", "ink", "we", "ir", "ta", "sk", "ma", "ster", "Ch", "ÉCO", "straße", "ünd", "42", "x9"];
+    let separators = [" ", " ", " ", ", ", ". ", " - ", "!\n", "\n", "\t", "'"];
+    for file in 0..files {
+        let mut text = String::new();
+        while text.len() < bytes {
+            let mut word = String::new();
+            for _ in 0..1 + next() % 3 {
+                word += syllables[(next() % syllables.len() as u64) as usize];
+            }
+            if next() % 7 == 0 {
+                word = word.to_uppercase();
+            }
+            text += &word;
+            text += separators[(next() % separators.len() as u64) as usize];
+        }
+        std::fs::write(directory.join(format!("part-{file}.txt")), text).unwrap();
+    }
+}
+
+/// The word counts of the files of `directory`, counted here: words are
+/// maximal runs of alphanumeric characters, lower-cased.
+fn expected_counts(directory: &Path) -> BTreeMap<String, u64> {
+    let mut counts = HashMap::<String, u64>::new();
+    for entry in std::fs::read_dir(directory).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for word in text.split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()) {
+            *counts.entry(word.to_lowercase()).or_default() += 1;
+        }
+    }
+    counts.into_iter().collect()
+}
+
+/// The output as word count must write it: `word count` lines, sorted.
+fn expected_output(directory: &Path) -> String {
+    expected_counts(directory).into_iter().map(|(word, count)| format!("{word} {count}\n")).collect()
+}
+
+fn wordcount() -> Vec<u8> {
+    std::fs::read(artifacts::WORDCOUNT).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn word_count_counts_every_word_exactly_once_with_checkpoints() {
+    let data = Data::new("checkpoints");
+    write_input(&data.input(), 4, 300_000);
+    let host = cluster_host(config(), HaConfig::Embedded);
+    let cluster = Cluster::on(host, "wordcount", Some(&data.root));
+    cluster.add_task_executors(&cluster.host, "wordcount", 2).await;
+    let (input, output) = (data.input().display().to_string(), data.output().display().to_string());
+    let component = wordcount();
+    let arguments = ["--input", &input, "--output", &output, "--pause-ms", "10"];
+    let job = Job { arguments: &arguments, checkpoint_interval_ms: Some(50), ..Job::new("wordcount", 2, &component) };
+    assert_eq!(cluster.submit(&job).await, Some(Val::Result(Ok(None))));
+
+    // A checkpoint on request, besides the periodic ones.
+    let id = job.id;
+    let requested = eventually("a checkpoint on request", || async {
+        match cluster.ask_checkpoint(id).await {
+            Ok(checkpoint) => Some(checkpoint),
+            // Not yet running, or a periodic one in progress: ask again.
+            Err(why) if ["in progress", "not all", "not running"].iter().any(|busy| why.contains(busy)) => None,
+            Err(why) => panic!("the checkpoint failed: {why}"),
+        }
+    })
+    .await;
+    assert!(requested >= 1);
+
+    let result = cluster.result(id).await;
+    assert_eq!((result.status.as_str(), result.restarts), ("finished", 0), "{result:?}");
+    assert!(result.checkpoints >= 1, "{result:?}");
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), expected_output(&data.input()));
+
+    // The last completed checkpoint is in the checkpoint store: the
+    // state of each of the five tasks, and the splits it took.
+    let store = cluster.blobs().join(format!("checkpoints/job-{id}"));
+    let kept: Vec<_> = std::fs::read_dir(&store).unwrap().map(|entry| entry.unwrap().path()).collect();
+    assert_eq!(kept.len(), 1, "one checkpoint retained: {kept:?}");
+    let mut files: Vec<String> =
+        std::fs::read_dir(&kept[0]).unwrap().map(|entry| entry.unwrap().file_name().into_string().unwrap()).collect();
+    files.sort();
+    assert_eq!(files, ["0-0.state", "0-1.state", "1-0.state", "1-1.state", "2-0.state", "_metadata"]);
+    cluster.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_executor_lost_mid_job_costs_nothing_the_counts_stay_exact() {
+    let data = Data::new("failover");
+    write_input(&data.input(), 4, 400_000);
+    let job_id = FencingToken::random();
+    let port = free_port();
+    let leader = |id: &str| format!("weir://127.0.0.1:{port}/{id}");
+    let leaders = BTreeMap::from([
+        ("resource-manager".to_owned(), leader("resourcemanager")),
+        ("dispatcher".to_owned(), leader("dispatcher")),
+        (format!("job-{job_id}"), leader(&format!("jobmaster-{job_id}"))),
+    ]);
+    let ha = HaConfig::Standalone { leaders };
+    let listen = |port: u16| HostConfig { listen: Some(format!("127.0.0.1:{port}")), ..config() };
+    let cluster = Cluster::on(cluster_host(listen(port), ha.clone()), "failover", Some(&data.root));
+    cluster.add_task_executors(&cluster.host, "here", 1).await;
+    // The other TaskExecutor runs on a host of its own, which dies
+    // mid-job without stopping anything.
+    let doomed = cluster_host(listen(0), ha);
+    let there = cluster.add_task_executors(&doomed, "there", 1).await;
+    let there = there[0].address().to_owned();
+
+    let (input, output) = (data.input().display().to_string(), data.output().display().to_string());
+    let component = wordcount();
+    let arguments = ["--input", &input, "--output", &output, "--pause-ms", "40"];
+    let job = Job {
+        id: job_id,
+        arguments: &arguments,
+        checkpoint_interval_ms: Some(50),
+        ..Job::new("wordcount", 2, &component)
+    };
+    assert_eq!(cluster.submit(&job).await, Some(Val::Result(Ok(None))));
+    let completed = format!("completed checkpoint 1 of job {job_id}");
+    eventually("a completed checkpoint", || async { logs().contains(&completed).then_some(()) }).await;
+    // Half the job runs there.
+    assert!(logs().contains(&format!("took 1 slot(s) of TaskExecutor {there}")));
+
+    drop(doomed);
+    // A new TaskExecutor takes the lost one's place.
+    cluster.add_task_executors(&cluster.host, "spare", 1).await;
+    let result = cluster.result(job_id).await;
+    assert_eq!(result.status, "finished", "{result:?}");
+    assert!(result.restarts >= 1, "the job restarted: {result:?}");
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), expected_output(&data.input()));
+    cluster.close().await;
+}
