@@ -7,6 +7,7 @@
 
 mod bench;
 mod call;
+mod cluster;
 mod config;
 mod invoke;
 mod new;
@@ -30,6 +31,8 @@ struct Cli {
 enum Command {
     /// Runs an embedded host with the endpoints a config file lists.
     Run(run::RunArgs),
+    /// Runs an embedded cluster and a job on it, to its result.
+    Cluster(cluster::ClusterArgs),
     /// Calls one gateway function of an endpoint on a running host.
     Call(call::CallArgs),
     /// Measures the RPC layer on this machine and prints a table.
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Run(args) => run::run(&args),
+        Command::Cluster(args) => cluster::cluster(&args),
         Command::Call(args) => call::call(&args),
         Command::Bench(args) => bench::bench(&args),
         Command::BenchPeer(args) => bench::remote::peer(&args),
@@ -108,12 +112,12 @@ async fn stopped() -> Result<(), Error> {
     Ok(())
 }
 
-/// Logs to stderr, at `info` unless `RUST_LOG` says otherwise; colours only
-/// on a terminal, so files and pipes get plain text.
-fn init_logging() {
+/// Logs to stderr, at `level` unless `RUST_LOG` says otherwise; colours
+/// only on a terminal, so files and pipes get plain text.
+fn init_logging(level: &str) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

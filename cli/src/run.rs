@@ -140,7 +140,7 @@ fn default_until_timeout() -> Duration {
 pub fn run(args: &RunArgs) -> Result<(), Error> {
     let file: RunFile = crate::config::read(&args.config)?;
     let base = args.config.parent().unwrap_or(Path::new("."));
-    crate::init_logging();
+    crate::init_logging("info");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(run_file(file, base, args))
 }

@@ -138,6 +138,12 @@ pub struct LentDirectory {
 }
 
 impl LentDirectory {
+    /// `host` lent at the same path, so that paths read alike inside and
+    /// outside the endpoint (a job's `--input /data/words`).
+    pub fn same_path(host: &std::path::Path, writable: bool) -> Self {
+        Self { host: host.to_owned(), guest: host.display().to_string(), writable }
+    }
+
     /// The directory on the host behind the endpoint's `path`, if `path` is
     /// this directory or inside it, without `.` or `..` steps.
     pub fn resolve(&self, path: &str) -> Option<PathBuf> {

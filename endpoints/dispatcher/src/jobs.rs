@@ -11,7 +11,7 @@ use futures::channel::oneshot;
 
 use crate::weir::flink::jobmaster_checkpointing_client::JobmasterCheckpointingGateway;
 use crate::weir::flink::jobmaster_control_client::JobmasterControlGateway;
-use crate::weir::flink::types::{JobDescription, JobResult, JobStatus};
+use crate::weir::flink::types::{JobDescription, JobDetails, JobResult, JobStatus};
 use weir_guest::Uuid;
 use weir_guest::leadership::Contender;
 
@@ -82,15 +82,24 @@ pub fn ids() -> Vec<Uuid> {
     })
 }
 
-/// The job's status: its result's if it ended, else its JobMaster's.
-pub async fn status(id: Uuid) -> Result<JobStatus, String> {
-    let known = with(id, |job| (job.result.as_ref().map(|result| result.status), job.job_master.clone()));
+/// The job's details: its result's if it ended, else its JobMaster's.
+pub async fn details(id: Uuid) -> Result<JobDetails, String> {
+    let known = with(id, |job| (job.result.clone(), job.job_master.clone()));
+    let ended = |status, checkpoints, restarts| JobDetails {
+        status,
+        tasks: 0,
+        running: 0,
+        checkpoints,
+        restarts,
+        input_bytes: 0,
+        input_assigned: 0,
+    };
     match known.ok_or_else(|| unknown(id))? {
-        (Some(status), _) => Ok(status),
-        (None, None) => Ok(JobStatus::Initializing),
+        (Some(result), _) => Ok(ended(result.status, result.checkpoints, result.restarts)),
+        (None, None) => Ok(ended(JobStatus::Initializing, 0, 0)),
         (None, Some(job_master)) => job_master
             .control
-            .request_job_status()
+            .request_job_details()
             .await
             .map_err(|error| format!("cannot reach the JobMaster of job {id}: {error}")),
     }
@@ -104,6 +113,11 @@ pub fn job_master(id: Uuid) -> Result<Rc<JobMasterGateways>, String> {
         (None, None) => Err(format!("job {id} is initializing; its JobMaster has not started yet")),
         (None, Some(job_master)) => Ok(job_master),
     }
+}
+
+/// The job's status: its result's if it ended, else its JobMaster's.
+pub async fn status(id: Uuid) -> Result<JobStatus, String> {
+    details(id).await.map(|details| details.status)
 }
 
 /// The error for a job this Dispatcher does not know.

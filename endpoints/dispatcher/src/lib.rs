@@ -13,7 +13,8 @@
 //! `job-directories` (one per line: directories it lends each JobMaster
 //! read-only at the same path, where jobs' inputs are) and `checkpoints`
 //! (a writable directory it is lent: each job gets `job-<id>` in it for
-//! its checkpoints) are optional.
+//! its checkpoints), `restart-attempts` and `restart-delay-ms` (the
+//! JobMasters' restart strategy) are optional.
 
 weir_guest::generate!({
     world: "weir:flink/dispatcher-endpoint",
@@ -30,7 +31,7 @@ use futures::channel::oneshot;
 use exports::weir::flink::dispatcher::{Guest, JobOverview};
 use exports::weir::flink::dispatcher_checkpointing;
 use weir::flink::task_client::{JobPlan, TaskGateway};
-use weir::flink::types::{JobDescription, JobResult, JobStatus, SubmissionError};
+use weir::flink::types::{JobDescription, JobDetails, JobResult, JobStatus, SubmissionError};
 use weir_guest::Uuid;
 use weir_guest::leadership::Contender;
 use weir_guest::supervision::{Child, ChildOptions, ComponentSource};
@@ -184,6 +185,10 @@ impl Guest for Dispatcher {
 
     async fn request_job_status(id: Uuid) -> Result<JobStatus, String> {
         jobs::status(id).await
+    }
+
+    async fn request_job(id: Uuid) -> Result<JobDetails, String> {
+        jobs::details(id).await
     }
 
     async fn request_job_result(id: Uuid) -> Result<JobResult, String> {

@@ -94,6 +94,12 @@ async fn start(
     if let Some(interval) = description.checkpoint_interval_ms {
         settings.push(("checkpoint-interval-ms".to_owned(), interval.to_string()));
     }
+    // The cluster's restart strategy, if it sets one.
+    for key in ["restart-attempts", "restart-delay-ms"] {
+        if let Some(value) = weir_guest::config(key) {
+            settings.push((key.to_owned(), value));
+        }
+    }
     let lent = ChildDirectory { path: crate::job_directory(id), guest_path: JOB_DIRECTORY.into(), writable: false };
     let mut directories = vec![lent];
     for path in crate::lines("job-directories") {

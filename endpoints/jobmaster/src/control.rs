@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use crate::exports::weir::flink::jobmaster_control::Guest;
 use crate::weir::flink::dispatcher_client::DispatcherGateway;
-use crate::weir::flink::types::{JobResult, JobStatus};
-use crate::{JobMaster, checkpoints, job, tasks};
+use crate::weir::flink::types::{JobDetails, JobResult, JobStatus};
+use crate::{JobMaster, checkpoints, inputs, job, tasks};
 use weir_guest::Uuid;
 
 thread_local! {
@@ -159,5 +159,19 @@ impl Guest for JobMaster {
 
     fn request_job_status() -> JobStatus {
         status()
+    }
+
+    fn request_job_details() -> JobDetails {
+        let (tasks, running) = tasks::counts();
+        let (input_bytes, input_assigned) = inputs::progress();
+        JobDetails {
+            status: status(),
+            tasks,
+            running,
+            checkpoints: checkpoints::completed(),
+            restarts: RESTARTS.get(),
+            input_bytes,
+            input_assigned,
+        }
     }
 }

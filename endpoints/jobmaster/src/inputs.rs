@@ -107,6 +107,18 @@ pub fn taken_by(subtask: u32) -> BTreeSet<usize> {
     })
 }
 
+/// The input's bytes, and those handed out so far (or taken by the
+/// checkpoint the run resumed from); zero before the first split request.
+pub fn progress() -> (u64, u64) {
+    ASSIGNER.with(|assigner| {
+        let assigner = assigner.borrow();
+        let Some(all) = &assigner.all else { return (0, 0) };
+        let total = all.iter().map(|split| split.length).sum();
+        let waiting: u64 = assigner.pool.iter().map(|index| all[*index].length).sum();
+        (total, total - waiting)
+    })
+}
+
 /// The next split for source subtask `subtask`, listing the input first.
 fn next(subtask: u32) -> Result<Option<InputSplit>, String> {
     let listed = ASSIGNER.with(|assigner| assigner.borrow().all.is_some());

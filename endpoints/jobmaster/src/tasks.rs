@@ -169,6 +169,15 @@ pub fn live() -> usize {
     ATTEMPTS.with(|all| all.borrow().values().filter(|attempt| !is_terminal(attempt.state)).count())
 }
 
+/// How many tasks the current run has, and how many of them run.
+pub fn counts() -> (u32, u32) {
+    ATTEMPTS.with(|all| {
+        let all = all.borrow();
+        let running = all.values().filter(|attempt| attempt.state == ExecutionState::Running).count();
+        (all.len() as u32, running as u32)
+    })
+}
+
 /// Whether every task finished.
 pub fn all_finished() -> bool {
     ATTEMPTS.with(|all| all.borrow().values().all(|attempt| attempt.state == ExecutionState::Finished))

@@ -178,12 +178,13 @@ impl Guest for ResourceManager {
             resource_manager: own_id(),
         };
         // Only the job's current leader registers (Flink's job leader id
-        // service).
-        let leads = Follower::follow(&format!("job-{job}"))
-            .ok()
-            .and_then(|follower| follower.current())
-            .is_some_and(|leader| leader.session == job_master_id);
-        if !leads {
+        // service), once its leadership is confirmed: a JobMaster may
+        // register the moment it starts, before its leader confirms it.
+        let leader = match Follower::follow(&format!("job-{job}")) {
+            Ok(follower) => follower.next_leader(None).await,
+            Err(why) => return failed(format!("cannot follow the leader of job {job}: {why}")),
+        };
+        if leader.is_none_or(|leader| leader.session != job_master_id) {
             return failed(format!("{job_master_id} is not the leader of job {job}"));
         }
         let gateway = match JobmasterGateway::connect(address.clone(), Some(job_master_id)).await {

@@ -59,7 +59,7 @@ impl Cluster {
         let mut directories = vec![LentDirectory { host: blobs.clone(), guest: "/blobs".into(), writable: true }];
         let mut settings = vec![("checkpoints".to_owned(), "/blobs/checkpoints".to_owned())];
         if let Some(data) = data {
-            directories.push(identity(data, false));
+            directories.push(LentDirectory::same_path(data, false));
             settings.push(("job-directories".to_owned(), data.display().to_string()));
         }
         let options =
@@ -80,7 +80,7 @@ impl Cluster {
             let mut settings = vec![("slots".to_owned(), "1".to_owned())];
             let mut directories = Vec::new();
             if let Some(data) = &self.data {
-                directories.push(identity(data, true));
+                directories.push(LentDirectory::same_path(data, true));
                 settings.push(("task-directories".to_owned(), format!("{} writable", data.display())));
             }
             let options =
@@ -228,11 +228,6 @@ pub struct JobResult {
     pub failure: Option<String>,
     pub checkpoints: u64,
     pub restarts: u64,
-}
-
-/// `path`, lent at the same path.
-fn identity(path: &Path, writable: bool) -> LentDirectory {
-    LentDirectory { host: path.to_owned(), guest: path.display().to_string(), writable }
 }
 
 pub fn trivial_task() -> Vec<u8> {

@@ -11,6 +11,7 @@
 //! each and answers for them (§6): [`dispatcher`].
 
 mod cluster;
+mod command;
 mod dispatcher;
 mod protocols;
 mod wordcount;

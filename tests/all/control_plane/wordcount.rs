@@ -16,23 +16,27 @@ use super::cluster::{Cluster, Job};
 use super::{cluster_host, free_port};
 
 /// A directory of its own for one test's input and output.
-struct Data {
+pub struct Data {
     root: PathBuf,
 }
 
 impl Data {
-    fn new(name: &str) -> Self {
+    pub fn new(name: &str) -> Self {
         let root = std::env::temp_dir().join(format!("weir-wordcount-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join("input")).unwrap();
         Self { root }
     }
 
-    fn input(&self) -> PathBuf {
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn input(&self) -> PathBuf {
         self.root.join("input")
     }
 
-    fn output(&self) -> PathBuf {
+    pub fn output(&self) -> PathBuf {
         self.root.join("counts.txt")
     }
 }
@@ -46,7 +50,7 @@ impl Drop for Data {
 /// Writes `files` text files of about `bytes` each into `directory`:
 /// words of mixed case, digits, a few non-ASCII letters, punctuation,
 /// lines of every length. Deterministic.
-fn write_input(directory: &Path, files: usize, bytes: usize) {
+pub fn write_input(directory: &Path, files: usize, bytes: usize) {
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     let mut next = move || {
         seed ^= seed << 13;
@@ -87,7 +91,7 @@ fn expected_counts(directory: &Path) -> BTreeMap<String, u64> {
 }
 
 /// The output as word count must write it: `word count` lines, sorted.
-fn expected_output(directory: &Path) -> String {
+pub fn expected_output(directory: &Path) -> String {
     expected_counts(directory).into_iter().map(|(word, count)| format!("{word} {count}\n")).collect()
 }
 

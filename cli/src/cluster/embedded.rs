@@ -1,0 +1,288 @@
+//! The embedded cluster: one host running a ResourceManager and a
+//! Dispatcher, each under leader election, and TaskExecutors, all from
+//! the control plane's components; the Dispatcher starts a JobMaster per
+//! job from the component the host is given under `jobmaster`. A client
+//! of its Dispatcher submits jobs and follows them.
+
+use std::path::{Path, PathBuf};
+
+use wasmtime::component::Val;
+use weir::{
+    Endpoint, EndpointOptions, Engine, FencingToken, GatewayClient, HaConfig, HostConfig, LeadershipRunner,
+    LentDirectory, RpcService,
+};
+
+use super::settings::Settings;
+use crate::Error;
+
+const DISPATCHER: &str = "weir:flink/dispatcher@0.1.0";
+
+/// The control plane's components, by file name.
+const COMPONENTS: [&str; 4] = ["dispatcher", "jobmaster", "resourcemanager", "taskexecutor"];
+
+pub struct EmbeddedCluster {
+    host: RpcService,
+    resource_manager: LeadershipRunner,
+    dispatcher: LeadershipRunner,
+    task_executors: Vec<Endpoint>,
+    /// Where job artifacts are kept while it runs.
+    work: PathBuf,
+}
+
+/// A job's progress.
+pub struct Details {
+    pub status: String,
+    pub tasks: u32,
+    pub running: u32,
+    pub checkpoints: u64,
+    pub restarts: u64,
+    pub input_bytes: u64,
+    pub input_assigned: u64,
+}
+
+/// A job's end.
+pub struct Outcome {
+    pub status: String,
+    pub failure: Option<String>,
+    pub checkpoints: u64,
+    pub restarts: u64,
+}
+
+fn options(settings: Vec<(&str, String)>, directories: Vec<LentDirectory>) -> EndpointOptions {
+    let config = settings.into_iter().map(|(key, value)| (key.to_owned(), value)).collect();
+    EndpointOptions { config, directories, ..EndpointOptions::default() }
+}
+
+impl EmbeddedCluster {
+    /// Starts a cluster from the components in `components` whose
+    /// TaskExecutors have `slots` slots each, and waits until they are
+    /// registered and the Dispatcher leads.
+    pub async fn start(settings: &Settings, components: &Path, slots: u32) -> Result<Self, Error> {
+        let config = HostConfig::default();
+        let engine = Engine::new(&config)?;
+        let mut loaded = Vec::new();
+        for name in COMPONENTS {
+            let path = components.join(format!("{name}.wasm"));
+            if !path.exists() {
+                return Err(format!(
+                    "the control plane's component {} is missing: build the endpoints (`scripts/demo` does) \
+                     or point `--components` at them",
+                    path.display()
+                )
+                .into());
+            }
+            loaded.push(engine.load_file(&path)?);
+        }
+        let [dispatcher, job_master, resource_manager, task_executor] =
+            <[_; 4]>::try_from(loaded).map_err(|_| "four components")?;
+        let host = RpcService::builder(config, engine)
+            .ha(HaConfig::Embedded)
+            .heartbeat(settings.heartbeat)
+            .component("jobmaster", job_master)
+            .build()?;
+        host.ha().ready().await?;
+
+        let election = host.ha().leader_election("resource-manager")?;
+        let resource_manager = LeadershipRunner::start(
+            host.clone(),
+            election,
+            "resourcemanager",
+            resource_manager,
+            options(vec![], vec![]),
+        );
+
+        let data: Vec<String> = settings.data_dirs.iter().map(|dir| dir.display().to_string()).collect();
+        let mut task_executors = Vec::new();
+        for index in 1..=settings.task_managers {
+            let lent = settings.data_dirs.iter().map(|dir| LentDirectory::same_path(dir, true)).collect();
+            let task_directories = data.iter().map(|dir| format!("{dir} writable")).collect::<Vec<_>>().join("\n");
+            let settings = vec![("slots", slots.to_string()), ("task-directories", task_directories)];
+            let id = format!("taskmanager-{index}");
+            task_executors.push(host.start(&id, &task_executor, options(settings, lent)).await?);
+        }
+
+        let work = settings.tmp_dir.join(format!("weir-cluster-{}", std::process::id()));
+        std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+        let mut lent = vec![LentDirectory { host: work.clone(), guest: "/blobs".into(), writable: true }];
+        lent.extend(settings.data_dirs.iter().map(|dir| LentDirectory::same_path(dir, false)));
+        let mut dispatcher_settings = vec![("job-directories", data.join("\n"))];
+        match &settings.checkpoint_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                lent.push(LentDirectory { host: dir.clone(), guest: "/checkpoints".into(), writable: true });
+                dispatcher_settings.push(("checkpoints", "/checkpoints".into()));
+            }
+            None => dispatcher_settings.push(("checkpoints", "/blobs/checkpoints".into())),
+        }
+        if let Some(attempts) = settings.restart_attempts {
+            dispatcher_settings.push(("restart-attempts", attempts.to_string()));
+        }
+        dispatcher_settings.push(("restart-delay-ms", settings.restart_delay.as_millis().to_string()));
+        let election = host.ha().leader_election("dispatcher")?;
+        let dispatcher = LeadershipRunner::start(
+            host.clone(),
+            election,
+            "dispatcher",
+            dispatcher,
+            options(dispatcher_settings, lent),
+        );
+        let cluster = Self { host, resource_manager, dispatcher, task_executors, work };
+        cluster.wait_until_ready(settings.task_managers).await?;
+        Ok(cluster)
+    }
+
+    /// Waits until the Dispatcher leads and every TaskExecutor registered.
+    async fn wait_until_ready(&self, task_managers: u32) -> Result<(), Error> {
+        let ready = async {
+            loop {
+                if self.dispatcher.leader().is_some() && self.registered().await == task_managers as usize {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), ready)
+            .await
+            .map_err(|_| "the embedded cluster did not come up within 30 s".into())
+    }
+
+    /// How many TaskExecutors the ResourceManager knows.
+    async fn registered(&self) -> usize {
+        let Some(leader) = self.resource_manager.leader() else { return 0 };
+        let Ok(gateway) = leader.fenced_gateway("weir:flink/resourcemanager@0.1.0", leader.fencing_token()) else {
+            return 0;
+        };
+        match gateway.ask("request-task-managers", vec![]).await {
+            Ok(Some(Val::List(all))) => all.len(),
+            _ => 0,
+        }
+    }
+
+    fn gateway(&self) -> Result<GatewayClient, Error> {
+        let leader = self.dispatcher.leader().ok_or("the Dispatcher does not lead")?;
+        Ok(leader.fenced_gateway(DISPATCHER, leader.fencing_token())?)
+    }
+
+    /// Submits a job; returns once the Dispatcher took it.
+    pub async fn submit(
+        &self,
+        id: FencingToken,
+        name: &str,
+        parallelism: u32,
+        arguments: &[String],
+        checkpoint_interval_ms: Option<u64>,
+        component: &[u8],
+    ) -> Result<(), Error> {
+        let (high, low) = id.as_u64_pair();
+        let arguments: Vec<String> = arguments.iter().map(|argument| format!("{argument:?}")).collect();
+        let interval = checkpoint_interval_ms.map_or("none".to_owned(), |ms| format!("some({ms})"));
+        let description = format!(
+            "{{id: {{high: {high}, low: {low}}}, name: {name:?}, parallelism: {parallelism}, arguments: [{}], \
+             checkpoint-interval-ms: {interval}}}",
+            arguments.join(", ")
+        );
+        let gateway = self.gateway()?.with_timeout(std::time::Duration::from_secs(60));
+        let mut args = gateway.parse_args("submit-job", &[&description, "[]"])?;
+        args[1] = Val::List(component.iter().copied().map(Val::U8).collect());
+        match gateway.ask("submit-job", args).await? {
+            Some(Val::Result(Ok(_))) => Ok(()),
+            Some(Val::Result(Err(Some(error)))) => match *error {
+                Val::Variant(case, Some(why)) => Err(format!("the job was refused ({case}): {}", text(&why)).into()),
+                other => Err(format!("the job was refused: {other:?}").into()),
+            },
+            other => Err(format!("unexpected answer to submit-job: {other:?}").into()),
+        }
+    }
+
+    /// Asks `function` about job `id`; the `ok` value's record fields.
+    async fn ask_job(&self, function: &str, id: FencingToken) -> Result<Vec<(String, Val)>, Error> {
+        let (high, low) = id.as_u64_pair();
+        let gateway = self.gateway()?.with_timeout(std::time::Duration::MAX);
+        let args = gateway.parse_args(function, &[&format!("{{high: {high}, low: {low}}}")])?;
+        match gateway.ask(function, args).await? {
+            Some(Val::Result(Ok(Some(value)))) => match *value {
+                Val::Record(fields) => Ok(fields),
+                other => Err(format!("{function} answered {other:?}").into()),
+            },
+            Some(Val::Result(Err(Some(why)))) => Err(text(&why).into()),
+            other => Err(format!("{function} answered {other:?}").into()),
+        }
+    }
+
+    /// Where job `id` is.
+    pub async fn details(&self, id: FencingToken) -> Result<Details, Error> {
+        let fields = self.ask_job("request-job", id).await?;
+        Ok(Details {
+            status: field_text(&fields, "status"),
+            tasks: field_number(&fields, "tasks") as u32,
+            running: field_number(&fields, "running") as u32,
+            checkpoints: field_number(&fields, "checkpoints"),
+            restarts: field_number(&fields, "restarts"),
+            input_bytes: field_number(&fields, "input-bytes"),
+            input_assigned: field_number(&fields, "input-assigned"),
+        })
+    }
+
+    /// Job `id`'s end: waits for it.
+    pub async fn outcome(&self, id: FencingToken) -> Result<Outcome, Error> {
+        let fields = self.ask_job("request-job-result", id).await?;
+        let failure = fields.iter().find(|(name, _)| name == "failure").and_then(|(_, value)| match value {
+            Val::Option(Some(why)) => Some(text(why)),
+            _ => None,
+        });
+        Ok(Outcome {
+            status: field_text(&fields, "status"),
+            failure,
+            checkpoints: field_number(&fields, "checkpoints"),
+            restarts: field_number(&fields, "restarts"),
+        })
+    }
+
+    /// Stops everything and removes the job artifacts. JobMasters still
+    /// stopping (freeing their slots) may finish first, for up to a second.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        let job_masters_gone = async {
+            while self.host.endpoints().iter().any(|endpoint| endpoint.id.starts_with("jobmaster-")) {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), job_masters_gone).await;
+        self.dispatcher.close().await;
+        for task_executor in &self.task_executors {
+            if let Err(failure) = task_executor.close().await {
+                tracing::warn!("{} failed: {failure}", task_executor.id());
+            }
+        }
+        self.resource_manager.close().await;
+        let stopped = self.host.shutdown().await;
+        let _ = std::fs::remove_dir_all(&self.work);
+        Ok(stopped?)
+    }
+}
+
+fn text(value: &Val) -> String {
+    match value {
+        Val::String(text) => text.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn field(fields: &[(String, Val)], name: &str) -> Option<Val> {
+    fields.iter().find(|(field, _)| field == name).map(|(_, value)| value.clone())
+}
+
+fn field_text(fields: &[(String, Val)], name: &str) -> String {
+    match field(fields, name) {
+        Some(Val::Enum(case)) => case,
+        Some(other) => text(&other),
+        None => String::new(),
+    }
+}
+
+fn field_number(fields: &[(String, Val)], name: &str) -> u64 {
+    match field(fields, name) {
+        Some(Val::U64(n)) => n,
+        Some(Val::U32(n)) => u64::from(n),
+        _ => 0,
+    }
+}

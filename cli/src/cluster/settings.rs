@@ -1,0 +1,179 @@
+//! `weir cluster`'s configuration: one flat set of keys, Flink's names
+//! where Flink has the setting, each with a documented default. They come
+//! from a TOML file (`--config`, where `a.b = 1` and `[a] b = 1` are the
+//! same key) and from `-D key=value`, which wins; an unknown key, or a
+//! value of the wrong kind, is an error naming the key and where it was.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::Error;
+
+/// A key: its name, its default (as text) and what it sets.
+pub struct Key {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+/// Every key `weir cluster` reads.
+pub const KEYS: &[Key] = &[
+    Key { name: "parallelism.default", default: "1", doc: "the job's parallelism unless `-p` says" },
+    Key { name: "minicluster.number-of-taskmanagers", default: "1", doc: "TaskExecutors the embedded cluster runs" },
+    Key { name: "taskmanager.numberOfTaskSlots", default: "the job's parallelism", doc: "slots of each TaskExecutor" },
+    Key {
+        name: "execution.checkpointing.interval",
+        default: "none",
+        doc: "checkpoint every this long (`1 s`, `500 ms`); none: only on request",
+    },
+    Key {
+        name: "state.checkpoints.dir",
+        default: "a directory under io.tmp.dirs",
+        doc: "where completed checkpoints are kept",
+    },
+    Key {
+        name: "restart-strategy.fixed-delay.attempts",
+        default: "10 with checkpointing, else 0",
+        doc: "restarts of a failed job",
+    },
+    Key { name: "restart-strategy.fixed-delay.delay", default: "0 ms", doc: "wait before a restart" },
+    Key { name: "heartbeat.interval", default: "10 s", doc: "between heartbeat requests" },
+    Key { name: "heartbeat.timeout", default: "50 s", doc: "a peer silent this long is lost" },
+    Key {
+        name: "heartbeat.rpc-failure-threshold",
+        default: "2",
+        doc: "heartbeats that fail as unreachable in a row before a peer is lost",
+    },
+    Key {
+        name: "io.tmp.dirs",
+        default: "the system's temporary directory",
+        doc: "where the cluster keeps job artifacts",
+    },
+    Key {
+        name: "cluster.data-dirs",
+        default: "the current directory",
+        doc: "directories (comma-separated) tasks may read and write, at the same paths (weir's own key)",
+    },
+];
+
+/// The settings, read.
+pub struct Settings {
+    pub parallelism: u32,
+    pub task_managers: u32,
+    pub slots: Option<u32>,
+    pub checkpoint_interval: Option<Duration>,
+    pub checkpoint_dir: Option<PathBuf>,
+    pub restart_attempts: Option<u32>,
+    pub restart_delay: Duration,
+    pub heartbeat: weir::HeartbeatConfig,
+    pub tmp_dir: PathBuf,
+    pub data_dirs: Vec<PathBuf>,
+}
+
+/// The values given, by key, with where each came from.
+struct Given(BTreeMap<String, (String, String)>);
+
+impl Given {
+    fn get(&self, key: &str) -> Option<(&str, &str)> {
+        self.0.get(key).map(|(value, from)| (value.as_str(), from.as_str()))
+    }
+
+    fn parse<T>(&self, key: &str, what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>, Error> {
+        let Some((value, from)) = self.get(key) else { return Ok(None) };
+        let parsed = parse(value).ok_or_else(|| format!("`{key}` ({from}) is `{value}`, not {what}"))?;
+        Ok(Some(parsed))
+    }
+
+    fn number(&self, key: &str) -> Result<Option<u32>, Error> {
+        self.parse(key, "a whole number", |value| value.parse().ok())
+    }
+
+    fn duration(&self, key: &str) -> Result<Option<Duration>, Error> {
+        self.parse(key, "a duration such as `10 s` or `500 ms`", duration)
+    }
+}
+
+/// A duration as Flink writes it (`10 s`, `1 min`, `500ms`); a bare number
+/// is milliseconds.
+fn duration(text: &str) -> Option<Duration> {
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    match compact.parse::<u64>() {
+        Ok(milliseconds) => Some(Duration::from_millis(milliseconds)),
+        Err(_) => humantime::parse_duration(&compact).ok(),
+    }
+}
+
+/// Flattens a TOML table into dotted keys.
+fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String)>) {
+    for (name, value) in table {
+        let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+        match value {
+            toml::Value::Table(inner) => flatten(&key, inner, out),
+            toml::Value::String(text) => out.push((key, text.clone())),
+            toml::Value::Array(items) => {
+                let items: Vec<String> =
+                    items.iter().map(|item| item.as_str().map_or_else(|| item.to_string(), str::to_owned)).collect();
+                out.push((key, items.join(",")));
+            }
+            other => out.push((key, other.to_string())),
+        }
+    }
+}
+
+/// Reads the settings from `file` and `overrides` (`key=value`).
+pub fn read(file: Option<&Path>, overrides: &[String]) -> Result<Settings, Error> {
+    let mut given = Vec::new();
+    if let Some(path) = file {
+        let table: toml::Table = crate::config::read(path)?;
+        let mut keys = Vec::new();
+        flatten("", &table, &mut keys);
+        given.extend(keys.into_iter().map(|(key, value)| (key, value, path.display().to_string())));
+    }
+    for text in overrides {
+        let (key, value) = text.split_once('=').ok_or_else(|| format!("`-D {text}` is not `-D key=value`"))?;
+        given.push((key.trim().to_owned(), value.trim().to_owned(), format!("-D {text}")));
+    }
+    let mut known = BTreeMap::new();
+    for (key, value, from) in given {
+        if !KEYS.iter().any(|known| known.name == key) {
+            let names: Vec<&str> = KEYS.iter().map(|key| key.name).collect();
+            return Err(format!("unknown config key `{key}` ({from}); the keys are: {}", names.join(", ")).into());
+        }
+        known.insert(key, (value, from));
+    }
+    let given = Given(known);
+    let heartbeat = weir::HeartbeatConfig {
+        interval: given.duration("heartbeat.interval")?.unwrap_or(Duration::from_secs(10)),
+        timeout: given.duration("heartbeat.timeout")?.unwrap_or(Duration::from_secs(50)),
+        rpc_failure_threshold: given.number("heartbeat.rpc-failure-threshold")?.unwrap_or(2),
+    };
+    let tmp_dir = given
+        .get("io.tmp.dirs")
+        .map_or_else(std::env::temp_dir, |(dirs, _)| PathBuf::from(dirs.split(',').next().unwrap_or(dirs).trim()));
+    let data_dirs = match given.get("cluster.data-dirs") {
+        Some((dirs, _)) => dirs.split(',').map(|dir| PathBuf::from(dir.trim())).collect(),
+        None => vec![std::env::current_dir()?],
+    };
+    Ok(Settings {
+        parallelism: given.number("parallelism.default")?.unwrap_or(1),
+        task_managers: given.number("minicluster.number-of-taskmanagers")?.unwrap_or(1),
+        slots: given.number("taskmanager.numberOfTaskSlots")?,
+        checkpoint_interval: given.duration("execution.checkpointing.interval")?,
+        checkpoint_dir: given.get("state.checkpoints.dir").map(|(dir, _)| PathBuf::from(dir)),
+        restart_attempts: given.number("restart-strategy.fixed-delay.attempts")?,
+        restart_delay: given.duration("restart-strategy.fixed-delay.delay")?.unwrap_or_default(),
+        heartbeat,
+        tmp_dir,
+        data_dirs,
+    })
+}
+
+/// The keys as `--help` shows them.
+pub fn help() -> String {
+    let mut text = String::from("Config keys (--config FILE, or -D key=value):\n");
+    for key in KEYS {
+        text += &format!("  {:<40} {} (default: {})\n", key.name, key.doc, key.default);
+    }
+    text
+}
