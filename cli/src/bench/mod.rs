@@ -1,10 +1,12 @@
 //! `weir bench`: the RPC figures of one endpoint on this machine, next to
-//! the wasmtime floor and Flink 2.3's figures.
+//! the wasmtime floor and Flink 2.3's figures, then the control plane's
+//! ([`cluster`]).
 //!
 //! Virtual machines make single runs noisy (the same measurement can differ
 //! by half between runs), so every figure is measured in several rounds and
 //! the median round is reported, with the spread of the rounds.
 
+mod cluster;
 mod floor;
 pub mod remote;
 
@@ -280,6 +282,7 @@ async fn run(args: &BenchArgs) -> Result<(), Error> {
         tls: args.tls.as_deref(),
     };
     remote::measure(&remote, &engine, &mut rows).await?;
+    cluster::measure(&args.components.join("wasm32-wasip2/release"), &args.only, &mut rows).await?;
 
     println!("| measurement | weir | reference |\n| --- | --- | --- |");
     for row in rows {

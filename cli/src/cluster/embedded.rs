@@ -8,17 +8,14 @@ use std::path::{Path, PathBuf};
 
 use wasmtime::component::Val;
 use weir::{
-    Endpoint, EndpointOptions, Engine, FencingToken, GatewayClient, HaConfig, HostConfig, LeadershipRunner,
-    LentDirectory, RpcService,
+    Endpoint, EndpointComponent, EndpointOptions, Engine, FencingToken, GatewayClient, HaConfig, HostConfig,
+    LeadershipRunner, LentDirectory, RpcService,
 };
 
 use super::settings::Settings;
 use crate::Error;
 
 const DISPATCHER: &str = "weir:flink/dispatcher@0.1.0";
-
-/// The control plane's components, by file name.
-const COMPONENTS: [&str; 4] = ["dispatcher", "jobmaster", "resourcemanager", "taskexecutor"];
 
 pub struct EmbeddedCluster {
     host: RpcService,
@@ -53,16 +50,21 @@ fn options(settings: Vec<(&str, String)>, directories: Vec<LentDirectory>) -> En
     EndpointOptions { config, directories, ..EndpointOptions::default() }
 }
 
-impl EmbeddedCluster {
-    /// Starts a cluster from the components in `components` whose
-    /// TaskExecutors have `slots` slots each, and waits until they are
-    /// registered and the Dispatcher leads.
-    pub async fn start(settings: &Settings, components: &Path, slots: u32) -> Result<Self, Error> {
-        let config = HostConfig::default();
-        let engine = Engine::new(&config)?;
-        let mut loaded = Vec::new();
-        for name in COMPONENTS {
-            let path = components.join(format!("{name}.wasm"));
+/// The control plane's components, compiled.
+pub struct ControlPlane {
+    engine: Engine,
+    dispatcher: EndpointComponent,
+    job_master: EndpointComponent,
+    resource_manager: EndpointComponent,
+    task_executor: EndpointComponent,
+}
+
+impl ControlPlane {
+    /// Compiles the components in `directory`.
+    pub fn load(directory: &Path) -> Result<Self, Error> {
+        let engine = Engine::new(&HostConfig::default())?;
+        let load = |name: &str| -> Result<EndpointComponent, Error> {
+            let path = directory.join(format!("{name}.wasm"));
             if !path.exists() {
                 return Err(format!(
                     "the control plane's component {} is missing: build the endpoints (`scripts/demo` does) \
@@ -71,18 +73,32 @@ impl EmbeddedCluster {
                 )
                 .into());
             }
-            loaded.push(engine.load_file(&path)?);
-        }
-        let [dispatcher, job_master, resource_manager, task_executor] =
-            <[_; 4]>::try_from(loaded).map_err(|_| "four components")?;
-        let host = RpcService::builder(config, engine)
+            Ok(engine.load_file(&path)?)
+        };
+        Ok(Self {
+            dispatcher: load("dispatcher")?,
+            job_master: load("jobmaster")?,
+            resource_manager: load("resourcemanager")?,
+            task_executor: load("taskexecutor")?,
+            engine,
+        })
+    }
+}
+
+impl EmbeddedCluster {
+    /// Starts a cluster of `components` whose TaskExecutors have `slots`
+    /// slots each, and waits until they are registered and the Dispatcher
+    /// leads.
+    pub async fn start(settings: &Settings, components: &ControlPlane, slots: u32) -> Result<Self, Error> {
+        let host = RpcService::builder(HostConfig::default(), components.engine.clone())
             .ha(HaConfig::Embedded)
             .heartbeat(settings.heartbeat)
-            .component("jobmaster", job_master)
+            .component("jobmaster", components.job_master.clone())
             .build()?;
         host.ha().ready().await?;
 
         let election = host.ha().leader_election("resource-manager")?;
+        let resource_manager = components.resource_manager.clone();
         let resource_manager = LeadershipRunner::start(
             host.clone(),
             election,
@@ -98,7 +114,7 @@ impl EmbeddedCluster {
             let task_directories = data.iter().map(|dir| format!("{dir} writable")).collect::<Vec<_>>().join("\n");
             let settings = vec![("slots", slots.to_string()), ("task-directories", task_directories)];
             let id = format!("taskmanager-{index}");
-            task_executors.push(host.start(&id, &task_executor, options(settings, lent)).await?);
+            task_executors.push(host.start(&id, &components.task_executor, options(settings, lent)).await?);
         }
 
         let work = settings.tmp_dir.join(format!("weir-cluster-{}", std::process::id()));
@@ -123,7 +139,7 @@ impl EmbeddedCluster {
             host.clone(),
             election,
             "dispatcher",
-            dispatcher,
+            components.dispatcher.clone(),
             options(dispatcher_settings, lent),
         );
         let cluster = Self { host, resource_manager, dispatcher, task_executors, work };
@@ -236,6 +252,14 @@ impl EmbeddedCluster {
             checkpoints: field_number(&fields, "checkpoints"),
             restarts: field_number(&fields, "restarts"),
         })
+    }
+
+    /// Stops TaskExecutor `index` (from 1), as if it failed: its tasks
+    /// stop, and it leaves the ResourceManager.
+    pub async fn stop_task_executor(&self, index: usize) -> Result<(), Error> {
+        let task_executor = self.task_executors.get(index - 1).ok_or("no such TaskExecutor")?;
+        task_executor.close().await.map_err(|failure| format!("{} failed: {failure}", task_executor.id()))?;
+        Ok(())
     }
 
     /// Stops everything and removes the job artifacts. JobMasters still

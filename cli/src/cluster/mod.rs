@@ -6,9 +6,9 @@
 //! long each phase took, and shuts the cluster down. Settings are Flink's
 //! keys ([`settings`]).
 
-mod embedded;
+pub mod embedded;
 mod report;
-mod settings;
+pub mod settings;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -46,7 +46,7 @@ pub struct ClusterArgs {
 
 /// Where the endpoints' build puts the components, beside this binary's
 /// target directory.
-fn default_components() -> PathBuf {
+pub fn default_components() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     let target = exe.parent().and_then(Path::parent).unwrap_or(Path::new("target"));
     target.join("wasm-endpoints/wasm32-wasip2/release")
@@ -67,7 +67,8 @@ async fn run(args: &ClusterArgs, settings: &settings::Settings, component: &[u8]
     let mut phases = report::Phases::default();
 
     let started = Instant::now();
-    let cluster = EmbeddedCluster::start(settings, &components, slots).await?;
+    let control_plane = embedded::ControlPlane::load(&components)?;
+    let cluster = EmbeddedCluster::start(settings, &control_plane, slots).await?;
     phases.add("cluster start", started.elapsed());
     println!(
         "cluster: {} TaskExecutor(s) of {slots} slot(s), started in {}",

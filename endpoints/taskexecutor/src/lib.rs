@@ -6,8 +6,10 @@
 //! and runs the tasks the JobMaster deploys into them, each a child
 //! endpoint in a store of its own ([`tasks`]).
 //!
-//! Settings: `slots` (default 1), `slot-memory-mib` (default 0: any) and
-//! `task-directories`, the directories it lends its tasks.
+//! Settings: `slots` (default 1), `slot-memory-mib` (default 0: any),
+//! `task-cpu-deadline-ms` (the longest a task may run guest code without
+//! returning to the host; default the host's) and `task-directories`, the
+//! directories it lends its tasks.
 //! Its resource id is its address.
 
 weir_guest::generate!({

@@ -100,7 +100,7 @@ async fn run(child: Rc<Child>, canceled: Rc<Cell<bool>>, info: TaskInfo, job_mas
 
 /// Fetches the task component of `job` from its JobMaster `leader` and
 /// starts attempt `attempt` of it as a child endpoint, with this
-/// TaskExecutor's slot memory cap.
+/// TaskExecutor's slot memory cap and task CPU deadline.
 async fn start(
     job: Uuid,
     attempt: Uuid,
@@ -115,6 +115,7 @@ async fn start(
     let memory_mib = crate::profile().memory_mib;
     options.memory_cap = (memory_mib > 0).then(|| u64::from(memory_mib) << 20);
     options.directories = lent_directories();
+    options.cpu_deadline_ms = weir_guest::config("task-cpu-deadline-ms").and_then(|ms| ms.parse().ok());
     let child = Child::start(ComponentSource::Bytes(bytes.to_vec()), options)
         .await
         .map_err(|error| format!("cannot start task {attempt}: {}", error.message()))?;

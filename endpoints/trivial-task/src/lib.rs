@@ -1,7 +1,8 @@
 //! A trivial job's task component (world `weir:flink/task-endpoint`): one
 //! stage, no input; each subtask waits a moment and finishes, or, as its
-//! arguments say, fails (`--fail`), traps (`--trap`) or runs until it is
-//! canceled (`--forever`). It acknowledges checkpoints with an empty
+//! arguments say, fails (`--fail`), traps (`--trap`), spins without ever
+//! returning to the host (`--spin`) or runs until it is canceled
+//! (`--forever`). It acknowledges checkpoints with an empty
 //! state. For tests and the submission benchmark.
 
 weir_guest::generate!({
@@ -23,6 +24,14 @@ thread_local! {
 
 struct TrivialTask;
 
+/// Loops forever without returning to the host: its CPU deadline ends it.
+fn spin() {
+    let mut turns = 0_u64;
+    loop {
+        turns = std::hint::black_box(turns.wrapping_add(1));
+    }
+}
+
 impl weir_guest::Endpoint for TrivialTask {}
 
 impl Guest for TrivialTask {
@@ -37,6 +46,9 @@ impl Guest for TrivialTask {
         weir_guest::sleep(Duration::from_millis(1)).await;
         if asked("--trap") {
             panic!("deliberate trap in subtask {}", info.subtask);
+        }
+        if asked("--spin") {
+            spin();
         }
         while asked("--forever") {
             weir_guest::sleep(Duration::from_millis(100)).await;

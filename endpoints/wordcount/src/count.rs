@@ -16,7 +16,7 @@ pub async fn gather(
     mut on_checkpoint: impl AsyncFnMut(u64) -> Result<(), String>,
 ) -> Result<Counts, String> {
     let mut input = Input::take(info.producers)?;
-    let mut counts = Counts::new();
+    let mut counts = Counts::default();
     if let Some(state) = &info.restore {
         words::decode_into(state, &mut counts)?;
     }

@@ -14,8 +14,9 @@ use crate::weir::flink::types::InputSplit;
 use crate::words::{self, Counts};
 use crate::{Options, checkpoint};
 
-/// How much a source reads at once, at least.
-const BLOCK: u64 = 64 << 10;
+/// How much a source reads at once, at least: its words are counted
+/// together before they are sent, so a larger block sends fewer records.
+const BLOCK: u64 = 256 << 10;
 
 /// Where a source is: the split it reads and the offset of the next line.
 #[derive(Default)]
@@ -128,8 +129,8 @@ pub async fn run(info: &TaskInfo, options: &Options) -> Result<(), String> {
             },
         };
         let (lines, next) = next_lines(&split, offset)?;
-        let mut counts = Counts::new();
-        words::count_words(&String::from_utf8_lossy(&lines), &mut counts);
+        let mut counts = Counts::default();
+        words::count_words(&lines, &mut counts);
         let consumers = output.consumers();
         for (word, count) in &counts {
             words::encode(output.buffer(words::partition(word, consumers)), word, *count);

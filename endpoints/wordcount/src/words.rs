@@ -2,13 +2,36 @@
 //! characters, lower-cased; counts travel between tasks, and are kept in
 //! checkpoints, as `word count` lines.
 
-use std::collections::HashMap;
 use std::fmt::Write;
 
-pub type Counts = HashMap<String, u64>;
+/// Counts by word, with a hash that is fast for short keys (hash flooding
+/// is no concern: the words are the job's own input).
+pub type Counts = rustc_hash::FxHashMap<String, u64>;
 
-/// Adds the words of `text` to `counts`.
-pub fn count_words(text: &str, counts: &mut Counts) {
+/// Adds the words of `text` to `counts`. ASCII text, the common case, is
+/// read byte by byte without allocating but for new words.
+pub fn count_words(text: &[u8], counts: &mut Counts) {
+    if !text.is_ascii() {
+        return count_words_unicode(&String::from_utf8_lossy(text), counts);
+    }
+    let mut lower = String::new();
+    for word in text.split(|byte| !byte.is_ascii_alphanumeric()).filter(|word| !word.is_empty()) {
+        // ASCII, so UTF-8.
+        let word = std::str::from_utf8(word).unwrap_or_default();
+        if word.bytes().any(|byte| byte.is_ascii_uppercase()) {
+            lower.clear();
+            lower.push_str(word);
+            lower.make_ascii_lowercase();
+            add(counts, &lower, 1);
+        } else {
+            add(counts, word, 1);
+        }
+    }
+}
+
+/// [`count_words`] for text that is not all ASCII: alphanumeric and
+/// lower-case as Unicode says.
+fn count_words_unicode(text: &str, counts: &mut Counts) {
     for word in text.split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()) {
         if word.chars().any(char::is_uppercase) {
             add(counts, &word.to_lowercase(), 1);

@@ -75,9 +75,22 @@ impl Cluster {
     /// another), `<name>-1`..., lending tasks the data directory, and waits
     /// until they are registered.
     pub async fn add_task_executors(&self, host: &RpcService, name: &str, count: usize) -> Vec<Endpoint> {
+        self.add_task_executors_with(host, name, count, &[]).await
+    }
+
+    /// [`add_task_executors`](Self::add_task_executors) with more
+    /// settings.
+    pub async fn add_task_executors_with(
+        &self,
+        host: &RpcService,
+        name: &str,
+        count: usize,
+        more: &[(&str, &str)],
+    ) -> Vec<Endpoint> {
         let mut started = Vec::new();
         for index in 1..=count {
             let mut settings = vec![("slots".to_owned(), "1".to_owned())];
+            settings.extend(more.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())));
             let mut directories = Vec::new();
             if let Some(data) = &self.data {
                 directories.push(LentDirectory::same_path(data, true));

@@ -3,7 +3,8 @@
 //! TaskExecutors to its result and frees its slots; a running job is
 //! cancelled; a second submission of a job's id, a component that is no
 //! task component and a job without parallelism are refused with a clear
-//! error, and leave nothing behind.
+//! error, and leave nothing behind; a task that never returns to the host
+//! is ended by its CPU deadline and fails its job only.
 
 use wasmtime::component::Val;
 use weir::FencingToken;
@@ -100,5 +101,29 @@ async fn jobs_the_cluster_cannot_run_are_refused_and_leave_nothing_behind() {
     let job = Job::new("trivial", 1, &component);
     assert_eq!(cluster.submit(&job).await, SUBMITTED);
     assert_eq!(cluster.result(job.id).await, ended("finished", None));
+    cluster.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_never_returns_to_the_host_fails_its_job_and_nothing_else() {
+    let host = super::cluster_host(weir_tests::config(), weir::HaConfig::Embedded);
+    let cluster = Cluster::on(host, "spin", None);
+    let deadline = [("task-cpu-deadline-ms", "200")];
+    let task_executors = cluster.add_task_executors_with(&cluster.host, "spin", 2, &deadline).await;
+    let component = trivial_task();
+    let job = Job { arguments: &["--spin"], ..Job::new("spinning", 2, &component) };
+    assert_eq!(cluster.submit(&job).await, SUBMITTED);
+    let result = cluster.result(job.id).await;
+    assert_eq!(result.status, "failed");
+    let failure = result.failure.unwrap_or_default();
+    assert!(failure.contains("exceeded its CPU deadline of 200ms"), "{failure}");
+    // Its TaskExecutors, the ResourceManager and the Dispatcher go on: the
+    // next job runs.
+    for task_executor in &task_executors {
+        assert_eq!(task_executor.state(), weir::Lifecycle::Started, "{} still runs", task_executor.id());
+    }
+    let next = Job::new("trivial", 2, &component);
+    assert_eq!(cluster.submit(&next).await, SUBMITTED);
+    assert_eq!(cluster.result(next.id).await, ended("finished", None));
     cluster.close().await;
 }

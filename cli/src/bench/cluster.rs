@@ -1,0 +1,261 @@
+//! The control plane's figures, beside Flink 2.3's MiniCluster measured on
+//! this kind of machine: cluster start, submission of a trivial job (to
+//! its acknowledgement, to all its tasks running, to its result), word
+//! count's throughput, and the time from a lost TaskExecutor to all tasks
+//! running again. Each on an embedded cluster of the control plane's
+//! components (`weir cluster`'s).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use weir::FencingToken;
+
+use super::Row;
+use crate::Error;
+use crate::cluster::embedded::{ControlPlane, Details, EmbeddedCluster};
+use crate::cluster::settings::{self, Settings};
+
+/// Submissions of the trivial job per figure (Flink's figure is a p50 of
+/// 20).
+const SUBMISSIONS: usize = 20;
+
+fn settings(keys: &[&str]) -> Result<Settings, Error> {
+    let keys: Vec<String> = keys.iter().map(|key| (*key).to_owned()).collect();
+    settings::read(None, &keys)
+}
+
+/// Polls `check` until it holds, for up to a minute.
+async fn until(cluster: &EmbeddedCluster, id: FencingToken, check: impl Fn(&Details) -> bool) -> Result<(), Error> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if cluster.details(id).await.is_ok_and(|details| check(&details)) {
+            return Ok(());
+        }
+        tokio::task::yield_now().await;
+    }
+    Err(format!("job {id} did not get there within a minute").into())
+}
+
+fn p50(mut samples: Vec<Duration>) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+fn millis(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1e3)
+}
+
+/// The job components, built with the control plane's.
+fn job(components: &Path, name: &str) -> Result<Vec<u8>, Error> {
+    let path = components.join(format!("{name}.wasm"));
+    std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()).into())
+}
+
+pub async fn measure(components: &Path, only: &str, rows: &mut Vec<Row>) -> Result<(), Error> {
+    let start_row = "cluster start (Dispatcher, ResourceManager, one TaskExecutor), cold / warm";
+    let trivial_rows = "trivial job";
+    let wordcount_rows = "word count, streaming";
+    let failover_row = "lost TaskExecutor to all tasks running again";
+    if ![start_row, trivial_rows, wordcount_rows, failover_row].iter().any(|row| row.contains(only)) {
+        return Ok(());
+    }
+    let cold = Instant::now();
+    let control_plane = ControlPlane::load(components)?;
+    let one = settings(&["taskmanager.numberOfTaskSlots=4"])?;
+    let cluster = EmbeddedCluster::start(&one, &control_plane, 4).await?;
+    let cold = cold.elapsed();
+    if start_row.contains(only) {
+        let mut warm = Vec::new();
+        for _ in 0..5 {
+            let started = Instant::now();
+            let another = EmbeddedCluster::start(&one, &control_plane, 4).await?;
+            warm.push(started.elapsed());
+            another.shutdown().await?;
+        }
+        rows.push(Row {
+            what: start_row.into(),
+            weir: format!("{} / {}", millis(cold), millis(p50(warm))),
+            reference: "Flink 2.3 MiniCluster: 1.9 s / 0.76 s; target ≤ 0.1 s".into(),
+        });
+    }
+    if trivial_rows.contains(only) {
+        trivial(&cluster, components, rows).await?;
+    }
+    cluster.shutdown().await?;
+    if wordcount_rows.contains(only) {
+        wordcount(&control_plane, components, rows).await?;
+    }
+    if failover_row.contains(only) {
+        failover(&control_plane, components, rows).await?;
+    }
+    Ok(())
+}
+
+/// A trivial job (one stage, each task waits a millisecond), 20 times at
+/// parallelism 1 and 4.
+async fn trivial(cluster: &EmbeddedCluster, components: &Path, rows: &mut Vec<Row>) -> Result<(), Error> {
+    let trivial = job(components, "trivial_task")?;
+    for parallelism in [1, 4] {
+        let (mut acknowledged, mut running, mut ended) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..SUBMISSIONS {
+            let id = FencingToken::random();
+            let submitted = Instant::now();
+            cluster.submit(id, "trivial", parallelism, &[], None, &trivial).await?;
+            acknowledged.push(submitted.elapsed());
+            until(cluster, id, |details| {
+                (details.tasks > 0 && details.running == details.tasks) || details.status == "finished"
+            })
+            .await?;
+            running.push(submitted.elapsed());
+            let outcome = cluster.outcome(id).await?;
+            ended.push(submitted.elapsed());
+            if outcome.status != "finished" {
+                return Err(format!("the trivial job ended {}", outcome.status).into());
+            }
+        }
+        let at = format!("trivial job, p={parallelism}, warm cluster, p50 of {SUBMISSIONS}");
+        rows.push(Row {
+            what: format!("submission acknowledged, {at}"),
+            weir: format!("{:.0} µs", p50(acknowledged).as_secs_f64() * 1e6),
+            reference: "Flink 2.3: 1.5-2 ms; target ≤ 0.2 ms".into(),
+        });
+        rows.push(Row {
+            what: format!("submission to all tasks running, {at}"),
+            weir: millis(p50(running)),
+            reference: "Flink 2.3: 9-11 ms; target ≤ 1 ms".into(),
+        });
+        rows.push(Row {
+            what: format!("submission to result, {at}"),
+            weir: millis(p50(ended)),
+            reference: "Flink 2.3: 87-112 ms; target ≤ 10 ms".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes about `megabytes` of text into `directory`, in four files: words
+/// of a vocabulary of 5,000, the common ones far more often.
+fn write_text(directory: &Path, megabytes: usize) -> Result<u64, Error> {
+    std::fs::create_dir_all(directory)?;
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let letters = b"etaoinshrdlucmfwypvbgkjqxz";
+    let vocabulary: Vec<String> = (0..5000)
+        .map(|_| (0..2 + next() % 7).map(|_| letters[(next() % 26 * (next() % 26) / 26) as usize] as char).collect())
+        .collect();
+    let mut total = 0;
+    for file in 0..4 {
+        let mut text = String::with_capacity(megabytes << 18);
+        while text.len() < megabytes * 250_000 {
+            for word in 0..8 + next() % 8 {
+                let rank = ((next() % 5000) as f64 / 5000.0).powi(3) * 5000.0;
+                if word > 0 {
+                    text.push(' ');
+                }
+                text.push_str(&vocabulary[rank as usize]);
+            }
+            text.push_str(if next() % 10 < 3 { ".\n" } else { "\n" });
+        }
+        total += text.len() as u64;
+        std::fs::write(directory.join(format!("part-{file}.txt")), text)?;
+    }
+    Ok(total)
+}
+
+/// A directory of its own under the system's temporary one, removed after.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Result<Self, Error> {
+        let path = std::env::temp_dir().join(format!("weir-bench-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&path)?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Word count over 100 MB at parallelism 1 and 4, without checkpoints and
+/// with one a second: input bytes over the time from submission to result.
+async fn wordcount(control_plane: &ControlPlane, components: &Path, rows: &mut Vec<Row>) -> Result<(), Error> {
+    let scratch = Scratch::new("wordcount")?;
+    let input = scratch.0.join("input");
+    let bytes = write_text(&input, 100)?;
+    let wordcount = job(components, "wordcount")?;
+    let data = format!("cluster.data-dirs={}", scratch.0.display());
+    for (parallelism, flink) in [(1, "21 / 18"), (4, "35 / 30")] {
+        let slots = format!("taskmanager.numberOfTaskSlots={parallelism}");
+        let mut rates = Vec::new();
+        for checkpoints in [None, Some(1000)] {
+            let cluster = EmbeddedCluster::start(&settings(&[&slots, &data])?, control_plane, parallelism).await?;
+            let output = scratch.0.join("counts.txt").display().to_string();
+            let arguments = ["--input".to_owned(), input.display().to_string(), "--output".to_owned(), output];
+            let id = FencingToken::random();
+            let submitted = Instant::now();
+            cluster.submit(id, "wordcount", parallelism, &arguments, checkpoints, &wordcount).await?;
+            let outcome = cluster.outcome(id).await?;
+            let took = submitted.elapsed();
+            cluster.shutdown().await?;
+            if outcome.status != "finished" {
+                return Err(format!("word count ended {}: {:?}", outcome.status, outcome.failure).into());
+            }
+            rates.push(format!("{:.0}", bytes as f64 / 1e6 / took.as_secs_f64()));
+        }
+        rows.push(Row {
+            what: format!("word count, streaming, p={parallelism}, 100 MB: no checkpoints / one a second (MB/s)"),
+            weir: rates.join(" / "),
+            reference: format!("Flink 2.3 MiniCluster: {flink} MB/s; target ≥ 2× Flink"),
+        });
+    }
+    Ok(())
+}
+
+/// Word count on three TaskExecutors of one slot, parallelism 2: once a
+/// checkpoint completed, the first TaskExecutor (which holds one of the
+/// job's slots) stops; the time until the job runs all its tasks again on
+/// the other two.
+async fn failover(control_plane: &ControlPlane, components: &Path, rows: &mut Vec<Row>) -> Result<(), Error> {
+    let scratch = Scratch::new("failover")?;
+    let input = scratch.0.join("input");
+    write_text(&input, 20)?;
+    let wordcount = job(components, "wordcount")?;
+    let data = format!("cluster.data-dirs={}", scratch.0.display());
+    let keys = ["minicluster.number-of-taskmanagers=3", "taskmanager.numberOfTaskSlots=1", &data];
+    let mut recoveries = Vec::new();
+    for _ in 0..3 {
+        let cluster = EmbeddedCluster::start(&settings(&keys)?, control_plane, 1).await?;
+        let output = scratch.0.join("counts.txt").display().to_string();
+        let arguments: Vec<String> = ["--input", &input.display().to_string(), "--output", &output, "--pause-ms", "20"]
+            .map(str::to_owned)
+            .into();
+        let id = FencingToken::random();
+        cluster.submit(id, "wordcount", 2, &arguments, Some(50), &wordcount).await?;
+        until(&cluster, id, |details| details.checkpoints >= 1 && details.running == details.tasks).await?;
+        let lost = Instant::now();
+        cluster.stop_task_executor(1).await?;
+        until(&cluster, id, |details| details.restarts >= 1 && details.tasks > 0 && details.running == details.tasks)
+            .await?;
+        recoveries.push(lost.elapsed());
+        let outcome = cluster.outcome(id).await?;
+        cluster.shutdown().await?;
+        if outcome.status != "finished" {
+            return Err(format!("word count ended {}: {:?}", outcome.status, outcome.failure).into());
+        }
+    }
+    rows.push(Row {
+        what: "lost TaskExecutor to all tasks running again (it stops: detected at once), word count p=2, p50 of 3"
+            .into(),
+        weir: millis(p50(recoveries)),
+        reference: "Flink 2.3: 100-120 ms (exact result); target ≤ 50 ms after detection".into(),
+    });
+    Ok(())
+}
