@@ -115,6 +115,7 @@ struct Latency {
 }
 
 pub fn bench(args: &BenchArgs) -> Result<(), Error> {
+    crate::init_logging("warn");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(run(args))
 }

@@ -18,9 +18,6 @@ use crate::weir::flink::types::{ExecutionState, JobStatus, TaskExecutionState};
 use crate::{JobMaster, TASK_MANAGERS, checkpoints, control, inputs, job, plan, taken};
 use weir_guest::{RpcError, Uuid};
 
-/// The key under which the job's task component is served.
-const ARTIFACT: &str = "job";
-
 /// One attempt of one subtask.
 struct Attempt {
     /// Its stage's index and its subtask index.
@@ -96,7 +93,6 @@ pub async fn deploy() {
                 stage: stage.name.clone(),
                 subtask,
                 parallelism: stage.parallelism,
-                artifact: ARTIFACT.into(),
                 arguments: arguments.clone(),
                 restore: restored.as_ref().and_then(|checkpoint| checkpoint.state(index as u32, subtask)),
                 consumers: Vec::new(),
@@ -298,10 +294,10 @@ impl Guest for JobMaster {
         Ok(())
     }
 
-    async fn request_artifact(key: String) -> Result<Vec<u8>, String> {
-        match key.as_str() {
-            ARTIFACT => component().map(|bytes| bytes.to_vec()),
-            other => Err(format!("no artifact `{other}`; this job has `{ARTIFACT}`")),
-        }
+    async fn request_artifact() -> Vec<u8> {
+        component().map(|bytes| bytes.to_vec()).unwrap_or_else(|why| {
+            weir_guest::error!("cannot serve the job's task component: {why}");
+            Vec::new()
+        })
     }
 }

@@ -1,6 +1,6 @@
 //! Tasks (`taskexecutor-tasks`): a JobMaster deploys a task into an active
 //! slot of its job; the TaskExecutor fetches the job's task component from
-//! the JobMaster (once per artifact), starts it as a child endpoint of its
+//! the JobMaster (once per job), starts it as a child endpoint of its
 //! own (`weir:rpc/supervision`), runs it, and reports its states to the
 //! JobMaster: running, then finished, failed (with the cause, a trap
 //! included) or canceled (`flink-components.md` §8). It hands checkpoint
@@ -33,29 +33,28 @@ struct Running {
 thread_local! {
     /// The running tasks, by attempt.
     static TASKS: RefCell<BTreeMap<(u64, u64), Running>> = const { RefCell::new(BTreeMap::new()) };
-    /// Task components fetched from JobMasters, by job and artifact key.
-    static ARTIFACTS: RefCell<BTreeMap<ArtifactKey, Rc<Vec<u8>>>> = const { RefCell::new(BTreeMap::new()) };
+    /// Task components fetched from JobMasters, by job.
+    static ARTIFACTS: RefCell<BTreeMap<(u64, u64), Artifact>> = const { RefCell::new(BTreeMap::new()) };
 }
 
-/// A job (as `key` gives it) and an artifact key of its JobMaster's.
-type ArtifactKey = ((u64, u64), String);
+/// A job's task component.
+type Artifact = Rc<Vec<u8>>;
 
 fn key(id: Uuid) -> (u64, u64) {
     (id.high, id.low)
 }
 
-/// The task component `artifact` of `job`, fetched once.
-async fn artifact(job: Uuid, artifact: &str, job_master: &JobmasterTasksGateway) -> Result<Rc<Vec<u8>>, String> {
-    let cached = ARTIFACTS.with(|all| all.borrow().get(&(key(job), artifact.to_owned())).cloned());
-    if let Some(bytes) = cached {
+/// The task component of `job`, fetched from its JobMaster once.
+async fn artifact(job: Uuid, job_master: &JobmasterTasksGateway) -> Result<Rc<Vec<u8>>, String> {
+    if let Some(bytes) = ARTIFACTS.with(|all| all.borrow().get(&key(job)).cloned()) {
         return Ok(bytes);
     }
-    let bytes = match job_master.request_artifact(artifact.to_owned()).await {
-        Ok(Ok(bytes)) => Rc::new(bytes),
-        Ok(Err(why)) => return Err(format!("the JobMaster has no artifact `{artifact}`: {why}")),
-        Err(error) => return Err(format!("fetching artifact `{artifact}` failed: {error:?}")),
+    let bytes = match job_master.request_artifact().await {
+        Ok(bytes) if bytes.is_empty() => return Err(format!("the JobMaster of job {job} has no task component")),
+        Ok(bytes) => Rc::new(bytes),
+        Err(error) => return Err(format!("fetching the task component of job {job} failed: {error}")),
     };
-    ARTIFACTS.with(|all| all.borrow_mut().insert((key(job), artifact.to_owned()), bytes.clone()));
+    ARTIFACTS.with(|all| all.borrow_mut().insert(key(job), bytes.clone()));
     Ok(bytes)
 }
 
@@ -101,16 +100,11 @@ async fn run(child: Rc<Child>, canceled: Rc<Cell<bool>>, info: TaskInfo, job_mas
 /// Fetches the task component of `job` from its JobMaster `leader` and
 /// starts attempt `attempt` of it as a child endpoint, with this
 /// TaskExecutor's slot memory cap and task CPU deadline.
-async fn start(
-    job: Uuid,
-    attempt: Uuid,
-    artifact_key: &str,
-    leader: &Leader,
-) -> Result<(Child, JobmasterTasksGateway), String> {
+async fn start(job: Uuid, attempt: Uuid, leader: &Leader) -> Result<(Child, JobmasterTasksGateway), String> {
     let job_master = JobmasterTasksGateway::connect(leader.address.clone(), Some(leader.session))
         .await
         .map_err(|error| format!("cannot reach the JobMaster of job {job}: {error:?}"))?;
-    let bytes = artifact(job, artifact_key, &job_master).await?;
+    let bytes = artifact(job, &job_master).await?;
     let mut options = ChildOptions::new(format!("task-{attempt}"));
     let memory_mib = crate::profile().memory_mib;
     options.memory_cap = (memory_mib > 0).then(|| u64::from(memory_mib) << 20);
@@ -153,7 +147,7 @@ impl Guest for TaskExecutor {
         let canceled = Rc::new(Cell::new(false));
         TASKS
             .with(|tasks| tasks.borrow_mut().insert(key(attempt), Running { child: None, canceled: canceled.clone() }));
-        let started = start(job, attempt, &deployment.artifact, &leader).await;
+        let started = start(job, attempt, &leader).await;
         let (child, job_master) = match started {
             Ok(started) => started,
             Err(why) => {

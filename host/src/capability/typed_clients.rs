@@ -44,6 +44,13 @@ pub(super) fn define(
         (P::Bytes, R::U32) => wrap::<(ResourceAny, Bytes), (Result<u32, WitRpcError>,)>(instance, name, index)?,
         (P::Bytes, R::U64) => wrap::<(ResourceAny, Bytes), (Result<u64, WitRpcError>,)>(instance, name, index)?,
         (P::Bytes, R::Bool) => wrap::<(ResourceAny, Bytes), (Result<bool, WitRpcError>,)>(instance, name, index)?,
+        (P::Bytes, R::Status) => wrap::<(ResourceAny, Bytes), (Result<Status, WitRpcError>,)>(instance, name, index)?,
+        (P::U32Bytes, R::Nothing) => wrap::<(ResourceAny, u32, Bytes), ()>(instance, name, index)?,
+        (P::U32Bytes, R::Bytes) => wrap::<Payload, (Result<Bytes, WitRpcError>,)>(instance, name, index)?,
+        (P::U32Bytes, R::U32) => wrap::<Payload, (Result<u32, WitRpcError>,)>(instance, name, index)?,
+        (P::U32Bytes, R::U64) => wrap::<Payload, (Result<u64, WitRpcError>,)>(instance, name, index)?,
+        (P::U32Bytes, R::Bool) => wrap::<Payload, (Result<bool, WitRpcError>,)>(instance, name, index)?,
+        (P::U32Bytes, R::Status) => wrap::<Payload, (Result<Status, WitRpcError>,)>(instance, name, index)?,
         (P::Nothing, R::Bytes) => wrap::<(ResourceAny,), (Result<Bytes, WitRpcError>,)>(instance, name, index)?,
         (P::U32, R::Bytes) => wrap::<(ResourceAny, u32), (Result<Bytes, WitRpcError>,)>(instance, name, index)?,
         (P::U64, R::Bytes) => wrap::<(ResourceAny, u64), (Result<Bytes, WitRpcError>,)>(instance, name, index)?,
@@ -51,6 +58,12 @@ pub(super) fn define(
     }
     Ok(true)
 }
+
+/// The arguments of an id-and-payload method.
+type Payload = (ResourceAny, u32, Bytes);
+
+/// `result<_, string>`: done, or why not.
+type Status = Result<(), String>;
 
 fn wrap<A: Args, O: Outcome>(
     instance: &mut LinkerInstance<'_, StoreData>,
@@ -80,6 +93,12 @@ impl Args for (ResourceAny,) {
 impl Args for (ResourceAny, Bytes) {
     fn split(self) -> (ResourceAny, Vec<Value>) {
         (self.0, vec![Value::Bytes(self.1)])
+    }
+}
+
+impl Args for (ResourceAny, u32, Bytes) {
+    fn split(self) -> (ResourceAny, Vec<Value>) {
+        (self.0, vec![Value::Val(Val::U32(self.1)), Value::Bytes(self.2)])
     }
 }
 
@@ -136,6 +155,19 @@ macro_rules! scalar_results {
 }
 
 scalar_results!(u32 => U32, u64 => U64, bool => Bool);
+
+impl FromValue for Status {
+    fn from_value(value: Value) -> Option<Self> {
+        match value {
+            Value::Val(Val::Result(Ok(None))) => Some(Ok(())),
+            Value::Val(Val::Result(Err(Some(why)))) => match *why {
+                Val::String(why) => Some(Err(why)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
 
 impl<T: FromValue + ComponentNamedListItem> Outcome for (Result<T, WitRpcError>,) {
     const TELL: bool = false;

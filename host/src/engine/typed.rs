@@ -108,6 +108,13 @@ fn maker(passing: Passing) -> Option<MakeTyped> {
         (P::Bytes, R::U32) => typed::<(Bytes,), (u32,)>,
         (P::Bytes, R::U64) => typed::<(Bytes,), (u64,)>,
         (P::Bytes, R::Bool) => typed::<(Bytes,), (bool,)>,
+        (P::Bytes, R::Status) => typed::<(Bytes,), (Result<(), String>,)>,
+        (P::U32Bytes, R::Nothing) => typed::<(u32, Bytes), ()>,
+        (P::U32Bytes, R::Bytes) => typed::<(u32, Bytes), (Bytes,)>,
+        (P::U32Bytes, R::U32) => typed::<(u32, Bytes), (u32,)>,
+        (P::U32Bytes, R::U64) => typed::<(u32, Bytes), (u64,)>,
+        (P::U32Bytes, R::Bool) => typed::<(u32, Bytes), (bool,)>,
+        (P::U32Bytes, R::Status) => typed::<(u32, Bytes), (Result<(), String>,)>,
         (P::Nothing, R::Bytes) => typed::<(), (Bytes,)>,
         (P::U32, R::Bytes) => typed::<(u32,), (Bytes,)>,
         (P::U64, R::Bytes) => typed::<(u64,), (Bytes,)>,
@@ -269,6 +276,23 @@ impl Params for (Bytes,) {
     fn from_values(args: Vec<Value>) -> wasmtime::Result<Self> {
         let bytes = only(args)?.into_bytes().map_err(|v| wasmtime::format_err!("expected a byte list, got {v:?}"))?;
         Ok((bytes,))
+    }
+}
+
+impl Params for (u32, Bytes) {
+    fn from_values(args: Vec<Value>) -> wasmtime::Result<Self> {
+        match <[Value; 2]>::try_from(args) {
+            Ok([Value::Val(Val::U32(x)), Value::Bytes(bytes)]) => Ok((x, bytes)),
+            Ok(args) => wasmtime::bail!("expected a u32 and a byte list, got {args:?}"),
+            Err(args) => wasmtime::bail!("{} arguments for 2", args.len()),
+        }
+    }
+}
+
+impl Results for (Result<(), String>,) {
+    fn into_value(self) -> Option<Value> {
+        let status = self.0.map(|()| None).map_err(|why| Some(Box::new(Val::String(why))));
+        Some(Value::Val(Val::Result(status)))
     }
 }
 

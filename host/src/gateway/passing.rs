@@ -8,10 +8,11 @@
 //! no difference.
 //!
 //! Wasmtime's typed functions are static types, so the forms are a fixed
-//! catalogue: one byte-list parameter with any result of the list below, or
-//! up to one scalar parameter with a byte-list result. A byte list nested in
-//! a record, variant, option or result, or beside other parameters, is
-//! passed as dynamic values (one `Val` per byte).
+//! catalogue: a byte-list parameter, alone or after a `u32` (an id and its
+//! payload: a producer's batch of records), with any result of the list
+//! below, or up to one scalar parameter with a byte-list result. A byte
+//! list nested in a record, variant, option or result, or beside other
+//! parameters, is passed as dynamic values (one `Val` per byte).
 
 use super::shape::Shape;
 use super::signature::FunctionSignature;
@@ -21,6 +22,8 @@ use super::signature::FunctionSignature;
 pub(crate) enum TypedParams {
     /// `(payload: list<u8>)`.
     Bytes,
+    /// `(x: u32, payload: list<u8>)`.
+    U32Bytes,
     /// `()`.
     Nothing,
     /// `(x: u32)`.
@@ -42,6 +45,8 @@ pub(crate) enum TypedResult {
     U64,
     /// `-> bool`.
     Bool,
+    /// `-> result<_, string>`: done, or why not.
+    Status,
 }
 
 /// How a function's values cross into and out of its guest.
@@ -66,6 +71,7 @@ impl Passing {
         let params = match params {
             [] => Some(TypedParams::Nothing),
             [shape] if is_bytes(shape) => Some(TypedParams::Bytes),
+            [Shape::U32, shape] if is_bytes(shape) => Some(TypedParams::U32Bytes),
             [Shape::U32] => Some(TypedParams::U32),
             [Shape::U64] => Some(TypedParams::U64),
             _ => None,
@@ -76,12 +82,12 @@ impl Passing {
             Some(Shape::U32) => Some(TypedResult::U32),
             Some(Shape::U64) => Some(TypedResult::U64),
             Some(Shape::Bool) => Some(TypedResult::Bool),
+            Some(Shape::Result { ok: None, err: Some(err) }) if **err == Shape::String => Some(TypedResult::Status),
             Some(_) => None,
         };
+        let bytes_in = matches!(params, Some(TypedParams::Bytes | TypedParams::U32Bytes));
         match (params, result) {
-            (Some(params), Some(result)) if params == TypedParams::Bytes || result == TypedResult::Bytes => {
-                Passing::Typed(params, result)
-            }
+            (Some(params), Some(result)) if bytes_in || result == TypedResult::Bytes => Passing::Typed(params, result),
             _ => Passing::Dynamic,
         }
     }
@@ -135,8 +141,18 @@ mod tests {
         assert_eq!(typed(vec![], Some(bytes())), Passing::Typed(TypedParams::Nothing, TypedResult::Bytes));
         // No byte list: dynamic values are as cheap.
         assert_eq!(typed(vec![Shape::U64], Some(Shape::U64)), Passing::Dynamic);
-        // Beside another parameter, or nested: outside the catalogue.
-        assert_eq!(typed(vec![Shape::U32, bytes()], Some(bytes())), Passing::Dynamic);
+        // After a u32 (an id and its payload), with a status result.
+        assert_eq!(
+            typed(vec![Shape::U32, bytes()], Some(bytes())),
+            Passing::Typed(TypedParams::U32Bytes, TypedResult::Bytes)
+        );
+        let status = Shape::Result { ok: None, err: Some(Box::new(Shape::String)) };
+        let typed_status = Passing::Typed(TypedParams::U32Bytes, TypedResult::Status);
+        assert_eq!(typed(vec![Shape::U32, bytes()], Some(status.clone())), typed_status);
+        assert_eq!(typed(vec![Shape::U64], Some(status)), Passing::Dynamic, "no byte list");
+        // Beside other parameters, or nested: outside the catalogue.
+        assert_eq!(typed(vec![Shape::U64, bytes()], Some(bytes())), Passing::Dynamic);
+        assert_eq!(typed(vec![bytes(), Shape::U32], None), Passing::Dynamic);
         let record = Shape::Record(vec![("data".into(), bytes())]);
         assert_eq!(typed(vec![record], None), Passing::Dynamic);
         assert_eq!(typed(vec![bytes()], Some(Shape::String)), Passing::Dynamic);
