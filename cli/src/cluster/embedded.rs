@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use wasmtime::component::Val;
 use weir::{
     Endpoint, EndpointComponent, EndpointOptions, Engine, FencingToken, GatewayClient, HaConfig, HostConfig,
-    LeadershipRunner, LentDirectory, RpcService,
+    LeadershipRunner, LentDirectory, RpcService, Value,
 };
 
 use super::settings::Settings;
@@ -198,8 +198,13 @@ impl EmbeddedCluster {
             arguments.join(", ")
         );
         let gateway = self.gateway()?.with_timeout(std::time::Duration::from_secs(60));
-        let mut args = gateway.parse_args("submit-job", &[&description, "[]"])?;
-        args[1] = Val::List(component.iter().copied().map(Val::U8).collect());
+        // The component first, in one copy (Flink's BlobServer upload).
+        let uploaded = gateway.ask_values("upload-component", vec![Value::Bytes(component.to_vec().into())]).await?;
+        let key = match uploaded.map(Value::into_val) {
+            Some(Val::U64(key)) => key,
+            other => return Err(format!("unexpected answer to upload-component: {other:?}").into()),
+        };
+        let args = gateway.parse_args("submit-job", &[&description, &key.to_string()])?;
         match gateway.ask("submit-job", args).await? {
             Some(Val::Result(Ok(_))) => Ok(()),
             Some(Val::Result(Err(Some(error)))) => match *error {

@@ -23,6 +23,7 @@ weir_guest::generate!({
 
 mod jobs;
 mod runner;
+mod uploads;
 
 use std::rc::Rc;
 
@@ -137,8 +138,18 @@ impl weir_guest::Endpoint for Dispatcher {
 }
 
 impl Guest for Dispatcher {
-    async fn submit_job(job: JobDescription, component: Vec<u8>) -> Result<(), SubmissionError> {
+    fn upload_component(component: Vec<u8>) -> u64 {
+        uploads::keep(component)
+    }
+
+    async fn submit_job(job: JobDescription, component: u64) -> Result<(), SubmissionError> {
         let id = job.id;
+        let component = uploads::take(component).ok_or_else(|| {
+            SubmissionError::InvalidJob(format!(
+                "no task component was uploaded under key {component} (or it was dropped for newer uploads): \
+                 upload it with upload-component, then submit"
+            ))
+        })?;
         if let Some(status) = jobs::with(id, |known| known.result.as_ref().map(|result| result.status)) {
             let now = status.map_or("is still running".to_owned(), |status| format!("has ended ({})", name(status)));
             return Err(SubmissionError::Duplicate(format!(

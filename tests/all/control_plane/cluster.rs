@@ -129,8 +129,10 @@ impl Cluster {
             arguments.join(", ")
         );
         let dispatcher = self.dispatcher().await;
-        let mut args = dispatcher.parse_args("submit-job", &[&description, "[]"]).unwrap();
-        args[1] = Val::List(job.component.iter().copied().map(Val::U8).collect());
+        let component = vec![Val::List(job.component.iter().copied().map(Val::U8).collect())];
+        let key = dispatcher.ask("upload-component", component).await.unwrap().expect("an upload's key");
+        let Val::U64(key) = key else { panic!("an upload's key, got {key:?}") };
+        let args = dispatcher.parse_args("submit-job", &[&description, &key.to_string()]).unwrap();
         dispatcher.ask("submit-job", args).await.unwrap()
     }
 
