@@ -33,6 +33,15 @@ struct Assigner {
     handed: BTreeMap<u32, Vec<usize>>,
 }
 
+impl Assigner {
+    /// Puts every listed split the restored checkpoint did not take back in
+    /// the pool, in order.
+    fn refill(&mut self) {
+        let count = self.all.as_ref().map_or(0, |all| all.len());
+        self.pool = (0..count).filter(|index| !self.restored.contains(index)).collect();
+    }
+}
+
 thread_local! {
     static ASSIGNER: RefCell<Assigner> = RefCell::default();
 }
@@ -89,9 +98,8 @@ fn list() -> Result<Rc<[InputSplit]>, String> {
 pub fn reset(restored: Option<&Completed>) {
     ASSIGNER.with(|assigner| {
         let mut assigner = assigner.borrow_mut();
-        let count = assigner.all.as_ref().map_or(0, |all| all.len());
         assigner.restored = restored.map(|checkpoint| checkpoint.splits.clone()).unwrap_or_default();
-        assigner.pool = (0..count).filter(|index| !assigner.restored.contains(index)).collect();
+        assigner.refill();
         assigner.handed.clear();
     });
 }
@@ -126,9 +134,8 @@ fn next(subtask: u32) -> Result<Option<InputSplit>, String> {
         let all = list()?;
         ASSIGNER.with(|assigner| {
             let mut assigner = assigner.borrow_mut();
-            let restored = assigner.restored.clone();
-            assigner.pool = (0..all.len()).filter(|index| !restored.contains(index)).collect();
             assigner.all = Some(all);
+            assigner.refill();
         });
     }
     Ok(ASSIGNER.with(|assigner| {
