@@ -4,12 +4,16 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use crate::exports::weir::flink::task::TaskInfo;
 use crate::weir::flink::jobmaster_checkpoints_client::JobmasterCheckpointsGateway;
 
 thread_local! {
     static TRIGGERS: RefCell<VecDeque<u64>> = const { RefCell::new(VecDeque::new()) };
+    /// The JobMaster's checkpoint side, connected at the first
+    /// acknowledgement (a task has one JobMaster for its life).
+    static JOB_MASTER: RefCell<Option<Rc<JobmasterCheckpointsGateway>>> = const { RefCell::new(None) };
 }
 
 /// Notes a trigger, for the source to act on at its next record boundary.
@@ -28,9 +32,18 @@ pub fn next_trigger() -> Option<u64> {
 ///
 /// If the JobMaster cannot be reached.
 pub async fn acknowledge(info: &TaskInfo, checkpoint: u64, state: Vec<u8>) -> Result<(), String> {
-    let job_master = JobmasterCheckpointsGateway::connect(info.job_master.clone(), Some(info.job_master_session))
-        .await
-        .map_err(|error| format!("cannot reach the JobMaster: {error}"))?;
+    let job_master = match JOB_MASTER.with(|connected| connected.borrow().clone()) {
+        Some(job_master) => job_master,
+        None => {
+            let connected =
+                JobmasterCheckpointsGateway::connect(info.job_master.clone(), Some(info.job_master_session))
+                    .await
+                    .map_err(|error| format!("cannot reach the JobMaster: {error}"))?;
+            let connected = Rc::new(connected);
+            JOB_MASTER.with(|slot| *slot.borrow_mut() = Some(connected.clone()));
+            connected
+        }
+    };
     job_master.acknowledge_checkpoint(info.job, info.attempt, checkpoint, state).await;
     Ok(())
 }
