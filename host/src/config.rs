@@ -119,6 +119,13 @@ pub struct HostConfig {
     /// that does not read its replies holds up only itself. Default:
     /// [`DEFAULT_REPLY_BUFFER`].
     pub reply_buffer: u64,
+    /// A directory where compiled components are kept, so that loading a
+    /// component this host (or another process of the same weir build and
+    /// settings) compiled before maps its machine code instead of compiling
+    /// it again. Keep it private to the user running weir: the host trusts
+    /// what it finds there, as it trusts its own binary. Unset: every load
+    /// compiles.
+    pub compile_cache: Option<PathBuf>,
 }
 
 /// A host directory an endpoint may use through WASI's filesystem, and
@@ -194,6 +201,7 @@ impl Default for HostConfig {
             frame_timeout: DEFAULT_FRAME_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             reply_buffer: DEFAULT_REPLY_BUFFER,
+            compile_cache: None,
         }
     }
 }

@@ -254,3 +254,46 @@ macro_rules! assert_endpoint_tested {
     };
 }
 weir_test_artifacts::foreach_endpoint!(assert_endpoint_tested);
+
+/// A host with a compile cache keeps each component it compiles there,
+/// under the engine that runs it; the next engine maps it from there, and
+/// an entry that is not a compiled component is compiled over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiled_components_are_kept_for_the_next_engine() {
+    let cache = std::env::temp_dir().join(format!("weir-compile-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let config = weir::HostConfig { compile_cache: Some(cache.clone()), max_endpoints: 8, ..weir_tests::config() };
+    let entries = || {
+        let mut names: Vec<String> =
+            std::fs::read_dir(&cache).unwrap().map(|entry| entry.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort_unstable();
+        names
+    };
+    let first = weir::Engine::new(&config).unwrap();
+    first.load_file(artifacts::ECHO).unwrap();
+    first.load_file(artifacts::ECHO_SYNC).unwrap();
+    let kept = entries();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(kept.iter().any(|name| name.contains("-async-")) && kept.iter().any(|name| name.contains("-sync-")));
+
+    // Garbage in the async entry: compiled again, and kept over it.
+    let spoiled = cache.join(kept.iter().find(|name| name.contains("-async-")).unwrap());
+    std::fs::write(&spoiled, b"not a compiled component").unwrap();
+    for round in 0..2 {
+        let engine = weir::Engine::new(&config).unwrap();
+        let echo = engine.load_file(artifacts::ECHO).unwrap();
+        let echo_sync = engine.load_file(artifacts::ECHO_SYNC).unwrap();
+        assert_eq!(echo.info().mode, ExecutionMode::Concurrent);
+        assert_eq!(echo_sync.info().mode, ExecutionMode::Sequential);
+        let host = weir::RpcService::new(weir_tests::config(), engine).unwrap();
+        for (id, component, gateway) in [("cached", &echo, ECHO), ("cached-sync", &echo_sync, ECHO_SYNC)] {
+            let endpoint = host.start(id, component, EndpointOptions::default()).await.unwrap();
+            let reply = endpoint.gateway(gateway).unwrap().ask("ping", vec![Val::U64(round)]).await.unwrap();
+            assert_eq!(reply, Some(Val::U64(round)), "{id} answers");
+        }
+        host.shutdown().await.unwrap();
+        assert_eq!(entries(), kept, "round {round}: the same entries");
+        assert_ne!(std::fs::read(&spoiled).unwrap(), b"not a compiled component", "compiled over");
+    }
+    std::fs::remove_dir_all(&cache).unwrap();
+}

@@ -35,6 +35,7 @@ pub struct Details {
     pub restarts: u64,
     pub input_bytes: u64,
     pub input_assigned: u64,
+    pub records_read: u64,
 }
 
 /// A job's end.
@@ -60,9 +61,11 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
-    /// Compiles the components in `directory`.
-    pub fn load(directory: &Path) -> Result<Self, Error> {
-        let engine = Engine::new(&HostConfig::default())?;
+    /// Compiles the components in `directory`, or maps them compiled from
+    /// `compile_cache`.
+    pub fn load(directory: &Path, compile_cache: Option<&Path>) -> Result<Self, Error> {
+        let engine =
+            Engine::new(&HostConfig { compile_cache: compile_cache.map(Path::to_owned), ..HostConfig::default() })?;
         let load = |name: &str| -> Result<EndpointComponent, Error> {
             let path = directory.join(format!("{name}.wasm"));
             if !path.exists() {
@@ -83,6 +86,16 @@ impl ControlPlane {
             engine,
         })
     }
+}
+
+/// A job as submitted: its name, parallelism, arguments and checkpoint
+/// interval.
+#[derive(Debug)]
+pub struct JobSpec<'a> {
+    pub name: &'a str,
+    pub parallelism: u32,
+    pub arguments: &'a [String],
+    pub checkpoint_interval_ms: Option<u64>,
 }
 
 impl EmbeddedCluster {
@@ -179,32 +192,36 @@ impl EmbeddedCluster {
         Ok(leader.fenced_gateway(DISPATCHER, leader.fencing_token())?)
     }
 
-    /// Submits a job; returns once the Dispatcher took it.
-    pub async fn submit(
-        &self,
-        id: FencingToken,
-        name: &str,
-        parallelism: u32,
-        arguments: &[String],
-        checkpoint_interval_ms: Option<u64>,
-        component: &[u8],
-    ) -> Result<(), Error> {
+    /// Uploads a job's task component (Flink's BlobServer upload, in one
+    /// copy), which the Dispatcher checks; the key a submission names it by.
+    pub async fn upload(&self, component: &[u8]) -> Result<u64, Error> {
+        let gateway = self.gateway()?.with_timeout(std::time::Duration::from_secs(60));
+        let uploaded = gateway.ask_values("upload-component", vec![Value::Bytes(component.to_vec().into())]).await?;
+        match uploaded.map(Value::into_val) {
+            Some(Val::Result(Ok(Some(key)))) => match *key {
+                Val::U64(key) => Ok(key),
+                other => Err(format!("unexpected key from upload-component: {other:?}").into()),
+            },
+            Some(Val::Result(Err(Some(why)))) => Err(format!("the job's component was refused: {}", text(&why)).into()),
+            other => Err(format!("unexpected answer to upload-component: {other:?}").into()),
+        }
+    }
+
+    /// Submits a job whose component was uploaded under `component`;
+    /// returns once the Dispatcher accepted it.
+    pub async fn submit(&self, id: FencingToken, job: &JobSpec<'_>, component: u64) -> Result<(), Error> {
         let (high, low) = id.as_u64_pair();
-        let arguments: Vec<String> = arguments.iter().map(|argument| format!("{argument:?}")).collect();
-        let interval = checkpoint_interval_ms.map_or("none".to_owned(), |ms| format!("some({ms})"));
+        let arguments: Vec<String> = job.arguments.iter().map(|argument| format!("{argument:?}")).collect();
+        let interval = job.checkpoint_interval_ms.map_or("none".to_owned(), |ms| format!("some({ms})"));
         let description = format!(
-            "{{id: {{high: {high}, low: {low}}}, name: {name:?}, parallelism: {parallelism}, arguments: [{}], \
+            "{{id: {{high: {high}, low: {low}}}, name: {:?}, parallelism: {}, arguments: [{}], \
              checkpoint-interval-ms: {interval}}}",
+            job.name,
+            job.parallelism,
             arguments.join(", ")
         );
         let gateway = self.gateway()?.with_timeout(std::time::Duration::from_secs(60));
-        // The component first, in one copy (Flink's BlobServer upload).
-        let uploaded = gateway.ask_values("upload-component", vec![Value::Bytes(component.to_vec().into())]).await?;
-        let key = match uploaded.map(Value::into_val) {
-            Some(Val::U64(key)) => key,
-            other => return Err(format!("unexpected answer to upload-component: {other:?}").into()),
-        };
-        let args = gateway.parse_args("submit-job", &[&description, &key.to_string()])?;
+        let args = gateway.parse_args("submit-job", &[&description, &component.to_string()])?;
         match gateway.ask("submit-job", args).await? {
             Some(Val::Result(Ok(_))) => Ok(()),
             Some(Val::Result(Err(Some(error)))) => match *error {
@@ -213,6 +230,12 @@ impl EmbeddedCluster {
             },
             other => Err(format!("unexpected answer to submit-job: {other:?}").into()),
         }
+    }
+
+    /// Uploads `component`, then submits the job.
+    pub async fn upload_and_submit(&self, id: FencingToken, job: &JobSpec<'_>, component: &[u8]) -> Result<(), Error> {
+        let key = self.upload(component).await?;
+        self.submit(id, job, key).await
     }
 
     /// Asks `function` about job `id`; the `ok` value's record fields.
@@ -241,6 +264,7 @@ impl EmbeddedCluster {
             restarts: field_number(&fields, "restarts"),
             input_bytes: field_number(&fields, "input-bytes"),
             input_assigned: field_number(&fields, "input-assigned"),
+            records_read: field_number(&fields, "records-read"),
         })
     }
 

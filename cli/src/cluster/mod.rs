@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use weir::FencingToken;
 
 use crate::Error;
-use embedded::EmbeddedCluster;
+use embedded::{EmbeddedCluster, JobSpec};
 
 /// What to run, and how.
 #[derive(Debug, clap::Args)]
@@ -67,7 +67,7 @@ async fn run(args: &ClusterArgs, settings: &settings::Settings, component: &[u8]
     let mut phases = report::Phases::default();
 
     let started = Instant::now();
-    let control_plane = embedded::ControlPlane::load(&components)?;
+    let control_plane = embedded::ControlPlane::load(&components, settings.compile_cache.as_deref())?;
     let cluster = EmbeddedCluster::start(settings, &control_plane, slots).await?;
     phases.add("cluster start", started.elapsed());
     println!(
@@ -79,8 +79,12 @@ async fn run(args: &ClusterArgs, settings: &settings::Settings, component: &[u8]
     let id = FencingToken::random();
     let name = args.job.file_stem().map_or_else(|| "job".into(), |stem| stem.to_string_lossy().into_owned());
     let interval = settings.checkpoint_interval.map(|interval| u64::try_from(interval.as_millis()).unwrap_or(u64::MAX));
+    let uploaded = Instant::now();
+    let key = cluster.upload(component).await?;
+    phases.add("upload", uploaded.elapsed());
+    let job = JobSpec { name: &name, parallelism, arguments: &args.arguments, checkpoint_interval_ms: interval };
     let submitted = Instant::now();
-    cluster.submit(id, &name, parallelism, &args.arguments, interval, component).await?;
+    cluster.submit(id, &job, key).await?;
     phases.add("submission", submitted.elapsed());
     println!("job {id} ({name}) submitted, parallelism {parallelism}");
 

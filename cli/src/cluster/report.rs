@@ -22,10 +22,20 @@ fn megabytes(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }
 
+/// A count as people read it: `950`, `12.3 k`, `4.56 M`.
+fn count(n: f64) -> String {
+    match n {
+        n if n >= 1e6 => format!("{:.2} M", n / 1e6),
+        n if n >= 1e3 => format!("{:.1} k", n / 1e3),
+        n => format!("{n:.0}"),
+    }
+}
+
 /// The progress line.
 pub struct Progress {
     terminal: bool,
-    last: Option<Instant>,
+    /// When the last line was shown, and the records read by then.
+    last: Option<(Instant, u64)>,
     shown: bool,
 }
 
@@ -34,21 +44,26 @@ impl Progress {
         Self { terminal: std::io::stdout().is_terminal(), last: None, shown: false }
     }
 
+    /// Shows where the job is: its tasks, its input read, its records per
+    /// second since the last line, its checkpoints and restarts.
     pub fn show(&mut self, details: &Details, elapsed: Duration) {
-        let due = self.last.is_none_or(|last| last.elapsed() >= Duration::from_secs(1));
+        let due = self.last.is_none_or(|(last, _)| last.elapsed() >= Duration::from_secs(1));
         if !self.terminal && !due {
             return;
         }
-        self.last = Some(Instant::now());
-        let rate = megabytes(details.input_assigned) / elapsed.as_secs_f64().max(1e-3);
+        let (since, before) = self.last.map_or((elapsed, 0), |(last, records)| (last.elapsed(), records));
+        let records_per_second = details.records_read.saturating_sub(before) as f64 / since.as_secs_f64().max(1e-3);
+        self.last = Some((Instant::now(), details.records_read));
         let line = format!(
-            "{:>8}  {:<12} tasks {}/{}  input {:.1}/{:.1} MB ({rate:.1} MB/s)  checkpoints {}  restarts {}",
+            "{:>8}  {:<12} tasks {}/{}  input {:.1}/{:.1} MB  records {} ({}/s)  checkpoints {}  restarts {}",
             duration(elapsed),
             details.status,
             details.running,
             details.tasks,
             megabytes(details.input_assigned),
             megabytes(details.input_bytes),
+            count(details.records_read as f64),
+            count(records_per_second),
             details.checkpoints,
             details.restarts,
         );

@@ -55,6 +55,11 @@ pub const KEYS: &[Key] = &[
         default: "the current directory",
         doc: "directories (comma-separated) tasks may read and write, at the same paths (weir's own key)",
     },
+    Key {
+        name: "cluster.compile-cache",
+        default: "$XDG_CACHE_HOME/weir, else ~/.cache/weir",
+        doc: "where compiled components are kept for the next start; `none`: compile every time (weir's own key)",
+    },
 ];
 
 /// The settings, read.
@@ -69,6 +74,7 @@ pub struct Settings {
     pub heartbeat: weir::HeartbeatConfig,
     pub tmp_dir: PathBuf,
     pub data_dirs: Vec<PathBuf>,
+    pub compile_cache: Option<PathBuf>,
 }
 
 /// The values given, by key, with where each came from.
@@ -155,6 +161,11 @@ pub fn read(file: Option<&Path>, overrides: &[String]) -> Result<Settings, Error
         Some((dirs, _)) => dirs.split(',').map(|dir| PathBuf::from(dir.trim())).collect(),
         None => vec![std::env::current_dir()?],
     };
+    let compile_cache = match given.get("cluster.compile-cache") {
+        Some(("none", _)) => None,
+        Some((dir, _)) => Some(PathBuf::from(dir)),
+        None => default_compile_cache(),
+    };
     Ok(Settings {
         parallelism: given.number("parallelism.default")?.unwrap_or(1),
         task_managers: given.number("minicluster.number-of-taskmanagers")?.unwrap_or(1),
@@ -166,7 +177,16 @@ pub fn read(file: Option<&Path>, overrides: &[String]) -> Result<Settings, Error
         heartbeat,
         tmp_dir,
         data_dirs,
+        compile_cache,
     })
+}
+
+/// The user's cache directory for weir, as the XDG base directories say.
+fn default_compile_cache() -> Option<PathBuf> {
+    let home_cache = || std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache"));
+    let cache =
+        std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).filter(|dir| dir.is_absolute()).or_else(home_cache)?;
+    Some(cache.join("weir"))
 }
 
 /// The keys as `--help` shows them.

@@ -62,11 +62,6 @@ pub fn add(description: JobDescription) {
     JOBS.with(|jobs| jobs.borrow_mut().insert(key(job.description.id), job));
 }
 
-/// Forgets a job that was refused.
-pub fn remove(id: Uuid) {
-    JOBS.with(|jobs| jobs.borrow_mut().remove(&key(id)));
-}
-
 /// Reads or changes the job `id`, if known.
 pub fn with<T>(id: Uuid, act: impl FnOnce(&mut Job) -> T) -> Option<T> {
     JOBS.with(|jobs| jobs.borrow_mut().get_mut(&key(id)).map(act))
@@ -93,6 +88,7 @@ pub async fn details(id: Uuid) -> Result<JobDetails, String> {
         restarts,
         input_bytes: 0,
         input_assigned: 0,
+        records_read: 0,
     };
     match known.ok_or_else(|| unknown(id))? {
         (Some(result), _) => Ok(ended(result.status, result.checkpoints, result.restarts)),

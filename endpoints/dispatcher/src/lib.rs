@@ -1,5 +1,6 @@
-//! Flink's Dispatcher: it takes jobs, checks each job's task component
-//! (the host must start it as an endpoint that serves `weir:flink/task`),
+//! Flink's Dispatcher: it takes jobs, checks each job's task component as
+//! it is uploaded (the host must start it as an endpoint that serves
+//! `weir:flink/task`: [`uploads`]) and has it plan the job at submission,
 //! keeps it in the job's own directory, starts a JobMaster per job under
 //! the job's leader election ([`runner`]) and answers for the jobs it knows
 //! ([`jobs`]): their list, status, cancellation and result
@@ -35,7 +36,6 @@ use weir::flink::task_client::{JobPlan, TaskGateway};
 use weir::flink::types::{JobDescription, JobDetails, JobResult, JobStatus, SubmissionError};
 use weir_guest::Uuid;
 use weir_guest::leadership::Contender;
-use weir_guest::supervision::{Child, ChildOptions, ComponentSource};
 
 /// The file a job's task component is kept in, in the job's directory.
 const TASK_COMPONENT: &str = "task.wasm";
@@ -75,52 +75,44 @@ fn name(status: JobStatus) -> &'static str {
 /// Keeps the job's task component in the job's directory.
 fn keep(id: Uuid, component: &[u8]) -> Result<(), String> {
     let directory = job_directory(id);
-    std::fs::create_dir_all(&directory)
-        .and_then(|()| std::fs::write(format!("{directory}/{TASK_COMPONENT}"), component))
-        .map_err(|error| format!("cannot keep the job's component in `{directory}`: {error}"))
+    let kept = std::fs::create_dir_all(&directory)
+        .and_then(|()| std::fs::write(format!("{directory}/{TASK_COMPONENT}"), component));
+    kept.map_err(|error| {
+        let _ = std::fs::remove_dir_all(&directory);
+        format!("cannot keep the job's component in `{directory}`: {error}")
+    })
 }
 
-/// Checks that `component` is a task component (the host starts it as an
-/// endpoint, and it serves `weir:flink/task`) and asks it for the job's
-/// plan.
-async fn plan(description: &JobDescription, component: Vec<u8>) -> Result<JobPlan, String> {
-    let options = ChildOptions::new(format!("check-{}", description.id));
-    let child = Child::start(ComponentSource::Bytes(component), options)
-        .await
-        .map_err(|error| format!("the job's component does not start as an endpoint: {error}"))?;
-    let planned = async {
-        let task = TaskGateway::connect(child.address(), None).await.map_err(|error| {
-            format!("the job's component is not a task component (world `weir:flink/task-endpoint`): {error}")
-        })?;
-        let plan = task.plan(description.arguments.clone(), description.parallelism).await;
-        plan.map_err(|error| format!("the job's component failed to plan the job: {error}"))?
-            .map_err(|why| format!("the job's arguments are wrong: {why}"))
-    }
-    .await;
-    let stopped = child.stop().await;
-    let plan = planned?;
-    stopped.map_err(|why| format!("the job's component failed when stopped: {why}"))?;
+/// Asks the job's checked task component for the job's plan.
+async fn plan(description: &JobDescription, task: &TaskGateway) -> Result<JobPlan, String> {
+    let plan = task.plan(description.arguments.clone(), description.parallelism).await;
+    let plan = plan
+        .map_err(|error| format!("the job's component failed to plan the job: {error}"))?
+        .map_err(|why| format!("the job's arguments are wrong: {why}"))?;
     if plan.stages.is_empty() || plan.stages.iter().any(|stage| stage.parallelism == 0) {
         return Err("the job's plan needs at least one stage, each of parallelism 1 or more".into());
     }
     Ok(plan)
 }
 
-/// Checks and keeps a job just added, then enters its leader election and
-/// waits for its first JobMaster.
-async fn run(description: JobDescription, component: Vec<u8>) -> Result<(), SubmissionError> {
+/// Keeps an accepted job's component, then enters its leader election and
+/// leads it; a job whose component cannot be kept or whose first
+/// JobMaster does not start fails, with the cause.
+async fn run(description: JobDescription, plan: JobPlan, component: Vec<u8>) {
     let id = description.id;
-    keep(id, &component).map_err(SubmissionError::Failed)?;
-    let plan = plan(&description, component).await.map_err(SubmissionError::InvalidJob)?;
-    let contender = Contender::enter(&format!("job-{id}"))
-        .map_err(|why| SubmissionError::Failed(format!("cannot enter the election of job {id}: {why}")))?;
-    let contender = Rc::new(contender);
-    jobs::with(id, |job| job.contender = Some(contender.clone()));
-    let (ready, started) = oneshot::channel();
-    weir_guest::spawn(runner::lead(description, plan, contender, ready));
-    match started.await {
-        Ok(outcome) => outcome.map_err(SubmissionError::Failed),
-        Err(_) => Err(SubmissionError::Failed(format!("the election of job {id} ended before its JobMaster started"))),
+    let entered = keep(id, &component).and_then(|()| {
+        Contender::enter(&format!("job-{id}")).map_err(|why| format!("cannot enter the election of job {id}: {why}"))
+    });
+    match entered {
+        Ok(contender) => {
+            let contender = Rc::new(contender);
+            jobs::with(id, |job| job.contender = Some(contender.clone()));
+            runner::lead(description, plan, contender).await;
+        }
+        Err(why) => {
+            weir_guest::error!("job {id} cannot run: {why}");
+            jobs::fail(id, why);
+        }
     }
 }
 
@@ -138,40 +130,43 @@ impl weir_guest::Endpoint for Dispatcher {
 }
 
 impl Guest for Dispatcher {
-    fn upload_component(component: Vec<u8>) -> u64 {
-        uploads::keep(component)
+    async fn upload_component(component: Vec<u8>) -> Result<u64, String> {
+        uploads::keep(component).await
     }
 
     async fn submit_job(job: JobDescription, component: u64) -> Result<(), SubmissionError> {
         let id = job.id;
-        let component = uploads::take(component).ok_or_else(|| {
+        let upload = uploads::take(component).ok_or_else(|| {
             SubmissionError::InvalidJob(format!(
                 "no task component was uploaded under key {component} (or it was dropped for newer uploads): \
                  upload it with upload-component, then submit"
             ))
         })?;
-        if let Some(status) = jobs::with(id, |known| known.result.as_ref().map(|result| result.status)) {
+        let refused = if let Some(status) = jobs::with(id, |known| known.result.as_ref().map(|result| result.status)) {
             let now = status.map_or("is still running".to_owned(), |status| format!("has ended ({})", name(status)));
-            return Err(SubmissionError::Duplicate(format!(
+            Some(SubmissionError::Duplicate(format!(
                 "job {id} was submitted already and {now}; submit the job under a new id"
-            )));
-        }
-        if job.parallelism == 0 {
-            return Err(SubmissionError::InvalidJob(format!("job {id} has parallelism 0; it needs at least 1")));
-        }
+            )))
+        } else if job.parallelism == 0 {
+            Some(SubmissionError::InvalidJob(format!("job {id} has parallelism 0; it needs at least 1")))
+        } else {
+            None
+        };
+        let planned = match refused {
+            Some(refused) => Err(refused),
+            None => plan(&job, &upload.task).await.map_err(SubmissionError::InvalidJob),
+        };
+        let component = upload.retire();
+        let plan = planned.inspect_err(|refused| weir_guest::warn!("job {id} was refused: {refused:?}"))?;
         weir_guest::info!("received job {id} ({}), parallelism {}", job.name, job.parallelism);
-        // Known from now on, so that a second submission is a duplicate.
+        // Known from now on, so that a second submission is a duplicate;
+        // `initializing` until its JobMaster runs (Flink acknowledges a
+        // job before its JobMaster starts, too). Keeping the component
+        // (WASI writes a file in 4 KiB steps: most of a millisecond) is
+        // part of that start.
         jobs::add(job.clone());
-        let submitted = run(job, component).await;
-        // A job refused before it ran leaves nothing behind; one whose
-        // JobMaster did not start is kept, failed, with its cause.
-        let ran = jobs::with(id, |job| job.result.is_some()).unwrap_or(false);
-        if let (Err(refused), false) = (&submitted, ran) {
-            weir_guest::warn!("job {id} was refused: {refused:?}");
-            jobs::remove(id);
-            let _ = std::fs::remove_dir_all(job_directory(id));
-        }
-        submitted
+        weir_guest::spawn(run(job, plan, component));
+        Ok(())
     }
 
     async fn list_jobs() -> Vec<JobOverview> {

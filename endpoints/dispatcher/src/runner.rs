@@ -8,8 +8,6 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use futures::channel::oneshot;
-
 use crate::jobs::{self, JobMasterGateways};
 use crate::weir::flink::jobmaster_checkpointing_client::JobmasterCheckpointingGateway;
 use crate::weir::flink::jobmaster_control_client::JobmasterControlGateway;
@@ -26,16 +24,10 @@ const JOB_DIRECTORY: &str = "/job";
 /// Where a JobMaster sees its checkpoint directory.
 const CHECKPOINT_DIRECTORY: &str = "/checkpoints";
 
-/// Leads `description`'s job while `contender` is granted its leadership;
-/// `ready` learns whether the first JobMaster started.
-pub async fn lead(
-    description: JobDescription,
-    plan: JobPlan,
-    contender: Rc<Contender>,
-    ready: oneshot::Sender<Result<(), String>>,
-) {
+/// Leads `description`'s job while `contender` is granted its leadership.
+/// A JobMaster that does not start fails the job.
+pub async fn lead(description: JobDescription, plan: JobPlan, contender: Rc<Contender>) {
     let id = description.id;
-    let mut ready = Some(ready);
     let mut running: Option<Running> = None;
     while let Some(change) = contender.next().await {
         if let Some(old) = running.take() {
@@ -53,16 +45,10 @@ pub async fn lead(
                 let started = Running { child: Rc::new(child), stopping: Rc::default() };
                 weir_guest::spawn(watch(id, started.child.clone(), started.stopping.clone()));
                 running = Some(started);
-                if let Some(ready) = ready.take() {
-                    let _ = ready.send(Ok(()));
-                }
             }
             Err(why) => {
                 weir_guest::error!("cannot start the JobMaster of job {id}: {why}");
                 jobs::fail(id, format!("its JobMaster did not start: {why}"));
-                if let Some(ready) = ready.take() {
-                    let _ = ready.send(Err(why));
-                }
             }
         }
     }

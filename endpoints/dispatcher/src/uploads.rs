@@ -1,38 +1,81 @@
 //! Task components uploaded ahead of their jobs' submission (Flink's
-//! BlobServer): kept in memory by key until a submission claims them; only
-//! the last [`KEPT`] unclaimed ones, so uploads never submitted cannot
-//! fill the Dispatcher.
+//! BlobServer), each checked as it arrives: the host must start it as an
+//! endpoint, and it must serve `weir:flink/task`. A checked component's
+//! endpoint keeps running until a submission claims it, so that a
+//! submission only asks it for the job's plan. Only the last [`KEPT`]
+//! unclaimed uploads are kept (their endpoints stopped as they go), so
+//! uploads never submitted cannot fill the Dispatcher.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 
+use crate::weir::flink::task_client::TaskGateway;
+use weir_guest::supervision::{Child, ChildOptions, ComponentSource};
+
 /// Unclaimed uploads kept at most.
 const KEPT: usize = 16;
 
+/// A checked task component, running until its job is submitted.
+pub struct Upload {
+    pub component: Vec<u8>,
+    /// Its running instance's `task` gateway.
+    pub task: TaskGateway,
+    instance: Child,
+}
+
+impl Upload {
+    /// Stops the checked instance, in the background: the job's tasks run
+    /// in instances of their own.
+    pub fn retire(self) -> Vec<u8> {
+        let Upload { component, task, instance } = self;
+        drop(task);
+        weir_guest::spawn(async move {
+            if let Err(why) = instance.stop().await {
+                weir_guest::warn!("a checked task component failed when stopped: {why}");
+            }
+        });
+        component
+    }
+}
+
 thread_local! {
-    static UPLOADS: RefCell<VecDeque<(u64, Vec<u8>)>> = const { RefCell::new(VecDeque::new()) };
+    static UPLOADS: RefCell<VecDeque<(u64, Upload)>> = const { RefCell::new(VecDeque::new()) };
     static LAST_KEY: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Keeps `component`; the key that claims it.
-pub fn keep(component: Vec<u8>) -> u64 {
+/// Checks `component` and keeps it; the key that claims it, or why it is
+/// no task component.
+pub async fn keep(component: Vec<u8>) -> Result<u64, String> {
     let key = LAST_KEY.get() + 1;
     LAST_KEY.set(key);
-    UPLOADS.with(|uploads| {
-        let mut uploads = uploads.borrow_mut();
-        if uploads.len() == KEPT {
-            uploads.pop_front();
+    let options = ChildOptions::new(format!("check-{}", weir_guest::new_uuid()));
+    let instance = Child::start(ComponentSource::Bytes(component.clone()), options)
+        .await
+        .map_err(|error| format!("the component does not start as an endpoint: {error}"))?;
+    let task = match TaskGateway::connect(instance.address(), None).await {
+        Ok(task) => task,
+        Err(error) => {
+            let _ = instance.stop().await;
+            return Err(format!("the component is not a task component (world `weir:flink/task-endpoint`): {error}"));
         }
-        uploads.push_back((key, component));
+    };
+    let evicted = UPLOADS.with(|uploads| {
+        let mut uploads = uploads.borrow_mut();
+        let evicted = if uploads.len() == KEPT { uploads.pop_front() } else { None };
+        uploads.push_back((key, Upload { component, task, instance }));
+        evicted
     });
-    key
+    if let Some((_, upload)) = evicted {
+        upload.retire();
+    }
+    Ok(key)
 }
 
 /// Claims the component uploaded under `key`.
-pub fn take(key: u64) -> Option<Vec<u8>> {
+pub fn take(key: u64) -> Option<Upload> {
     UPLOADS.with(|uploads| {
         let mut uploads = uploads.borrow_mut();
         let index = uploads.iter().position(|(kept, _)| *kept == key)?;
-        uploads.remove(index).map(|(_, component)| component)
+        uploads.remove(index).map(|(_, upload)| upload)
     })
 }

@@ -172,6 +172,7 @@ impl Guest for JobMaster {
             restarts: RESTARTS.get(),
             input_bytes,
             input_assigned,
+            records_read: inputs::records_read(),
         }
     }
 }

@@ -4,7 +4,8 @@
 //! into byte ranges, handed out in order to whichever source task asks
 //! next. What each source subtask was handed before it acknowledged a
 //! checkpoint belongs to that checkpoint ([`taken_by`]); a restart hands
-//! out the rest again.
+//! out the rest again. Sources report how many records they read
+//! ([`records_read`]).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -31,6 +32,8 @@ struct Assigner {
     restored: BTreeSet<usize>,
     /// Handed out in this run, by source subtask.
     handed: BTreeMap<u32, Vec<usize>>,
+    /// Records read, as each source task attempt last reported them.
+    records_read: BTreeMap<(u64, u64), u64>,
 }
 
 impl Assigner {
@@ -127,6 +130,11 @@ pub fn progress() -> (u64, u64) {
     })
 }
 
+/// Records the job's sources read, over every attempt.
+pub fn records_read() -> u64 {
+    ASSIGNER.with(|assigner| assigner.borrow().records_read.values().sum())
+}
+
 /// The next split for source subtask `subtask`, listing the input first.
 fn next(subtask: u32) -> Result<Option<InputSplit>, String> {
     let listed = ASSIGNER.with(|assigner| assigner.borrow().all.is_some());
@@ -152,6 +160,12 @@ impl Guest for JobMaster {
             Some((0, subtask)) => next(subtask),
             Some(_) => Err(format!("task {attempt} is not a source: only the first stage reads input splits")),
             None => Err(format!("task {attempt} does not run in this job")),
+        }
+    }
+
+    fn report_records_read(attempt: Uuid, records: u64) {
+        if tasks::position(attempt).is_some() {
+            ASSIGNER.with(|assigner| assigner.borrow_mut().records_read.insert((attempt.high, attempt.low), records));
         }
     }
 }

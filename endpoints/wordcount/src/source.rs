@@ -101,12 +101,20 @@ fn next_lines(split: &InputSplit, offset: u64) -> Result<(Vec<u8>, u64), String>
     }
 }
 
+/// The lines `block` holds (it ends at a line's end, or at the input's).
+fn lines_in(block: &[u8]) -> u64 {
+    let newlines = block.iter().filter(|byte| **byte == b'\n').count();
+    (newlines + usize::from(block.last().is_some_and(|byte| *byte != b'\n'))) as u64
+}
+
 /// Runs a source subtask.
 pub async fn run(info: &TaskInfo, options: &Options) -> Result<(), String> {
     let inputs = JobmasterInputsGateway::connect(info.job_master.clone(), Some(info.job_master_session))
         .await
         .map_err(|error| format!("cannot reach the JobMaster: {error}"))?;
     let mut output = Output::connect(info.subtask, &info.consumers).await?;
+    // Lines read: the source's records, as Flink's text input counts them.
+    let mut records = 0;
     let mut position = match &info.restore {
         Some(state) => Position::decode(state)?,
         None => Position::default(),
@@ -129,6 +137,9 @@ pub async fn run(info: &TaskInfo, options: &Options) -> Result<(), String> {
             },
         };
         let (lines, next) = next_lines(&split, offset)?;
+        records += lines_in(&lines);
+        // A tell: progress for the job's details, nothing waits for it.
+        inputs.report_records_read(info.attempt, records).await;
         let mut counts = Counts::default();
         words::count_words(&lines, &mut counts);
         let consumers = output.consumers();

@@ -45,12 +45,16 @@ pub(super) fn define(
         (P::Bytes, R::U64) => wrap::<(ResourceAny, Bytes), (Result<u64, WitRpcError>,)>(instance, name, index)?,
         (P::Bytes, R::Bool) => wrap::<(ResourceAny, Bytes), (Result<bool, WitRpcError>,)>(instance, name, index)?,
         (P::Bytes, R::Status) => wrap::<(ResourceAny, Bytes), (Result<Status, WitRpcError>,)>(instance, name, index)?,
+        (P::Bytes, R::U64OrWhy) => {
+            wrap::<(ResourceAny, Bytes), (Result<U64OrWhy, WitRpcError>,)>(instance, name, index)?
+        }
         (P::U32Bytes, R::Nothing) => wrap::<(ResourceAny, u32, Bytes), ()>(instance, name, index)?,
         (P::U32Bytes, R::Bytes) => wrap::<Payload, (Result<Bytes, WitRpcError>,)>(instance, name, index)?,
         (P::U32Bytes, R::U32) => wrap::<Payload, (Result<u32, WitRpcError>,)>(instance, name, index)?,
         (P::U32Bytes, R::U64) => wrap::<Payload, (Result<u64, WitRpcError>,)>(instance, name, index)?,
         (P::U32Bytes, R::Bool) => wrap::<Payload, (Result<bool, WitRpcError>,)>(instance, name, index)?,
         (P::U32Bytes, R::Status) => wrap::<Payload, (Result<Status, WitRpcError>,)>(instance, name, index)?,
+        (P::U32Bytes, R::U64OrWhy) => wrap::<Payload, (Result<U64OrWhy, WitRpcError>,)>(instance, name, index)?,
         (P::Nothing, R::Bytes) => wrap::<(ResourceAny,), (Result<Bytes, WitRpcError>,)>(instance, name, index)?,
         (P::U32, R::Bytes) => wrap::<(ResourceAny, u32), (Result<Bytes, WitRpcError>,)>(instance, name, index)?,
         (P::U64, R::Bytes) => wrap::<(ResourceAny, u64), (Result<Bytes, WitRpcError>,)>(instance, name, index)?,
@@ -64,6 +68,9 @@ type Payload = (ResourceAny, u32, Bytes);
 
 /// `result<_, string>`: done, or why not.
 type Status = Result<(), String>;
+
+/// `result<u64, string>`: a number, or why not.
+type U64OrWhy = Result<u64, String>;
 
 fn wrap<A: Args, O: Outcome>(
     instance: &mut LinkerInstance<'_, StoreData>,
@@ -158,14 +165,36 @@ scalar_results!(u32 => U32, u64 => U64, bool => Bool);
 
 impl FromValue for Status {
     fn from_value(value: Value) -> Option<Self> {
-        match value {
-            Value::Val(Val::Result(Ok(None))) => Some(Ok(())),
-            Value::Val(Val::Result(Err(Some(why)))) => match *why {
-                Val::String(why) => Some(Err(why)),
+        match outcome(value)? {
+            Ok(None) => Some(Ok(())),
+            Ok(Some(_)) => None,
+            Err(why) => Some(Err(why)),
+        }
+    }
+}
+
+impl FromValue for U64OrWhy {
+    fn from_value(value: Value) -> Option<Self> {
+        match outcome(value)? {
+            Ok(Some(number)) => match *number {
+                Val::U64(number) => Some(Ok(number)),
                 _ => None,
             },
-            _ => None,
+            Ok(None) => None,
+            Err(why) => Some(Err(why)),
         }
+    }
+}
+
+/// A `result<_, string>`'s `ok` value, or its reason.
+fn outcome(value: Value) -> Option<Result<Option<Box<Val>>, String>> {
+    match value {
+        Value::Val(Val::Result(Ok(ok))) => Some(Ok(ok)),
+        Value::Val(Val::Result(Err(Some(why)))) => match *why {
+            Val::String(why) => Some(Err(why)),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

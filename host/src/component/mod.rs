@@ -6,11 +6,13 @@
 //! the host can satisfy a component's imports is asked of a `Lender`,
 //! which the layer that links components implements.
 
+mod cache;
 mod info;
 mod inspect;
 
 use wasmtime::component::Component;
 
+pub(crate) use self::cache::CompileCache;
 pub use self::info::{ComponentInfo, ExecutionMode, FunctionExport, GatewayExport};
 pub use self::inspect::{RPC_PACKAGE, RPC_VERSION};
 use crate::error::LoadError;
@@ -23,27 +25,48 @@ pub(crate) trait Lender {
     fn describe(&self) -> String;
 }
 
-/// Compiles `bytes` on whichever engine fits and reads its world. A
-/// component without component-model async validates on the plain engine,
-/// where calls are cheaper; anything else needs the concurrent one.
+/// Compiles `bytes` on whichever engine fits (or maps them compiled from
+/// `cache`) and reads its world. A component without component-model async
+/// validates on the plain engine, where calls are cheaper; anything else
+/// needs the concurrent one.
 ///
 /// # Errors
 ///
 /// Bytes that are not a component either engine accepts, or a world that
 /// does not fit a weir endpoint.
 pub(crate) fn compile(
-    sequential: &wasmtime::Engine,
-    concurrent: &wasmtime::Engine,
+    engines: [&wasmtime::Engine; 2],
+    cache: Option<&CompileCache>,
     name: &str,
     bytes: &[u8],
     lender: &dyn Lender,
 ) -> Result<(Component, ComponentInfo), LoadError> {
-    let (engine, component, mode) = match Component::new(sequential, bytes) {
-        Ok(component) => (sequential, component, ExecutionMode::Sequential),
-        Err(_) => match Component::new(concurrent, bytes) {
-            Ok(component) => (concurrent, component, ExecutionMode::Concurrent),
-            Err(source) => return Err(LoadError::Invalid { name: name.to_owned(), source }),
-        },
+    let [sequential, concurrent] = engines;
+    let modes = [(sequential, ExecutionMode::Sequential), (concurrent, ExecutionMode::Concurrent)];
+    let entries = cache.map(|cache| {
+        let digest = CompileCache::digest(bytes);
+        modes.map(|(engine, mode)| cache.entry(engine, mode, &digest))
+    });
+    let cached = entries
+        .iter()
+        .flat_map(|entries| modes.iter().zip(entries))
+        .find_map(|(&(engine, mode), entry)| Some((engine, mode, entry.read(engine)?)));
+    let (engine, mode, component) = match cached {
+        Some(found) => found,
+        None => {
+            let (index, component) = match Component::new(sequential, bytes) {
+                Ok(component) => (0, component),
+                Err(_) => match Component::new(concurrent, bytes) {
+                    Ok(component) => (1, component),
+                    Err(source) => return Err(LoadError::Invalid { name: name.to_owned(), source }),
+                },
+            };
+            if let Some(entries) = &entries {
+                entries[index].write(&component);
+            }
+            let (engine, mode) = modes[index];
+            (engine, mode, component)
+        }
     };
     let info = inspect::inspect(engine, &component, name, mode, lender)
         .map_err(|reason| LoadError::WrongWorld { name: name.to_owned(), reason })?;

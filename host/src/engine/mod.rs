@@ -26,7 +26,7 @@ pub use self::loaded::EndpointComponent;
 pub(crate) use self::loaded::InstanceFuncs;
 pub(crate) use self::typed::{BatchAsyncFunc, BatchFunc, Called, Delivered, GatewayFunc};
 use crate::capability::Capabilities;
-use crate::component;
+use crate::component::{self, CompileCache};
 use crate::config::HostConfig;
 use crate::error::{EngineError, LoadError};
 
@@ -59,6 +59,8 @@ struct Engines {
     capabilities: Capabilities,
     /// The largest memory cap an endpoint may have on these engines.
     memory_cap: u64,
+    /// Where compiled components are kept across processes, if anywhere.
+    cache: Option<CompileCache>,
     /// Dropping it stops the ticker thread at once.
     _ticker: mpsc::Sender<()>,
 }
@@ -109,6 +111,7 @@ impl Engine {
                 concurrent,
                 capabilities: Capabilities::builtin(),
                 memory_cap: config.memory_cap,
+                cache: config.compile_cache.as_deref().map(CompileCache::new),
                 _ticker: stop,
             }),
         })
@@ -132,9 +135,10 @@ impl Engine {
     ///
     /// As [`Engine::load_file`].
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<EndpointComponent, LoadError> {
-        let Engines { sequential, concurrent, capabilities, .. } = &*self.inner;
+        let Engines { sequential, concurrent, capabilities, cache, .. } = &*self.inner;
+        let engines = [sequential, concurrent];
         let (component, info) =
-            component::compile(sequential, concurrent, name, bytes, capabilities).map_err(|error| match error {
+            component::compile(engines, cache.as_ref(), name, bytes, capabilities).map_err(|error| match error {
                 LoadError::Invalid { name, source } if component::is_valid(bytes) => {
                     LoadError::ExceedsLimits { name, memory_cap: self.inner.memory_cap, source }
                 }

@@ -109,12 +109,14 @@ fn maker(passing: Passing) -> Option<MakeTyped> {
         (P::Bytes, R::U64) => typed::<(Bytes,), (u64,)>,
         (P::Bytes, R::Bool) => typed::<(Bytes,), (bool,)>,
         (P::Bytes, R::Status) => typed::<(Bytes,), (Result<(), String>,)>,
+        (P::Bytes, R::U64OrWhy) => typed::<(Bytes,), (Result<u64, String>,)>,
         (P::U32Bytes, R::Nothing) => typed::<(u32, Bytes), ()>,
         (P::U32Bytes, R::Bytes) => typed::<(u32, Bytes), (Bytes,)>,
         (P::U32Bytes, R::U32) => typed::<(u32, Bytes), (u32,)>,
         (P::U32Bytes, R::U64) => typed::<(u32, Bytes), (u64,)>,
         (P::U32Bytes, R::Bool) => typed::<(u32, Bytes), (bool,)>,
         (P::U32Bytes, R::Status) => typed::<(u32, Bytes), (Result<(), String>,)>,
+        (P::U32Bytes, R::U64OrWhy) => typed::<(u32, Bytes), (Result<u64, String>,)>,
         (P::Nothing, R::Bytes) => typed::<(), (Bytes,)>,
         (P::U32, R::Bytes) => typed::<(u32,), (Bytes,)>,
         (P::U64, R::Bytes) => typed::<(u64,), (Bytes,)>,
@@ -291,9 +293,19 @@ impl Params for (u32, Bytes) {
 
 impl Results for (Result<(), String>,) {
     fn into_value(self) -> Option<Value> {
-        let status = self.0.map(|()| None).map_err(|why| Some(Box::new(Val::String(why))));
-        Some(Value::Val(Val::Result(status)))
+        Some(outcome(self.0.map(|()| None)))
     }
+}
+
+impl Results for (Result<u64, String>,) {
+    fn into_value(self) -> Option<Value> {
+        Some(outcome(self.0.map(|number| Some(Box::new(Val::U64(number))))))
+    }
+}
+
+/// A `result<_, string>` whose `ok` case holds `ok`.
+fn outcome(result: Result<Option<Box<Val>>, String>) -> Value {
+    Value::Val(Val::Result(result.map_err(|why| Some(Box::new(Val::String(why))))))
 }
 
 macro_rules! scalar_forms {

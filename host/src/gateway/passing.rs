@@ -47,6 +47,8 @@ pub(crate) enum TypedResult {
     Bool,
     /// `-> result<_, string>`: done, or why not.
     Status,
+    /// `-> result<u64, string>`: a number (a key, an id), or why not.
+    U64OrWhy,
 }
 
 /// How a function's values cross into and out of its guest.
@@ -83,6 +85,9 @@ impl Passing {
             Some(Shape::U64) => Some(TypedResult::U64),
             Some(Shape::Bool) => Some(TypedResult::Bool),
             Some(Shape::Result { ok: None, err: Some(err) }) if **err == Shape::String => Some(TypedResult::Status),
+            Some(Shape::Result { ok: Some(ok), err: Some(err) }) if **ok == Shape::U64 && **err == Shape::String => {
+                Some(TypedResult::U64OrWhy)
+            }
             Some(_) => None,
         };
         let bytes_in = matches!(params, Some(TypedParams::Bytes | TypedParams::U32Bytes));
@@ -150,6 +155,9 @@ mod tests {
         let typed_status = Passing::Typed(TypedParams::U32Bytes, TypedResult::Status);
         assert_eq!(typed(vec![Shape::U32, bytes()], Some(status.clone())), typed_status);
         assert_eq!(typed(vec![Shape::U64], Some(status)), Passing::Dynamic, "no byte list");
+        // An upload's key, or why it was refused.
+        let key = Shape::Result { ok: Some(Box::new(Shape::U64)), err: Some(Box::new(Shape::String)) };
+        assert_eq!(typed(vec![bytes()], Some(key)), Passing::Typed(TypedParams::Bytes, TypedResult::U64OrWhy));
         // Beside other parameters, or nested: outside the catalogue.
         assert_eq!(typed(vec![Shape::U64, bytes()], Some(bytes())), Passing::Dynamic);
         assert_eq!(typed(vec![bytes(), Shape::U32], None), Passing::Dynamic);

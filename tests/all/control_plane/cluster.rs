@@ -130,8 +130,16 @@ impl Cluster {
         );
         let dispatcher = self.dispatcher().await;
         let component = vec![Val::List(job.component.iter().copied().map(Val::U8).collect())];
-        let key = dispatcher.ask("upload-component", component).await.unwrap().expect("an upload's key");
-        let Val::U64(key) = key else { panic!("an upload's key, got {key:?}") };
+        let key = match dispatcher.ask("upload-component", component).await.unwrap() {
+            Some(Val::Result(Ok(Some(key)))) => key,
+            // Refused as it arrived: the submission's refusal, as one
+            // submission (Flink's REST `POST /jobs`) would answer.
+            Some(Val::Result(Err(Some(why)))) => {
+                return Some(Val::Result(Err(Some(Box::new(Val::Variant("invalid-job".into(), Some(why)))))));
+            }
+            other => panic!("an upload's key, got {other:?}"),
+        };
+        let Val::U64(key) = *key else { panic!("an upload's key, got {key:?}") };
         let args = dispatcher.parse_args("submit-job", &[&description, &key.to_string()]).unwrap();
         dispatcher.ask("submit-job", args).await.unwrap()
     }

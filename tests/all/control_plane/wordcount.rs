@@ -122,12 +122,32 @@ async fn word_count_counts_every_word_exactly_once_with_checkpoints() {
         match cluster.ask_checkpoint(id).await {
             Ok(checkpoint) => Some(checkpoint),
             // Not yet running, or a periodic one in progress: ask again.
-            Err(why) if ["in progress", "not all", "not running"].iter().any(|busy| why.contains(busy)) => None,
+            Err(why)
+                if ["initializing", "in progress", "not all", "not running"].iter().any(|busy| why.contains(busy)) =>
+            {
+                None
+            }
             Err(why) => panic!("the checkpoint failed: {why}"),
         }
     })
     .await;
     assert!(requested >= 1);
+
+    // Its sources report the lines they read, for the job's details.
+    let lines: usize = std::fs::read_dir(data.input())
+        .unwrap()
+        .map(|file| std::fs::read(file.unwrap().path()).unwrap().iter().filter(|byte| **byte == b'\n').count())
+        .sum();
+    let read = eventually("records read in the job's details", || async {
+        let Some(Val::Result(Ok(Some(details)))) = cluster.ask("request-job", id).await else { return None };
+        let Val::Record(fields) = *details else { return None };
+        match fields.iter().find(|(name, _)| name == "records-read") {
+            Some((_, Val::U64(read))) if *read > 0 => Some(*read),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(read <= lines as u64, "{read} records read of {lines} lines");
 
     let result = cluster.result(id).await;
     assert_eq!((result.status.as_str(), result.restarts), ("finished", 0), "{result:?}");
