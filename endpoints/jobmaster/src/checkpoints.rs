@@ -7,6 +7,14 @@
 //! from, written to the checkpoint directory if the JobMaster is lent one
 //! (setting `checkpoint-directory`), and confirmed to the tasks. A
 //! decline, a failure or a task that finishes first aborts it.
+//!
+//! As Flink's (FLIP-147), it checkpoints after tasks finish: a checkpoint
+//! then starts at each running task whose producers all finished, takes
+//! the finished sources' input splits whole, and holds no state for the
+//! finished tasks, which a restart from it runs again from nothing (they
+//! get no split and no record). When the last tasks running have only
+//! finished producers it takes a final checkpoint at once, which lets
+//! sinks commit their output exactly once.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,6 +53,8 @@ struct Pending {
     completed: Completed,
     /// Where to write it as a savepoint, if it is one.
     savepoint: Option<String>,
+    /// Whether only the job's last tasks ran when it started: a final one.
+    last: bool,
     /// Who waits for it: its id, or its savepoint's path, once complete.
     waiters: Vec<oneshot::Sender<Result<String, String>>>,
 }
@@ -70,12 +80,15 @@ pub fn completed() -> u64 {
     COMPLETED.get()
 }
 
+/// How often the job checkpoints (`checkpoint-interval-ms`), if it does.
+pub fn periodic() -> Option<Duration> {
+    let interval = weir_guest::config("checkpoint-interval-ms")?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(interval.max(1)))
+}
+
 /// Triggers a checkpoint every `checkpoint-interval-ms`, if set.
 pub fn start_periodic() {
-    let Some(interval) = weir_guest::config("checkpoint-interval-ms").and_then(|ms| ms.parse::<u64>().ok()) else {
-        return;
-    };
-    let interval = Duration::from_millis(interval.max(1));
+    let Some(interval) = periodic() else { return };
     weir_guest::spawn(async move {
         loop {
             weir_guest::sleep(interval).await;
@@ -97,20 +110,26 @@ fn trigger(savepoint: Option<String>) -> Result<oneshot::Receiver<Result<String,
     if PENDING.with(|pending| pending.borrow().is_some()) {
         return Err("a checkpoint is in progress".into());
     }
-    let running = tasks::all_running().ok_or("not all of the job's tasks are running")?;
+    let (running, finished_sources) =
+        tasks::checkpointable().ok_or("not all of the job's tasks are running (or finished)")?;
     let id = NEXT.replace(NEXT.get() + 1);
     let (waiter, outcome) = oneshot::channel();
+    // A finished source read its splits whole: they are the checkpoint's.
+    let splits = finished_sources.into_iter().flat_map(inputs::taken_by).collect();
+    let last = running.iter().all(|task| task.first);
     let pending = Pending {
         id,
         started: Instant::now(),
-        waiting: running.iter().map(|(attempt, stage, subtask, _)| (key(*attempt), (*stage, *subtask))).collect(),
-        completed: Completed { id, states: BTreeMap::new(), splits: BTreeSet::new() },
+        waiting: running.iter().map(|task| (key(task.attempt), (task.stage, task.subtask))).collect(),
+        completed: Completed { id, states: BTreeMap::new(), splits },
         savepoint,
+        last,
         waiters: vec![waiter],
     };
     PENDING.with(|slot| *slot.borrow_mut() = Some(pending));
     let timestamp = epoch_millis();
-    for (attempt, _, _, task_manager) in running.into_iter().filter(|(_, stage, _, _)| *stage == 0) {
+    for task in running.into_iter().filter(|task| task.first) {
+        let (attempt, task_manager) = (task.attempt, task.task_manager);
         let Some(gateway) = checkpoints_gateway(&task_manager) else { continue };
         weir_guest::spawn(async move {
             let failed = match gateway.trigger_checkpoint(attempt, id, timestamp).await {
@@ -154,7 +173,10 @@ pub fn abort_pending(why: &str) {
 }
 
 /// A task finished: a pending checkpoint it has not acknowledged cannot
-/// complete.
+/// complete. Once every task still running has only finished producers,
+/// a job that checkpoints periodically takes its next checkpoint at once
+/// (Flink's final checkpoint): tasks that commit their output on a
+/// completed checkpoint wait for it.
 pub fn task_finished(attempt: Uuid) {
     let waits = PENDING.with(|pending| {
         pending.borrow().as_ref().filter(|pending| pending.waiting.contains_key(&key(attempt))).map(|p| p.id)
@@ -162,13 +184,30 @@ pub fn task_finished(attempt: Uuid) {
     if let Some(id) = waits {
         abort(id, &format!("task {attempt} finished before it acknowledged"));
     }
+    trigger_final_if_due();
+}
+
+/// Whether every task still running has only finished producers.
+fn last_ones_run() -> bool {
+    tasks::checkpointable().is_some_and(|(running, _)| running.iter().all(|task| task.first))
+}
+
+/// Takes the final checkpoint now if the job checkpoints periodically and
+/// only its last tasks run (they wait for it to commit).
+fn trigger_final_if_due() {
+    if periodic().is_some() && last_ones_run() {
+        match trigger(None) {
+            Ok(_) => weir_guest::info!("job {}: a final checkpoint for the tasks still running", job()),
+            Err(why) => weir_guest::debug!("no final checkpoint of job {} yet: {why}", job()),
+        }
+    }
 }
 
 /// Completes the pending checkpoint once every task acknowledged it.
 fn complete_if_done() {
     let done = PENDING.with(|pending| pending.borrow_mut().take_if(|pending| pending.waiting.is_empty()));
     let Some(pending) = done else { return };
-    let Pending { id, started, completed, savepoint, waiters, .. } = pending;
+    let Pending { id, started, completed, savepoint, last, waiters, .. } = pending;
     let bytes: usize = completed.states.values().map(|state| state.len()).sum();
     let written = match &savepoint {
         Some(directory) => write(&completed, directory).map(|()| directory.clone()),
@@ -197,12 +236,18 @@ fn complete_if_done() {
         let _ = waiter.send(Ok(outcome.clone()));
     }
     confirm(id);
+    // The last tasks may have come to wait for a final checkpoint while
+    // this one was pending, too early for them.
+    if !last {
+        trigger_final_if_due();
+    }
 }
 
 /// Tells every running task that checkpoint `id` completed.
 fn confirm(id: u64) {
     let timestamp = epoch_millis();
-    for (attempt, _, _, task_manager) in tasks::all_running().unwrap_or_default() {
+    for task in tasks::checkpointable().map(|(running, _)| running).unwrap_or_default() {
+        let (attempt, task_manager) = (task.attempt, task.task_manager);
         let Some(gateway) = checkpoints_gateway(&task_manager) else { continue };
         weir_guest::spawn(async move {
             if let Ok(Err(why)) = gateway.confirm_checkpoint(attempt, id, timestamp).await {

@@ -97,6 +97,7 @@ pub async fn deploy() {
                 restore: restored.as_ref().and_then(|checkpoint| checkpoint.state(index as u32, subtask)),
                 consumers: Vec::new(),
                 producers,
+                checkpointing: checkpoints::periodic().is_some(),
             };
             (task_manager, deployment)
         });
@@ -229,16 +230,48 @@ pub fn position(attempt: Uuid) -> Option<(u32, u32)> {
     })
 }
 
-/// Every task of the current run: its attempt, stage, subtask and
-/// TaskExecutor, if all of them run (so that a checkpoint can include
-/// them all).
-pub fn all_running() -> Option<Vec<(Uuid, u32, u32, String)>> {
+/// A running task, as a checkpoint takes it.
+pub struct Running {
+    pub attempt: Uuid,
+    pub stage: u32,
+    pub subtask: u32,
+    pub task_manager: String,
+    /// Whether it is where a checkpoint starts: a source, or a task whose
+    /// producers all finished (no barrier can reach it any more).
+    pub first: bool,
+}
+
+/// What a checkpoint takes now, if every task of the current run runs or
+/// has finished and one runs at least (Flink takes checkpoints after tasks
+/// finish): the running tasks, and the subtasks of the first stage that
+/// finished (whose input splits the checkpoint takes whole).
+pub fn checkpointable() -> Option<(Vec<Running>, Vec<u32>)> {
     ATTEMPTS.with(|all| {
         let all = all.borrow();
-        let running = |entry: &Attempt| entry.state == ExecutionState::Running;
-        (!all.is_empty() && all.values().all(running)).then(|| {
-            all.iter().map(|(&id, entry)| (uuid(id), entry.stage, entry.subtask, entry.task_manager.clone())).collect()
-        })
+        let ready = |state| matches!(state, ExecutionState::Running | ExecutionState::Finished);
+        if !all.values().all(|entry| ready(entry.state)) {
+            return None;
+        }
+        let stage_finished = |stage: u32| {
+            all.values().filter(|entry| entry.stage == stage).all(|entry| entry.state == ExecutionState::Finished)
+        };
+        let running: Vec<Running> = all
+            .iter()
+            .filter(|(_, entry)| entry.state == ExecutionState::Running)
+            .map(|(&id, entry)| Running {
+                attempt: uuid(id),
+                stage: entry.stage,
+                subtask: entry.subtask,
+                task_manager: entry.task_manager.clone(),
+                first: entry.stage.checked_sub(1).is_none_or(stage_finished),
+            })
+            .collect();
+        let finished_sources = all
+            .values()
+            .filter(|entry| entry.stage == 0 && entry.state == ExecutionState::Finished)
+            .map(|entry| entry.subtask)
+            .collect();
+        (!running.is_empty()).then_some((running, finished_sources))
     })
 }
 

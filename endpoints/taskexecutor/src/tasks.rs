@@ -191,6 +191,7 @@ impl Guest for TaskExecutor {
             producers: deployment.producers,
             job_master: leader.address,
             job_master_session: leader.session,
+            checkpointing: deployment.checkpointing,
         };
         weir_guest::spawn(run(child, canceled, info, job_master));
         Ok(address)

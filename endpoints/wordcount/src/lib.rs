@@ -1,7 +1,8 @@
 //! Word count, a job for weir's control plane (world
 //! `weir:flink/task-endpoint`), as Flink's WordCount example: it counts
 //! the words of `--input PATH` (a file, or a directory of text files) and
-//! writes `--output PATH` once, at the end: one `word count` line per
+//! writes `--output PATH` once, at the end (with checkpoints, once the
+//! final checkpoint completed: exactly once): one `word count` line per
 //! distinct word, sorted by word. A word is a maximal run of alphanumeric
 //! characters, lower-cased.
 //!
@@ -12,7 +13,9 @@
 //! checkpoint counts every word exactly once. Its tasks see files only in
 //! the directories their TaskExecutor lends them; the paths are those.
 //! `--pause-ms N` makes each source pause after each block it reads (for
-//! demonstrations and failover tests).
+//! demonstrations and failover tests); `--fail-before-commit` makes a sink
+//! that did not resume from a checkpoint fail where it would commit (for
+//! tests of a restart from the final checkpoint).
 
 weir_guest::generate!({
     world: "weir:flink/task-endpoint",
@@ -39,11 +42,14 @@ pub struct Options {
     output: String,
     /// A source's pause after each block.
     pause: Option<Duration>,
+    /// Whether the sink fails instead of committing, when it did not
+    /// resume from a checkpoint (tests of a restart from the final one).
+    fail_before_commit: bool,
 }
 
 impl Options {
     fn parse(arguments: &[String]) -> Result<Self, String> {
-        let (mut input, mut output, mut pause) = (None, None, None);
+        let (mut input, mut output, mut pause, mut fail_before_commit) = (None, None, None, false);
         let mut arguments = arguments.iter();
         while let Some(flag) = arguments.next() {
             let mut value = || arguments.next().cloned().ok_or_else(|| format!("`{flag}` needs a value"));
@@ -55,14 +61,18 @@ impl Options {
                     let milliseconds = text.parse().map_err(|_| format!("`--pause-ms {text}` is not a number"))?;
                     pause = Some(Duration::from_millis(milliseconds));
                 }
+                "--fail-before-commit" => fail_before_commit = true,
                 other => {
-                    return Err(format!("unknown argument `{other}`; word count takes --input, --output, --pause-ms"));
+                    return Err(format!(
+                        "unknown argument `{other}`; word count takes --input, --output, --pause-ms, \
+                         --fail-before-commit"
+                    ));
                 }
             }
         }
         let input = input.ok_or("word count needs `--input PATH`, a file or a directory of text files")?;
         let output = output.ok_or("word count needs `--output PATH`, where its counts go")?;
-        Ok(Self { input, output, pause })
+        Ok(Self { input, output, pause, fail_before_commit })
     }
 }
 
@@ -83,7 +93,7 @@ impl Guest for WordCount {
         match info.stage.as_str() {
             "source" => source::run(&info, &options).await,
             "count" => count::run(&info).await,
-            "sink" => sink::run(&info, &options.output).await,
+            "sink" => sink::run(&info, &options).await,
             other => Err(format!("word count has no stage `{other}`")),
         }
     }
@@ -108,9 +118,11 @@ impl task_checkpoints::Guest for WordCount {
         checkpoint::triggered(checkpoint);
     }
 
-    /// Word count commits nothing per checkpoint: its output is written
-    /// once, at the end.
-    fn notify_checkpoint_complete(_checkpoint: u64) {}
+    /// The sink commits its output on the first checkpoint completed after
+    /// its input ended.
+    fn notify_checkpoint_complete(checkpoint: u64) {
+        checkpoint::completed(checkpoint);
+    }
 }
 
 weir_guest::export!(WordCount);

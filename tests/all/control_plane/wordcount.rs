@@ -136,7 +136,7 @@ async fn word_count_counts_every_word_exactly_once_with_checkpoints() {
     // Its sources report the lines they read, for the job's details.
     let lines: usize = std::fs::read_dir(data.input())
         .unwrap()
-        .map(|file| std::fs::read(file.unwrap().path()).unwrap().iter().filter(|byte| **byte == b'\n').count())
+        .map(|file| std::fs::read_to_string(file.unwrap().path()).unwrap().lines().count())
         .sum();
     let read = eventually("records read in the job's details", || async {
         let Some(Val::Result(Ok(Some(details)))) = cluster.ask("request-job", id).await else { return None };
@@ -154,15 +154,52 @@ async fn word_count_counts_every_word_exactly_once_with_checkpoints() {
     assert!(result.checkpoints >= 1, "{result:?}");
     assert_eq!(std::fs::read_to_string(&output).unwrap(), expected_output(&data.input()));
 
-    // The last completed checkpoint is in the checkpoint store: the
-    // state of each of the five tasks, and the splits it took.
+    // The output was committed on the final checkpoint, the last one
+    // retained in the checkpoint store: taken once sources and counters
+    // had finished, it holds the sink's state alone, every count.
     let store = cluster.blobs().join(format!("checkpoints/job-{id}"));
     let kept: Vec<_> = std::fs::read_dir(&store).unwrap().map(|entry| entry.unwrap().path()).collect();
     assert_eq!(kept.len(), 1, "one checkpoint retained: {kept:?}");
     let mut files: Vec<String> =
         std::fs::read_dir(&kept[0]).unwrap().map(|entry| entry.unwrap().file_name().into_string().unwrap()).collect();
     files.sort();
-    assert_eq!(files, ["0-0.state", "0-1.state", "1-0.state", "1-1.state", "2-0.state", "_metadata"]);
+    assert_eq!(files, ["2-0.state", "_metadata"]);
+    let sink_state = std::fs::read_to_string(kept[0].join("2-0.state")).unwrap();
+    let mut held: Vec<&str> = sink_state.lines().collect();
+    held.sort_unstable();
+    let expected = expected_output(&data.input());
+    assert_eq!(held, expected.lines().collect::<Vec<_>>(), "the final checkpoint holds every count");
+    let final_checkpoint = kept[0].file_name().unwrap().to_str().unwrap().trim_start_matches("chk-").to_owned();
+    assert!(
+        logs().contains(&format!("job {id}: committing the output on checkpoint {final_checkpoint}")),
+        "the sink committed on checkpoint {final_checkpoint}"
+    );
+    cluster.close().await;
+}
+
+/// The sink fails after the final checkpoint completed, before it commits:
+/// the job restarts from that checkpoint, in which sources and counters
+/// had finished, reads nothing again and commits the same counts, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_restarted_from_its_final_checkpoint_commits_the_same_counts_once() {
+    let data = Data::new("final");
+    write_input(&data.input(), 2, 100_000);
+    let host = cluster_host(config(), HaConfig::Embedded);
+    let cluster = Cluster::on(host, "final", Some(&data.root));
+    cluster.add_task_executors(&cluster.host, "final", 2).await;
+    let (input, output) = (data.input().display().to_string(), data.output().display().to_string());
+    let component = wordcount();
+    let arguments = ["--input", &input, "--output", &output, "--fail-before-commit"];
+    let job = Job { arguments: &arguments, checkpoint_interval_ms: Some(60_000), ..Job::new("final", 2, &component) };
+    assert_eq!(cluster.submit(&job).await, Some(Val::Result(Ok(None))));
+
+    let result = cluster.result(job.id).await;
+    assert_eq!((result.status.as_str(), result.restarts), ("finished", 1), "{result:?}");
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), expected_output(&data.input()));
+    let logs = logs();
+    let committed = format!("job {}: committing the output on checkpoint", job.id);
+    assert_eq!(logs.matches(&committed).count(), 1, "committed once");
+    assert!(logs.contains("asked to fail before committing on checkpoint 1"), "the first run failed there");
     cluster.close().await;
 }
 
