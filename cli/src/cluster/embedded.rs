@@ -22,7 +22,8 @@ pub struct EmbeddedCluster {
     resource_manager: LeadershipRunner,
     dispatcher: LeadershipRunner,
     task_executors: Vec<Endpoint>,
-    /// Where job artifacts are kept while it runs.
+    /// Where checkpoints are kept while it runs, unless
+    /// `state.checkpoints.dir` says; removed at its end.
     work: PathBuf,
 }
 
@@ -131,18 +132,12 @@ impl EmbeddedCluster {
         }
 
         let work = settings.tmp_dir.join(format!("weir-cluster-{}", std::process::id()));
-        std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
-        let mut lent = vec![LentDirectory { host: work.clone(), guest: "/blobs".into(), writable: true }];
+        let checkpoints = settings.checkpoint_dir.clone().unwrap_or_else(|| work.join("checkpoints"));
+        std::fs::create_dir_all(&checkpoints).map_err(|e| format!("cannot create {}: {e}", checkpoints.display()))?;
+        let mut lent = vec![LentDirectory { host: checkpoints, guest: "/checkpoints".into(), writable: true }];
         lent.extend(settings.data_dirs.iter().map(|dir| LentDirectory::same_path(dir, false)));
-        let mut dispatcher_settings = vec![("job-directories", data.join("\n"))];
-        match &settings.checkpoint_dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                lent.push(LentDirectory { host: dir.clone(), guest: "/checkpoints".into(), writable: true });
-                dispatcher_settings.push(("checkpoints", "/checkpoints".into()));
-            }
-            None => dispatcher_settings.push(("checkpoints", "/blobs/checkpoints".into())),
-        }
+        let mut dispatcher_settings =
+            vec![("job-directories", data.join("\n")), ("checkpoints", "/checkpoints".to_owned())];
         if let Some(attempts) = settings.restart_attempts {
             dispatcher_settings.push(("restart-attempts", attempts.to_string()));
         }
@@ -291,7 +286,7 @@ impl EmbeddedCluster {
         Ok(())
     }
 
-    /// Stops everything and removes the job artifacts. JobMasters still
+    /// Stops everything and removes its working directory. JobMasters still
     /// stopping (freeing their slots) may finish first, for up to a second.
     pub async fn shutdown(self) -> Result<(), Error> {
         let job_masters_gone = async {

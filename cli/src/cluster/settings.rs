@@ -48,7 +48,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "io.tmp.dirs",
         default: "the system's temporary directory",
-        doc: "where the cluster keeps job artifacts",
+        doc: "where the cluster keeps checkpoints unless `state.checkpoints.dir` says",
     },
     Key {
         name: "cluster.data-dirs",

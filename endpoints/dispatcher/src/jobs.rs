@@ -24,6 +24,8 @@ pub struct JobMasterGateways {
 /// One submitted job.
 pub struct Job {
     pub description: JobDescription,
+    /// The key its component is held under while it runs.
+    pub component: u64,
     /// The order it was submitted in, for `list-jobs`.
     pub sequence: u64,
     pub submitted: Instant,
@@ -46,12 +48,13 @@ fn key(id: Uuid) -> (u64, u64) {
     (id.high, id.low)
 }
 
-/// Adds a job just submitted; its status is `initializing` until its
-/// JobMaster runs.
-pub fn add(description: JobDescription) {
+/// Adds a job just submitted, whose component is held under `component`;
+/// its status is `initializing` until its JobMaster runs.
+pub fn add(description: JobDescription, component: u64) {
     let sequence = SUBMITTED.replace(SUBMITTED.get() + 1);
     let job = Job {
         description,
+        component,
         sequence,
         submitted: Instant::now(),
         contender: None,
@@ -145,6 +148,7 @@ pub fn finish(mut result: JobResult) {
         result.runtime_ms = u64::try_from(job.submitted.elapsed().as_millis()).unwrap_or(u64::MAX);
         job.result = Some(result.clone());
         job.job_master = None;
+        crate::uploads::release(job.component);
         Some((std::mem::take(&mut job.waiters), job.contender.take()))
     });
     let Some(Some((waiters, contender))) = ended else { return };

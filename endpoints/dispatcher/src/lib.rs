@@ -1,15 +1,13 @@
 //! Flink's Dispatcher: it takes jobs, checks each job's task component as
 //! it is uploaded (the host must start it as an endpoint that serves
 //! `weir:flink/task`: [`uploads`]) and has it plan the job at submission,
-//! keeps it in the job's own directory, starts a JobMaster per job under
-//! the job's leader election ([`runner`]) and answers for the jobs it knows
+//! holds it in memory while the job runs (its JobMaster fetches it:
+//! `request-component`), starts a JobMaster per job under the job's
+//! leader election ([`runner`]) and answers for the jobs it knows
 //! ([`jobs`]): their list, status, cancellation and result
 //! (`flink-components.md` §1, §6).
 //!
-//! It runs fenced under its own leader session. It needs a writable
-//! directory lent at `/blobs` (setting `blobs` to change that), where each
-//! job gets a directory `job-<id>` holding its task component, lent
-//! read-only to that job's JobMaster; and the host must know the
+//! It runs fenced under its own leader session. The host must know the
 //! JobMaster's component under the name `jobmaster`. Settings
 //! `job-directories` (one per line: directories it lends each JobMaster
 //! read-only at the same path, where jobs' inputs are) and `checkpoints`
@@ -37,23 +35,10 @@ use weir::flink::types::{JobDescription, JobDetails, JobResult, JobStatus, Submi
 use weir_guest::Uuid;
 use weir_guest::leadership::Contender;
 
-/// The file a job's task component is kept in, in the job's directory.
-const TASK_COMPONENT: &str = "task.wasm";
-
 /// The setting `name`'s non-empty lines.
 fn lines(name: &str) -> Vec<String> {
     let all = weir_guest::config(name).unwrap_or_default();
     all.lines().map(str::trim).filter(|line| !line.is_empty()).map(str::to_owned).collect()
-}
-
-/// The directory job artifacts are kept in.
-fn blobs() -> String {
-    weir_guest::config("blobs").unwrap_or_else(|| "/blobs".to_owned())
-}
-
-/// The directory of job `id`.
-fn job_directory(id: Uuid) -> String {
-    format!("{}/job-{id}", blobs())
 }
 
 /// How a status reads in messages.
@@ -72,17 +57,6 @@ fn name(status: JobStatus) -> &'static str {
     }
 }
 
-/// Keeps the job's task component in the job's directory.
-fn keep(id: Uuid, component: &[u8]) -> Result<(), String> {
-    let directory = job_directory(id);
-    let kept = std::fs::create_dir_all(&directory)
-        .and_then(|()| std::fs::write(format!("{directory}/{TASK_COMPONENT}"), component));
-    kept.map_err(|error| {
-        let _ = std::fs::remove_dir_all(&directory);
-        format!("cannot keep the job's component in `{directory}`: {error}")
-    })
-}
-
 /// Asks the job's checked task component for the job's plan.
 async fn plan(description: &JobDescription, task: &TaskGateway) -> Result<JobPlan, String> {
     let plan = task.plan(description.arguments.clone(), description.parallelism).await;
@@ -95,23 +69,19 @@ async fn plan(description: &JobDescription, task: &TaskGateway) -> Result<JobPla
     Ok(plan)
 }
 
-/// Keeps an accepted job's component, then enters its leader election and
-/// leads it; a job whose component cannot be kept or whose first
-/// JobMaster does not start fails, with the cause.
-async fn run(description: JobDescription, plan: JobPlan, component: Vec<u8>) {
+/// Enters an accepted job's leader election and leads it; a job whose
+/// first JobMaster does not start fails, with the cause.
+async fn run(description: JobDescription, plan: JobPlan, component: u64) {
     let id = description.id;
-    let entered = keep(id, &component).and_then(|()| {
-        Contender::enter(&format!("job-{id}")).map_err(|why| format!("cannot enter the election of job {id}: {why}"))
-    });
-    match entered {
+    match Contender::enter(&format!("job-{id}")) {
         Ok(contender) => {
             let contender = Rc::new(contender);
             jobs::with(id, |job| job.contender = Some(contender.clone()));
-            runner::lead(description, plan, contender).await;
+            runner::lead(description, plan, component, contender).await;
         }
         Err(why) => {
             weir_guest::error!("job {id} cannot run: {why}");
-            jobs::fail(id, why);
+            jobs::fail(id, format!("cannot enter the election of job {id}: {why}"));
         }
     }
 }
@@ -120,10 +90,6 @@ struct Dispatcher;
 
 impl weir_guest::Endpoint for Dispatcher {
     fn on_start() -> Result<(), String> {
-        let blobs = blobs();
-        std::fs::metadata(&blobs).map_err(|error| {
-            format!("the Dispatcher keeps job artifacts in `{blobs}`, a writable directory it must be lent: {error}")
-        })?;
         weir_guest::info!("Dispatcher started at {}", weir_guest::self_address());
         Ok(())
     }
@@ -134,11 +100,11 @@ impl Guest for Dispatcher {
         uploads::keep(component).await
     }
 
-    async fn submit_job(job: JobDescription, component: u64) -> Result<(), SubmissionError> {
+    async fn submit_job(job: JobDescription, key: u64) -> Result<(), SubmissionError> {
         let id = job.id;
-        let upload = uploads::take(component).ok_or_else(|| {
+        let upload = uploads::take(key).ok_or_else(|| {
             SubmissionError::InvalidJob(format!(
-                "no task component was uploaded under key {component} (or it was dropped for newer uploads): \
+                "no task component was uploaded under key {key} (or it was dropped for newer uploads): \
                  upload it with upload-component, then submit"
             ))
         })?;
@@ -161,11 +127,11 @@ impl Guest for Dispatcher {
         weir_guest::info!("received job {id} ({}), parallelism {}", job.name, job.parallelism);
         // Known from now on, so that a second submission is a duplicate;
         // `initializing` until its JobMaster runs (Flink acknowledges a
-        // job before its JobMaster starts, too). Keeping the component
-        // (WASI writes a file in 4 KiB steps: most of a millisecond) is
-        // part of that start.
-        jobs::add(job.clone());
-        weir_guest::spawn(run(job, plan, component));
+        // job before its JobMaster starts, too). Its component stays in
+        // memory while it runs, for its JobMaster.
+        uploads::hold(key, component);
+        jobs::add(job.clone(), key);
+        weir_guest::spawn(run(job, plan, key));
         Ok(())
     }
 
@@ -214,6 +180,10 @@ impl Guest for Dispatcher {
 
     fn job_reached_terminal_state(outcome: JobResult) {
         jobs::finish(outcome);
+    }
+
+    fn request_component(key: u64) -> Vec<u8> {
+        uploads::held(key).map(|component| component.to_vec()).unwrap_or_default()
     }
 }
 

@@ -1,9 +1,9 @@
 //! Running one job (Flink's `JobMasterServiceLeadershipRunner`): the
 //! Dispatcher contends for the job's leadership (election `job-<id>`) and,
 //! for each grant, starts the job's JobMaster as a child endpoint fenced
-//! by the grant's session, lent the job's directory. A revocation stops
-//! that JobMaster; leaving the election (the job ended) ends the run; a
-//! JobMaster that fails fails its job.
+//! by the grant's session, lent the jobs' input directories. A revocation
+//! stops that JobMaster; leaving the election (the job ended) ends the
+//! run; a JobMaster that fails fails its job.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -19,14 +19,12 @@ use weir_guest::supervision::{Child, ChildDirectory, ChildOptions, ComponentSour
 
 /// The name under which the host is given the JobMaster's component.
 pub const JOB_MASTER_COMPONENT: &str = "jobmaster";
-/// Where a JobMaster sees its job's directory.
-const JOB_DIRECTORY: &str = "/job";
 /// Where a JobMaster sees its checkpoint directory.
 const CHECKPOINT_DIRECTORY: &str = "/checkpoints";
 
 /// Leads `description`'s job while `contender` is granted its leadership.
 /// A JobMaster that does not start fails the job.
-pub async fn lead(description: JobDescription, plan: JobPlan, contender: Rc<Contender>) {
+pub async fn lead(description: JobDescription, plan: JobPlan, component: u64, contender: Rc<Contender>) {
     let id = description.id;
     let mut running: Option<Running> = None;
     while let Some(change) = contender.next().await {
@@ -38,7 +36,7 @@ pub async fn lead(description: JobDescription, plan: JobPlan, contender: Rc<Cont
             weir_guest::info!("the Dispatcher no longer leads job {id}");
             continue;
         };
-        match start(&description, &plan, session).await {
+        match start(&description, &plan, component, session).await {
             Ok((child, gateway)) => {
                 contender.confirm(session, &child.address());
                 jobs::with(id, |job| job.job_master = Some(Rc::new(gateway)));
@@ -57,11 +55,13 @@ pub async fn lead(description: JobDescription, plan: JobPlan, contender: Rc<Cont
     }
 }
 
-/// Starts the JobMaster of `description` under `session`, and connects to
-/// the gateways the Dispatcher calls.
+/// Starts the JobMaster of `description` (whose task component is held
+/// under `component`) under `session`, and connects to the gateways the
+/// Dispatcher calls.
 async fn start(
     description: &JobDescription,
     plan: &JobPlan,
+    component: u64,
     session: Uuid,
 ) -> Result<(Child, JobMasterGateways), String> {
     let id = description.id;
@@ -70,7 +70,7 @@ async fn start(
         ("job-id".to_owned(), id.to_string()),
         ("stages".to_owned(), stages.join("\n")),
         ("inputs".to_owned(), plan.inputs.join("\n")),
-        ("artifact".to_owned(), format!("{JOB_DIRECTORY}/{}", crate::TASK_COMPONENT)),
+        ("artifact-key".to_owned(), component.to_string()),
         ("arguments".to_owned(), description.arguments.join("\n")),
         ("dispatcher".to_owned(), weir_guest::self_address()),
     ];
@@ -86,8 +86,7 @@ async fn start(
             settings.push((key.to_owned(), value));
         }
     }
-    let lent = ChildDirectory { path: crate::job_directory(id), guest_path: JOB_DIRECTORY.into(), writable: false };
-    let mut directories = vec![lent];
+    let mut directories = Vec::new();
     for path in crate::lines("job-directories") {
         directories.push(ChildDirectory { path: path.clone(), guest_path: path, writable: false });
     }

@@ -4,10 +4,13 @@
 //! endpoint keeps running until a submission claims it, so that a
 //! submission only asks it for the job's plan. Only the last [`KEPT`]
 //! unclaimed uploads are kept (their endpoints stopped as they go), so
-//! uploads never submitted cannot fill the Dispatcher.
+//! uploads never submitted cannot fill the Dispatcher. A submitted job's
+//! component is held in memory while the job runs, for its JobMaster to
+//! fetch ([`held`]).
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
 
 use crate::weir::flink::task_client::TaskGateway;
 use weir_guest::supervision::{Child, ChildOptions, ComponentSource};
@@ -41,6 +44,8 @@ impl Upload {
 thread_local! {
     static UPLOADS: RefCell<VecDeque<(u64, Upload)>> = const { RefCell::new(VecDeque::new()) };
     static LAST_KEY: Cell<u64> = const { Cell::new(0) };
+    /// The components of the jobs that run, by key, for their JobMasters.
+    static CLAIMED: RefCell<BTreeMap<u64, Rc<Vec<u8>>>> = const { RefCell::new(BTreeMap::new()) };
 }
 
 /// Checks `component` and keeps it; the key that claims it, or why it is
@@ -78,4 +83,19 @@ pub fn take(key: u64) -> Option<Upload> {
         let index = uploads.iter().position(|(kept, _)| *kept == key)?;
         uploads.remove(index).map(|(_, upload)| upload)
     })
+}
+
+/// Keeps the component of a job that runs under `key`, until [`release`].
+pub fn hold(key: u64, component: Vec<u8>) {
+    CLAIMED.with(|claimed| claimed.borrow_mut().insert(key, Rc::new(component)));
+}
+
+/// The component a running job holds under `key`.
+pub fn held(key: u64) -> Option<Rc<Vec<u8>>> {
+    CLAIMED.with(|claimed| claimed.borrow().get(&key).cloned())
+}
+
+/// Drops the component held under `key`: its job ended.
+pub fn release(key: u64) {
+    CLAIMED.with(|claimed| claimed.borrow_mut().remove(&key));
 }

@@ -142,13 +142,24 @@ fn end(status: JobStatus) {
     weir_guest::spawn(report(result));
 }
 
+/// The Dispatcher that started this JobMaster (settings `dispatcher` and
+/// `dispatcher-session`), connected.
+pub async fn dispatcher() -> Result<DispatcherGateway, String> {
+    let address = weir_guest::config("dispatcher").ok_or("no Dispatcher started this JobMaster")?;
+    let session = weir_guest::config("dispatcher-session").and_then(|id| Uuid::parse(&id));
+    DispatcherGateway::connect(address.clone(), session)
+        .await
+        .map_err(|error| format!("cannot reach the Dispatcher {address}: {error}"))
+}
+
 /// Tells the Dispatcher how the job ended, if a Dispatcher started it.
 async fn report(result: JobResult) {
-    let Some(address) = weir_guest::config("dispatcher") else { return };
-    let session = weir_guest::config("dispatcher-session").and_then(|id| Uuid::parse(&id));
-    match DispatcherGateway::connect(address.clone(), session).await {
+    if weir_guest::config("dispatcher").is_none() {
+        return;
+    }
+    match dispatcher().await {
         Ok(dispatcher) => dispatcher.job_reached_terminal_state(result).await,
-        Err(error) => weir_guest::warn!("cannot tell the Dispatcher {address} how job {} ended: {error}", job()),
+        Err(why) => weir_guest::warn!("cannot tell how job {} ended: {why}", job()),
     }
 }
 

@@ -14,8 +14,9 @@
 //!
 //! It runs fenced under its job's leader session (election `job-<id>`).
 //! Settings: `job-id` (a UUID); the job's shape ([`plan`]: `stages`,
-//! `inputs`, `arguments`); `artifact`, the path of the job's task
-//! component in a directory it is lent; `checkpoint-interval-ms`,
+//! `inputs`, `arguments`); the job's task component: `artifact-key`, the
+//! key its Dispatcher holds it under, or `artifact`, its path in a
+//! directory the JobMaster is lent; `checkpoint-interval-ms`,
 //! `checkpoint-directory`, `restart-attempts` and `restart-delay-ms`;
 //! `dispatcher` and `dispatcher-session`, where to report the job's end.
 //! Its resource id is its address.

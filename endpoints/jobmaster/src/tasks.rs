@@ -55,7 +55,7 @@ pub async fn deploy() {
     let ready = matches!(control::status(), JobStatus::Created | JobStatus::Restarting)
         && live() == 0
         && taken() >= plan::slots();
-    if weir_guest::config("artifact").is_none() || !ready {
+    if !names_component() || !ready {
         return;
     }
     control::switch(JobStatus::Running);
@@ -307,13 +307,33 @@ fn record(attempt: Uuid, state: ExecutionState, failure: Option<String>) {
     control::check_end();
 }
 
-/// The job's task component, from the file the `artifact` setting names.
-fn component() -> Result<Rc<Vec<u8>>, String> {
+/// Whether the job names its task component: `artifact-key`, the key its
+/// Dispatcher holds it under, or `artifact`, a file.
+fn names_component() -> bool {
+    weir_guest::config("artifact-key").is_some() || weir_guest::config("artifact").is_some()
+}
+
+/// The job's task component, fetched once: from the Dispatcher's memory
+/// (`artifact-key`), or read from the file `artifact` names.
+async fn component() -> Result<Rc<Vec<u8>>, String> {
     if let Some(bytes) = COMPONENT.with(|c| c.borrow().clone()) {
         return Ok(bytes);
     }
-    let path = weir_guest::config("artifact").ok_or("the job names no task component (`artifact`)")?;
-    let bytes = Rc::new(std::fs::read(&path).map_err(|error| format!("cannot read `{path}`: {error}"))?);
+    let bytes = match weir_guest::config("artifact-key").and_then(|key| key.parse::<u64>().ok()) {
+        Some(key) => {
+            let dispatcher = control::dispatcher().await?;
+            let bytes = dispatcher.request_component(key).await.map_err(|error| error.to_string())?;
+            if bytes.is_empty() {
+                return Err(format!("the Dispatcher holds no component under key {key}"));
+            }
+            bytes
+        }
+        None => {
+            let path = weir_guest::config("artifact").ok_or("the job names no task component (`artifact`)")?;
+            std::fs::read(&path).map_err(|error| format!("cannot read `{path}`: {error}"))?
+        }
+    };
+    let bytes = Rc::new(bytes);
     COMPONENT.with(|c| *c.borrow_mut() = Some(bytes.clone()));
     Ok(bytes)
 }
@@ -328,7 +348,7 @@ impl Guest for JobMaster {
     }
 
     async fn request_artifact() -> Vec<u8> {
-        component().map(|bytes| bytes.to_vec()).unwrap_or_else(|why| {
+        component().await.map(|bytes| bytes.to_vec()).unwrap_or_else(|why| {
             weir_guest::error!("cannot serve the job's task component: {why}");
             Vec::new()
         })

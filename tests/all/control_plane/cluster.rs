@@ -1,6 +1,6 @@
 //! A whole control plane on one host, driven through its Dispatcher: a
 //! leading ResourceManager, TaskExecutors, and a leading Dispatcher lent
-//! a directory of its own for job artifacts and checkpoints, and
+//! a directory of its own for checkpoints, and
 //! optionally a data directory that JobMasters read input from and tasks
 //! read and write.
 
@@ -232,7 +232,7 @@ impl Cluster {
         .await;
     }
 
-    /// The directory job artifacts are kept in.
+    /// The Dispatcher's directory, where checkpoints are kept.
     pub fn blobs(&self) -> &Path {
         &self.blobs
     }

@@ -89,9 +89,9 @@ async fn jobs_the_cluster_cannot_run_are_refused_and_leave_nothing_behind() {
     let why = refusal(cluster.submit(&Job::new("no input", 1, &wordcount)).await);
     assert!(why.contains("the job's arguments are wrong: word count needs `--input PATH`"), "{why}");
 
-    // Nothing of them is kept: no job, no artifact, no endpoint.
+    // Nothing of them is kept: no job, no file, no endpoint.
     assert_eq!(cluster.jobs().await, []);
-    assert_eq!(std::fs::read_dir(cluster.blobs()).unwrap().count(), 0, "no artifact kept");
+    assert_eq!(std::fs::read_dir(cluster.blobs()).unwrap().count(), 0, "no file kept");
     cluster.gone("check-", "the checked components stopped").await;
     let unknown = FencingToken::random();
     let why = cluster.status(unknown).await.unwrap_err();
