@@ -227,6 +227,7 @@ impl weir_guest::Endpoint for JobMaster {
         RM_HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(HeartbeatManager::receiver(&own_id(), None, Pulse)));
         control::start();
         checkpoints::start_periodic();
+        tasks::prefetch();
         weir_guest::info!("JobMaster of job {job} started; it needs {} slot(s)", required());
         weir_guest::leadership::on_each_leader(RESOURCE_MANAGER, |leader| {
             RM_LEADER.with(|current| *current.borrow_mut() = Some(leader));

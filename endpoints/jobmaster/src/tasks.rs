@@ -10,7 +10,8 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use futures::future::join_all;
+use futures::FutureExt;
+use futures::future::{LocalBoxFuture, Shared, join_all};
 
 use crate::exports::weir::flink::jobmaster_tasks::Guest;
 use crate::weir::flink::taskexecutor_tasks_client::{TaskDeployment, TaskexecutorTasksGateway};
@@ -31,8 +32,8 @@ struct Attempt {
 thread_local! {
     /// The tasks of the job's current run, by attempt.
     static ATTEMPTS: RefCell<BTreeMap<(u64, u64), Attempt>> = const { RefCell::new(BTreeMap::new()) };
-    /// The job's task component, read once.
-    static COMPONENT: RefCell<Option<Rc<Vec<u8>>>> = const { RefCell::new(None) };
+    /// The job's task component, fetched once (from [`prefetch`] on).
+    static COMPONENT: RefCell<Option<Fetch>> = const { RefCell::new(None) };
 }
 
 fn key(id: Uuid) -> (u64, u64) {
@@ -313,12 +314,34 @@ fn names_component() -> bool {
     weir_guest::config("artifact-key").is_some() || weir_guest::config("artifact").is_some()
 }
 
+/// The job's task component, as fetched once and shared by all who ask.
+type Fetch = Shared<LocalBoxFuture<'static, Result<Rc<Vec<u8>>, String>>>;
+
+/// Starts fetching the job's task component, so that it is at hand when
+/// the TaskExecutors ask for it.
+pub fn prefetch() {
+    if names_component() {
+        weir_guest::spawn(async {
+            if let Err(why) = component().await {
+                weir_guest::warn!("cannot fetch the job's task component: {why}");
+            }
+        });
+    }
+}
+
 /// The job's task component, fetched once: from the Dispatcher's memory
 /// (`artifact-key`), or read from the file `artifact` names.
 async fn component() -> Result<Rc<Vec<u8>>, String> {
-    if let Some(bytes) = COMPONENT.with(|c| c.borrow().clone()) {
-        return Ok(bytes);
+    let fetch = COMPONENT.with(|c| c.borrow_mut().get_or_insert_with(|| fetch().boxed_local().shared()).clone());
+    let fetched = fetch.await;
+    if fetched.is_err() {
+        // The next ask fetches again.
+        COMPONENT.with(|c| c.borrow_mut().take());
     }
+    fetched
+}
+
+async fn fetch() -> Result<Rc<Vec<u8>>, String> {
     let bytes = match weir_guest::config("artifact-key").and_then(|key| key.parse::<u64>().ok()) {
         Some(key) => {
             let dispatcher = control::dispatcher().await?;
@@ -333,9 +356,7 @@ async fn component() -> Result<Rc<Vec<u8>>, String> {
             std::fs::read(&path).map_err(|error| format!("cannot read `{path}`: {error}"))?
         }
     };
-    let bytes = Rc::new(bytes);
-    COMPONENT.with(|c| *c.borrow_mut() = Some(bytes.clone()));
-    Ok(bytes)
+    Ok(Rc::new(bytes))
 }
 
 impl Guest for JobMaster {
