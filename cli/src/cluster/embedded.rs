@@ -182,6 +182,65 @@ impl EmbeddedCluster {
         }
     }
 
+    /// Every job the Dispatcher knows, in submission order: its id, name
+    /// and status.
+    pub async fn jobs(&self) -> Result<Vec<(FencingToken, String, String)>, Error> {
+        let Some(Val::List(jobs)) = self.gateway()?.ask("list-jobs", vec![]).await? else {
+            return Err("list-jobs answered no list".into());
+        };
+        let overview = |job: Val| match job {
+            Val::Record(fields) => {
+                let id = match field(&fields, "id") {
+                    Some(Val::Record(id)) => {
+                        FencingToken::from_u64_pair(field_number(&id, "high"), field_number(&id, "low"))
+                    }
+                    _ => return None,
+                };
+                Some((id, field_text(&fields, "name"), field_text(&fields, "status")))
+            }
+            _ => None,
+        };
+        jobs.into_iter()
+            .map(|job| overview(job).ok_or_else(|| "list-jobs answered a job of another shape".into()))
+            .collect()
+    }
+
+    /// Cancels job `id`; returns once the cancellation began.
+    pub async fn cancel(&self, id: FencingToken) -> Result<(), Error> {
+        let (high, low) = id.as_u64_pair();
+        let gateway = self.gateway()?;
+        let args = gateway.parse_args("cancel-job", &[&format!("{{high: {high}, low: {low}}}")])?;
+        match gateway.ask("cancel-job", args).await? {
+            Some(Val::Result(Ok(_))) => Ok(()),
+            Some(Val::Result(Err(Some(why)))) => Err(text(&why).into()),
+            other => Err(format!("cancel-job answered {other:?}").into()),
+        }
+    }
+
+    /// The TaskExecutors the ResourceManager knows: each one's id, its
+    /// slots, and how many of them are free.
+    pub async fn task_managers(&self) -> Result<Vec<(String, u32, u32)>, Error> {
+        let leader = self.resource_manager.leader().ok_or("no ResourceManager leads")?;
+        let gateway = leader.fenced_gateway("weir:flink/resourcemanager@0.1.0", leader.fencing_token())?;
+        let Some(Val::List(all)) = gateway.ask("request-task-managers", vec![]).await? else {
+            return Err("request-task-managers answered no list".into());
+        };
+        let task_manager = |entry: Val| match entry {
+            Val::Tuple(mut pair) if pair.len() == 2 => {
+                let Val::List(slots) = pair.pop()? else { return None };
+                let free = slots
+                    .iter()
+                    .filter(|slot| matches!(slot, Val::Record(fields) if field(fields, "allocation") == Some(Val::Option(None))))
+                    .count();
+                Some((text(&pair.pop()?), slots.len() as u32, free as u32))
+            }
+            _ => None,
+        };
+        all.into_iter()
+            .map(|entry| task_manager(entry).ok_or_else(|| "request-task-managers answered another shape".into()))
+            .collect()
+    }
+
     fn gateway(&self) -> Result<GatewayClient, Error> {
         let leader = self.dispatcher.leader().ok_or("the Dispatcher does not lead")?;
         Ok(leader.fenced_gateway(DISPATCHER, leader.fencing_token())?)

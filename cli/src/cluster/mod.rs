@@ -3,14 +3,18 @@
 //! one a wasm component on one host ([`embedded`]). Given a job's task
 //! component it submits the job, shows its progress while it runs (tasks
 //! running, input read, completed checkpoints), prints its result and how
-//! long each phase took, and shuts the cluster down. Settings are Flink's
+//! long each phase took, and shuts the cluster down. While it runs it
+//! serves Flink's REST API ([`rest`]); `--keep-running` keeps it up after
+//! the job, or without one, as a session cluster. Settings are Flink's
 //! keys ([`settings`]).
 
 pub mod embedded;
 mod report;
+mod rest;
 pub mod settings;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use weir::FencingToken;
@@ -22,14 +26,20 @@ use embedded::{EmbeddedCluster, JobSpec};
 #[derive(Debug, clap::Args)]
 #[command(after_help = settings::help())]
 pub struct ClusterArgs {
-    /// The job's task component (world `weir:flink/task-endpoint`).
-    job: PathBuf,
+    /// The job's task component (world `weir:flink/task-endpoint`);
+    /// none for a session cluster (`--keep-running`).
+    job: Option<PathBuf>,
     /// The job's arguments, e.g. `--input PATH --output PATH`.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     arguments: Vec<String>,
     /// The job's parallelism (`parallelism.default` otherwise).
     #[arg(short, long)]
     parallelism: Option<u32>,
+    /// Keeps the cluster running after its job (or without one) until
+    /// Ctrl-C or SIGTERM: a session cluster to submit jobs to through its
+    /// REST API.
+    #[arg(long)]
+    keep_running: bool,
     /// A config file (TOML) of Flink's keys.
     #[arg(short, long)]
     config: Option<PathBuf>,
@@ -54,13 +64,21 @@ pub fn default_components() -> PathBuf {
 
 pub fn cluster(args: &ClusterArgs) -> Result<(), Error> {
     let settings = settings::read(args.config.as_deref(), &args.define)?;
-    let component = std::fs::read(&args.job).map_err(|e| format!("cannot read the job {}: {e}", args.job.display()))?;
+    let job = match &args.job {
+        Some(path) => {
+            let component = std::fs::read(path).map_err(|e| format!("cannot read the job {}: {e}", path.display()))?;
+            let name = path.file_stem().map_or_else(|| "job".into(), |stem| stem.to_string_lossy().into_owned());
+            Some((name, component))
+        }
+        None if args.keep_running => None,
+        None => return Err("name a job (`weir cluster JOB.wasm`), or run a session cluster with --keep-running".into()),
+    };
     crate::init_logging("warn");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(run(args, &settings, &component))
+    runtime.block_on(run(args, &settings, job))
 }
 
-async fn run(args: &ClusterArgs, settings: &settings::Settings, component: &[u8]) -> Result<(), Error> {
+async fn run(args: &ClusterArgs, settings: &settings::Settings, job: Option<(String, Vec<u8>)>) -> Result<(), Error> {
     let parallelism = args.parallelism.unwrap_or(settings.parallelism);
     let slots = settings.slots.unwrap_or(parallelism);
     let components = args.components.clone().unwrap_or_else(default_components);
@@ -68,31 +86,38 @@ async fn run(args: &ClusterArgs, settings: &settings::Settings, component: &[u8]
 
     let started = Instant::now();
     let control_plane = embedded::ControlPlane::load(&components, settings.compile_cache.as_deref())?;
-    let cluster = EmbeddedCluster::start(settings, &control_plane, slots).await?;
+    let cluster = Arc::new(EmbeddedCluster::start(settings, &control_plane, slots).await?);
     phases.add("cluster start", started.elapsed());
     println!(
         "cluster: {} TaskExecutor(s) of {slots} slot(s), started in {}",
         settings.task_managers,
         report::duration(started.elapsed())
     );
+    let listener = tokio::net::TcpListener::bind(&settings.rest).await.map_err(|e| {
+        format!("cannot serve the REST API at {}: {e}; set `rest.port` (0 picks a free one)", settings.rest)
+    })?;
+    println!("REST API at http://{}", listener.local_addr()?);
+    let (stop_rest, rest_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = rest::router(cluster.clone(), settings.rest_max_content_length);
+    let rest =
+        tokio::spawn(axum::serve(listener, api).with_graceful_shutdown(async { _ = rest_stopped.await }).into_future());
 
-    let id = FencingToken::random();
-    let name = args.job.file_stem().map_or_else(|| "job".into(), |stem| stem.to_string_lossy().into_owned());
-    let interval = settings.checkpoint_interval.map(|interval| u64::try_from(interval.as_millis()).unwrap_or(u64::MAX));
-    let uploaded = Instant::now();
-    let key = cluster.upload(component).await?;
-    phases.add("upload", uploaded.elapsed());
-    let job = JobSpec { name: &name, parallelism, arguments: &args.arguments, checkpoint_interval_ms: interval };
-    let submitted = Instant::now();
-    cluster.submit(id, &job, key).await?;
-    phases.add("submission", submitted.elapsed());
-    println!("job {id} ({name}) submitted, parallelism {parallelism}");
-
-    let outcome = follow(&cluster, id, submitted, &mut phases).await;
+    let ran = match job {
+        Some((name, component)) => Some(run_job(&cluster, args, settings, &name, &component, &mut phases).await),
+        None => None,
+    };
+    if args.keep_running {
+        println!("a session cluster: submit jobs to its REST API; Ctrl-C stops it");
+        crate::stopped().await?;
+    }
+    let _ = stop_rest.send(());
+    rest.await??;
+    let cluster = Arc::into_inner(cluster).ok_or("the REST API still holds the cluster")?;
     let shutdown = Instant::now();
     let closed = cluster.shutdown().await;
     phases.add("shutdown", shutdown.elapsed());
-    let outcome = outcome?;
+    let Some(ran) = ran else { return closed };
+    let (id, outcome) = ran?;
     report::result(&outcome, &args.arguments);
     phases.print();
     closed?;
@@ -100,6 +125,30 @@ async fn run(args: &ClusterArgs, settings: &settings::Settings, component: &[u8]
         "finished" => Ok(()),
         status => Err(format!("job {id} ended {status}: {}", outcome.failure.unwrap_or_default()).into()),
     }
+}
+
+/// Submits the job given on the command line and follows it to its end.
+async fn run_job(
+    cluster: &EmbeddedCluster,
+    args: &ClusterArgs,
+    settings: &settings::Settings,
+    name: &str,
+    component: &[u8],
+    phases: &mut report::Phases,
+) -> Result<(FencingToken, embedded::Outcome), Error> {
+    let parallelism = args.parallelism.unwrap_or(settings.parallelism);
+    let id = FencingToken::random();
+    let interval = settings.checkpoint_interval.map(|interval| u64::try_from(interval.as_millis()).unwrap_or(u64::MAX));
+    let uploaded = Instant::now();
+    let key = cluster.upload(component).await?;
+    phases.add("upload", uploaded.elapsed());
+    let job = JobSpec { name, parallelism, arguments: &args.arguments, checkpoint_interval_ms: interval };
+    let submitted = Instant::now();
+    cluster.submit(id, &job, key).await?;
+    phases.add("submission", submitted.elapsed());
+    println!("job {id} ({name}) submitted, parallelism {parallelism}");
+    let outcome = follow(cluster, id, submitted, phases).await?;
+    Ok((id, outcome))
 }
 
 /// Shows the job's progress until it ends; its outcome.

@@ -55,6 +55,13 @@ pub const KEYS: &[Key] = &[
         default: "the current directory",
         doc: "directories (comma-separated) tasks may read and write, at the same paths (weir's own key)",
     },
+    Key { name: "rest.bind-address", default: "127.0.0.1", doc: "where the REST API listens" },
+    Key { name: "rest.port", default: "8081", doc: "the REST API's port; 0 picks a free one" },
+    Key {
+        name: "rest.server.max-content-length",
+        default: "104857600",
+        doc: "the largest request body the REST API takes, in bytes (a job submission's component)",
+    },
     Key {
         name: "cluster.compile-cache",
         default: "$XDG_CACHE_HOME/weir, else ~/.cache/weir",
@@ -75,6 +82,9 @@ pub struct Settings {
     pub tmp_dir: PathBuf,
     pub data_dirs: Vec<PathBuf>,
     pub compile_cache: Option<PathBuf>,
+    /// Where the REST API listens: `address:port`.
+    pub rest: String,
+    pub rest_max_content_length: usize,
 }
 
 /// The values given, by key, with where each came from.
@@ -178,6 +188,12 @@ pub fn read(file: Option<&Path>, overrides: &[String]) -> Result<Settings, Error
         tmp_dir,
         data_dirs,
         compile_cache,
+        rest: format!(
+            "{}:{}",
+            given.get("rest.bind-address").map_or("127.0.0.1", |(address, _)| address),
+            given.number("rest.port")?.unwrap_or(8081)
+        ),
+        rest_max_content_length: given.number("rest.server.max-content-length")?.map_or(100 << 20, |n| n as usize),
     })
 }
 

@@ -56,7 +56,7 @@ pub async fn keep(component: Vec<u8>) -> Result<u64, String> {
     let options = ChildOptions::new(format!("check-{}", weir_guest::new_uuid()));
     let instance = Child::start(ComponentSource::Bytes(component.clone()), options)
         .await
-        .map_err(|error| format!("the component does not start as an endpoint: {error}"))?;
+        .map_err(|error| format!("the component does not start as an endpoint: {}", error.message()))?;
     let task = match TaskGateway::connect(instance.address(), None).await {
         Ok(task) => task,
         Err(error) => {

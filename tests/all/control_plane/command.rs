@@ -24,6 +24,8 @@ fn weir_cluster_runs_word_count_to_its_exact_result() {
         "-p",
         "2",
         "-D",
+        "rest.port=0",
+        "-D",
         "minicluster.number-of-taskmanagers=2",
         "-D",
         "execution.checkpointing.interval=20 ms",

@@ -8,12 +8,14 @@
 //! deploys the job's tasks into them, each a child endpoint of its
 //! TaskExecutor, and follows them to the job's end (§8): [`protocols`].
 //! The Dispatcher takes jobs, refuses bad ones, starts a JobMaster for
-//! each and answers for them (§6): [`dispatcher`].
+//! each and answers for them (§6): [`dispatcher`]. `weir cluster` runs
+//! them all ([`command`]) and serves Flink's REST API ([`rest`]).
 
 mod cluster;
 mod command;
 mod dispatcher;
 mod protocols;
+mod rest;
 mod wordcount;
 
 use std::collections::BTreeMap;

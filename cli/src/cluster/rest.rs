@@ -1,0 +1,240 @@
+//! Flink's REST API over an embedded cluster, on HTTP/1.1 (axum): Flink's
+//! paths, JSON field names and error shape (`{"errors": [...]}`), so that
+//! scripts and habits formed on Flink's API carry over. Job ids are
+//! written as Flink writes them, 32 hexadecimal digits, and read with or
+//! without hyphens.
+//!
+//! Served: `GET /overview`, `GET /config`, `GET /jobs`, `GET
+//! /jobs/overview`, `GET /jobs/{jobid}`, `PATCH /jobs/{jobid}?mode=cancel`
+//! (202), `GET /taskmanagers` and `POST /jobs`. A submission is multipart
+//! (Flink's JobGraph is Java-serialised; weir's description is its own): a
+//! `component` part, the task component's bytes, and a `job` part, JSON:
+//! `{"name": "wordcount", "parallelism": 2, "arguments": ["--input", ...],
+//! "checkpointInterval": 1000}` (all but `name` optional). It answers 202
+//! with `{"jobUrl": "/jobs/<id>"}`. A malformed request gets 400, an
+//! unknown job 404, a body over `rest.server.max-content-length` 413, each
+//! with a message; none of them reaches the cluster.
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value as JsonValue, json};
+use weir::FencingToken;
+
+use super::embedded::{EmbeddedCluster, JobSpec};
+use crate::Error;
+
+/// A failed request: its status and why, as Flink's `{"errors": [...]}`.
+struct Failure(StatusCode, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "errors": [self.1] }))).into_response()
+    }
+}
+
+/// The cluster failed to answer: 500, with its message.
+fn internal(error: Error) -> Failure {
+    Failure(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+}
+
+fn bad_request(why: impl Into<String>) -> Failure {
+    Failure(StatusCode::BAD_REQUEST, why.into())
+}
+
+type Answer = Result<Json<JsonValue>, Failure>;
+type Cluster = State<Arc<EmbeddedCluster>>;
+
+/// The API's routes over `cluster`; bodies over `max_content_length`
+/// bytes are refused with 413.
+pub fn router(cluster: Arc<EmbeddedCluster>, max_content_length: usize) -> Router {
+    Router::new()
+        .route("/overview", get(overview))
+        .route("/config", get(config))
+        .route("/jobs", get(jobs).post(submit))
+        .route("/jobs/overview", get(jobs_overview))
+        .route("/jobs/{jobid}", get(job).patch(cancel))
+        .route("/taskmanagers", get(task_managers))
+        .fallback(async || Failure(StatusCode::NOT_FOUND, "Not found: no such REST path".into()))
+        .layer(DefaultBodyLimit::max(max_content_length))
+        .with_state(cluster)
+}
+
+/// A job id as Flink writes it: 32 hexadecimal digits.
+fn written(id: FencingToken) -> String {
+    let (high, low) = id.as_u64_pair();
+    format!("{high:016x}{low:016x}")
+}
+
+/// A job's state as Flink writes it (`RUNNING`).
+fn state(status: &str) -> String {
+    status.to_uppercase()
+}
+
+/// The job `text` names, if the cluster knows it: its name and status.
+async fn known(cluster: &EmbeddedCluster, text: &str) -> Result<(FencingToken, String, String), Failure> {
+    let uuid = uuid::Uuid::parse_str(text)
+        .map_err(|_| bad_request(format!("`{text}` is not a job id: 32 hexadecimal digits")))?;
+    let (high, low) = uuid.as_u64_pair();
+    let id = FencingToken::from_u64_pair(high, low);
+    let jobs = cluster.jobs().await.map_err(internal)?;
+    jobs.into_iter()
+        .find(|(known, _, _)| *known == id)
+        .ok_or_else(|| Failure(StatusCode::NOT_FOUND, format!("Job {} not found", written(id))))
+}
+
+async fn overview(State(cluster): Cluster) -> Answer {
+    let task_managers = cluster.task_managers().await.map_err(internal)?;
+    let jobs = cluster.jobs().await.map_err(internal)?;
+    let count = |status: &str| jobs.iter().filter(|(_, _, known)| known == status).count();
+    let ended = ["finished", "canceled", "failed"];
+    let running = jobs.iter().filter(|(_, _, status)| !ended.contains(&status.as_str())).count();
+    Ok(Json(json!({
+        "taskmanagers": task_managers.len(),
+        "slots-total": task_managers.iter().map(|(_, slots, _)| slots).sum::<u32>(),
+        "slots-available": task_managers.iter().map(|(_, _, free)| free).sum::<u32>(),
+        "jobs-running": running,
+        "jobs-finished": count("finished"),
+        "jobs-cancelled": count("canceled"),
+        "jobs-failed": count("failed"),
+        "flink-version": concat!("weir ", env!("CARGO_PKG_VERSION")),
+    })))
+}
+
+async fn config() -> Json<JsonValue> {
+    Json(json!({
+        "refresh-interval": 3000,
+        "timezone-name": "UTC",
+        "timezone-offset": 0,
+        "flink-version": concat!("weir ", env!("CARGO_PKG_VERSION")),
+        "features": { "web-submit": false, "web-cancel": true },
+    }))
+}
+
+async fn jobs(State(cluster): Cluster) -> Answer {
+    let jobs = cluster.jobs().await.map_err(internal)?;
+    let jobs: Vec<JsonValue> =
+        jobs.into_iter().map(|(id, _, status)| json!({ "id": written(id), "status": state(&status) })).collect();
+    Ok(Json(json!({ "jobs": jobs })))
+}
+
+/// One job's details as `/jobs/overview` and `/jobs/{jobid}` show them.
+async fn details(cluster: &EmbeddedCluster, id: FencingToken, name: String) -> Result<JsonValue, Failure> {
+    let details = cluster.details(id).await.map_err(internal)?;
+    Ok(json!({
+        "jid": written(id),
+        "name": name,
+        "state": state(&details.status),
+        "tasks": { "total": details.tasks, "running": details.running },
+        "checkpoints": { "completed": details.checkpoints },
+        "restarts": details.restarts,
+        "records-read": details.records_read,
+        "input": { "bytes": details.input_bytes, "assigned": details.input_assigned },
+    }))
+}
+
+async fn jobs_overview(State(cluster): Cluster) -> Answer {
+    let mut overviews = Vec::new();
+    for (id, name, _) in cluster.jobs().await.map_err(internal)? {
+        overviews.push(details(&cluster, id, name).await?);
+    }
+    Ok(Json(json!({ "jobs": overviews })))
+}
+
+async fn job(State(cluster): Cluster, Path(jobid): Path<String>) -> Answer {
+    let (id, name, _) = known(&cluster, &jobid).await?;
+    Ok(Json(details(&cluster, id, name).await?))
+}
+
+#[derive(Deserialize)]
+struct Mode {
+    mode: Option<String>,
+}
+
+async fn cancel(State(cluster): Cluster, Path(jobid): Path<String>, Query(mode): Query<Mode>) -> Response {
+    let cancelled = async {
+        match mode.mode.as_deref() {
+            Some("cancel") => {}
+            Some(other) => return Err(bad_request(format!("mode `{other}` is not supported; use `mode=cancel`"))),
+            None => return Err(bad_request("say what to do: `PATCH /jobs/{jobid}?mode=cancel`")),
+        }
+        let (id, _, _) = known(&cluster, &jobid).await?;
+        cluster.cancel(id).await.map_err(|why| Failure(StatusCode::CONFLICT, why.to_string()))
+    };
+    match cancelled.await {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({}))).into_response(),
+        Err(failure) => failure.into_response(),
+    }
+}
+
+async fn task_managers(State(cluster): Cluster) -> Answer {
+    let all = cluster.task_managers().await.map_err(internal)?;
+    let all: Vec<JsonValue> =
+        all.into_iter().map(|(id, slots, free)| json!({ "id": id, "slotsNumber": slots, "freeSlots": free })).collect();
+    Ok(Json(json!({ "taskmanagers": all })))
+}
+
+/// The `job` part of a submission.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Submission {
+    name: String,
+    #[serde(default = "one")]
+    parallelism: u32,
+    #[serde(default)]
+    arguments: Vec<String>,
+    checkpoint_interval: Option<u64>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Reads a submission's parts: the component's bytes and the job.
+async fn parts(mut multipart: Multipart) -> Result<(Vec<u8>, Submission), Failure> {
+    let (mut component, mut job) = (None, None);
+    while let Some(field) = multipart.next_field().await.map_err(|error| Failure(error.status(), error.body_text()))? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = field.bytes().await.map_err(|error| Failure(error.status(), error.body_text()))?;
+        match name.as_str() {
+            "component" => component = Some(bytes.to_vec()),
+            "job" => {
+                let parsed = serde_json::from_slice::<Submission>(&bytes)
+                    .map_err(|error| bad_request(format!("the `job` part is not a job description: {error}")))?;
+                job = Some(parsed);
+            }
+            other => {
+                return Err(bad_request(format!("unknown part `{other}`; a submission has `component` and `job`")));
+            }
+        }
+    }
+    let component =
+        component.ok_or_else(|| bad_request("the `component` part is missing: the task component's bytes"))?;
+    let job = job.ok_or_else(|| bad_request("the `job` part is missing: `{\"name\": ..., \"parallelism\": ...}`"))?;
+    Ok((component, job))
+}
+
+async fn submit(State(cluster): Cluster, multipart: Multipart) -> Response {
+    let submitted = async {
+        let (component, job) = parts(multipart).await?;
+        let key = cluster.upload(&component).await.map_err(|why| bad_request(why.to_string()))?;
+        let id = FencingToken::random();
+        let spec = JobSpec {
+            name: &job.name,
+            parallelism: job.parallelism,
+            arguments: &job.arguments,
+            checkpoint_interval_ms: job.checkpoint_interval,
+        };
+        cluster.submit(id, &spec, key).await.map_err(|why| bad_request(why.to_string()))?;
+        Ok::<_, Failure>(id)
+    };
+    match submitted.await {
+        Ok(id) => (StatusCode::ACCEPTED, Json(json!({ "jobUrl": format!("/jobs/{}", written(id)) }))).into_response(),
+        Err(failure) => failure.into_response(),
+    }
+}

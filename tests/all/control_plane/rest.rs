@@ -1,0 +1,166 @@
+//! Flink's REST API, over real HTTP, on a `weir cluster --keep-running`
+//! process (a session cluster): the overview and the TaskExecutors, a job
+//! submitted as a multipart upload and followed to its end, a job
+//! cancelled, and bad requests answered 400, 404, 409 and 413 with a
+//! message, none of which disturbs the cluster; SIGTERM stops it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+use weir_tests::artifacts;
+use weir_tests::process::weir_binary;
+
+/// A `weir cluster --keep-running` process and its REST API's address.
+struct Session {
+    process: Child,
+    api: String,
+}
+
+impl Session {
+    fn start(settings: &[&str]) -> Self {
+        let mut command = Command::new(weir_binary());
+        command.args(["cluster", "--keep-running", "-D", "rest.port=0", "-D", "taskmanager.numberOfTaskSlots=2"]);
+        for setting in settings {
+            command.args(["-D", setting]);
+        }
+        let mut process = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("cannot run weir");
+        let mut stdout = BufReader::new(process.stdout.take().unwrap()).lines();
+        let api = stdout
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|line| line.strip_prefix("REST API at ").map(str::to_owned))
+            .expect("the cluster says where its REST API is");
+        // The rest of what it prints, read so that it can print.
+        std::thread::spawn(move || stdout.for_each(drop));
+        Self { process, api }
+    }
+
+    /// Sends `method` to `path` with `body` of `content_type`, if any: the
+    /// status and the JSON answer.
+    fn call(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> (u16, Json) {
+        let url = format!("{}{path}", self.api);
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let response = match (method, body) {
+            ("GET", None) => agent.get(&url).call(),
+            ("PATCH", None) => agent.patch(&url).send_empty(),
+            ("POST", Some((content_type, body))) => agent.post(&url).header("Content-Type", content_type).send(&body),
+            other => panic!("no such call: {other:?}"),
+        };
+        let mut response = response.expect("an HTTP answer");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().expect("a body");
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
+    }
+
+    fn get(&self, path: &str) -> Json {
+        let (status, answer) = self.call("GET", path, None);
+        assert_eq!(status, 200, "GET {path}: {answer}");
+        answer
+    }
+
+    /// Submits `component` with the job description `job` (multipart).
+    fn submit(&self, component: &[u8], job: &str) -> (u16, Json) {
+        let boundary = "weir-test-boundary";
+        let mut body = Vec::new();
+        for (name, content) in [("component", component), ("job", job.as_bytes())] {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            );
+            body.extend_from_slice(content);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        self.call("POST", "/jobs", Some((&format!("multipart/form-data; boundary={boundary}"), body)))
+    }
+
+    /// Polls job `url` until its state is `state`.
+    fn until_state(&self, url: &str, state: &str) {
+        let deadline = Instant::now() + weir_tests::PATIENCE;
+        loop {
+            let job = self.get(url);
+            if job["state"] == state {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{url} never reached {state}: {job}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn error(answer: &Json) -> &str {
+    answer["errors"][0].as_str().unwrap_or_default()
+}
+
+#[test]
+fn the_rest_api_submits_follows_and_cancels_jobs_and_refuses_bad_requests() {
+    let session = Session::start(&["rest.server.max-content-length=1000000"]);
+    let overview = session.get("/overview");
+    assert_eq!((overview["taskmanagers"].as_u64(), overview["slots-total"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(overview["slots-available"].as_u64(), Some(2));
+    let task_managers = session.get("/taskmanagers");
+    assert_eq!(task_managers["taskmanagers"][0]["slotsNumber"].as_u64(), Some(2), "{task_managers}");
+    assert!(session.get("/config")["flink-version"].as_str().is_some_and(|version| version.starts_with("weir")));
+
+    // A job, submitted as Flink's client does (multipart), to its end.
+    let trivial = std::fs::read(artifacts::TRIVIAL_TASK).unwrap();
+    let (status, submitted) = session.submit(&trivial, r#"{"name": "trivial", "parallelism": 2}"#);
+    assert_eq!(status, 202, "{submitted}");
+    let url = submitted["jobUrl"].as_str().unwrap().to_owned();
+    let id = url.strip_prefix("/jobs/").unwrap().to_owned();
+    assert_eq!(id.len(), 32, "a job id as Flink writes it: {id}");
+    session.until_state(&url, "FINISHED");
+    assert_eq!(session.get("/jobs")["jobs"][0], serde_json::json!({ "id": id, "status": "FINISHED" }));
+    assert_eq!(session.get("/jobs/overview")["jobs"][0]["name"], "trivial");
+
+    // A job that runs until it is cancelled.
+    let (status, endless) = session.submit(&trivial, r#"{"name": "endless", "arguments": ["--forever"]}"#);
+    assert_eq!(status, 202, "{endless}");
+    let endless = endless["jobUrl"].as_str().unwrap().to_owned();
+    session.until_state(&endless, "RUNNING");
+    let (status, _) = session.call("PATCH", &format!("{endless}?mode=cancel"), None);
+    assert_eq!(status, 202);
+    session.until_state(&endless, "CANCELED");
+    let (status, again) = session.call("PATCH", &format!("{endless}?mode=cancel"), None);
+    assert_eq!((status, error(&again).contains("has ended already (canceled)")), (409, true), "{again}");
+
+    // Bad requests: each answered with what is wrong, the cluster untouched.
+    let (status, answer) = session.call("GET", "/jobs/not-a-job", None);
+    assert_eq!((status, error(&answer).contains("is not a job id")), (400, true), "{answer}");
+    let (status, answer) = session.call("GET", "/jobs/00000000000000000000000000000001", None);
+    assert_eq!((status, error(&answer)), (404, "Job 00000000000000000000000000000001 not found"));
+    let (status, answer) = session.call("PATCH", &format!("{url}?mode=stop"), None);
+    assert_eq!((status, error(&answer).contains("use `mode=cancel`")), (400, true), "{answer}");
+    let (status, answer) = session.submit(b"not a component", r#"{"name": "garbage"}"#);
+    assert_eq!((status, error(&answer).contains("does not start as an endpoint")), (400, true), "{answer}");
+    let (status, answer) = session.submit(&trivial, r#"{"parallelism": 2}"#);
+    assert_eq!((status, error(&answer).contains("the `job` part is not a job description")), (400, true), "{answer}");
+    let (status, answer) = session.submit(&vec![0; 2_000_000], r#"{"name": "huge"}"#);
+    assert_eq!(status, 413, "{answer}");
+    let (status, answer) = session.call("GET", "/no/such/path", None);
+    assert_eq!(status, 404, "{answer}");
+    let overview = session.get("/overview");
+    assert_eq!(
+        (overview["jobs-finished"].as_u64(), overview["jobs-cancelled"].as_u64(), overview["jobs-running"].as_u64()),
+        (Some(1), Some(1), Some(0)),
+        "{overview}"
+    );
+    let (status, next) = session.submit(&trivial, r#"{"name": "next"}"#);
+    assert_eq!(status, 202, "{next}");
+    session.until_state(next["jobUrl"].as_str().unwrap(), "FINISHED");
+
+    // SIGTERM stops it, orderly.
+    let mut session = session;
+    let stopped = Command::new("kill").args(["-TERM", &session.process.id().to_string()]).status().unwrap();
+    assert!(stopped.success());
+    let exit = session.process.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
