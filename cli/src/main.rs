@@ -1,12 +1,14 @@
-//! The `weir` command: runs an embedded host from a config file, calls an
-//! endpoint of a running host, benchmarks the RPC layer, and derives client
-//! WIT from gateway WIT.
+//! The `weir` command: runs an embedded host from a config file or an
+//! embedded cluster, talks to a cluster's REST API, calls an endpoint of a
+//! running host, benchmarks the RPC layer, and derives client WIT from
+//! gateway WIT.
 //!
 //! The host itself is the `weir` library; this crate is only its command
 //! line, so a program that embeds a host does not carry the CLI's weight.
 
 mod bench;
 mod call;
+mod client;
 mod cluster;
 mod config;
 mod invoke;
@@ -33,6 +35,12 @@ enum Command {
     Run(run::RunArgs),
     /// Runs an embedded cluster and a job on it, to its result.
     Cluster(cluster::ClusterArgs),
+    /// A cluster's overview, through its REST API.
+    Info(client::Target),
+    /// The jobs of a cluster, through its REST API.
+    List(client::Target),
+    /// Cancels a job of a cluster, through its REST API.
+    Cancel(client::CancelArgs),
     /// Calls one gateway function of an endpoint on a running host.
     Call(call::CallArgs),
     /// Measures the RPC layer on this machine and prints a table.
@@ -77,6 +85,9 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Cluster(args) => cluster::cluster(&args),
+        Command::Info(target) => client::info(&target),
+        Command::List(target) => client::list(&target),
+        Command::Cancel(args) => client::cancel(&args),
         Command::Call(args) => call::call(&args),
         Command::Bench(args) => bench::bench(&args),
         Command::BenchPeer(args) => bench::remote::peer(&args),

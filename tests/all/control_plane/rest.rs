@@ -2,7 +2,8 @@
 //! process (a session cluster): the overview and the TaskExecutors, a job
 //! submitted as a multipart upload and followed to its end, a job
 //! cancelled, and bad requests answered 400, 404, 409 and 413 with a
-//! message, none of which disturbs the cluster; SIGTERM stops it.
+//! message, none of which disturbs the cluster; `weir list`, `cancel` and
+//! `info` against it, and against nothing; SIGTERM stops it.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -54,6 +55,13 @@ impl Session {
         (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
     }
 
+    /// Runs `weir <command>` against this cluster: its standard output, or
+    /// its error.
+    fn weir(&self, command: &[&str]) -> Result<String, String> {
+        let jobmanager = self.api.trim_start_matches("http://");
+        client(command, jobmanager)
+    }
+
     fn get(&self, path: &str) -> Json {
         let (status, answer) = self.call("GET", path, None);
         assert_eq!(status, 200, "GET {path}: {answer}");
@@ -96,6 +104,16 @@ impl Drop for Session {
     }
 }
 
+/// Runs `weir <command> --jobmanager <jobmanager>`: its standard output, or
+/// its error.
+fn client(command: &[&str], jobmanager: &str) -> Result<String, String> {
+    let ran = Command::new(weir_binary()).args(command).args(["--jobmanager", jobmanager]).output().unwrap();
+    match ran.status.success() {
+        true => Ok(String::from_utf8_lossy(&ran.stdout).into_owned()),
+        false => Err(String::from_utf8_lossy(&ran.stderr).into_owned()),
+    }
+}
+
 fn error(answer: &Json) -> &str {
     answer["errors"][0].as_str().unwrap_or_default()
 }
@@ -120,14 +138,15 @@ fn the_rest_api_submits_follows_and_cancels_jobs_and_refuses_bad_requests() {
     session.until_state(&url, "FINISHED");
     assert_eq!(session.get("/jobs")["jobs"][0], serde_json::json!({ "id": id, "status": "FINISHED" }));
     assert_eq!(session.get("/jobs/overview")["jobs"][0]["name"], "trivial");
+    assert_eq!(session.weir(&["list"]), Ok(format!("{id} : trivial (FINISHED)\n")));
 
     // A job that runs until it is cancelled.
     let (status, endless) = session.submit(&trivial, r#"{"name": "endless", "arguments": ["--forever"]}"#);
     assert_eq!(status, 202, "{endless}");
     let endless = endless["jobUrl"].as_str().unwrap().to_owned();
     session.until_state(&endless, "RUNNING");
-    let (status, _) = session.call("PATCH", &format!("{endless}?mode=cancel"), None);
-    assert_eq!(status, 202);
+    let endless_id = endless.trim_start_matches("/jobs/");
+    assert_eq!(session.weir(&["cancel", endless_id]), Ok(format!("Cancelled job {endless_id}.\n")));
     session.until_state(&endless, "CANCELED");
     let (status, again) = session.call("PATCH", &format!("{endless}?mode=cancel"), None);
     assert_eq!((status, error(&again).contains("has ended already (canceled)")), (409, true), "{again}");
@@ -156,6 +175,14 @@ fn the_rest_api_submits_follows_and_cancels_jobs_and_refuses_bad_requests() {
     let (status, next) = session.submit(&trivial, r#"{"name": "next"}"#);
     assert_eq!(status, 202, "{next}");
     session.until_state(next["jobUrl"].as_str().unwrap(), "FINISHED");
+
+    let info = session.weir(&["info"]).unwrap();
+    assert!(info.starts_with("1 TaskManager(s), 2 slot(s), 2 available; jobs: 0 running, 2 finished"), "{info}");
+    let refused = session.weir(&["cancel", "not-a-job"]).unwrap_err();
+    assert!(refused.contains("`not-a-job` is not a job id"), "{refused}");
+    let nowhere = client(&["list"], "127.0.0.1:1").unwrap_err();
+    assert!(nowhere.contains("cannot reach a cluster's REST API at http://127.0.0.1:1"), "{nowhere}");
+    assert_eq!(nowhere.lines().count(), 1, "one line: {nowhere}");
 
     // SIGTERM stops it, orderly.
     let mut session = session;
