@@ -5,6 +5,7 @@
 //! of its Dispatcher submits jobs and follows them.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use wasmtime::component::Val;
 use weir::{
@@ -162,24 +163,17 @@ impl EmbeddedCluster {
                 if self.dispatcher.leader().is_some() && self.registered().await == task_managers as usize {
                     return;
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         };
-        tokio::time::timeout(std::time::Duration::from_secs(30), ready)
+        tokio::time::timeout(Duration::from_secs(30), ready)
             .await
             .map_err(|_| "the embedded cluster did not come up within 30 s".into())
     }
 
     /// How many TaskExecutors the ResourceManager knows.
     async fn registered(&self) -> usize {
-        let Some(leader) = self.resource_manager.leader() else { return 0 };
-        let Ok(gateway) = leader.fenced_gateway("weir:flink/resourcemanager@0.1.0", leader.fencing_token()) else {
-            return 0;
-        };
-        match gateway.ask("request-task-managers", vec![]).await {
-            Ok(Some(Val::List(all))) => all.len(),
-            _ => 0,
-        }
+        self.task_managers().await.map_or(0, |all| all.len())
     }
 
     /// Every job the Dispatcher knows, in submission order: its id, name
@@ -207,14 +201,7 @@ impl EmbeddedCluster {
 
     /// Cancels job `id`; returns once the cancellation began.
     pub async fn cancel(&self, id: FencingToken) -> Result<(), Error> {
-        let (high, low) = id.as_u64_pair();
-        let gateway = self.gateway()?;
-        let args = gateway.parse_args("cancel-job", &[&format!("{{high: {high}, low: {low}}}")])?;
-        match gateway.ask("cancel-job", args).await? {
-            Some(Val::Result(Ok(_))) => Ok(()),
-            Some(Val::Result(Err(Some(why)))) => Err(text(&why).into()),
-            other => Err(format!("cancel-job answered {other:?}").into()),
-        }
+        self.ask_about("cancel-job", id, None).await.map(drop)
     }
 
     /// The TaskExecutors the ResourceManager knows: each one's id, its
@@ -249,7 +236,7 @@ impl EmbeddedCluster {
     /// Uploads a job's task component (Flink's BlobServer upload, in one
     /// copy), which the Dispatcher checks; the key a submission names it by.
     pub async fn upload(&self, component: &[u8]) -> Result<u64, Error> {
-        let gateway = self.gateway()?.with_timeout(std::time::Duration::from_secs(60));
+        let gateway = self.gateway()?.with_timeout(Duration::from_secs(60));
         let uploaded = gateway.ask_values("upload-component", vec![Value::Bytes(component.to_vec().into())]).await?;
         match uploaded.map(Value::into_val) {
             Some(Val::Result(Ok(Some(key)))) => match *key {
@@ -264,17 +251,16 @@ impl EmbeddedCluster {
     /// Submits a job whose component was uploaded under `component`;
     /// returns once the Dispatcher accepted it.
     pub async fn submit(&self, id: FencingToken, job: &JobSpec<'_>, component: u64) -> Result<(), Error> {
-        let (high, low) = id.as_u64_pair();
         let arguments: Vec<String> = job.arguments.iter().map(|argument| format!("{argument:?}")).collect();
         let interval = job.checkpoint_interval_ms.map_or("none".to_owned(), |ms| format!("some({ms})"));
         let description = format!(
-            "{{id: {{high: {high}, low: {low}}}, name: {:?}, parallelism: {}, arguments: [{}], \
-             checkpoint-interval-ms: {interval}}}",
+            "{{id: {}, name: {:?}, parallelism: {}, arguments: [{}], checkpoint-interval-ms: {interval}}}",
+            job_id(id),
             job.name,
             job.parallelism,
             arguments.join(", ")
         );
-        let gateway = self.gateway()?.with_timeout(std::time::Duration::from_secs(60));
+        let gateway = self.gateway()?.with_timeout(Duration::from_secs(60));
         let args = gateway.parse_args("submit-job", &[&description, &component.to_string()])?;
         match gateway.ask("submit-job", args).await? {
             Some(Val::Result(Ok(_))) => Ok(()),
@@ -292,17 +278,33 @@ impl EmbeddedCluster {
         self.submit(id, job, key).await
     }
 
-    /// Asks `function` about job `id`; the `ok` value's record fields.
-    async fn ask_job(&self, function: &str, id: FencingToken) -> Result<Vec<(String, Val)>, Error> {
-        let (high, low) = id.as_u64_pair();
-        let gateway = self.gateway()?.with_timeout(std::time::Duration::MAX);
-        let args = gateway.parse_args(function, &[&format!("{{high: {high}, low: {low}}}")])?;
+    /// Asks `function` about job `id`, waiting up to `timeout` (the host's
+    /// ask timeout if none); its `ok` value, if it has one, or the
+    /// Dispatcher's reason as the error.
+    async fn ask_about(
+        &self,
+        function: &str,
+        id: FencingToken,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Val>, Error> {
+        let gateway = self.gateway()?;
+        let gateway = match timeout {
+            Some(timeout) => gateway.with_timeout(timeout),
+            None => gateway,
+        };
+        let args = gateway.parse_args(function, &[&job_id(id)])?;
         match gateway.ask(function, args).await? {
-            Some(Val::Result(Ok(Some(value)))) => match *value {
-                Val::Record(fields) => Ok(fields),
-                other => Err(format!("{function} answered {other:?}").into()),
-            },
+            Some(Val::Result(Ok(value))) => Ok(value.map(|value| *value)),
             Some(Val::Result(Err(Some(why)))) => Err(text(&why).into()),
+            other => Err(format!("{function} answered {other:?}").into()),
+        }
+    }
+
+    /// Asks `function` about job `id`, however long it takes to answer;
+    /// the `ok` value's record fields.
+    async fn ask_job(&self, function: &str, id: FencingToken) -> Result<Vec<(String, Val)>, Error> {
+        match self.ask_about(function, id, Some(Duration::MAX)).await? {
+            Some(Val::Record(fields)) => Ok(fields),
             other => Err(format!("{function} answered {other:?}").into()),
         }
     }
@@ -350,10 +352,10 @@ impl EmbeddedCluster {
     pub async fn shutdown(self) -> Result<(), Error> {
         let job_masters_gone = async {
             while self.host.endpoints().iter().any(|endpoint| endpoint.id.starts_with("jobmaster-")) {
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         };
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), job_masters_gone).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), job_masters_gone).await;
         self.dispatcher.close().await;
         for task_executor in &self.task_executors {
             if let Err(failure) = task_executor.close().await {
@@ -365,6 +367,12 @@ impl EmbeddedCluster {
         let _ = std::fs::remove_dir_all(&self.work);
         Ok(stopped?)
     }
+}
+
+/// Job `id` as a `job-id` record, in WAVE.
+fn job_id(id: FencingToken) -> String {
+    let (high, low) = id.as_u64_pair();
+    format!("{{high: {high}, low: {low}}}")
 }
 
 fn text(value: &Val) -> String {

@@ -71,6 +71,7 @@ pub async fn deploy() {
             .collect()
     });
     let token = weir_guest::fencing_token().expect("checked in on-start");
+    let checkpointing = checkpoints::periodic().is_some();
     // Every attempt is known before any task runs, so that the first to
     // finish does not look like the last.
     let stages = plan::stages();
@@ -98,7 +99,7 @@ pub async fn deploy() {
                 restore: restored.as_ref().and_then(|checkpoint| checkpoint.state(index as u32, subtask)),
                 consumers: Vec::new(),
                 producers,
-                checkpointing: checkpoints::periodic().is_some(),
+                checkpointing,
             };
             (task_manager, deployment)
         });

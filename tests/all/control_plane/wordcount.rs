@@ -103,13 +103,18 @@ fn wordcount() -> Vec<u8> {
     std::fs::read(artifacts::WORDCOUNT).unwrap()
 }
 
+/// A cluster on one host with two TaskExecutors, lent `data`.
+async fn two_task_executors(data: &Data, name: &str) -> Cluster {
+    let cluster = Cluster::on(cluster_host(config(), HaConfig::Embedded), name, Some(&data.root));
+    cluster.add_task_executors(&cluster.host, name, 2).await;
+    cluster
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn word_count_counts_every_word_exactly_once_with_checkpoints() {
     let data = Data::new("checkpoints");
     write_input(&data.input(), 4, 300_000);
-    let host = cluster_host(config(), HaConfig::Embedded);
-    let cluster = Cluster::on(host, "wordcount", Some(&data.root));
-    cluster.add_task_executors(&cluster.host, "wordcount", 2).await;
+    let cluster = two_task_executors(&data, "wordcount").await;
     let (input, output) = (data.input().display().to_string(), data.output().display().to_string());
     let component = wordcount();
     let arguments = ["--input", &input, "--output", &output, "--pause-ms", "50"];
@@ -184,9 +189,7 @@ async fn word_count_counts_every_word_exactly_once_with_checkpoints() {
 async fn a_job_restarted_from_its_final_checkpoint_commits_the_same_counts_once() {
     let data = Data::new("final");
     write_input(&data.input(), 2, 100_000);
-    let host = cluster_host(config(), HaConfig::Embedded);
-    let cluster = Cluster::on(host, "final", Some(&data.root));
-    cluster.add_task_executors(&cluster.host, "final", 2).await;
+    let cluster = two_task_executors(&data, "final").await;
     let (input, output) = (data.input().display().to_string(), data.output().display().to_string());
     let component = wordcount();
     let arguments = ["--input", &input, "--output", &output, "--fail-before-commit"];
