@@ -85,7 +85,9 @@ pub const RPC_WIT: &[(&str, &str)] = &[
 ];
 
 pub use bindings::weir::rpc::{runtime, types};
-pub use main_thread::{CallTimedOut, ScheduledTask, call_async, run_async, schedule_run_async, sleep, spawn};
+pub use main_thread::{
+    CallTimedOut, ScheduledTask, SharedTask, call_async, run_async, schedule_run_async, sleep, spawn, spawn_shared,
+};
 pub use types::{FencingMismatch, FrameTooLarge, LogLevel, RpcError, Uuid};
 
 /// An endpoint's lifecycle hooks (Flink's `onStart` and `onStop`). Both
@@ -104,24 +106,61 @@ pub trait Endpoint {
     }
 }
 
+/// What the host fixed for this endpoint's lifetime, read once: endpoints
+/// ask for their settings and address at every turn, and each host call
+/// would copy all of them into fresh guest strings again.
+struct Identity {
+    id: String,
+    address: String,
+    token: Option<Uuid>,
+    settings: Vec<(String, String)>,
+}
+
+thread_local! {
+    static IDENTITY: std::cell::OnceCell<Identity> = const { std::cell::OnceCell::new() };
+}
+
+fn identity<R>(read: impl FnOnce(&Identity) -> R) -> R {
+    IDENTITY.with(|identity| {
+        read(identity.get_or_init(|| Identity {
+            id: runtime::self_id(),
+            address: runtime::self_address(),
+            token: runtime::self_fencing_token(),
+            settings: runtime::config(),
+        }))
+    })
+}
+
 /// The id this endpoint was started under.
 pub fn self_id() -> String {
-    runtime::self_id()
+    identity(|identity| identity.id.clone())
 }
 
 /// This endpoint's own address: connect a client to it for the self gateway.
 pub fn self_address() -> String {
-    runtime::self_address()
+    identity(|identity| identity.address.clone())
 }
 
 /// The fencing token this endpoint runs under, if it is fenced.
 pub fn fencing_token() -> Option<Uuid> {
-    runtime::self_fencing_token()
+    identity(|identity| identity.token)
 }
 
 /// The value of setting `key` the endpoint was started with.
 pub fn config(key: &str) -> Option<String> {
-    runtime::config().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    identity(|identity| identity.settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
+}
+
+/// Writes a record at `level` if the host would keep it: the log macros'
+/// body, which formats nothing for a filtered-out record.
+#[doc(hidden)]
+pub fn log(level: LogLevel, message: fmt::Arguments<'_>) {
+    if runtime::log_enabled(level) {
+        match message.as_str() {
+            Some(text) => runtime::log(level, text),
+            None => runtime::log(level, &message.to_string()),
+        }
+    }
 }
 
 /// Nanoseconds on the host's monotonic clock.

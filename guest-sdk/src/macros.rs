@@ -48,29 +48,29 @@ macro_rules! export {
 /// Logs at `trace` level into the host's `tracing`, tagged with the endpoint.
 #[macro_export]
 macro_rules! trace {
-    ($($arg:tt)*) => { $crate::runtime::log($crate::LogLevel::Trace, &format!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::log($crate::LogLevel::Trace, format_args!($($arg)*)) };
 }
 
 /// Logs at `debug` level into the host's `tracing`, tagged with the endpoint.
 #[macro_export]
 macro_rules! debug {
-    ($($arg:tt)*) => { $crate::runtime::log($crate::LogLevel::Debug, &format!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::log($crate::LogLevel::Debug, format_args!($($arg)*)) };
 }
 
 /// Logs at `info` level into the host's `tracing`, tagged with the endpoint.
 #[macro_export]
 macro_rules! info {
-    ($($arg:tt)*) => { $crate::runtime::log($crate::LogLevel::Info, &format!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::log($crate::LogLevel::Info, format_args!($($arg)*)) };
 }
 
 /// Logs at `warn` level into the host's `tracing`, tagged with the endpoint.
 #[macro_export]
 macro_rules! warn {
-    ($($arg:tt)*) => { $crate::runtime::log($crate::LogLevel::Warn, &format!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::log($crate::LogLevel::Warn, format_args!($($arg)*)) };
 }
 
 /// Logs at `error` level into the host's `tracing`, tagged with the endpoint.
 #[macro_export]
 macro_rules! error {
-    ($($arg:tt)*) => { $crate::runtime::log($crate::LogLevel::Error, &format!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::log($crate::LogLevel::Error, format_args!($($arg)*)) };
 }

@@ -16,6 +16,10 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use futures::FutureExt;
+use futures::channel::oneshot;
+use futures::future::{LocalBoxFuture, Shared};
+
 use crate::runtime;
 
 type Task = Pin<Box<dyn Future<Output = ()>>>;
@@ -122,6 +126,25 @@ impl<T> Future for CallAsync<T> {
 /// to wait, such as registering with another endpoint.
 pub fn spawn(future: impl Future<Output = ()> + 'static) {
     schedule(Duration::ZERO, future);
+}
+
+/// A task's output, for any number of awaiters: see [`spawn_shared`].
+/// `None` if the task was dropped before it finished (the endpoint
+/// terminated).
+pub type SharedTask<T> = Shared<LocalBoxFuture<'static, Option<T>>>;
+
+/// Runs `future` as a task of its own, as [`spawn`], and hands its output
+/// to every clone of the returned handle, awaited from any task. A future
+/// that calls other endpoints must not be polled from two tasks (each call
+/// belongs to the task that made it: the runtime traps when its completion
+/// is delivered to another), so the calls run in one task and the others
+/// only wait for its output.
+pub fn spawn_shared<T: Clone + 'static>(future: impl Future<Output = T> + 'static) -> SharedTask<T> {
+    let (done, output) = oneshot::channel();
+    spawn(async move {
+        let _ = done.send(future.await);
+    });
+    output.map(Result::ok).boxed_local().shared()
 }
 
 fn schedule(delay: Duration, task: impl Future<Output = ()> + 'static) -> ScheduledTask {

@@ -212,5 +212,17 @@ async fn an_endpoint_sees_only_the_directories_it_is_lent_and_lends_them_on() {
     let error = started(ask("greedy", vec![lend("/data/../secret", "/s", false)]).await.unwrap()).unwrap_err();
     assert!(error.contains("cannot lend `/data/../secret`"), "no way out through `..`: {error}");
     assert!(host.endpoint("greedy").is_none());
+
+    // A writable directory that is not there yet is created for the child,
+    // but not through a link that leads out of what the parent holds.
+    let child = started(ask("writer", vec![lend("/data/jobs/one", "/work", true)]).await.unwrap()).unwrap();
+    let child = host.connect(&child, SUPERVISOR, None).await.unwrap();
+    assert_eq!(write(&child, "/work/state").await, Some(Val::Result(Ok(None))));
+    assert_eq!(std::fs::read_to_string(root.join("data/jobs/one/state")).unwrap(), "written");
+    std::os::unix::fs::symlink(root.join("secret"), root.join("data/link")).unwrap();
+    let error = started(ask("escaper", vec![lend("/data/link/new", "/work", true)]).await.unwrap()).unwrap_err();
+    assert!(error.contains("leads outside the directory the parent holds"), "{error}");
+    assert!(host.endpoint("escaper").is_none());
+    assert!(!root.join("secret/new").exists(), "nothing is created outside");
     std::fs::remove_dir_all(&root).unwrap();
 }

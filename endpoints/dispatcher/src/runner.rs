@@ -91,8 +91,8 @@ async fn start(
         directories.push(ChildDirectory { path: path.clone(), guest_path: path, writable: false });
     }
     if let Some(root) = weir_guest::config("checkpoints") {
+        // Lent writable, it is created if missing.
         let path = format!("{root}/job-{id}");
-        std::fs::create_dir_all(&path).map_err(|error| format!("cannot create `{path}` for checkpoints: {error}"))?;
         directories.push(ChildDirectory { path, guest_path: CHECKPOINT_DIRECTORY.into(), writable: true });
         settings.push(("checkpoint-directory".to_owned(), CHECKPOINT_DIRECTORY.into()));
     }

@@ -10,14 +10,13 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use futures::FutureExt;
-use futures::future::{LocalBoxFuture, Shared, join_all};
+use futures::future::join_all;
 
 use crate::exports::weir::flink::jobmaster_tasks::Guest;
 use crate::weir::flink::taskexecutor_tasks_client::{TaskDeployment, TaskexecutorTasksGateway};
 use crate::weir::flink::types::{ExecutionState, JobStatus, TaskExecutionState};
 use crate::{JobMaster, TASK_MANAGERS, checkpoints, control, inputs, job, plan, taken};
-use weir_guest::{RpcError, Uuid};
+use weir_guest::{RpcError, SharedTask, Uuid};
 
 /// One attempt of one subtask.
 struct Attempt {
@@ -316,30 +315,36 @@ fn names_component() -> bool {
 }
 
 /// The job's task component, as fetched once and shared by all who ask.
-type Fetch = Shared<LocalBoxFuture<'static, Result<Rc<Vec<u8>>, String>>>;
+type Fetch = SharedTask<Result<Rc<Vec<u8>>, String>>;
 
 /// Starts fetching the job's task component, so that it is at hand when
 /// the TaskExecutors ask for it.
 pub fn prefetch() {
     if names_component() {
-        weir_guest::spawn(async {
-            if let Err(why) = component().await {
-                weir_guest::warn!("cannot fetch the job's task component: {why}");
-            }
-        });
+        drop(fetching());
     }
 }
 
 /// The job's task component, fetched once: from the Dispatcher's memory
 /// (`artifact-key`), or read from the file `artifact` names.
 async fn component() -> Result<Rc<Vec<u8>>, String> {
-    let fetch = COMPONENT.with(|c| c.borrow_mut().get_or_insert_with(|| fetch().boxed_local().shared()).clone());
-    let fetched = fetch.await;
-    if fetched.is_err() {
-        // The next ask fetches again.
-        COMPONENT.with(|c| c.borrow_mut().take());
-    }
-    fetched
+    fetching().await.unwrap_or_else(|| Err("the fetch of the job's task component was dropped".into()))
+}
+
+/// The fetch of the job's task component, started now if none is under
+/// way or done. A failed fetch is forgotten: the next ask fetches again.
+fn fetching() -> Fetch {
+    let started = || {
+        weir_guest::spawn_shared(async {
+            let fetched = fetch().await;
+            if let Err(why) = &fetched {
+                weir_guest::warn!("cannot fetch the job's task component: {why}");
+                COMPONENT.with(|c| c.borrow_mut().take());
+            }
+            fetched
+        })
+    };
+    COMPONENT.with(|c| c.borrow_mut().get_or_insert_with(started).clone())
 }
 
 async fn fetch() -> Result<Rc<Vec<u8>>, String> {

@@ -128,6 +128,7 @@ async fn register(job: Uuid, leader: Leader, registrations: Registrations) {
     let gateway = Rc::new(gateway);
     heartbeats(|manager| manager.monitor(&job_master));
     weir_guest::info!("registered at the JobMaster {job_master} of job {job}");
+    crate::tasks::prefetch(job, &leader);
     JOBS.with(|jobs| {
         if let Some(entry) = jobs.borrow_mut().get_mut(&key(job)) {
             entry.connected = Some((gateway.clone(), job_master));
@@ -188,6 +189,7 @@ fn forget(job: Uuid) {
     let Some(gone) = JOBS.with(|jobs| jobs.borrow_mut().remove(&key(job))) else { return };
     // A registration in progress is superseded.
     gone.registrations.start();
+    crate::tasks::forget(job);
     if let Some((_, job_master)) = gone.connected {
         heartbeats(|manager| manager.unmonitor(&job_master));
         weir_guest::info!("closed the connection to the JobMaster {job_master} of job {job}: no slot of it is left");

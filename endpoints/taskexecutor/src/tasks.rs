@@ -17,9 +17,9 @@ use crate::weir::flink::task_checkpoints_client::TaskCheckpointsGateway;
 use crate::weir::flink::task_client::{TaskGateway, TaskInfo};
 use crate::weir::flink::types::{ExecutionState, TaskExecutionState};
 use crate::{TaskExecutor, jobs, slots};
-use weir_guest::Uuid;
 use weir_guest::leadership::Leader;
 use weir_guest::supervision::{Child, ChildDirectory, ChildOptions, ComponentSource};
+use weir_guest::{SharedTask, Uuid};
 
 /// A task this TaskExecutor runs, from the moment it was submitted (so
 /// that a cancellation during its start is not lost).
@@ -33,29 +33,59 @@ struct Running {
 thread_local! {
     /// The running tasks, by attempt.
     static TASKS: RefCell<BTreeMap<(u64, u64), Running>> = const { RefCell::new(BTreeMap::new()) };
-    /// Task components fetched from JobMasters, by job.
+    /// The task components of the jobs this TaskExecutor holds slots of,
+    /// fetched from their JobMasters once per job (Flink's BLOB cache).
     static ARTIFACTS: RefCell<BTreeMap<(u64, u64), Artifact>> = const { RefCell::new(BTreeMap::new()) };
 }
 
-/// A job's task component.
-type Artifact = Rc<Vec<u8>>;
+/// A job's task component, fetched or being fetched: the tasks deployed
+/// while it is on its way all wait for the one fetch.
+type Artifact = SharedTask<Result<Rc<Vec<u8>>, String>>;
 
 fn key(id: Uuid) -> (u64, u64) {
     (id.high, id.low)
 }
 
-/// The task component of `job`, fetched from its JobMaster once.
-async fn artifact(job: Uuid, job_master: &JobmasterTasksGateway) -> Result<Rc<Vec<u8>>, String> {
-    if let Some(bytes) = ARTIFACTS.with(|all| all.borrow().get(&key(job)).cloned()) {
-        return Ok(bytes);
+/// Starts fetching the task component of `job` from its JobMaster
+/// `leader`, unless it is fetched already: called once this TaskExecutor
+/// is registered there, so that the component is on its way while slots
+/// are offered and is here by the time tasks are deployed.
+pub fn prefetch(job: Uuid, leader: &Leader) {
+    drop(fetching(job, leader));
+}
+
+/// Drops the task component of `job`, whose last slot here was freed.
+pub fn forget(job: Uuid) {
+    ARTIFACTS.with(|all| all.borrow_mut().remove(&key(job)));
+}
+
+/// The fetch of `job`'s task component, started now if none is under way
+/// or done. A failed fetch is forgotten, so that the next task tries again.
+fn fetching(job: Uuid, leader: &Leader) -> Artifact {
+    if let Some(fetch) = ARTIFACTS.with(|all| all.borrow().get(&key(job)).cloned()) {
+        return fetch;
     }
-    let bytes = match job_master.request_artifact().await {
-        Ok(bytes) if bytes.is_empty() => return Err(format!("the JobMaster of job {job} has no task component")),
-        Ok(bytes) => Rc::new(bytes),
-        Err(error) => return Err(format!("fetching the task component of job {job} failed: {error}")),
-    };
-    ARTIFACTS.with(|all| all.borrow_mut().insert(key(job), bytes.clone()));
-    Ok(bytes)
+    let leader = leader.clone();
+    let fetch = weir_guest::spawn_shared(async move {
+        let fetched = fetch(job, &leader).await;
+        if fetched.is_err() {
+            ARTIFACTS.with(|all| all.borrow_mut().remove(&key(job)));
+        }
+        fetched
+    });
+    ARTIFACTS.with(|all| all.borrow_mut().insert(key(job), fetch.clone()));
+    fetch
+}
+
+async fn fetch(job: Uuid, leader: &Leader) -> Result<Rc<Vec<u8>>, String> {
+    let job_master = JobmasterTasksGateway::connect(leader.address.clone(), Some(leader.session))
+        .await
+        .map_err(|error| format!("cannot reach the JobMaster of job {job}: {error:?}"))?;
+    match job_master.request_artifact().await {
+        Ok(bytes) if bytes.is_empty() => Err(format!("the JobMaster of job {job} has no task component")),
+        Ok(bytes) => Ok(Rc::new(bytes)),
+        Err(error) => Err(format!("fetching the task component of job {job} failed: {error}")),
+    }
 }
 
 /// Reports a task's state to its JobMaster.
@@ -104,7 +134,8 @@ async fn start(job: Uuid, attempt: Uuid, leader: &Leader) -> Result<(Child, Jobm
     let job_master = JobmasterTasksGateway::connect(leader.address.clone(), Some(leader.session))
         .await
         .map_err(|error| format!("cannot reach the JobMaster of job {job}: {error:?}"))?;
-    let bytes = artifact(job, &job_master).await?;
+    let bytes =
+        fetching(job, leader).await.unwrap_or_else(|| Err("the fetch of the task component was dropped".into()))?;
     let mut options = ChildOptions::new(format!("task-{attempt}"));
     let memory_mib = crate::profile().memory_mib;
     options.memory_cap = (memory_mib > 0).then(|| u64::from(memory_mib) << 20);

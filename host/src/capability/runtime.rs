@@ -71,6 +71,16 @@ impl runtime::Host for StoreData {
         }
     }
 
+    fn log_enabled(&mut self, level: LogLevel) -> bool {
+        match level {
+            LogLevel::Trace => tracing::enabled!(target: "weir::guest", tracing::Level::TRACE),
+            LogLevel::Debug => tracing::enabled!(target: "weir::guest", tracing::Level::DEBUG),
+            LogLevel::Info => tracing::enabled!(target: "weir::guest", tracing::Level::INFO),
+            LogLevel::Warn => tracing::enabled!(target: "weir::guest", tracing::Level::WARN),
+            LogLevel::Error => tracing::enabled!(target: "weir::guest", tracing::Level::ERROR),
+        }
+    }
+
     fn monotonic_now(&mut self) -> u64 {
         static ORIGIN: OnceLock<Instant> = OnceLock::new();
         let elapsed = ORIGIN.get_or_init(Instant::now).elapsed();

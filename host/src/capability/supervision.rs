@@ -140,7 +140,23 @@ fn lend(parent: &[LentDirectory], wanted: ChildDirectory) -> Result<LentDirector
     if !wanted.guest_path.starts_with('/') {
         return Err(refuse(format!("`{}` is not an absolute path", wanted.guest_path)));
     }
+    if wanted.writable && !host.is_dir() {
+        create(&holder.host, &host).map_err(|why| refuse(format!("creating it failed: {why}")))?;
+    }
     Ok(LentDirectory { host, guest: wanted.guest_path, writable: wanted.writable })
+}
+
+/// Creates `path` and the directories above it up to `holder`, the lent
+/// directory it lies in, once sure that the part of it that exists does
+/// not lead outside `holder` (through a link). Done here rather than by
+/// the parent through its own file access, which takes a trip to a
+/// blocking thread per step.
+fn create(holder: &std::path::Path, path: &std::path::Path) -> std::io::Result<()> {
+    let existing = path.ancestors().find(|ancestor| ancestor.exists()).unwrap_or(holder);
+    if !existing.canonicalize()?.starts_with(holder.canonicalize()?) {
+        return Err(std::io::Error::other("it leads outside the directory the parent holds"));
+    }
+    std::fs::create_dir_all(path)
 }
 
 /// How a child terminated, as the guest sees it.
