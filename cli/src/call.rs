@@ -1,5 +1,5 @@
 //! `weir call`: calls one gateway function of an endpoint on a running host
-//! and prints the result, as `weir run`'s `[[call]]` does inside a host.
+//! and prints the result, as `weir host`'s `[[call]]` does inside a host.
 //!
 //! ```text
 //! weir call weir://10.0.0.7:6123/echo weir:examples/echo@0.1.0 ping 7

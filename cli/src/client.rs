@@ -1,11 +1,16 @@
-//! `weir info`, `weir list` and `weir cancel`: a client of a cluster's
-//! REST API (Flink's `flink info`/`list`/`cancel`), at `--jobmanager
-//! host:port`. A cluster that cannot be reached is a one-line error saying
-//! where it was looked for.
+//! `weir run`, `weir info`, `weir list` and `weir cancel`: a client of a
+//! cluster's REST API (Flink's `flink run`/`info`/`list`/`cancel`), at
+//! `--jobmanager host:port`. A cluster that cannot be reached is a
+//! one-line error saying where it was looked for.
 
-use serde_json::Value as Json;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as Json, json};
 
 use crate::Error;
+use crate::cluster::jobmanager::{Details, Outcome};
+use crate::cluster::report;
 
 /// Where the cluster's REST API is.
 #[derive(Debug, clap::Args)]
@@ -24,13 +29,52 @@ pub struct CancelArgs {
     target: Target,
 }
 
+/// `weir run`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The job's task component (world `weir:flink/task-endpoint`).
+    job: PathBuf,
+    /// The job's arguments, e.g. `--input PATH --output PATH`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    arguments: Vec<String>,
+    /// The job's parallelism (the cluster's `parallelism.default`
+    /// otherwise).
+    #[arg(short, long)]
+    parallelism: Option<u32>,
+    /// Checkpoints every this long (`1 s`, `500 ms`); none: only on
+    /// request.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    checkpoint_interval: Option<Duration>,
+    /// Submits the job and returns, without following it (Flink's
+    /// `--detached`).
+    #[arg(short, long)]
+    detached: bool,
+    #[command(flatten)]
+    target: Target,
+}
+
+/// A request's body: none, or its content type and bytes.
+type Body = Option<(String, Vec<u8>)>;
+
 impl Target {
+    /// The REST API at `jobmanager` (`host:port`).
+    pub fn at(jobmanager: String) -> Self {
+        Self { jobmanager }
+    }
+
     /// Sends `method` to `path`; the answer's JSON, or the API's error.
-    fn call(&self, method: &str, path: &str) -> Result<Json, Error> {
+    pub fn call(&self, method: &str, path: &str) -> Result<Json, Error> {
+        self.send(method, path, None)
+    }
+
+    /// Sends `method` to `path` with `body`; the answer's JSON, or the
+    /// API's error.
+    pub fn send(&self, method: &str, path: &str, body: Body) -> Result<Json, Error> {
         let url = format!("http://{}{path}", self.jobmanager);
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        let response = match method {
-            "PATCH" => agent.patch(&url).send_empty(),
+        let response = match (method, body) {
+            ("PATCH", _) => agent.patch(&url).send_empty(),
+            ("POST", Some((content_type, body))) => agent.post(&url).header("Content-Type", content_type).send(&body),
             _ => agent.get(&url).call(),
         };
         let mut response = response.map_err(|error| {
@@ -87,4 +131,79 @@ pub fn cancel(args: &CancelArgs) -> Result<(), Error> {
     args.target.call("PATCH", &format!("/jobs/{}?mode=cancel", args.job))?;
     println!("Cancelled job {}.", args.job);
     Ok(())
+}
+
+/// Submits a job through the REST API and, unless detached, shows its
+/// progress until it ends; then its result. A job that does not finish
+/// is an error.
+pub fn run(args: &RunArgs) -> Result<(), Error> {
+    let component = std::fs::read(&args.job).map_err(|e| format!("cannot read the job {}: {e}", args.job.display()))?;
+    let name = args.job.file_stem().map_or_else(|| "job".into(), |stem| stem.to_string_lossy().into_owned());
+    let mut description = json!({ "name": name, "arguments": args.arguments });
+    if let Some(parallelism) = args.parallelism {
+        description["parallelism"] = json!(parallelism);
+    }
+    if let Some(interval) = args.checkpoint_interval {
+        description["checkpointInterval"] = json!(u64::try_from(interval.as_millis()).unwrap_or(u64::MAX));
+    }
+    let submitted = Instant::now();
+    let body = multipart(&[("component", &component), ("job", description.to_string().as_bytes())]);
+    let answer = args.target.send("POST", "/jobs", Some(body))?;
+    let url = answer["jobUrl"].as_str().ok_or_else(|| format!("the cluster answered no job URL: {answer}"))?;
+    let id = url.trim_start_matches("/jobs/").to_owned();
+    println!("Job has been submitted with JobID {id}");
+    if args.detached {
+        return Ok(());
+    }
+    let mut progress = report::Progress::new();
+    let ended = loop {
+        let job = args.target.call("GET", url)?;
+        let details = details(&job);
+        if ["finished", "failed", "canceled"].contains(&details.status.as_str()) {
+            progress.finish();
+            break details;
+        }
+        progress.show(&details, submitted.elapsed());
+        std::thread::sleep(Duration::from_millis(if details.running == 0 { 20 } else { 250 }));
+    };
+    let exceptions = args.target.call("GET", &format!("{url}/exceptions"))?;
+    let failure = exceptions["root-exception"].as_str().map(str::to_owned);
+    let outcome = Outcome { status: ended.status, failure, checkpoints: ended.checkpoints, restarts: ended.restarts };
+    report::result(&outcome, &args.arguments);
+    println!("Job Runtime: {}", report::duration(submitted.elapsed()));
+    match outcome.status.as_str() {
+        "finished" => Ok(()),
+        status => Err(format!("job {id} ended {status}").into()),
+    }
+}
+
+/// A job's details as the REST API shows them.
+fn details(job: &Json) -> Details {
+    let number = |value: &Json| value.as_u64().unwrap_or_default();
+    Details {
+        status: job["state"].as_str().unwrap_or_default().to_lowercase(),
+        tasks: number(&job["tasks"]["total"]) as u32,
+        running: number(&job["tasks"]["running"]) as u32,
+        checkpoints: number(&job["checkpoints"]["completed"]),
+        restarts: number(&job["restarts"]),
+        input_bytes: number(&job["input"]["bytes"]),
+        input_assigned: number(&job["input"]["assigned"]),
+        records_read: number(&job["records-read"]),
+    }
+}
+
+/// A `multipart/form-data` body of `parts` (name, bytes).
+pub fn multipart(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    // Random, so that no part's bytes hold it.
+    let boundary = format!("weir-{}", uuid::Uuid::new_v4().simple());
+    let mut body = Vec::new();
+    for (name, content) in parts {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }

@@ -1,7 +1,8 @@
-//! The `weir` command: runs an embedded host from a config file or an
-//! embedded cluster, talks to a cluster's REST API, calls an endpoint of a
-//! running host, benchmarks the RPC layer, and derives client WIT from
-//! gateway WIT.
+//! The `weir` command: runs an embedded host from a config file, an
+//! embedded cluster, or a cluster's jobmanager and taskmanager processes;
+//! submits jobs to a cluster and talks to it through its REST API; calls
+//! an endpoint of a running host, benchmarks the RPC layer, and derives
+//! client WIT from gateway WIT.
 //!
 //! The host itself is the `weir` library; this crate is only its command
 //! line, so a program that embeds a host does not carry the CLI's weight.
@@ -11,9 +12,9 @@ mod call;
 mod client;
 mod cluster;
 mod config;
+mod host;
 mod invoke;
 mod new;
-mod run;
 mod wit;
 
 use std::path::PathBuf;
@@ -32,9 +33,18 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs an embedded host with the endpoints a config file lists.
-    Run(run::RunArgs),
+    Host(host::HostArgs),
+    /// Submits a job to a cluster through its REST API and follows it to
+    /// its end.
+    Run(client::RunArgs),
     /// Runs an embedded cluster and a job on it, to its result.
     Cluster(cluster::ClusterArgs),
+    /// Runs a jobmanager: a Dispatcher and a ResourceManager under leader
+    /// election, and the REST API while it leads.
+    Jobmanager(cluster::process::RoleArgs),
+    /// Runs a taskmanager: a TaskExecutor that registers with the leading
+    /// ResourceManager.
+    Taskmanager(cluster::process::RoleArgs),
     /// A cluster's overview, through its REST API.
     Info(client::Target),
     /// The jobs of a cluster, through its REST API.
@@ -83,8 +93,11 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Run(args) => run::run(&args),
+        Command::Host(args) => host::host(&args),
+        Command::Run(args) => client::run(&args),
         Command::Cluster(args) => cluster::cluster(&args),
+        Command::Jobmanager(args) => cluster::process::jobmanager(&args),
+        Command::Taskmanager(args) => cluster::process::taskmanager(&args),
         Command::Info(target) => client::info(&target),
         Command::List(target) => client::list(&target),
         Command::Cancel(args) => client::cancel(&args),

@@ -180,7 +180,7 @@ A weir endpoint. Its gateway and world are in `wit/{name}.wit`; the
 cargo build --release --target wasm32-wasip2      # -> target/wasm32-wasip2/release/{snake}.wasm
 ```
 
-Run it in a host with `weir run host.toml`, where `host.toml` lists it:
+Run it in a host with `weir host host.toml`, where `host.toml` lists it:
 
 ```toml
 [[endpoint]]

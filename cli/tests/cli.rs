@@ -23,12 +23,12 @@ fn embedded_example() -> std::path::PathBuf {
 }
 
 #[test]
-fn run_starts_the_embedded_example_and_reports_what_happened() {
+fn host_starts_the_embedded_example_and_reports_what_happened() {
     let config = embedded_example();
-    let output = Command::new(env!("CARGO_BIN_EXE_weir")).arg("run").arg(&config).output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_weir")).arg("host").arg(&config).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "weir run failed:\n{stdout}\n{stderr}");
+    assert!(output.status.success(), "weir host failed:\n{stdout}\n{stderr}");
     for expected in [
         "started 3 endpoint(s)",
         "counter.add(1000) -> 1000",
@@ -43,10 +43,10 @@ fn run_starts_the_embedded_example_and_reports_what_happened() {
 }
 
 #[test]
-fn run_explains_a_bad_config() {
+fn host_explains_a_bad_config() {
     let config = std::env::temp_dir().join(format!("weir-bad-{}.toml", std::process::id()));
     std::fs::write(&config, "[[endpoint]]\nid = \"x\"\ncomponent = \"missing.wasm\"\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_weir")).arg("run").arg(&config).output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_weir")).arg("host").arg(&config).output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot read component") && stderr.contains("missing.wasm"), "{stderr}");
@@ -74,20 +74,20 @@ fn endpoint(id: &str, component: &str, extra: &str) -> String {
     format!("\n[[endpoint]]\nid = {id:?}\ncomponent = {component:?}\n{extra}\n")
 }
 
-/// `weir run` on `config`: its exit status, stdout and stderr.
+/// `weir host` on `config`: its exit status, stdout and stderr.
 fn run(config: &ConfigFile, extra: &[&str]) -> (std::process::ExitStatus, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_weir")).arg("run").arg(&config.0).args(extra).output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_weir")).arg("host").arg(&config.0).args(extra).output().unwrap();
     (output.status, String::from_utf8_lossy(&output.stdout).into(), String::from_utf8_lossy(&output.stderr).into())
 }
 
-/// A `weir run` in the background, at the default log level, with its
+/// A `weir host` in the background, at the default log level, with its
 /// stdout to read as it goes.
 fn spawn_run(
     config: &ConfigFile,
     extra: &[&str],
 ) -> (std::process::Child, std::io::BufReader<std::process::ChildStdout>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("run")
+        .arg("host")
         .arg(&config.0)
         .args(extra)
         .env_remove("RUST_LOG")
@@ -112,7 +112,7 @@ fn read_until(stdout: &mut impl std::io::BufRead, prefix: &str) -> String {
     }
 }
 
-/// A `weir run` that fails: exit status 1 (an error, not a panic), and its
+/// A `weir host` that fails: exit status 1 (an error, not a panic), and its
 /// stderr.
 fn fails(config: &ConfigFile) -> String {
     let (status, _, stderr) = run(config, &[]);
@@ -121,7 +121,7 @@ fn fails(config: &ConfigFile) -> String {
 }
 
 #[test]
-fn run_explains_each_bad_setting_with_its_key_and_cause() {
+fn host_explains_each_bad_setting_with_its_key_and_cause() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let listen = taken.local_addr().unwrap();
     let cases: Vec<(&str, String, Vec<String>)> = vec![
@@ -148,7 +148,7 @@ fn run_explains_each_bad_setting_with_its_key_and_cause() {
 }
 
 #[test]
-fn run_fails_when_a_call_returns_an_error_or_the_until_value_cannot_be_one() {
+fn host_fails_when_a_call_returns_an_error_or_the_until_value_cannot_be_one() {
     let caller = endpoint("caller", artifacts::CALLER, "");
     let call = "[[call]]\nendpoint = \"caller\"\ngateway = \"weir:examples/caller@0.1.0\"\nfunction = \"call-ping\"\nargs = ['\"weir://local/nobody\"', \"1\"]\n";
     let config = ConfigFile::new("err-call", &format!("{caller}{call}"));

@@ -222,7 +222,10 @@ pub enum HaConfig {
     /// In memory, within one process.
     #[default]
     Embedded,
-    /// No election: the leaders are at fixed addresses, by component name.
+    /// No election: the leaders are at fixed addresses, by component name;
+    /// a name ending in `*` stands for every name that starts with the rest,
+    /// put in place of the address's `*` (`"order-*" =
+    /// "weir://h:6123/order-handler-*"`).
     Standalone {
         /// Each component's leader address.
         #[serde(default)]

@@ -95,7 +95,7 @@ impl HostSpec {
     }
 }
 
-/// A running `weir run` process. Killed when dropped; it also ends by
+/// A running `weir host` process. Killed when dropped; it also ends by
 /// itself when the test process does, as its standard input closes.
 #[derive(Debug)]
 pub struct HostProcess {
@@ -125,7 +125,7 @@ impl HostProcess {
         let config = dir.join("host.toml");
         std::fs::write(&config, spec.toml()).expect("cannot write the config");
         let mut child = Command::new(weir_binary())
-            .args(["run", "--until-stdin-closes"])
+            .args(["host", "--until-stdin-closes"])
             .arg(&config)
             .env("RUST_LOG", "info,weir=debug")
             .env("NO_COLOR", "1")

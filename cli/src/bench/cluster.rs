@@ -12,12 +12,13 @@ use weir::FencingToken;
 
 use super::Row;
 use crate::Error;
-use crate::cluster::embedded::{ControlPlane, Details, EmbeddedCluster, JobSpec};
+use crate::cluster::embedded::{ControlPlane, EmbeddedCluster};
+use crate::cluster::jobmanager::{Details, JobSpec};
 use crate::cluster::settings::{self, Settings};
 
 /// Submissions of the trivial job per figure (Flink's figure is a p50 of
 /// 20).
-const SUBMISSIONS: usize = 20;
+pub(super) const SUBMISSIONS: usize = 20;
 
 fn settings(keys: &[&str]) -> Result<Settings, Error> {
     let keys: Vec<String> = keys.iter().map(|key| (*key).to_owned()).collect();
@@ -36,17 +37,17 @@ async fn until(cluster: &EmbeddedCluster, id: FencingToken, check: impl Fn(&Deta
     Err(format!("job {id} did not get there within a minute").into())
 }
 
-fn p50(mut samples: Vec<Duration>) -> Duration {
+pub(super) fn p50(mut samples: Vec<Duration>) -> Duration {
     samples.sort_unstable();
     samples[samples.len() / 2]
 }
 
-fn millis(duration: Duration) -> String {
+pub(super) fn millis(duration: Duration) -> String {
     format!("{:.2} ms", duration.as_secs_f64() * 1e3)
 }
 
 /// The job components, built with the control plane's.
-fn job(components: &Path, name: &str) -> Result<Vec<u8>, Error> {
+pub(super) fn job(components: &Path, name: &str) -> Result<Vec<u8>, Error> {
     let path = components.join(format!("{name}.wasm"));
     std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()).into())
 }

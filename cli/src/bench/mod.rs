@@ -8,6 +8,7 @@
 
 mod cluster;
 mod floor;
+mod processes;
 pub mod remote;
 
 use std::future::Future;
@@ -284,6 +285,7 @@ async fn run(args: &BenchArgs) -> Result<(), Error> {
     };
     remote::measure(&remote, &engine, &mut rows).await?;
     cluster::measure(&args.components.join("wasm32-wasip2/release"), &args.only, &mut rows).await?;
+    processes::measure(&args.components.join("wasm32-wasip2/release"), &args.only, &mut rows).await?;
 
     println!("| measurement | weir | reference |\n| --- | --- | --- |");
     for row in rows {

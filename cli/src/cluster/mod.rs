@@ -9,18 +9,21 @@
 //! keys ([`settings`]).
 
 pub mod embedded;
-mod report;
+pub mod jobmanager;
+pub mod process;
+pub mod report;
 mod rest;
 pub mod settings;
+mod taskmanager;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use weir::FencingToken;
 
 use crate::Error;
-use embedded::{EmbeddedCluster, JobSpec};
+use embedded::EmbeddedCluster;
+use jobmanager::{JobManager, JobSpec, Outcome};
 
 /// What to run, and how.
 #[derive(Debug, clap::Args)]
@@ -40,6 +43,13 @@ pub struct ClusterArgs {
     /// REST API.
     #[arg(long)]
     keep_running: bool,
+    #[command(flatten)]
+    setup: Setup,
+}
+
+/// Where a cluster role's settings and components come from.
+#[derive(Debug, clap::Args)]
+pub struct Setup {
     /// A config file (TOML) of Flink's keys.
     #[arg(short, long)]
     config: Option<PathBuf>,
@@ -54,6 +64,16 @@ pub struct ClusterArgs {
     components: Option<PathBuf>,
 }
 
+impl Setup {
+    fn settings(&self) -> Result<settings::Settings, Error> {
+        settings::read(self.config.as_deref(), &self.define)
+    }
+
+    fn components(&self) -> PathBuf {
+        self.components.clone().unwrap_or_else(default_components)
+    }
+}
+
 /// Where the endpoints' build puts the components, beside this binary's
 /// target directory.
 pub fn default_components() -> PathBuf {
@@ -63,7 +83,7 @@ pub fn default_components() -> PathBuf {
 }
 
 pub fn cluster(args: &ClusterArgs) -> Result<(), Error> {
-    let settings = settings::read(args.config.as_deref(), &args.define)?;
+    let settings = args.setup.settings()?;
     let job = match &args.job {
         Some(path) => {
             let component = std::fs::read(path).map_err(|e| format!("cannot read the job {}: {e}", path.display()))?;
@@ -81,26 +101,20 @@ pub fn cluster(args: &ClusterArgs) -> Result<(), Error> {
 async fn run(args: &ClusterArgs, settings: &settings::Settings, job: Option<(String, Vec<u8>)>) -> Result<(), Error> {
     let parallelism = args.parallelism.unwrap_or(settings.parallelism);
     let slots = settings.slots.unwrap_or(parallelism);
-    let components = args.components.clone().unwrap_or_else(default_components);
+    let components = args.setup.components();
     let mut phases = report::Phases::default();
 
     let started = Instant::now();
     let control_plane = embedded::ControlPlane::load(&components, settings.compile_cache.as_deref())?;
-    let cluster = Arc::new(EmbeddedCluster::start(settings, &control_plane, slots).await?);
+    let cluster = EmbeddedCluster::start(settings, &control_plane, slots).await?;
     phases.add("cluster start", started.elapsed());
     println!(
         "cluster: {} TaskExecutor(s) of {slots} slot(s), started in {}",
         settings.task_managers,
         report::duration(started.elapsed())
     );
-    let listener = tokio::net::TcpListener::bind(&settings.rest).await.map_err(|e| {
-        format!("cannot serve the REST API at {}: {e}; set `rest.port` (0 picks a free one)", settings.rest)
-    })?;
-    println!("REST API at http://{}", listener.local_addr()?);
-    let (stop_rest, rest_stopped) = tokio::sync::oneshot::channel::<()>();
-    let api = rest::router(cluster.clone(), settings.rest_max_content_length);
-    let rest =
-        tokio::spawn(axum::serve(listener, api).with_graceful_shutdown(async { _ = rest_stopped.await }).into_future());
+    let (rest, address) = rest::Server::start(cluster.job_manager(), settings).await?;
+    println!("REST API at http://{address}");
 
     let ran = match job {
         Some((name, component)) => Some(run_job(&cluster, args, settings, &name, &component, &mut phases).await),
@@ -110,9 +124,7 @@ async fn run(args: &ClusterArgs, settings: &settings::Settings, job: Option<(Str
         println!("a session cluster: submit jobs to its REST API; Ctrl-C stops it");
         crate::stopped().await?;
     }
-    let _ = stop_rest.send(());
-    rest.await??;
-    let cluster = Arc::into_inner(cluster).ok_or("the REST API still holds the cluster")?;
+    rest.stop().await?;
     let shutdown = Instant::now();
     let closed = cluster.shutdown().await;
     phases.add("shutdown", shutdown.elapsed());
@@ -129,13 +141,13 @@ async fn run(args: &ClusterArgs, settings: &settings::Settings, job: Option<(Str
 
 /// Submits the job given on the command line and follows it to its end.
 async fn run_job(
-    cluster: &EmbeddedCluster,
+    cluster: &JobManager,
     args: &ClusterArgs,
     settings: &settings::Settings,
     name: &str,
     component: &[u8],
     phases: &mut report::Phases,
-) -> Result<(FencingToken, embedded::Outcome), Error> {
+) -> Result<(FencingToken, Outcome), Error> {
     let parallelism = args.parallelism.unwrap_or(settings.parallelism);
     let id = FencingToken::random();
     let interval = settings.checkpoint_interval.map(|interval| u64::try_from(interval.as_millis()).unwrap_or(u64::MAX));
@@ -153,11 +165,11 @@ async fn run_job(
 
 /// Shows the job's progress until it ends; its outcome.
 async fn follow(
-    cluster: &EmbeddedCluster,
+    cluster: &JobManager,
     id: FencingToken,
     submitted: Instant,
     phases: &mut report::Phases,
-) -> Result<embedded::Outcome, Error> {
+) -> Result<Outcome, Error> {
     let ending = cluster.outcome(id);
     tokio::pin!(ending);
     let mut progress = report::Progress::new();

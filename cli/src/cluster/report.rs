@@ -5,7 +5,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use super::embedded::{Details, Outcome};
+use super::jobmanager::{Details, Outcome};
 
 /// A duration as people read it.
 pub fn duration(duration: Duration) -> String {

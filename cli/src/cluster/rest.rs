@@ -1,4 +1,4 @@
-//! Flink's REST API over an embedded cluster, on HTTP/1.1 (axum): Flink's
+//! Flink's REST API over a jobmanager, on HTTP/1.1 (axum): Flink's
 //! paths, JSON field names and error shape (`{"errors": [...]}`), so that
 //! scripts and habits formed on Flink's API carry over. Job ids are
 //! written as Flink writes them, 32 hexadecimal digits, and read with or
@@ -6,19 +6,24 @@
 //!
 //! Served: `GET /overview`, `GET /config`, `GET /jobs`, `GET
 //! /jobs/overview`, `GET /jobs/{jobid}`, `PATCH /jobs/{jobid}?mode=cancel`
-//! (202), `GET /taskmanagers` and `POST /jobs`. A submission is multipart
+//! (202), `GET /jobs/{jobid}/exceptions`, `GET /taskmanagers` and `POST
+//! /jobs`. A submission is multipart
 //! (Flink's JobGraph is Java-serialised; weir's description is its own): a
 //! `component` part, the task component's bytes, and a `job` part, JSON:
 //! `{"name": "wordcount", "parallelism": 2, "arguments": ["--input", ...],
 //! "checkpointInterval": 1000}` (all but `name` optional). It answers 202
 //! with `{"jobUrl": "/jobs/<id>"}`. A malformed request gets 400, an
 //! unknown job 404, a body over `rest.server.max-content-length` 413, each
-//! with a message; none of them reaches the cluster.
+//! with a message; none of them reaches the cluster. A standby jobmanager
+//! (its Dispatcher does not lead) answers every path 503, naming where the
+//! leader is.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -26,7 +31,11 @@ use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
 use weir::FencingToken;
 
-use super::embedded::{EmbeddedCluster, JobSpec};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::jobmanager::{JobManager, JobSpec};
+use super::settings::Settings;
 use crate::Error;
 
 /// A failed request: its status and why, as Flink's `{"errors": [...]}`.
@@ -48,21 +57,64 @@ fn bad_request(why: impl Into<String>) -> Failure {
 }
 
 type Answer = Result<Json<JsonValue>, Failure>;
-type Cluster = State<Arc<EmbeddedCluster>>;
+type Cluster = State<Arc<JobManager>>;
+
+/// The REST API, served until [`Server::stop`].
+pub struct Server {
+    stop: oneshot::Sender<()>,
+    serving: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Serves `cluster`'s API at `rest.bind-address`:`rest.port`; its
+    /// address (the port picked, for port 0).
+    pub async fn start(cluster: Arc<JobManager>, settings: &Settings) -> Result<(Self, SocketAddr), Error> {
+        let listener = tokio::net::TcpListener::bind(&settings.rest).await.map_err(|e| {
+            format!("cannot serve the REST API at {}: {e}; set `rest.port` (0 picks a free one)", settings.rest)
+        })?;
+        let address = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let api = router(cluster, settings.rest_max_content_length);
+        let serving =
+            tokio::spawn(axum::serve(listener, api).with_graceful_shutdown(async { _ = stopped.await }).into_future());
+        Ok((Self { stop, serving }, address))
+    }
+
+    /// Stops serving once the requests under way are answered.
+    pub async fn stop(self) -> Result<(), Error> {
+        let _ = self.stop.send(());
+        Ok(self.serving.await??)
+    }
+}
 
 /// The API's routes over `cluster`; bodies over `max_content_length`
 /// bytes are refused with 413.
-pub fn router(cluster: Arc<EmbeddedCluster>, max_content_length: usize) -> Router {
+fn router(cluster: Arc<JobManager>, max_content_length: usize) -> Router {
     Router::new()
         .route("/overview", get(overview))
         .route("/config", get(config))
         .route("/jobs", get(jobs).post(submit))
         .route("/jobs/overview", get(jobs_overview))
         .route("/jobs/{jobid}", get(job).patch(cancel))
+        .route("/jobs/{jobid}/exceptions", get(exceptions))
         .route("/taskmanagers", get(task_managers))
         .fallback(async || Failure(StatusCode::NOT_FOUND, "Not found: no such REST path".into()))
         .layer(DefaultBodyLimit::max(max_content_length))
+        .layer(middleware::from_fn_with_state(cluster.clone(), only_leading))
         .with_state(cluster)
+}
+
+/// Lets a request through to a leading jobmanager; a standby one answers
+/// 503 with where the leader is.
+async fn only_leading(State(cluster): Cluster, request: Request, next: Next) -> Response {
+    if cluster.leads() {
+        return next.run(request).await;
+    }
+    let leader = match cluster.leader_address() {
+        Some(address) => format!("the leading one's Dispatcher is at {address}; ask its REST API"),
+        None => "no jobmanager leads at the moment; try again shortly".to_owned(),
+    };
+    Failure(StatusCode::SERVICE_UNAVAILABLE, format!("this jobmanager stands by: {leader}")).into_response()
 }
 
 /// A job id as Flink writes it: 32 hexadecimal digits.
@@ -77,7 +129,7 @@ fn state(status: &str) -> String {
 }
 
 /// The job `text` names, if the cluster knows it: its name and status.
-async fn known(cluster: &EmbeddedCluster, text: &str) -> Result<(FencingToken, String, String), Failure> {
+async fn known(cluster: &JobManager, text: &str) -> Result<(FencingToken, String, String), Failure> {
     let uuid = uuid::Uuid::parse_str(text)
         .map_err(|_| bad_request(format!("`{text}` is not a job id: 32 hexadecimal digits")))?;
     let (high, low) = uuid.as_u64_pair();
@@ -124,7 +176,7 @@ async fn jobs(State(cluster): Cluster) -> Answer {
 }
 
 /// One job's details as `/jobs/overview` and `/jobs/{jobid}` show them.
-async fn details(cluster: &EmbeddedCluster, id: FencingToken, name: String) -> Result<JsonValue, Failure> {
+async fn details(cluster: &JobManager, id: FencingToken, name: String) -> Result<JsonValue, Failure> {
     let details = cluster.details(id).await.map_err(internal)?;
     Ok(json!({
         "jid": written(id),
@@ -149,6 +201,18 @@ async fn jobs_overview(State(cluster): Cluster) -> Answer {
 async fn job(State(cluster): Cluster, Path(jobid): Path<String>) -> Answer {
     let (id, name, _) = known(&cluster, &jobid).await?;
     Ok(Json(details(&cluster, id, name).await?))
+}
+
+/// Why a job failed (Flink's `JobExceptionsInfo`): its root exception
+/// once it has ended failed, else none.
+async fn exceptions(State(cluster): Cluster, Path(jobid): Path<String>) -> Answer {
+    let (id, _, status) = known(&cluster, &jobid).await?;
+    let ended = ["finished", "failed", "canceled"].contains(&status.as_str());
+    let failure = match ended {
+        true => cluster.outcome(id).await.map_err(internal)?.failure,
+        false => None,
+    };
+    Ok(Json(json!({ "root-exception": failure, "all-exceptions": [], "truncated": false })))
 }
 
 #[derive(Deserialize)]

@@ -63,6 +63,44 @@ pub const KEYS: &[Key] = &[
         doc: "the largest request body the REST API takes, in bytes (a job submission's component)",
     },
     Key {
+        name: "jobmanager.rpc.address",
+        default: "127.0.0.1",
+        doc: "where `weir jobmanager` listens for RPC, and the address it gives others",
+    },
+    Key { name: "jobmanager.rpc.port", default: "6123", doc: "`weir jobmanager`'s RPC port; 0 picks a free one" },
+    Key {
+        name: "taskmanager.host",
+        default: "127.0.0.1",
+        doc: "where `weir taskmanager` listens for RPC, and the address it gives others",
+    },
+    Key { name: "taskmanager.rpc.port", default: "0", doc: "`weir taskmanager`'s RPC port; 0 picks a free one" },
+    Key {
+        name: "high-availability.type",
+        default: "none",
+        doc: "`zookeeper`: `weir jobmanager` and `weir taskmanager` elect leaders and find each other through \
+              ZooKeeper; `none`: one jobmanager, at `jobmanager.rpc.address`:`port` (`weir cluster` elects in memory)",
+    },
+    Key {
+        name: "high-availability.zookeeper.quorum",
+        default: "none",
+        doc: "the ZooKeeper servers, `host:port[,host:port...]`",
+    },
+    Key {
+        name: "high-availability.zookeeper.path.root",
+        default: "/weir",
+        doc: "the ZooKeeper node all weir clusters keep their nodes under",
+    },
+    Key {
+        name: "high-availability.cluster-id",
+        default: "default",
+        doc: "this cluster's node under the root, so that clusters can share a quorum",
+    },
+    Key {
+        name: "high-availability.zookeeper.client.session-timeout",
+        default: "60 s",
+        doc: "how long ZooKeeper keeps a silent process's session, and the leadership it holds",
+    },
+    Key {
         name: "cluster.compile-cache",
         default: "$XDG_CACHE_HOME/weir, else ~/.cache/weir",
         doc: "where compiled components are kept for the next start; `none`: compile every time (weir's own key)",
@@ -84,6 +122,12 @@ pub struct Settings {
     pub compile_cache: Option<PathBuf>,
     /// Where the REST API listens: `address:port`.
     pub rest: String,
+    /// Where `weir jobmanager` and `weir taskmanager` listen for RPC:
+    /// `address:port`.
+    pub jobmanager_rpc: String,
+    pub taskmanager_rpc: String,
+    /// ZooKeeper, with `high-availability.type = zookeeper`.
+    pub zookeeper: Option<weir::ZooKeeperConfig>,
     pub rest_max_content_length: usize,
 }
 
@@ -176,6 +220,30 @@ pub fn read(file: Option<&Path>, overrides: &[String]) -> Result<Settings, Error
         Some((dir, _)) => Some(PathBuf::from(dir)),
         None => default_compile_cache(),
     };
+    let zookeeper = match given.get("high-availability.type") {
+        None | Some(("none", _)) => None,
+        Some(("zookeeper", _)) => {
+            let (quorum, _) = given.get("high-availability.zookeeper.quorum").ok_or(
+                "`high-availability.type` is `zookeeper` but `high-availability.zookeeper.quorum` is not set: \
+                 name the servers, `host:port[,host:port...]`",
+            )?;
+            let mut zookeeper = weir::ZooKeeperConfig::new(quorum);
+            if let Some((root, _)) = given.get("high-availability.zookeeper.path.root") {
+                root.clone_into(&mut zookeeper.root);
+            }
+            if let Some((id, _)) = given.get("high-availability.cluster-id") {
+                id.trim_start_matches('/').clone_into(&mut zookeeper.cluster_id);
+            }
+            zookeeper.session_timeout = given
+                .duration("high-availability.zookeeper.client.session-timeout")?
+                .unwrap_or(Duration::from_secs(60));
+            Some(zookeeper)
+        }
+        Some((other, from)) => {
+            return Err(format!("`high-availability.type` ({from}) is `{other}`, not `none` or `zookeeper`").into());
+        }
+    };
+    let address = |key: &str| given.get(key).map_or("127.0.0.1", |(address, _)| address).to_owned();
     Ok(Settings {
         parallelism: given.number("parallelism.default")?.unwrap_or(1),
         task_managers: given.number("minicluster.number-of-taskmanagers")?.unwrap_or(1),
@@ -194,6 +262,17 @@ pub fn read(file: Option<&Path>, overrides: &[String]) -> Result<Settings, Error
             given.number("rest.port")?.unwrap_or(8081)
         ),
         rest_max_content_length: given.number("rest.server.max-content-length")?.map_or(100 << 20, |n| n as usize),
+        jobmanager_rpc: format!(
+            "{}:{}",
+            address("jobmanager.rpc.address"),
+            given.number("jobmanager.rpc.port")?.unwrap_or(6123)
+        ),
+        taskmanager_rpc: format!(
+            "{}:{}",
+            address("taskmanager.host"),
+            given.number("taskmanager.rpc.port")?.unwrap_or(0)
+        ),
+        zookeeper,
     })
 }
 

@@ -1,6 +1,10 @@
 //! Standalone HA (Flink's `StandaloneHaServices`): no election at all. Every
 //! contender leads at once under [`DEFAULT_LEADER_ID`], and listeners learn
-//! the fixed addresses the configuration gives.
+//! the fixed addresses the configuration gives. A name ending in `*` gives
+//! the address of every component whose name starts with the rest, with
+//! what follows that in place of the address's `*`: how components named
+//! after what they lead (one per job, say) are found at a known host, as
+//! Flink's standalone mode finds a job's leader at the address it is given.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +29,21 @@ impl Standalone {
     }
 }
 
+impl Standalone {
+    /// `component`'s configured address: its own entry, else that of the
+    /// longest pattern `prefix*` it matches.
+    fn address(&self, component: &str) -> Option<String> {
+        if let Some(address) = self.leaders.get(component) {
+            return Some(address.clone());
+        }
+        let matches = self.leaders.iter().filter_map(|(pattern, address)| {
+            let prefix = pattern.strip_suffix('*')?;
+            Some((prefix.len(), address.replacen('*', component.strip_prefix(prefix)?, 1)))
+        });
+        matches.max_by_key(|(prefix, _)| *prefix).map(|(_, address)| address)
+    }
+}
+
 impl HaServices for Standalone {
     fn leader_election(&self, component: &str) -> Result<LeaderElection, HaError> {
         check_component(component)?;
@@ -42,8 +61,8 @@ impl HaServices for Standalone {
 
     fn leader_retrieval(&self, component: &str) -> Result<LeaderRetrieval, HaError> {
         check_component(component)?;
-        let address = self.leaders.get(component).ok_or_else(|| HaError::NoConfiguredLeader(component.to_owned()))?;
-        let leader = LeaderInformation { session: DEFAULT_LEADER_ID, address: address.clone() };
+        let address = self.address(component).ok_or_else(|| HaError::NoConfiguredLeader(component.to_owned()))?;
+        let leader = LeaderInformation { session: DEFAULT_LEADER_ID, address };
         let (sender, receiver) = watch::channel(Some(leader));
         // The leader never changes, but a dropped sender would tell the
         // listeners that the retrieval has ended.

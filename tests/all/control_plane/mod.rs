@@ -9,11 +9,14 @@
 //! TaskExecutor, and follows them to the job's end (§8): [`protocols`].
 //! The Dispatcher takes jobs, refuses bad ones, starts a JobMaster for
 //! each and answers for them (§6): [`dispatcher`]. `weir cluster` runs
-//! them all ([`command`]) and serves Flink's REST API ([`rest`]).
+//! them all ([`command`]) and serves Flink's REST API ([`rest`]); `weir
+//! jobmanager` and `weir taskmanager` run them in processes of their own,
+//! on ZooKeeper ([`processes`]).
 
 mod cluster;
 mod command;
 mod dispatcher;
+mod processes;
 mod protocols;
 mod rest;
 mod wordcount;

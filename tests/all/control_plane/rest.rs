@@ -7,41 +7,81 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 use weir_tests::artifacts;
 use weir_tests::process::weir_binary;
 
-/// A `weir cluster --keep-running` process and its REST API's address.
-struct Session {
-    process: Child,
-    api: String,
+/// A `weir` process that says where it serves (a cluster role), ended
+/// with SIGKILL when dropped.
+pub struct Role {
+    pub process: Child,
+    /// The rest of the line that said so.
+    pub said: String,
+    /// What it printed after that line.
+    printed: Arc<Mutex<String>>,
 }
 
-impl Session {
-    fn start(settings: &[&str]) -> Self {
+impl Role {
+    /// Runs `weir <arguments>` and waits until it prints a line that
+    /// starts with `prefix`.
+    pub fn start(arguments: &[&str], prefix: &str) -> Self {
         let mut command = Command::new(weir_binary());
-        command.args(["cluster", "--keep-running", "-D", "rest.port=0", "-D", "taskmanager.numberOfTaskSlots=2"]);
-        for setting in settings {
-            command.args(["-D", setting]);
-        }
+        // Warnings and errors only, unless the run asks for more.
+        command.args(arguments).env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()));
         let mut process = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("cannot run weir");
         let mut stdout = BufReader::new(process.stdout.take().unwrap()).lines();
-        let api = stdout
+        let said = stdout
             .by_ref()
             .map_while(Result::ok)
-            .find_map(|line| line.strip_prefix("REST API at ").map(str::to_owned))
-            .expect("the cluster says where its REST API is");
+            .find_map(|line| line.strip_prefix(prefix).map(str::to_owned))
+            .unwrap_or_else(|| panic!("`weir {}` never said `{prefix}`", arguments.join(" ")));
         // The rest of what it prints, read so that it can print.
-        std::thread::spawn(move || stdout.for_each(drop));
-        Self { process, api }
+        let printed = Arc::new(Mutex::new(String::new()));
+        let kept = printed.clone();
+        std::thread::spawn(move || {
+            stdout.map_while(Result::ok).for_each(|line| *kept.lock().unwrap() += &(line + "\n"))
+        });
+        Self { process, said, printed }
     }
 
+    /// Waits for it to exit by itself: whether it succeeded, and what it
+    /// printed after the line [`Role::start`] waited for.
+    pub fn wait(mut self) -> (bool, String) {
+        let success = self.process.wait().unwrap().success();
+        // Its standard output ends with it; the reader is done soon after.
+        let deadline = Instant::now() + weir_tests::PATIENCE;
+        while Arc::strong_count(&self.printed) > 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (success, self.printed.lock().unwrap().clone())
+    }
+
+    /// Stops it with SIGTERM, as an operator does; whether it exited
+    /// cleanly.
+    pub fn terminate(mut self) -> bool {
+        let stopped = Command::new("kill").args(["-TERM", &self.process.id().to_string()]).status().unwrap();
+        stopped.success() && self.process.wait().unwrap().success()
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// A cluster's REST API at a base URL.
+pub struct Api(pub String);
+
+impl Api {
     /// Sends `method` to `path` with `body` of `content_type`, if any: the
     /// status and the JSON answer.
-    fn call(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> (u16, Json) {
-        let url = format!("{}{path}", self.api);
+    pub fn call(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> (u16, Json) {
+        let url = format!("{}{path}", self.0);
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         let response = match (method, body) {
             ("GET", None) => agent.get(&url).call(),
@@ -55,21 +95,14 @@ impl Session {
         (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
     }
 
-    /// Runs `weir <command>` against this cluster: its standard output, or
-    /// its error.
-    fn weir(&self, command: &[&str]) -> Result<String, String> {
-        let jobmanager = self.api.trim_start_matches("http://");
-        client(command, jobmanager)
-    }
-
-    fn get(&self, path: &str) -> Json {
+    pub fn get(&self, path: &str) -> Json {
         let (status, answer) = self.call("GET", path, None);
         assert_eq!(status, 200, "GET {path}: {answer}");
         answer
     }
 
     /// Submits `component` with the job description `job` (multipart).
-    fn submit(&self, component: &[u8], job: &str) -> (u16, Json) {
+    pub fn submit(&self, component: &[u8], job: &str) -> (u16, Json) {
         let boundary = "weir-test-boundary";
         let mut body = Vec::new();
         for (name, content) in [("component", component), ("job", job.as_bytes())] {
@@ -83,24 +116,55 @@ impl Session {
         self.call("POST", "/jobs", Some((&format!("multipart/form-data; boundary={boundary}"), body)))
     }
 
-    /// Polls job `url` until its state is `state`.
-    fn until_state(&self, url: &str, state: &str) {
+    /// Polls job `url` until `done` says so of its details; those details.
+    pub fn until(&self, url: &str, what: &str, done: impl Fn(&Json) -> bool) -> Json {
         let deadline = Instant::now() + weir_tests::PATIENCE;
         loop {
             let job = self.get(url);
-            if job["state"] == state {
-                return;
+            if done(&job) {
+                return job;
             }
-            assert!(Instant::now() < deadline, "{url} never reached {state}: {job}");
+            assert!(Instant::now() < deadline, "{url} never got to {what}: {job}");
             std::thread::sleep(Duration::from_millis(5));
         }
     }
+
+    /// Polls job `url` until its state is `state`.
+    pub fn until_state(&self, url: &str, state: &str) -> Json {
+        self.until(url, state, |job| job["state"] == state)
+    }
 }
 
-impl Drop for Session {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
+/// A `weir cluster --keep-running` process and its REST API.
+struct Session {
+    role: Role,
+    api: Api,
+}
+
+impl std::ops::Deref for Session {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Session {
+    fn start(settings: &[&str]) -> Self {
+        let mut arguments =
+            vec!["cluster", "--keep-running", "-D", "rest.port=0", "-D", "taskmanager.numberOfTaskSlots=2"];
+        for setting in settings {
+            arguments.extend(["-D", setting]);
+        }
+        let role = Role::start(&arguments, "REST API at ");
+        let api = Api(role.said.clone());
+        Self { role, api }
+    }
+
+    /// Runs `weir <command>` against this cluster: its standard output, or
+    /// its error.
+    fn weir(&self, command: &[&str]) -> Result<String, String> {
+        client(command, self.api.0.trim_start_matches("http://"))
     }
 }
 
@@ -185,9 +249,5 @@ fn the_rest_api_submits_follows_and_cancels_jobs_and_refuses_bad_requests() {
     assert_eq!(nowhere.lines().count(), 1, "one line: {nowhere}");
 
     // SIGTERM stops it, orderly.
-    let mut session = session;
-    let stopped = Command::new("kill").args(["-TERM", &session.process.id().to_string()]).status().unwrap();
-    assert!(stopped.success());
-    let exit = session.process.wait().unwrap();
-    assert!(exit.success(), "{exit:?}");
+    assert!(session.role.terminate(), "it exits cleanly on SIGTERM");
 }

@@ -78,4 +78,18 @@ async fn standalone_leaders_are_fixed_under_the_default_leader_id() {
     assert_eq!((leader.session, leader.address.as_str()), (DEFAULT_LEADER_ID, "weir://h:1/rm"));
     assert_eq!(services.leader_retrieval("jm").unwrap_err(), HaError::NoConfiguredLeader("jm".into()));
     assert_eq!(services.leader_retrieval("a/b").unwrap_err(), HaError::InvalidComponent("a/b".into()));
+
+    // Patterns: the longest that matches gives the address, with the rest
+    // of the name in place of its `*`.
+    let leaders =
+        [("job-*", "weir://h:1/jobmaster-*"), ("job-special-*", "weir://h:2/special-*"), ("job-7", "weir://h:3/seven")];
+    let services = ha::Standalone::new(
+        leaders.iter().map(|(name, address)| (name.to_string(), address.to_string())).collect(),
+        HaContext::current(),
+    );
+    let address = |name: &str| services.leader_retrieval(name).map(|retrieval| retrieval.current().unwrap().address);
+    assert_eq!(address("job-42").unwrap(), "weir://h:1/jobmaster-42");
+    assert_eq!(address("job-special-1").unwrap(), "weir://h:2/special-1");
+    assert_eq!(address("job-7").unwrap(), "weir://h:3/seven", "a name's own entry wins");
+    assert_eq!(address("jobs").unwrap_err(), HaError::NoConfiguredLeader("jobs".into()));
 }

@@ -1,4 +1,4 @@
-//! `weir run`: a host from a config file. It loads the endpoints the file
+//! `weir host`: a host from a config file. It loads the endpoints the file
 //! lists from their `.wasm` files, starts them, makes the host-side calls it
 //! lists, runs until a condition holds (or for a while, or until Ctrl-C, or
 //! until its standard input closes), then prints what every endpoint served
@@ -23,7 +23,7 @@ use crate::Error;
 
 /// Which config file, and for how long.
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {
+pub struct HostArgs {
     /// The host's config file (TOML).
     config: PathBuf,
     /// Stop after this long instead of waiting for the `until` condition or
@@ -137,7 +137,7 @@ fn default_until_timeout() -> Duration {
     Duration::from_secs(60)
 }
 
-pub fn run(args: &RunArgs) -> Result<(), Error> {
+pub fn host(args: &HostArgs) -> Result<(), Error> {
     let file: RunFile = crate::config::read(&args.config)?;
     let base = args.config.parent().unwrap_or(Path::new("."));
     crate::init_logging("info");
@@ -145,7 +145,7 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
     runtime.block_on(run_file(file, base, args))
 }
 
-async fn run_file(file: RunFile, base: &Path, args: &RunArgs) -> Result<(), Error> {
+async fn run_file(file: RunFile, base: &Path, args: &HostArgs) -> Result<(), Error> {
     let engine = Engine::new(&file.host)?;
     let mut builder = RpcService::builder(file.host.clone(), engine.clone())
         .ha(file.ha.clone())

@@ -1,0 +1,334 @@
+//! The jobmanager role (Flink's JobManager process): a ResourceManager and
+//! a Dispatcher, each under leader election on a host, the Dispatcher
+//! starting a JobMaster per job from the component the host is given
+//! under `jobmaster`; and a client of them, which submits jobs and
+//! follows them (what the REST API and the embedded cluster's own job
+//! use). It runs in `weir cluster` beside TaskExecutors on the same host,
+//! or alone in `weir jobmanager`, its TaskExecutors in other processes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use wasmtime::component::Val;
+use weir::{
+    EndpointComponent, EndpointOptions, FencingToken, GatewayClient, LeadershipRunner, LentDirectory, RpcService, Value,
+};
+
+use super::embedded::ControlPlane;
+use super::settings::Settings;
+use crate::Error;
+
+const DISPATCHER: &str = "weir:flink/dispatcher@0.1.0";
+
+pub struct JobManager {
+    host: RpcService,
+    resource_manager: LeadershipRunner,
+    dispatcher: LeadershipRunner,
+    /// Where checkpoints are kept while it runs, unless
+    /// `state.checkpoints.dir` says; removed at its end.
+    work: PathBuf,
+}
+
+/// A job's progress.
+pub struct Details {
+    pub status: String,
+    pub tasks: u32,
+    pub running: u32,
+    pub checkpoints: u64,
+    pub restarts: u64,
+    pub input_bytes: u64,
+    pub input_assigned: u64,
+    pub records_read: u64,
+}
+
+/// A job's end.
+pub struct Outcome {
+    pub status: String,
+    pub failure: Option<String>,
+    pub checkpoints: u64,
+    pub restarts: u64,
+}
+
+pub(super) fn options(settings: Vec<(&str, String)>, directories: Vec<LentDirectory>) -> EndpointOptions {
+    let config = settings.into_iter().map(|(key, value)| (key.to_owned(), value)).collect();
+    EndpointOptions { config, directories, ..EndpointOptions::default() }
+}
+
+/// A job as submitted: its name, parallelism, arguments and checkpoint
+/// interval.
+#[derive(Debug)]
+pub struct JobSpec<'a> {
+    pub name: &'a str,
+    pub parallelism: u32,
+    pub arguments: &'a [String],
+    pub checkpoint_interval_ms: Option<u64>,
+}
+
+/// Runs `component` as endpoint `id` on `host` while the host leads
+/// `role`, a new instance for each grant.
+fn lead(
+    host: &RpcService,
+    role: &str,
+    id: &str,
+    component: &EndpointComponent,
+    options: EndpointOptions,
+) -> Result<LeadershipRunner, Error> {
+    let election = host.ha().leader_election(role)?;
+    Ok(LeadershipRunner::start(host.clone(), election, id, component.clone(), options))
+}
+
+impl JobManager {
+    /// Starts a ResourceManager and a Dispatcher of `components` on
+    /// `host`, each contending for its leadership; they lead once elected.
+    pub fn start(host: RpcService, settings: &Settings, components: &ControlPlane) -> Result<Self, Error> {
+        let resource_manager =
+            lead(&host, "resource-manager", "resourcemanager", &components.resource_manager, options(vec![], vec![]))?;
+        let work = settings.tmp_dir.join(format!("weir-cluster-{}", std::process::id()));
+        let checkpoints = settings.checkpoint_dir.clone().unwrap_or_else(|| work.join("checkpoints"));
+        std::fs::create_dir_all(&checkpoints).map_err(|e| format!("cannot create {}: {e}", checkpoints.display()))?;
+        let mut lent = vec![LentDirectory { host: checkpoints, guest: "/checkpoints".into(), writable: true }];
+        lent.extend(settings.data_dirs.iter().map(|dir| LentDirectory::same_path(dir, false)));
+        let data: Vec<String> = settings.data_dirs.iter().map(|dir| dir.display().to_string()).collect();
+        let mut dispatcher_settings =
+            vec![("job-directories", data.join("\n")), ("checkpoints", "/checkpoints".to_owned())];
+        if let Some(attempts) = settings.restart_attempts {
+            dispatcher_settings.push(("restart-attempts", attempts.to_string()));
+        }
+        dispatcher_settings.push(("restart-delay-ms", settings.restart_delay.as_millis().to_string()));
+        let dispatcher_options = options(dispatcher_settings, lent);
+        let dispatcher = lead(&host, "dispatcher", "dispatcher", &components.dispatcher, dispatcher_options)?;
+        Ok(Self { host, resource_manager, dispatcher, work })
+    }
+
+    /// The host it runs on.
+    pub fn host(&self) -> &RpcService {
+        &self.host
+    }
+
+    /// Whether its Dispatcher leads (a standby jobmanager's does not).
+    pub fn leads(&self) -> bool {
+        self.dispatcher.leader().is_some()
+    }
+
+    /// The leading Dispatcher's address, as the HA services know it.
+    pub fn leader_address(&self) -> Option<String> {
+        let retrieval = self.host.ha().leader_retrieval("dispatcher").ok()?;
+        retrieval.current().map(|leader| leader.address)
+    }
+
+    /// How many TaskExecutors the ResourceManager knows.
+    pub async fn registered(&self) -> usize {
+        self.task_managers().await.map_or(0, |all| all.len())
+    }
+
+    /// Every job the Dispatcher knows, in submission order: its id, name
+    /// and status.
+    pub async fn jobs(&self) -> Result<Vec<(FencingToken, String, String)>, Error> {
+        let Some(Val::List(jobs)) = self.gateway()?.ask("list-jobs", vec![]).await? else {
+            return Err("list-jobs answered no list".into());
+        };
+        let overview = |job: Val| match job {
+            Val::Record(fields) => {
+                let id = match field(&fields, "id") {
+                    Some(Val::Record(id)) => {
+                        FencingToken::from_u64_pair(field_number(&id, "high"), field_number(&id, "low"))
+                    }
+                    _ => return None,
+                };
+                Some((id, field_text(&fields, "name"), field_text(&fields, "status")))
+            }
+            _ => None,
+        };
+        jobs.into_iter()
+            .map(|job| overview(job).ok_or_else(|| "list-jobs answered a job of another shape".into()))
+            .collect()
+    }
+
+    /// Cancels job `id`; returns once the cancellation began.
+    pub async fn cancel(&self, id: FencingToken) -> Result<(), Error> {
+        self.ask_about("cancel-job", id, None).await.map(drop)
+    }
+
+    /// The TaskExecutors the ResourceManager knows: each one's id, its
+    /// slots, and how many of them are free.
+    pub async fn task_managers(&self) -> Result<Vec<(String, u32, u32)>, Error> {
+        let leader = self.resource_manager.leader().ok_or("no ResourceManager leads")?;
+        let gateway = leader.fenced_gateway("weir:flink/resourcemanager@0.1.0", leader.fencing_token())?;
+        let Some(Val::List(all)) = gateway.ask("request-task-managers", vec![]).await? else {
+            return Err("request-task-managers answered no list".into());
+        };
+        let task_manager = |entry: Val| match entry {
+            Val::Tuple(mut pair) if pair.len() == 2 => {
+                let Val::List(slots) = pair.pop()? else { return None };
+                let free = slots
+                    .iter()
+                    .filter(|slot| matches!(slot, Val::Record(fields) if field(fields, "allocation") == Some(Val::Option(None))))
+                    .count();
+                Some((text(&pair.pop()?), slots.len() as u32, free as u32))
+            }
+            _ => None,
+        };
+        all.into_iter()
+            .map(|entry| task_manager(entry).ok_or_else(|| "request-task-managers answered another shape".into()))
+            .collect()
+    }
+
+    fn gateway(&self) -> Result<GatewayClient, Error> {
+        let leader = self.dispatcher.leader().ok_or("the Dispatcher does not lead")?;
+        Ok(leader.fenced_gateway(DISPATCHER, leader.fencing_token())?)
+    }
+
+    /// Uploads a job's task component (Flink's BlobServer upload, in one
+    /// copy), which the Dispatcher checks; the key a submission names it by.
+    pub async fn upload(&self, component: &[u8]) -> Result<u64, Error> {
+        let gateway = self.gateway()?.with_timeout(Duration::from_secs(60));
+        let uploaded = gateway.ask_values("upload-component", vec![Value::Bytes(component.to_vec().into())]).await?;
+        match uploaded.map(Value::into_val) {
+            Some(Val::Result(Ok(Some(key)))) => match *key {
+                Val::U64(key) => Ok(key),
+                other => Err(format!("unexpected key from upload-component: {other:?}").into()),
+            },
+            Some(Val::Result(Err(Some(why)))) => Err(format!("the job's component was refused: {}", text(&why)).into()),
+            other => Err(format!("unexpected answer to upload-component: {other:?}").into()),
+        }
+    }
+
+    /// Submits a job whose component was uploaded under `component`;
+    /// returns once the Dispatcher accepted it.
+    pub async fn submit(&self, id: FencingToken, job: &JobSpec<'_>, component: u64) -> Result<(), Error> {
+        let arguments: Vec<String> = job.arguments.iter().map(|argument| format!("{argument:?}")).collect();
+        let interval = job.checkpoint_interval_ms.map_or("none".to_owned(), |ms| format!("some({ms})"));
+        let description = format!(
+            "{{id: {}, name: {:?}, parallelism: {}, arguments: [{}], checkpoint-interval-ms: {interval}}}",
+            job_id(id),
+            job.name,
+            job.parallelism,
+            arguments.join(", ")
+        );
+        let gateway = self.gateway()?.with_timeout(Duration::from_secs(60));
+        let args = gateway.parse_args("submit-job", &[&description, &component.to_string()])?;
+        match gateway.ask("submit-job", args).await? {
+            Some(Val::Result(Ok(_))) => Ok(()),
+            Some(Val::Result(Err(Some(error)))) => match *error {
+                Val::Variant(case, Some(why)) => Err(format!("the job was refused ({case}): {}", text(&why)).into()),
+                other => Err(format!("the job was refused: {other:?}").into()),
+            },
+            other => Err(format!("unexpected answer to submit-job: {other:?}").into()),
+        }
+    }
+
+    /// Uploads `component`, then submits the job.
+    pub async fn upload_and_submit(&self, id: FencingToken, job: &JobSpec<'_>, component: &[u8]) -> Result<(), Error> {
+        let key = self.upload(component).await?;
+        self.submit(id, job, key).await
+    }
+
+    /// Asks `function` about job `id`, waiting up to `timeout` (the host's
+    /// ask timeout if none); its `ok` value, if it has one, or the
+    /// Dispatcher's reason as the error.
+    async fn ask_about(
+        &self,
+        function: &str,
+        id: FencingToken,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Val>, Error> {
+        let gateway = self.gateway()?;
+        let gateway = match timeout {
+            Some(timeout) => gateway.with_timeout(timeout),
+            None => gateway,
+        };
+        let args = gateway.parse_args(function, &[&job_id(id)])?;
+        match gateway.ask(function, args).await? {
+            Some(Val::Result(Ok(value))) => Ok(value.map(|value| *value)),
+            Some(Val::Result(Err(Some(why)))) => Err(text(&why).into()),
+            other => Err(format!("{function} answered {other:?}").into()),
+        }
+    }
+
+    /// Asks `function` about job `id`, however long it takes to answer;
+    /// the `ok` value's record fields.
+    async fn ask_job(&self, function: &str, id: FencingToken) -> Result<Vec<(String, Val)>, Error> {
+        match self.ask_about(function, id, Some(Duration::MAX)).await? {
+            Some(Val::Record(fields)) => Ok(fields),
+            other => Err(format!("{function} answered {other:?}").into()),
+        }
+    }
+
+    /// Where job `id` is.
+    pub async fn details(&self, id: FencingToken) -> Result<Details, Error> {
+        let fields = self.ask_job("request-job", id).await?;
+        Ok(Details {
+            status: field_text(&fields, "status"),
+            tasks: field_number(&fields, "tasks") as u32,
+            running: field_number(&fields, "running") as u32,
+            checkpoints: field_number(&fields, "checkpoints"),
+            restarts: field_number(&fields, "restarts"),
+            input_bytes: field_number(&fields, "input-bytes"),
+            input_assigned: field_number(&fields, "input-assigned"),
+            records_read: field_number(&fields, "records-read"),
+        })
+    }
+
+    /// Job `id`'s end: waits for it.
+    pub async fn outcome(&self, id: FencingToken) -> Result<Outcome, Error> {
+        let fields = self.ask_job("request-job-result", id).await?;
+        let failure = fields.iter().find(|(name, _)| name == "failure").and_then(|(_, value)| match value {
+            Val::Option(Some(why)) => Some(text(why)),
+            _ => None,
+        });
+        Ok(Outcome {
+            status: field_text(&fields, "status"),
+            failure,
+            checkpoints: field_number(&fields, "checkpoints"),
+            restarts: field_number(&fields, "restarts"),
+        })
+    }
+
+    /// Stops the Dispatcher and the ResourceManager, and removes its
+    /// working directory. JobMasters still stopping (freeing their slots)
+    /// may finish first, for up to a second.
+    pub async fn close(self) {
+        let job_masters_gone = async {
+            while self.host.endpoints().iter().any(|endpoint| endpoint.id.starts_with("jobmaster-")) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), job_masters_gone).await;
+        self.dispatcher.close().await;
+        self.resource_manager.close().await;
+        let _ = std::fs::remove_dir_all(&self.work);
+    }
+}
+
+/// Job `id` as a `job-id` record, in WAVE.
+fn job_id(id: FencingToken) -> String {
+    let (high, low) = id.as_u64_pair();
+    format!("{{high: {high}, low: {low}}}")
+}
+
+fn text(value: &Val) -> String {
+    match value {
+        Val::String(text) => text.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn field(fields: &[(String, Val)], name: &str) -> Option<Val> {
+    fields.iter().find(|(field, _)| field == name).map(|(_, value)| value.clone())
+}
+
+fn field_text(fields: &[(String, Val)], name: &str) -> String {
+    match field(fields, name) {
+        Some(Val::Enum(case)) => case,
+        Some(other) => text(&other),
+        None => String::new(),
+    }
+}
+
+fn field_number(fields: &[(String, Val)], name: &str) -> u64 {
+    match field(fields, name) {
+        Some(Val::U64(n)) => n,
+        Some(Val::U32(n)) => u64::from(n),
+        _ => 0,
+    }
+}

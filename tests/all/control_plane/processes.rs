@@ -1,0 +1,165 @@
+//! The cluster's roles in processes of their own, finding each other
+//! through a real ZooKeeper: `weir jobmanager` twice (one leads, the other
+//! stands by and says so on its REST API) and `weir taskmanager` twice.
+//! Word count, submitted through the leader's REST API by `weir run`,
+//! runs on both taskmanagers; one of them is killed with SIGKILL mid-job, after a
+//! completed checkpoint, and the job restarts on the other and finishes
+//! with the exact counts, compared with counts this test makes itself.
+//! Without ZooKeeper, one jobmanager at a fixed address runs jobs too.
+
+use serde_json::Value as Json;
+use weir_tests::artifacts;
+use weir_tests::zookeeper::zookeeper;
+
+use super::rest::{Api, Role};
+use super::wordcount::{Data, expected_output, write_input};
+
+/// The settings every role of one test's cluster shares: its own node in
+/// the test process's ZooKeeper, quick heartbeats, the data directory.
+fn shared(name: &str, data: &Data) -> Vec<String> {
+    [
+        "high-availability.type=zookeeper".to_owned(),
+        format!("high-availability.zookeeper.quorum={}", zookeeper().address()),
+        format!("high-availability.cluster-id={name}-{}", std::process::id()),
+        "high-availability.zookeeper.client.session-timeout=4 s".to_owned(),
+        "heartbeat.interval=200 ms".to_owned(),
+        "heartbeat.timeout=4 s".to_owned(),
+        format!("cluster.data-dirs={}", data.root().display()),
+        format!("io.tmp.dirs={}", data.root().display()),
+    ]
+    .into()
+}
+
+/// Runs `weir <role>` with `settings` (as `-D`), until it prints `prefix`.
+fn start(role: &str, settings: &[String], prefix: &str) -> Role {
+    let mut arguments = vec![role];
+    for setting in settings {
+        arguments.extend(["-D", setting]);
+    }
+    Role::start(&arguments, prefix)
+}
+
+fn jobmanager(settings: &[String]) -> (Role, Api) {
+    // The test's settings last: they win.
+    let settings = [&["jobmanager.rpc.port=0".to_owned(), "rest.port=0".to_owned()], settings].concat();
+    let role = start("jobmanager", &settings, "REST API at ");
+    let api = Api(role.said.clone());
+    (role, api)
+}
+
+fn taskmanager(settings: &[String]) -> Role {
+    let settings = [&["taskmanager.numberOfTaskSlots=2".to_owned()], settings].concat();
+    start("taskmanager", &settings, "taskmanager: ")
+}
+
+/// The TaskExecutors the leader's REST API lists: each one's id and its
+/// free slots.
+fn task_managers(api: &Api) -> Vec<(String, u64)> {
+    let listed = api.get("/taskmanagers");
+    let all = listed["taskmanagers"].as_array().cloned().unwrap_or_default();
+    all.iter().map(|tm| (tm["id"].as_str().unwrap().to_owned(), tm["freeSlots"].as_u64().unwrap())).collect()
+}
+
+fn checkpoints(job: &Json) -> u64 {
+    job["checkpoints"]["completed"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn jobmanager_and_taskmanager_processes_run_word_count_exactly_through_a_killed_taskmanager() {
+    let data = Data::new("processes");
+    write_input(&data.input(), 4, 400_000);
+    let settings = shared("processes", &data);
+    let (_leader, api) = jobmanager(&settings);
+    let mut taskmanagers = [taskmanager(&settings), taskmanager(&settings)];
+    let ids: Vec<String> = taskmanagers.iter().map(|tm| tm.said.split(' ').next().unwrap().to_owned()).collect();
+    // A second jobmanager stands by while the first leads.
+    let (_standby, standby) = jobmanager(&settings);
+    let (status, answer) = standby.call("GET", "/overview", None);
+    let said = answer["errors"][0].as_str().unwrap_or_default();
+    assert_eq!((status, said.contains("this jobmanager stands by")), (503, true), "{answer}");
+
+    let registered = std::time::Instant::now() + weir_tests::PATIENCE;
+    while task_managers(&api).len() < 2 {
+        assert!(std::time::Instant::now() < registered, "both taskmanagers register: {:?}", task_managers(&api));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+
+    // Submitted by `weir run`, which follows the job to its end.
+    let (input, output) = (data.input().display().to_string(), data.output().display().to_string());
+    let jobmanager = api.0.trim_start_matches("http://").to_owned();
+    let client = Role::start(
+        &[
+            "run",
+            "--jobmanager",
+            &jobmanager,
+            "-p",
+            "2",
+            "--checkpoint-interval",
+            "50ms",
+            artifacts::WORDCOUNT,
+            "--input",
+            &input,
+            "--output",
+            &output,
+            "--pause-ms",
+            "150",
+        ],
+        "Job has been submitted with JobID ",
+    );
+    let url = format!("/jobs/{}", client.said);
+    api.until(&url, "a completed checkpoint", |job| checkpoints(job) >= 1);
+
+    // A taskmanager that runs tasks of the job dies, without a goodbye.
+    let busy = task_managers(&api).into_iter().find(|(_, free)| *free < 2).expect("a taskmanager runs tasks").0;
+    let doomed = ids.iter().position(|id| *id == busy).expect("one of the two");
+    taskmanagers[doomed].process.kill().unwrap();
+    taskmanagers[doomed].process.wait().unwrap();
+
+    let (finished, printed) = client.wait();
+    assert!(finished, "weir run ends well once the job finished: {printed}");
+    assert!(printed.contains("job finished: "), "{printed}");
+    let expected = expected_output(&data.input());
+    let words: u64 = expected.lines().map(|line| line.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap()).sum();
+    assert!(printed.contains(&format!("{words} words, {} distinct", expected.lines().count())), "{printed}");
+    let ended = api.get(&url);
+    assert_eq!(ended["state"], "FINISHED", "{ended}");
+    assert!(ended["restarts"].as_u64() >= Some(1), "the job restarted: {ended}");
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), expected);
+    let left = task_managers(&api);
+    assert_eq!(left.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), [ids[1 - doomed].as_str()], "{left:?}");
+
+    let [one, two] = taskmanagers;
+    let survivor = if doomed == 0 { two } else { one };
+    assert!(survivor.terminate(), "a taskmanager exits cleanly on SIGTERM");
+}
+
+/// Flink's standalone mode: no ZooKeeper, one jobmanager at a fixed
+/// address where the taskmanager finds it, and each job's JobMaster.
+#[test]
+fn without_zookeeper_one_jobmanager_at_a_fixed_address_runs_jobs() {
+    let data = Data::new("standalone");
+    let port = super::free_port();
+    let settings = [format!("jobmanager.rpc.port={port}"), format!("cluster.data-dirs={}", data.root().display())];
+    let (_jobmanager, api) = jobmanager(&settings);
+    let _taskmanager = taskmanager(&settings);
+    let registered = std::time::Instant::now() + weir_tests::PATIENCE;
+    while task_managers(&api).is_empty() {
+        assert!(std::time::Instant::now() < registered, "the taskmanager registers");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let jobmanager = api.0.trim_start_matches("http://").to_owned();
+    let client = Role::start(
+        &["run", "--jobmanager", &jobmanager, "-p", "2", artifacts::TRIVIAL_TASK],
+        "Job has been submitted with JobID ",
+    );
+    let (finished, printed) = client.wait();
+    assert!(finished && printed.contains("job finished: "), "{printed}");
+
+    // A port of 0 cannot be where the others find it.
+    let refused = std::process::Command::new(weir_tests::process::weir_binary())
+        .args(["taskmanager", "-D", "jobmanager.rpc.port=0"])
+        .output()
+        .unwrap();
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && error.contains("give a port, not 0"), "{error}");
+}
