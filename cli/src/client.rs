@@ -1,5 +1,6 @@
-//! `weir run`, `weir info`, `weir list` and `weir cancel`: a client of a
-//! cluster's REST API (Flink's `flink run`/`info`/`list`/`cancel`), at
+//! `weir run`, `weir info`, `weir list`, `weir cancel` and `weir
+//! savepoint`: a client of a cluster's REST API (Flink's `flink
+//! run`/`info`/`list`/`cancel`/`savepoint`), at
 //! `--jobmanager host:port`. A cluster that cannot be reached is a
 //! one-line error saying where it was looked for.
 
@@ -23,6 +24,15 @@ pub struct Target {
 /// `weir cancel`'s arguments.
 #[derive(Debug, clap::Args)]
 pub struct CancelArgs {
+    /// The job's id, as `weir list` shows it.
+    job: String,
+    #[command(flatten)]
+    target: Target,
+}
+
+/// `weir savepoint`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct SavepointArgs {
     /// The job's id, as `weir list` shows it.
     job: String,
     #[command(flatten)]
@@ -131,6 +141,28 @@ pub fn cancel(args: &CancelArgs) -> Result<(), Error> {
     args.target.call("PATCH", &format!("/jobs/{}?mode=cancel", args.job))?;
     println!("Cancelled job {}.", args.job);
     Ok(())
+}
+
+/// Takes a savepoint of a running job and waits for it; prints where it is.
+pub fn savepoint(args: &SavepointArgs) -> Result<(), Error> {
+    let path = format!("/jobs/{}/savepoints", args.job);
+    let body = Some(("application/json".to_owned(), b"{}".to_vec()));
+    let triggered = args.target.send("POST", &path, body)?;
+    let trigger = triggered["request-id"].as_str().ok_or_else(|| format!("no request id: {triggered}"))?;
+    println!("Triggering savepoint for job {}.", args.job);
+    loop {
+        let status = args.target.call("GET", &format!("{path}/{trigger}"))?;
+        if status["status"]["id"] == "COMPLETED" {
+            let operation = &status["operation"];
+            if let Some(location) = operation["location"].as_str() {
+                println!("Savepoint completed. Path: {location}");
+                return Ok(());
+            }
+            let cause = operation["failure-cause"]["stack-trace"].as_str().unwrap_or("no cause given");
+            return Err(format!("the savepoint of job {} failed: {cause}", args.job).into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Submits a job through the REST API and, unless detached, shows its

@@ -142,7 +142,10 @@ pub fn host(args: &HostArgs) -> Result<(), Error> {
     let base = args.config.parent().unwrap_or(Path::new("."));
     crate::init_logging("info");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(run_file(file, base, args))
+    runtime.block_on(async {
+        crate::listen_for_stop()?;
+        run_file(file, base, args).await
+    })
 }
 
 async fn run_file(file: RunFile, base: &Path, args: &HostArgs) -> Result<(), Error> {

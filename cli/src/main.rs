@@ -51,6 +51,8 @@ enum Command {
     List(client::Target),
     /// Cancels a job of a cluster, through its REST API.
     Cancel(client::CancelArgs),
+    /// Takes a savepoint of a running job, through its REST API.
+    Savepoint(client::SavepointArgs),
     /// Calls one gateway function of an endpoint on a running host.
     Call(call::CallArgs),
     /// Measures the RPC layer on this machine and prints a table.
@@ -101,6 +103,7 @@ fn main() -> ExitCode {
         Command::Info(target) => client::info(&target),
         Command::List(target) => client::list(&target),
         Command::Cancel(args) => client::cancel(&args),
+        Command::Savepoint(args) => client::savepoint(&args),
         Command::Call(args) => call::call(&args),
         Command::Bench(args) => bench::bench(&args),
         Command::BenchPeer(args) => bench::remote::peer(&args),
@@ -124,15 +127,38 @@ async fn stdin_closed() {
     while tokio::io::AsyncReadExt::read(&mut stdin, &mut buffer).await.is_ok_and(|n| n > 0) {}
 }
 
-/// Returns once the process is told to stop, by Ctrl-C (SIGINT) or by
-/// SIGTERM (systemd, Docker and Kubernetes), so both shut down the same
-/// orderly way.
-async fn stopped() -> Result<(), Error> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        interrupted = tokio::signal::ctrl_c() => interrupted?,
-        _ = terminate.recv() => tracing::info!("received SIGTERM; shutting down"),
+/// Whether the process was told to stop, once [`listen_for_stop`] listens.
+static STOP: std::sync::OnceLock<tokio::sync::watch::Receiver<bool>> = std::sync::OnceLock::new();
+
+/// Listens for Ctrl-C (SIGINT) and SIGTERM (systemd, Docker and
+/// Kubernetes) from now on, so that both shut down the same orderly way,
+/// even one that comes before anything waits in [`stopped`] (it would
+/// otherwise end the process at once). Call it first in a runtime.
+fn listen_for_stop() -> Result<(), Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    if STOP.get().is_some() {
+        return Ok(());
     }
+    let (mut interrupt, mut terminate) = (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?);
+    let (told, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => tracing::info!("received SIGTERM; shutting down"),
+        }
+        let _ = told.send(true);
+    });
+    let _ = STOP.set(stop);
+    Ok(())
+}
+
+/// Returns once the process is told to stop, by Ctrl-C or SIGTERM (see
+/// [`listen_for_stop`]).
+async fn stopped() -> Result<(), Error> {
+    listen_for_stop()?;
+    let mut stop = STOP.get().ok_or("not listening for signals")?.clone();
+    // An error means the listener ended with its runtime: stop too.
+    let _ = stop.wait_for(|told| *told).await;
     Ok(())
 }
 

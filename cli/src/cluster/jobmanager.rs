@@ -19,6 +19,7 @@ use super::settings::Settings;
 use crate::Error;
 
 const DISPATCHER: &str = "weir:flink/dispatcher@0.1.0";
+const CHECKPOINTING: &str = "weir:flink/dispatcher-checkpointing@0.1.0";
 
 pub struct JobManager {
     host: RpcService,
@@ -27,6 +28,8 @@ pub struct JobManager {
     /// Where checkpoints are kept while it runs, unless
     /// `state.checkpoints.dir` says; removed at its end.
     work: PathBuf,
+    /// Where the jobs' checkpoints and savepoints are: a directory per job.
+    checkpoints: PathBuf,
 }
 
 /// A job's progress.
@@ -86,7 +89,7 @@ impl JobManager {
         let work = settings.tmp_dir.join(format!("weir-cluster-{}", std::process::id()));
         let checkpoints = settings.checkpoint_dir.clone().unwrap_or_else(|| work.join("checkpoints"));
         std::fs::create_dir_all(&checkpoints).map_err(|e| format!("cannot create {}: {e}", checkpoints.display()))?;
-        let mut lent = vec![LentDirectory { host: checkpoints, guest: "/checkpoints".into(), writable: true }];
+        let mut lent = vec![LentDirectory { host: checkpoints.clone(), guest: "/checkpoints".into(), writable: true }];
         lent.extend(settings.data_dirs.iter().map(|dir| LentDirectory::same_path(dir, false)));
         let data: Vec<String> = settings.data_dirs.iter().map(|dir| dir.display().to_string()).collect();
         let mut dispatcher_settings =
@@ -97,7 +100,7 @@ impl JobManager {
         dispatcher_settings.push(("restart-delay-ms", settings.restart_delay.as_millis().to_string()));
         let dispatcher_options = options(dispatcher_settings, lent);
         let dispatcher = lead(&host, "dispatcher", "dispatcher", &components.dispatcher, dispatcher_options)?;
-        Ok(Self { host, resource_manager, dispatcher, work })
+        Ok(Self { host, resource_manager, dispatcher, work, checkpoints })
     }
 
     /// The host it runs on.
@@ -173,9 +176,14 @@ impl JobManager {
             .collect()
     }
 
-    fn gateway(&self) -> Result<GatewayClient, Error> {
+    /// The leading Dispatcher's gateway `interface`.
+    fn gateway_of(&self, interface: &str) -> Result<GatewayClient, Error> {
         let leader = self.dispatcher.leader().ok_or("the Dispatcher does not lead")?;
-        Ok(leader.fenced_gateway(DISPATCHER, leader.fencing_token())?)
+        Ok(leader.fenced_gateway(interface, leader.fencing_token())?)
+    }
+
+    fn gateway(&self) -> Result<GatewayClient, Error> {
+        self.gateway_of(DISPATCHER)
     }
 
     /// Uploads a job's task component (Flink's BlobServer upload, in one
@@ -232,17 +240,47 @@ impl JobManager {
         id: FencingToken,
         timeout: Option<Duration>,
     ) -> Result<Option<Val>, Error> {
-        let gateway = self.gateway()?;
+        self.ask_dispatcher(DISPATCHER, function, &[&job_id(id)], timeout).await
+    }
+
+    /// Asks `function` of the Dispatcher's gateway `interface` with `args`
+    /// (WAVE), waiting up to `timeout` (the host's ask timeout if none);
+    /// its `ok` value, if it has one, or the Dispatcher's reason as the
+    /// error.
+    async fn ask_dispatcher(
+        &self,
+        interface: &str,
+        function: &str,
+        args: &[&str],
+        timeout: Option<Duration>,
+    ) -> Result<Option<Val>, Error> {
+        let gateway = self.gateway_of(interface)?;
         let gateway = match timeout {
             Some(timeout) => gateway.with_timeout(timeout),
             None => gateway,
         };
-        let args = gateway.parse_args(function, &[&job_id(id)])?;
+        let args = gateway.parse_args(function, args)?;
         match gateway.ask(function, args).await? {
             Some(Val::Result(Ok(value))) => Ok(value.map(|value| *value)),
             Some(Val::Result(Err(Some(why)))) => Err(text(&why).into()),
             other => Err(format!("{function} answered {other:?}").into()),
         }
+    }
+
+    /// Takes a savepoint of job `id` into its checkpoint directory (and
+    /// cancels the job if `cancel_job`); where it is, on this host.
+    pub async fn trigger_savepoint(&self, id: FencingToken, cancel_job: bool) -> Result<PathBuf, Error> {
+        let args = [job_id(id), "none".to_owned(), cancel_job.to_string()];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let taken = self.ask_dispatcher(CHECKPOINTING, "trigger-savepoint", &args, Some(Duration::MAX)).await?;
+        let location = taken.map(|location| text(&location)).unwrap_or_default();
+        // The JobMaster sees the job's directory as `/checkpoints`.
+        let (high, low) = id.as_u64_pair();
+        let job = self.checkpoints.join(format!("job-{}", uuid::Uuid::from_u64_pair(high, low)));
+        Ok(match location.strip_prefix("/checkpoints/") {
+            Some(inside) => job.join(inside),
+            None => PathBuf::from(location),
+        })
     }
 
     /// Asks `function` about job `id`, however long it takes to answer;

@@ -95,7 +95,14 @@ pub fn cluster(args: &ClusterArgs) -> Result<(), Error> {
     };
     crate::init_logging("warn");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(run(args, &settings, job))
+    runtime.block_on(async {
+        // A session cluster stops in order on a signal; one running a job
+        // alone ends with it, as any command.
+        if args.keep_running {
+            crate::listen_for_stop()?;
+        }
+        run(args, &settings, job).await
+    })
 }
 
 async fn run(args: &ClusterArgs, settings: &settings::Settings, job: Option<(String, Vec<u8>)>) -> Result<(), Error> {

@@ -72,6 +72,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 pub fn jobmanager(args: &RoleArgs) -> Result<(), Error> {
     let settings = args.setup.settings()?;
     runtime()?.block_on(async {
+        crate::listen_for_stop()?;
         let components = ControlPlane::load(&args.setup.components(), settings.compile_cache.as_deref())?;
         let job_master = [("jobmaster", &components.job_master)];
         let host = host(components.engine.clone(), &settings.jobmanager_rpc, &settings, &job_master).await?;
@@ -90,6 +91,7 @@ pub fn jobmanager(args: &RoleArgs) -> Result<(), Error> {
 pub fn taskmanager(args: &RoleArgs) -> Result<(), Error> {
     let settings = args.setup.settings()?;
     runtime()?.block_on(async {
+        crate::listen_for_stop()?;
         let engine = embedded::engine(settings.compile_cache.as_deref())?;
         let component = embedded::load(&engine, &args.setup.components(), "taskexecutor")?;
         let host = host(engine, &settings.taskmanager_rpc, &settings, &[]).await?;

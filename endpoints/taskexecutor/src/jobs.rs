@@ -89,7 +89,7 @@ fn follow(job: Uuid) {
 }
 
 /// Drops the connection to `job`'s JobMaster, if any (its slots become
-/// inactive), and registers with its leader anew.
+/// inactive, its tasks are cancelled), and registers with its leader anew.
 fn reconnect(job: Uuid, cause: &str) {
     let (registrations, leader, old) = JOBS
         .with(|jobs| {
@@ -101,6 +101,7 @@ fn reconnect(job: Uuid, cause: &str) {
     if let Some((_, job_master)) = old {
         heartbeats(|manager| manager.unmonitor(&job_master));
         slots::deactivate(job);
+        crate::tasks::cancel_job(job, cause);
         weir_guest::info!("closed the connection to the JobMaster {job_master} of job {job}: {cause}");
     }
     if let Some(leader) = leader {

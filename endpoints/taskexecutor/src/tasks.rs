@@ -24,6 +24,8 @@ use weir_guest::{SharedTask, Uuid};
 /// A task this TaskExecutor runs, from the moment it was submitted (so
 /// that a cancellation during its start is not lost).
 struct Running {
+    /// Its job.
+    job: Uuid,
     /// Its endpoint, and its checkpoint side, once started.
     child: Option<(Rc<Child>, Rc<TaskCheckpointsGateway>)>,
     /// Set when the JobMaster cancels it: its end is then not a failure.
@@ -176,8 +178,8 @@ impl Guest for TaskExecutor {
             return Err(format!("no slot of job {job} holds allocation {}", deployment.allocation));
         }
         let canceled = Rc::new(Cell::new(false));
-        TASKS
-            .with(|tasks| tasks.borrow_mut().insert(key(attempt), Running { child: None, canceled: canceled.clone() }));
+        let running = Running { job, child: None, canceled: canceled.clone() };
+        TASKS.with(|tasks| tasks.borrow_mut().insert(key(attempt), running));
         let started = start(job, attempt, &leader).await;
         let (child, job_master) = match started {
             Ok(started) => started,
@@ -238,6 +240,27 @@ impl Guest for TaskExecutor {
         match child {
             Some((child, _)) => child.stop().await,
             None => Ok(()),
+        }
+    }
+}
+
+/// Cancels every task of `job`: its JobMaster is gone, and a new one will
+/// deploy the job again (Flink's TaskExecutor fails a job's tasks when its
+/// JobMaster connection closes). Those still starting stop once started.
+pub fn cancel_job(job: Uuid, cause: &str) {
+    let of_job: Vec<_> = TASKS.with(|tasks| {
+        let tasks = tasks.borrow();
+        tasks.values().filter(|task| task.job == job).map(|task| (task.child.clone(), task.canceled.clone())).collect()
+    });
+    if of_job.is_empty() {
+        return;
+    }
+    weir_guest::info!("cancelling {} task(s) of job {job}: {cause}", of_job.len());
+    for (child, canceled) in of_job {
+        canceled.set(true);
+        if let Some((child, _)) = child {
+            // Its run then ends, and reports it canceled.
+            weir_guest::spawn(async move { drop(child.stop().await) });
         }
     }
 }

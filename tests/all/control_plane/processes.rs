@@ -5,7 +5,9 @@
 //! runs on both taskmanagers; one of them is killed with SIGKILL mid-job, after a
 //! completed checkpoint, and the job restarts on the other and finishes
 //! with the exact counts, compared with counts this test makes itself.
-//! Without ZooKeeper, one jobmanager at a fixed address runs jobs too.
+//! Without ZooKeeper, one jobmanager at a fixed address runs jobs too, and
+//! a taskmanager frozen mid-job (SIGSTOP) is failed over; thawed, it
+//! cancels its stale tasks, and the counts are still written once.
 
 use serde_json::Value as Json;
 use weir_tests::artifacts;
@@ -52,6 +54,62 @@ fn taskmanager(settings: &[String]) -> Role {
     start("taskmanager", &settings, "taskmanager: ")
 }
 
+/// Starts `weir run` of word count on `data` at parallelism 2, with a
+/// checkpoint every 50 ms; returns once the job is submitted.
+fn run_word_count(api: &Api, data: &Data) -> Role {
+    let (input, output) = (data.input().display().to_string(), data.output().display().to_string());
+    let jobmanager = api.0.trim_start_matches("http://").to_owned();
+    Role::start(
+        &[
+            "run",
+            "--jobmanager",
+            &jobmanager,
+            "-p",
+            "2",
+            "--checkpoint-interval",
+            "50ms",
+            artifacts::WORDCOUNT,
+            "--input",
+            &input,
+            "--output",
+            &output,
+            "--pause-ms",
+            "150",
+        ],
+        "Job has been submitted with JobID ",
+    )
+}
+
+/// Waits until the leader lists `count` TaskExecutors.
+fn until_registered(api: &Api, count: usize) {
+    let deadline = std::time::Instant::now() + weir_tests::PATIENCE;
+    while task_managers(api).len() != count {
+        assert!(std::time::Instant::now() < deadline, "{count} taskmanager(s) register: {:?}", task_managers(api));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Checks that `weir run` ended well and printed the counts `data` holds,
+/// which the job wrote exactly; the job's last details.
+fn finished_exactly(client: Role, api: &Api, data: &Data) -> Json {
+    let url = format!("/jobs/{}", client.said);
+    let (finished, printed) = client.wait();
+    assert!(finished, "weir run ends well once the job finished: {printed}");
+    let expected = expected_output(&data.input());
+    let words: u64 = expected.lines().map(|line| line.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap()).sum();
+    assert!(printed.contains(&format!("{words} words, {} distinct", expected.lines().count())), "{printed}");
+    assert_eq!(std::fs::read_to_string(data.output()).unwrap(), expected);
+    let ended = api.get(&url);
+    assert_eq!(ended["state"], "FINISHED", "{ended}");
+    ended
+}
+
+/// Sends `signal` to `role`'s process.
+fn signal(role: &Role, signal: &str) {
+    let sent = std::process::Command::new("kill").args([signal, &role.process.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+}
+
 /// The TaskExecutors the leader's REST API lists: each one's id and its
 /// free slots.
 fn task_managers(api: &Api) -> Vec<(String, u64)> {
@@ -78,34 +136,10 @@ fn jobmanager_and_taskmanager_processes_run_word_count_exactly_through_a_killed_
     let said = answer["errors"][0].as_str().unwrap_or_default();
     assert_eq!((status, said.contains("this jobmanager stands by")), (503, true), "{answer}");
 
-    let registered = std::time::Instant::now() + weir_tests::PATIENCE;
-    while task_managers(&api).len() < 2 {
-        assert!(std::time::Instant::now() < registered, "both taskmanagers register: {:?}", task_managers(&api));
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    until_registered(&api, 2);
 
     // Submitted by `weir run`, which follows the job to its end.
-    let (input, output) = (data.input().display().to_string(), data.output().display().to_string());
-    let jobmanager = api.0.trim_start_matches("http://").to_owned();
-    let client = Role::start(
-        &[
-            "run",
-            "--jobmanager",
-            &jobmanager,
-            "-p",
-            "2",
-            "--checkpoint-interval",
-            "50ms",
-            artifacts::WORDCOUNT,
-            "--input",
-            &input,
-            "--output",
-            &output,
-            "--pause-ms",
-            "150",
-        ],
-        "Job has been submitted with JobID ",
-    );
+    let client = run_word_count(&api, &data);
     let url = format!("/jobs/{}", client.said);
     api.until(&url, "a completed checkpoint", |job| checkpoints(job) >= 1);
 
@@ -115,16 +149,8 @@ fn jobmanager_and_taskmanager_processes_run_word_count_exactly_through_a_killed_
     taskmanagers[doomed].process.kill().unwrap();
     taskmanagers[doomed].process.wait().unwrap();
 
-    let (finished, printed) = client.wait();
-    assert!(finished, "weir run ends well once the job finished: {printed}");
-    assert!(printed.contains("job finished: "), "{printed}");
-    let expected = expected_output(&data.input());
-    let words: u64 = expected.lines().map(|line| line.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap()).sum();
-    assert!(printed.contains(&format!("{words} words, {} distinct", expected.lines().count())), "{printed}");
-    let ended = api.get(&url);
-    assert_eq!(ended["state"], "FINISHED", "{ended}");
+    let ended = finished_exactly(client, &api, &data);
     assert!(ended["restarts"].as_u64() >= Some(1), "the job restarted: {ended}");
-    assert_eq!(std::fs::read_to_string(&output).unwrap(), expected);
     let left = task_managers(&api);
     assert_eq!(left.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), [ids[1 - doomed].as_str()], "{left:?}");
 
@@ -142,11 +168,7 @@ fn without_zookeeper_one_jobmanager_at_a_fixed_address_runs_jobs() {
     let settings = [format!("jobmanager.rpc.port={port}"), format!("cluster.data-dirs={}", data.root().display())];
     let (_jobmanager, api) = jobmanager(&settings);
     let _taskmanager = taskmanager(&settings);
-    let registered = std::time::Instant::now() + weir_tests::PATIENCE;
-    while task_managers(&api).is_empty() {
-        assert!(std::time::Instant::now() < registered, "the taskmanager registers");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    until_registered(&api, 1);
     let jobmanager = api.0.trim_start_matches("http://").to_owned();
     let client = Role::start(
         &["run", "--jobmanager", &jobmanager, "-p", "2", artifacts::TRIVIAL_TASK],
@@ -162,4 +184,60 @@ fn without_zookeeper_one_jobmanager_at_a_fixed_address_runs_jobs() {
         .unwrap();
     let error = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && error.contains("give a port, not 0"), "{error}");
+}
+
+/// A taskmanager frozen mid-job (SIGSTOP: a partition from the jobmanager
+/// side) is lost by heartbeat and the job fails over to the other; thawed,
+/// it registers again and its stale tasks end (cancelled, as their
+/// JobMaster dropped this taskmanager, or refused by the JobMaster, which
+/// no longer knows their attempts), and the counts are written once,
+/// exactly.
+#[test]
+fn a_frozen_taskmanager_is_failed_over_and_its_stale_tasks_end_when_it_thaws() {
+    let data = Data::new("frozen");
+    write_input(&data.input(), 4, 400_000);
+    let port = super::free_port();
+    let settings = [
+        format!("jobmanager.rpc.port={port}"),
+        format!("cluster.data-dirs={}", data.root().display()),
+        format!("io.tmp.dirs={}", data.root().display()),
+        "heartbeat.interval=200 ms".to_owned(),
+        "heartbeat.timeout=3 s".to_owned(),
+    ];
+    let (_jobmanager, api) = jobmanager(&settings);
+    let logs = [data.root().join("taskmanager-1.log"), data.root().join("taskmanager-2.log")];
+    let mut arguments = vec!["taskmanager", "-D", "taskmanager.numberOfTaskSlots=2"];
+    for setting in &settings {
+        arguments.extend(["-D", setting]);
+    }
+    let taskmanagers = logs.clone().map(|log| Role::logged(&arguments, "taskmanager: ", &log));
+    let ids: Vec<String> = taskmanagers.iter().map(|tm| tm.said.split(' ').next().unwrap().to_owned()).collect();
+    until_registered(&api, 2);
+
+    let client = run_word_count(&api, &data);
+    let job = client.said.clone();
+    let url = format!("/jobs/{job}");
+    api.until(&url, "a completed checkpoint", |job| checkpoints(job) >= 1);
+    let busy = task_managers(&api).into_iter().find(|(_, free)| *free < 2).expect("a taskmanager runs tasks").0;
+    let frozen = ids.iter().position(|id| *id == busy).expect("one of the two");
+    signal(&taskmanagers[frozen], "-STOP");
+    api.until(&url, "a restart", |job| job["restarts"].as_u64() >= Some(1));
+    signal(&taskmanagers[frozen], "-CONT");
+
+    let ended = finished_exactly(client, &api, &data);
+    assert!(ended["restarts"].as_u64() >= Some(1), "{ended}");
+    let log = || std::fs::read_to_string(&logs[frozen]).unwrap();
+    let deadline = std::time::Instant::now() + weir_tests::PATIENCE;
+    while log().matches("registered at the ResourceManager").count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the thawed taskmanager registers again:\n{}", log());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Its stale tasks ended (cancelled, or refused by the JobMaster, which
+    // no longer knows their attempts): none is left running.
+    let (started, ended) = ("endpoint started endpoint=task-", "endpoint terminated endpoint=task-");
+    while log().matches(started).count() != log().matches(ended).count() {
+        assert!(std::time::Instant::now() < deadline, "its stale tasks end:\n{}", log());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(log().matches(started).count() >= 1, "it ran tasks of job {job}");
 }

@@ -1,9 +1,10 @@
 //! Flink's REST API, over real HTTP, on a `weir cluster --keep-running`
 //! process (a session cluster): the overview and the TaskExecutors, a job
 //! submitted as a multipart upload and followed to its end, a job
-//! cancelled, and bad requests answered 400, 404, 409 and 413 with a
-//! message, none of which disturbs the cluster; `weir list`, `cancel` and
-//! `info` against it, and against nothing; SIGTERM stops it.
+//! cancelled, a savepoint taken, and bad requests answered 400, 404, 409
+//! and 413 with a message, none of which disturbs the cluster; `weir
+//! list`, `cancel`, `savepoint` and `info` against it, and against
+//! nothing; SIGTERM stops it.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -26,12 +27,22 @@ pub struct Role {
 
 impl Role {
     /// Runs `weir <arguments>` and waits until it prints a line that
-    /// starts with `prefix`.
+    /// starts with `prefix`. It logs warnings and errors only, unless the
+    /// test run asks for more.
     pub fn start(arguments: &[&str], prefix: &str) -> Self {
+        let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+        Self::spawn(arguments, prefix, &level, Stdio::inherit())
+    }
+
+    /// [`Role::start`], logging at info level into `log`.
+    pub fn logged(arguments: &[&str], prefix: &str, log: &std::path::Path) -> Self {
+        Self::spawn(arguments, prefix, "info", std::fs::File::create(log).unwrap().into())
+    }
+
+    fn spawn(arguments: &[&str], prefix: &str, level: &str, log: Stdio) -> Self {
         let mut command = Command::new(weir_binary());
-        // Warnings and errors only, unless the run asks for more.
-        command.args(arguments).env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()));
-        let mut process = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("cannot run weir");
+        command.args(arguments).env("RUST_LOG", level);
+        let mut process = command.stdout(Stdio::piped()).stderr(log).spawn().expect("cannot run weir");
         let mut stdout = BufReader::new(process.stdout.take().unwrap()).lines();
         let said = stdout
             .by_ref()
@@ -210,10 +221,26 @@ fn the_rest_api_submits_follows_and_cancels_jobs_and_refuses_bad_requests() {
     let endless = endless["jobUrl"].as_str().unwrap().to_owned();
     session.until_state(&endless, "RUNNING");
     let endless_id = endless.trim_start_matches("/jobs/");
+
+    // A savepoint of it, through `weir savepoint`: into the job's
+    // checkpoint directory, where it is on disk.
+    let saved = session.weir(&["savepoint", endless_id]).unwrap();
+    let location = saved.lines().find_map(|line| line.strip_prefix("Savepoint completed. Path: ")).unwrap();
+    assert!(std::path::Path::new(location).join("_metadata").is_file(), "{saved}");
+    assert!(session.get(&format!("{endless}/checkpoints"))["counts"]["completed"].as_u64() >= Some(1));
+    let savepoints = format!("{endless}/savepoints");
+    let elsewhere = Some(("application/json", br#"{"target-directory": "/elsewhere"}"#.to_vec()));
+    let (status, answer) = session.call("POST", &savepoints, elsewhere);
+    assert_eq!((status, error(&answer).contains("`target-directory` is not supported")), (400, true), "{answer}");
+    let (status, answer) = session.call("GET", &format!("{savepoints}/no-such-trigger"), None);
+    assert_eq!(status, 404, "{answer}");
+
     assert_eq!(session.weir(&["cancel", endless_id]), Ok(format!("Cancelled job {endless_id}.\n")));
     session.until_state(&endless, "CANCELED");
     let (status, again) = session.call("PATCH", &format!("{endless}?mode=cancel"), None);
     assert_eq!((status, error(&again).contains("has ended already (canceled)")), (409, true), "{again}");
+    let (status, late) = session.call("POST", &savepoints, Some(("application/json", b"{}".to_vec())));
+    assert_eq!((status, error(&late).contains("only a running job takes a savepoint")), (409, true), "{late}");
 
     // Bad requests: each answered with what is wrong, the cluster untouched.
     let (status, answer) = session.call("GET", "/jobs/not-a-job", None);
@@ -247,6 +274,36 @@ fn the_rest_api_submits_follows_and_cancels_jobs_and_refuses_bad_requests() {
     let nowhere = client(&["list"], "127.0.0.1:1").unwrap_err();
     assert!(nowhere.contains("cannot reach a cluster's REST API at http://127.0.0.1:1"), "{nowhere}");
     assert_eq!(nowhere.lines().count(), 1, "one line: {nowhere}");
+
+    // The OpenAPI description lists every path served, and serves every
+    // path it lists (none falls through to "no such REST path").
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let fetch =
+        |path: &str| agent.get(&format!("{}{path}", session.api.0)).call().unwrap().into_body().read_to_string();
+    let description = fetch("/openapi.yaml").unwrap();
+    let listed: Vec<&str> = description
+        .lines()
+        .filter_map(|line| line.strip_prefix("  /").and_then(|path| path.strip_suffix(':')))
+        .collect();
+    let served = [
+        "overview",
+        "config",
+        "openapi.yaml",
+        "jobs",
+        "jobs/overview",
+        "jobs/{jobid}",
+        "jobs/{jobid}/exceptions",
+        "jobs/{jobid}/checkpoints",
+        "jobs/{jobid}/savepoints",
+        "jobs/{jobid}/savepoints/{triggerid}",
+        "taskmanagers",
+    ];
+    assert_eq!(listed, served, "the description lists the paths served");
+    for path in listed {
+        let path = format!("/{}", path.replace("{jobid}", endless_id).replace("{triggerid}", "t"));
+        let answer = fetch(&path).unwrap();
+        assert!(!answer.contains("no such REST path"), "{path} is served: {answer}");
+    }
 
     // SIGTERM stops it, orderly.
     assert!(session.role.terminate(), "it exits cleanly on SIGTERM");

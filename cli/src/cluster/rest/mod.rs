@@ -16,16 +16,17 @@
 //! unknown job 404, a body over `rest.server.max-content-length` 413, each
 //! with a message; none of them reaches the cluster. A standby jobmanager
 //! (its Dispatcher does not lead) answers every path 503, naming where the
-//! leader is.
+//! leader is. `GET /openapi.yaml` describes it all (`openapi.yaml`, beside
+//! this file).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
@@ -38,8 +39,10 @@ use super::jobmanager::{JobManager, JobSpec};
 use super::settings::Settings;
 use crate::Error;
 
+mod savepoints;
+
 /// A failed request: its status and why, as Flink's `{"errors": [...]}`.
-struct Failure(StatusCode, String);
+pub(super) struct Failure(StatusCode, String);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
@@ -48,16 +51,33 @@ impl IntoResponse for Failure {
 }
 
 /// The cluster failed to answer: 500, with its message.
-fn internal(error: Error) -> Failure {
+pub(super) fn internal(error: Error) -> Failure {
     Failure(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
 }
 
-fn bad_request(why: impl Into<String>) -> Failure {
+pub(super) fn bad_request(why: impl Into<String>) -> Failure {
     Failure(StatusCode::BAD_REQUEST, why.into())
 }
 
-type Answer = Result<Json<JsonValue>, Failure>;
-type Cluster = State<Arc<JobManager>>;
+pub(super) type Answer = Result<Json<JsonValue>, Failure>;
+/// The API's OpenAPI description, kept beside the code.
+const OPENAPI: &str = include_str!("openapi.yaml");
+
+/// What the handlers share: the jobmanager, and the savepoints asked for.
+pub(super) struct Api {
+    cluster: Arc<JobManager>,
+    savepoints: savepoints::Operations,
+}
+
+impl std::ops::Deref for Api {
+    type Target = JobManager;
+
+    fn deref(&self) -> &JobManager {
+        &self.cluster
+    }
+}
+
+pub(super) type Cluster = State<Arc<Api>>;
 
 /// The REST API, served until [`Server::stop`].
 pub struct Server {
@@ -90,13 +110,18 @@ impl Server {
 /// The API's routes over `cluster`; bodies over `max_content_length`
 /// bytes are refused with 413.
 fn router(cluster: Arc<JobManager>, max_content_length: usize) -> Router {
+    let cluster = Arc::new(Api { cluster, savepoints: savepoints::Operations::default() });
     Router::new()
         .route("/overview", get(overview))
         .route("/config", get(config))
+        .route("/openapi.yaml", get(async || ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI)))
         .route("/jobs", get(jobs).post(submit))
         .route("/jobs/overview", get(jobs_overview))
         .route("/jobs/{jobid}", get(job).patch(cancel))
         .route("/jobs/{jobid}/exceptions", get(exceptions))
+        .route("/jobs/{jobid}/checkpoints", get(checkpoints))
+        .route("/jobs/{jobid}/savepoints", post(savepoints::trigger))
+        .route("/jobs/{jobid}/savepoints/{triggerid}", get(savepoints::status))
         .route("/taskmanagers", get(task_managers))
         .fallback(async || Failure(StatusCode::NOT_FOUND, "Not found: no such REST path".into()))
         .layer(DefaultBodyLimit::max(max_content_length))
@@ -129,7 +154,7 @@ fn state(status: &str) -> String {
 }
 
 /// The job `text` names, if the cluster knows it: its name and status.
-async fn known(cluster: &JobManager, text: &str) -> Result<(FencingToken, String, String), Failure> {
+pub(super) async fn known(cluster: &JobManager, text: &str) -> Result<(FencingToken, String, String), Failure> {
     let uuid = uuid::Uuid::parse_str(text)
         .map_err(|_| bad_request(format!("`{text}` is not a job id: 32 hexadecimal digits")))?;
     let (high, low) = uuid.as_u64_pair();
@@ -201,6 +226,14 @@ async fn jobs_overview(State(cluster): Cluster) -> Answer {
 async fn job(State(cluster): Cluster, Path(jobid): Path<String>) -> Answer {
     let (id, name, _) = known(&cluster, &jobid).await?;
     Ok(Json(details(&cluster, id, name).await?))
+}
+
+/// A job's checkpoints (Flink's `CheckpointingStatistics`): how many
+/// completed.
+async fn checkpoints(State(cluster): Cluster, Path(jobid): Path<String>) -> Answer {
+    let (id, _, _) = known(&cluster, &jobid).await?;
+    let details = cluster.details(id).await.map_err(internal)?;
+    Ok(Json(json!({ "counts": { "completed": details.checkpoints } })))
 }
 
 /// Why a job failed (Flink's `JobExceptionsInfo`): its root exception
