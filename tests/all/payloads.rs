@@ -10,7 +10,7 @@ use wasmtime::component::Val;
 use weir::{EndpointOptions, GatewayClient, HostConfig, RpcError, Value};
 use weir_tests::gateways::ECHO;
 use weir_tests::process::{HostProcess, HostSpec};
-use weir_tests::{artifacts, component, config, host, host_with};
+use weir_tests::{artifacts, capture_logs, component, config, host, host_with};
 
 use crate::remote::listening_host;
 
@@ -70,6 +70,7 @@ async fn every_large_type_goes_through_a_local_ask_whole() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_large_type_goes_through_a_remote_ask_whole() {
+    capture_logs();
     let host = listening_host();
     let remote = HostProcess::start(&HostSpec::new().endpoint("echo", artifacts::ECHO, ""));
     let gateway = host.connect(&remote.address("echo"), ECHO, None).await.unwrap();

@@ -6,7 +6,7 @@
 //! use). It runs in `weir cluster` beside TaskExecutors on the same host,
 //! or alone in `weir jobmanager`, its TaskExecutors in other processes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use wasmtime::component::Val;
@@ -87,8 +87,16 @@ impl JobManager {
         let resource_manager =
             lead(&host, "resource-manager", "resourcemanager", &components.resource_manager, options(vec![], vec![]))?;
         let work = settings.tmp_dir.join(format!("weir-cluster-{}", std::process::id()));
-        let checkpoints = settings.checkpoint_dir.clone().unwrap_or_else(|| work.join("checkpoints"));
-        std::fs::create_dir_all(&checkpoints).map_err(|e| format!("cannot create {}: {e}", checkpoints.display()))?;
+        // Where jobs outlive this jobmanager, if anywhere: their checkpoints
+        // too, unless `state.checkpoints.dir` says.
+        let storage = settings.storage_dir.as_ref();
+        let checkpoints = settings.checkpoint_dir.clone().unwrap_or_else(|| match storage {
+            Some(storage) => storage.join("checkpoints"),
+            None => work.join("checkpoints"),
+        });
+        let created =
+            |dir: &Path| std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()));
+        created(&checkpoints)?;
         let mut lent = vec![LentDirectory { host: checkpoints.clone(), guest: "/checkpoints".into(), writable: true }];
         lent.extend(settings.data_dirs.iter().map(|dir| LentDirectory::same_path(dir, false)));
         let data: Vec<String> = settings.data_dirs.iter().map(|dir| dir.display().to_string()).collect();
@@ -98,6 +106,12 @@ impl JobManager {
             dispatcher_settings.push(("restart-attempts", attempts.to_string()));
         }
         dispatcher_settings.push(("restart-delay-ms", settings.restart_delay.as_millis().to_string()));
+        if let Some(storage) = storage {
+            let jobs = storage.join("jobs");
+            created(&jobs)?;
+            lent.push(LentDirectory { host: jobs, guest: "/jobs".into(), writable: true });
+            dispatcher_settings.push(("job-store", "/jobs".to_owned()));
+        }
         let dispatcher_options = options(dispatcher_settings, lent);
         let dispatcher = lead(&host, "dispatcher", "dispatcher", &components.dispatcher, dispatcher_options)?;
         Ok(Self { host, resource_manager, dispatcher, work, checkpoints })

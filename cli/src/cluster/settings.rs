@@ -81,6 +81,12 @@ pub const KEYS: &[Key] = &[
               ZooKeeper; `none`: one jobmanager, at `jobmanager.rpc.address`:`port` (`weir cluster` elects in memory)",
     },
     Key {
+        name: "high-availability.storageDir",
+        default: "none",
+        doc: "where jobs and their checkpoints outlive a jobmanager, shared by all of them: a new leader runs \
+              the jobs that did not end from their last checkpoint, and never one that ended",
+    },
+    Key {
         name: "high-availability.zookeeper.quorum",
         default: "none",
         doc: "the ZooKeeper servers, `host:port[,host:port...]`",
@@ -128,6 +134,8 @@ pub struct Settings {
     pub taskmanager_rpc: String,
     /// ZooKeeper, with `high-availability.type = zookeeper`.
     pub zookeeper: Option<weir::ZooKeeperConfig>,
+    /// `high-availability.storageDir`.
+    pub storage_dir: Option<PathBuf>,
     pub rest_max_content_length: usize,
 }
 
@@ -273,6 +281,7 @@ pub fn read(file: Option<&Path>, overrides: &[String]) -> Result<Settings, Error
             given.number("taskmanager.rpc.port")?.unwrap_or(0)
         ),
         zookeeper,
+        storage_dir: given.get("high-availability.storageDir").map(|(dir, _)| PathBuf::from(dir)),
     })
 }
 

@@ -65,6 +65,14 @@ pub fn add(description: JobDescription, component: u64) {
     JOBS.with(|jobs| jobs.borrow_mut().insert(key(job.description.id), job));
 }
 
+/// Adds a job that ended before this Dispatcher started (the job store
+/// holds its result).
+pub fn add_ended(description: JobDescription, result: JobResult) {
+    let id = description.id;
+    add(description, 0);
+    with(id, |job| job.result = Some(result));
+}
+
 /// Reads or changes the job `id`, if known.
 pub fn with<T>(id: Uuid, act: impl FnOnce(&mut Job) -> T) -> Option<T> {
     JOBS.with(|jobs| jobs.borrow_mut().get_mut(&key(id)).map(act))
@@ -153,6 +161,7 @@ pub fn finish(mut result: JobResult) {
     });
     let Some(Some((waiters, contender))) = ended else { return };
     weir_guest::info!("job {id} reached its end: {} after {} ms", crate::name(result.status), result.runtime_ms);
+    crate::store::record(&result);
     for waiter in waiters {
         // A waiter whose caller gave up is gone; nothing to tell.
         let _ = waiter.send(result.clone());

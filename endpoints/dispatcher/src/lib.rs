@@ -13,7 +13,8 @@
 //! read-only at the same path, where jobs' inputs are) and `checkpoints`
 //! (a writable directory it is lent: each job gets `job-<id>` in it for
 //! its checkpoints), `restart-attempts` and `restart-delay-ms` (the
-//! JobMasters' restart strategy) are optional.
+//! JobMasters' restart strategy) and `job-store` (a writable directory it
+//! is lent, where jobs outlive it: [`store`]) are optional.
 
 weir_guest::generate!({
     world: "weir:flink/dispatcher-endpoint",
@@ -22,6 +23,7 @@ weir_guest::generate!({
 
 mod jobs;
 mod runner;
+mod store;
 mod uploads;
 
 use std::rc::Rc;
@@ -69,6 +71,48 @@ async fn plan(description: &JobDescription, task: &TaskGateway) -> Result<JobPla
     Ok(plan)
 }
 
+/// Takes a planned job whose component was uploaded under `key`: known
+/// from now on, so that a second submission is a duplicate; `initializing`
+/// until its JobMaster runs (Flink acknowledges a job before its JobMaster
+/// starts, too). Its component stays in memory while it runs, for its
+/// JobMaster.
+fn accept(job: JobDescription, plan: JobPlan, key: u64, component: Vec<u8>) {
+    uploads::hold(key, component);
+    jobs::add(job.clone(), key);
+    weir_guest::spawn(run(job, plan, key));
+}
+
+/// Takes up what the job store holds (a new leader's start): the results
+/// of the jobs that ended, and the jobs that did not, which run again from
+/// their last completed checkpoint.
+async fn recover() {
+    for stored in store::stored() {
+        match stored {
+            store::Stored::Ended(job, result) => jobs::add_ended(job, result),
+            store::Stored::Running(job, component) => {
+                let id = job.id;
+                weir_guest::info!("recovering job {id} ({}) from the job store", job.name);
+                store::recovering(id);
+                let recovered = async {
+                    let key = uploads::keep(component).await?;
+                    let upload = uploads::take(key).ok_or("its checked component was dropped")?;
+                    let planned = plan(&job, &upload.task).await;
+                    let component = upload.retire();
+                    Ok::<_, String>((planned?, key, component))
+                };
+                match recovered.await {
+                    Ok((plan, key, component)) => accept(job, plan, key, component),
+                    Err(why) => {
+                        weir_guest::error!("cannot recover job {id}: {why}");
+                        jobs::add(job, 0);
+                        jobs::fail(id, format!("it could not be recovered: {why}"));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Enters an accepted job's leader election and leads it; a job whose
 /// first JobMaster does not start fails, with the cause.
 async fn run(description: JobDescription, plan: JobPlan, component: u64) {
@@ -91,6 +135,7 @@ struct Dispatcher;
 impl weir_guest::Endpoint for Dispatcher {
     fn on_start() -> Result<(), String> {
         weir_guest::info!("Dispatcher started at {}", weir_guest::self_address());
+        weir_guest::spawn(recover());
         Ok(())
     }
 }
@@ -124,14 +169,11 @@ impl Guest for Dispatcher {
         };
         let component = upload.retire();
         let plan = planned.inspect_err(|refused| weir_guest::warn!("job {id} was refused: {refused:?}"))?;
+        // Kept before it is acknowledged: a new leader runs it, if this
+        // Dispatcher does not.
+        store::persist(&job, &component).map_err(SubmissionError::Failed)?;
         weir_guest::info!("received job {id} ({}), parallelism {}", job.name, job.parallelism);
-        // Known from now on, so that a second submission is a duplicate;
-        // `initializing` until its JobMaster runs (Flink acknowledges a
-        // job before its JobMaster starts, too). Its component stays in
-        // memory while it runs, for its JobMaster.
-        uploads::hold(key, component);
-        jobs::add(job.clone(), key);
-        weir_guest::spawn(run(job, plan, key));
+        accept(job, plan, key, component);
         Ok(())
     }
 

@@ -77,6 +77,9 @@ async fn start(
     if let Some(own) = weir_guest::fencing_token() {
         settings.push(("dispatcher-session".to_owned(), own.to_string()));
     }
+    if crate::store::recovered(id) {
+        settings.push(("recover".to_owned(), "true".to_owned()));
+    }
     if let Some(interval) = description.checkpoint_interval_ms {
         settings.push(("checkpoint-interval-ms".to_owned(), interval.to_string()));
     }

@@ -273,6 +273,55 @@ fn write(checkpoint: &Completed, directory: &str) -> Result<(), String> {
     .map_err(failed)
 }
 
+/// Takes up the newest complete checkpoint in the checkpoint directory as
+/// the point to resume from, for a job run again by a new leader (setting
+/// `recover`): Flink's completed checkpoint store, recovered. One without
+/// `_metadata` (written last) was not complete.
+pub fn recover() {
+    let Some(root) = weir_guest::config("checkpoint-directory").filter(|_| weir_guest::config("recover").is_some())
+    else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(&root) else { return };
+    let mut kept: Vec<u64> = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.strip_prefix("chk-")?.parse().ok())
+        .filter(|id| std::path::Path::new(&format!("{root}/chk-{id}/_metadata")).exists())
+        .collect();
+    kept.sort_unstable();
+    let Some(&id) = kept.last() else {
+        weir_guest::info!("job {}: no completed checkpoint to resume from; it starts over", job());
+        return;
+    };
+    match read(&format!("{root}/chk-{id}"), id) {
+        Ok(checkpoint) => {
+            weir_guest::info!("job {}: resuming from checkpoint {id}", job());
+            NEXT.set(id + 1);
+            LATEST.with(|latest| *latest.borrow_mut() = Some(Rc::new(checkpoint)));
+        }
+        Err(why) => weir_guest::warn!("job {}: cannot resume from checkpoint {id}: {why}; it starts over", job()),
+    }
+}
+
+/// The checkpoint `id` [`write`] wrote into `directory`.
+fn read(directory: &str, id: u64) -> Result<Completed, String> {
+    let failed = |error: std::io::Error| format!("cannot read `{directory}`: {error}");
+    let metadata = std::fs::read_to_string(format!("{directory}/_metadata")).map_err(failed)?;
+    let splits = metadata.lines().find_map(|line| line.strip_prefix("splits ")).unwrap_or_default();
+    let splits = splits.split(',').filter(|split| !split.is_empty()).map(str::parse).collect::<Result<_, _>>();
+    let splits = splits.map_err(|_| format!("`{directory}/_metadata` names splits that are no numbers"))?;
+    let mut states = BTreeMap::new();
+    for entry in std::fs::read_dir(directory).map_err(failed)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((stage, subtask)) = name.strip_suffix(".state").and_then(|task| task.split_once('-')) else {
+            continue;
+        };
+        let (Ok(stage), Ok(subtask)) = (stage.parse(), subtask.parse()) else { continue };
+        states.insert((stage, subtask), Rc::new(std::fs::read(entry.path()).map_err(failed)?));
+    }
+    Ok(Completed { id, states, splits })
+}
+
 /// Keeps a completed checkpoint in the checkpoint directory, if any,
 /// replacing the one before (Flink retains one by default).
 fn store(checkpoint: &Completed) -> Result<(), String> {

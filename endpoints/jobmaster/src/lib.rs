@@ -18,6 +18,8 @@
 //! key its Dispatcher holds it under, or `artifact`, its path in a
 //! directory the JobMaster is lent; `checkpoint-interval-ms`,
 //! `checkpoint-directory`, `restart-attempts` and `restart-delay-ms`;
+//! `recover`, for a job run again by a new leader: it resumes from the
+//! newest checkpoint in its checkpoint directory;
 //! `dispatcher` and `dispatcher-session`, where to report the job's end.
 //! Its resource id is its address.
 
@@ -226,6 +228,7 @@ impl weir_guest::Endpoint for JobMaster {
         TM_HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(HeartbeatManager::sender(&own_id(), None, Pulse)));
         RM_HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(HeartbeatManager::receiver(&own_id(), None, Pulse)));
         control::start();
+        checkpoints::recover();
         checkpoints::start_periodic();
         tasks::prefetch();
         weir_guest::info!("JobMaster of job {job} started; it needs {} slot(s)", required());

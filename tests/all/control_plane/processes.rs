@@ -5,6 +5,8 @@
 //! runs on both taskmanagers; one of them is killed with SIGKILL mid-job, after a
 //! completed checkpoint, and the job restarts on the other and finishes
 //! with the exact counts, compared with counts this test makes itself.
+//! The leading jobmanager killed mid-job, the standby recovers the job and
+//! finishes it exactly; a job that ended is never run again.
 //! Without ZooKeeper, one jobmanager at a fixed address runs jobs too, and
 //! a taskmanager frozen mid-job (SIGSTOP) is failed over; thawed, it
 //! cancels its stale tasks, and the counts are still written once.
@@ -32,26 +34,35 @@ fn shared(name: &str, data: &Data) -> Vec<String> {
     .into()
 }
 
-/// Runs `weir <role>` with `settings` (as `-D`), until it prints `prefix`.
-fn start(role: &str, settings: &[String], prefix: &str) -> Role {
+/// Runs `weir <role>` with `settings` (as `-D`), until it prints `prefix`;
+/// logging at info level into `log`, if given.
+fn start(role: &str, settings: &[String], prefix: &str, log: Option<&std::path::Path>) -> Role {
     let mut arguments = vec![role];
     for setting in settings {
         arguments.extend(["-D", setting]);
     }
-    Role::start(&arguments, prefix)
+    match log {
+        Some(log) => Role::logged(&arguments, prefix, log),
+        None => Role::start(&arguments, prefix),
+    }
 }
 
 fn jobmanager(settings: &[String]) -> (Role, Api) {
+    jobmanager_logged(settings, None)
+}
+
+/// A jobmanager, logging at info level into `log` if given.
+fn jobmanager_logged(settings: &[String], log: Option<&std::path::Path>) -> (Role, Api) {
     // The test's settings last: they win.
     let settings = [&["jobmanager.rpc.port=0".to_owned(), "rest.port=0".to_owned()], settings].concat();
-    let role = start("jobmanager", &settings, "REST API at ");
+    let role = start("jobmanager", &settings, "REST API at ", log);
     let api = Api(role.said.clone());
     (role, api)
 }
 
 fn taskmanager(settings: &[String]) -> Role {
     let settings = [&["taskmanager.numberOfTaskSlots=2".to_owned()], settings].concat();
-    start("taskmanager", &settings, "taskmanager: ")
+    start("taskmanager", &settings, "taskmanager: ", None)
 }
 
 /// Starts `weir run` of word count on `data` at parallelism 2, with a
@@ -206,11 +217,8 @@ fn a_frozen_taskmanager_is_failed_over_and_its_stale_tasks_end_when_it_thaws() {
     ];
     let (_jobmanager, api) = jobmanager(&settings);
     let logs = [data.root().join("taskmanager-1.log"), data.root().join("taskmanager-2.log")];
-    let mut arguments = vec!["taskmanager", "-D", "taskmanager.numberOfTaskSlots=2"];
-    for setting in &settings {
-        arguments.extend(["-D", setting]);
-    }
-    let taskmanagers = logs.clone().map(|log| Role::logged(&arguments, "taskmanager: ", &log));
+    let tm_settings = [&["taskmanager.numberOfTaskSlots=2".to_owned()], &settings[..]].concat();
+    let taskmanagers = logs.clone().map(|log| start("taskmanager", &tm_settings, "taskmanager: ", Some(&log)));
     let ids: Vec<String> = taskmanagers.iter().map(|tm| tm.said.split(' ').next().unwrap().to_owned()).collect();
     until_registered(&api, 2);
 
@@ -222,16 +230,16 @@ fn a_frozen_taskmanager_is_failed_over_and_its_stale_tasks_end_when_it_thaws() {
     let frozen = ids.iter().position(|id| *id == busy).expect("one of the two");
     signal(&taskmanagers[frozen], "-STOP");
     api.until(&url, "a restart", |job| job["restarts"].as_u64() >= Some(1));
+    // Frozen until the ResourceManager dropped it too.
+    until_registered(&api, 1);
     signal(&taskmanagers[frozen], "-CONT");
+    // Thawed, it registers again.
+    until_registered(&api, 2);
 
     let ended = finished_exactly(client, &api, &data);
     assert!(ended["restarts"].as_u64() >= Some(1), "{ended}");
     let log = || std::fs::read_to_string(&logs[frozen]).unwrap();
     let deadline = std::time::Instant::now() + weir_tests::PATIENCE;
-    while log().matches("registered at the ResourceManager").count() < 2 {
-        assert!(std::time::Instant::now() < deadline, "the thawed taskmanager registers again:\n{}", log());
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
     // Its stale tasks ended (cancelled, or refused by the JobMaster, which
     // no longer knows their attempts): none is left running.
     let (started, ended) = ("endpoint started endpoint=task-", "endpoint terminated endpoint=task-");
@@ -240,4 +248,67 @@ fn a_frozen_taskmanager_is_failed_over_and_its_stale_tasks_end_when_it_thaws() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert!(log().matches(started).count() >= 1, "it ran tasks of job {job}");
+}
+
+/// Polls the REST API at `api` until job `id` ended there (its jobmanager
+/// may not lead yet, or not know the job yet); its details.
+fn until_ended_at(api: &Api, id: &str) -> Json {
+    let deadline = std::time::Instant::now() + weir_tests::PATIENCE;
+    loop {
+        let (status, job) = api.call("GET", &format!("/jobs/{id}"), None);
+        if status == 200 && ["FINISHED", "FAILED", "CANCELED"].contains(&job["state"].as_str().unwrap_or("")) {
+            return job;
+        }
+        assert!(std::time::Instant::now() < deadline, "job {id} never ended at {}: {status} {job}", api.0);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The leading jobmanager killed mid-job (SIGKILL, after a completed
+/// checkpoint): the standby leads, recovers the job from the job store and
+/// its last checkpoint, and finishes it with the exact counts. Killed in
+/// turn after the job finished, the next leader knows the job's result
+/// and does not run it again.
+#[test]
+fn a_new_leading_jobmanager_recovers_a_running_job_and_never_reruns_a_finished_one() {
+    let data = Data::new("recovery");
+    write_input(&data.input(), 4, 400_000);
+    let storage = format!("high-availability.storageDir={}", data.root().join("ha").display());
+    let settings = [shared("recovery", &data), vec![storage]].concat();
+    let (mut leader, api) = jobmanager(&settings);
+    let _taskmanagers = [taskmanager(&settings), taskmanager(&settings)];
+    let standby_log = data.root().join("standby.log");
+    let (mut standby, standby_api) = jobmanager_logged(&settings, Some(&standby_log));
+    until_registered(&api, 2);
+
+    let (input, output) = (data.input().display().to_string(), data.output().display().to_string());
+    let description = serde_json::json!({
+        "name": "wordcount",
+        "parallelism": 2,
+        "arguments": ["--input", input, "--output", output, "--pause-ms", "150"],
+        "checkpointInterval": 50,
+    });
+    let component = std::fs::read(artifacts::WORDCOUNT).unwrap();
+    let (status, submitted) = api.submit(&component, &description.to_string());
+    assert_eq!(status, 202, "{submitted}");
+    let url = submitted["jobUrl"].as_str().unwrap().to_owned();
+    let id = url.trim_start_matches("/jobs/").to_owned();
+    api.until(&url, "a completed checkpoint", |job| checkpoints(job) >= 1);
+    leader.process.kill().unwrap();
+    leader.process.wait().unwrap();
+
+    let ended = until_ended_at(&standby_api, &id);
+    assert_eq!(ended["state"], "FINISHED", "{ended}");
+    assert_eq!(std::fs::read_to_string(data.output()).unwrap(), expected_output(&data.input()));
+    let log = std::fs::read_to_string(&standby_log).unwrap();
+    assert!(log.contains("from the job store") && log.contains("resuming from checkpoint"), "{log}");
+
+    // The job ended: a new leader after this one knows, and runs nothing.
+    let (_third, third_api) = jobmanager(&settings);
+    standby.process.kill().unwrap();
+    standby.process.wait().unwrap();
+    let known = until_ended_at(&third_api, &id);
+    assert_eq!(known["state"], "FINISHED", "the result store has it: {known}");
+    let (_, jobs) = third_api.call("GET", "/jobs", None);
+    assert_eq!(jobs["jobs"].as_array().map(Vec::len), Some(1), "{jobs}");
 }

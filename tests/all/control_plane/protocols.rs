@@ -120,6 +120,7 @@ async fn a_job_master_gets_the_slots_it_declares_again_after_a_task_executor_lea
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_master_deploys_its_tasks_into_its_slots_and_the_job_finishes() {
+    capture_logs();
     let (host, rm, _task_executors) = two_slot_cluster("run").await;
     let job = FencingToken::random();
     let jm = job_master_of_trivial_job(&host, job, 2, &[]);
@@ -144,6 +145,7 @@ async fn a_job_master_deploys_its_tasks_into_its_slots_and_the_job_finishes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_that_traps_fails_its_job_and_nothing_else() {
+    capture_logs();
     let (host, rm, [one, two]) = two_slot_cluster("trap").await;
     let job = FencingToken::random();
     let jm = job_master_of_trivial_job(&host, job, 2, &["--trap"]);

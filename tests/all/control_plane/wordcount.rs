@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use wasmtime::component::Val;
 use weir::{FencingToken, HaConfig, HostConfig};
-use weir_tests::{artifacts, config, eventually, logs};
+use weir_tests::{artifacts, capture_logs, config, eventually, logs};
 
 use super::cluster::{Cluster, Job};
 use super::{cluster_host, free_port};
@@ -112,6 +112,7 @@ async fn two_task_executors(data: &Data, name: &str) -> Cluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn word_count_counts_every_word_exactly_once_with_checkpoints() {
+    capture_logs();
     let data = Data::new("checkpoints");
     write_input(&data.input(), 4, 300_000);
     let cluster = two_task_executors(&data, "wordcount").await;
@@ -187,6 +188,7 @@ async fn word_count_counts_every_word_exactly_once_with_checkpoints() {
 /// had finished, reads nothing again and commits the same counts, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_restarted_from_its_final_checkpoint_commits_the_same_counts_once() {
+    capture_logs();
     let data = Data::new("final");
     write_input(&data.input(), 2, 100_000);
     let cluster = two_task_executors(&data, "final").await;
@@ -208,6 +210,7 @@ async fn a_job_restarted_from_its_final_checkpoint_commits_the_same_counts_once(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_executor_lost_mid_job_costs_nothing_the_counts_stay_exact() {
+    capture_logs();
     let data = Data::new("failover");
     write_input(&data.input(), 4, 400_000);
     let job_id = FencingToken::random();

@@ -17,7 +17,7 @@ use weir::{Endpoint, EndpointOptions, RpcService};
 use weir_tests::gateways::{COUNTER, WRITER};
 use weir_tests::proxy::Proxy;
 use weir_tests::zookeeper::zookeeper;
-use weir_tests::{artifacts, component, eventually, host_with};
+use weir_tests::{artifacts, capture_logs, component, eventually, host_with};
 
 use super::zookeeper::{all_learn, contender, listeners};
 
@@ -65,6 +65,7 @@ async fn progress(host: &RpcService, leader: &LeaderInformation) -> Option<[u64;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_leader_that_wakes_up_changes_nothing() {
+    capture_logs();
     let quorum = zookeeper().address();
     let host = host_with(weir::HostConfig { listen: Some("127.0.0.1:0".into()), ..weir_tests::config() });
     let writer = format!("config = {{ ledger = {:?}, interval-ms = \"10\" }}", host.address_of("ledger"));

@@ -10,7 +10,7 @@ use weir_tests::gateways::COUNTER;
 use weir_tests::process::{HostProcess, HostSpec};
 use weir_tests::proxy::Proxy;
 use weir_tests::zookeeper::{SESSION_TIMEOUT, zookeeper};
-use weir_tests::{PATIENCE, artifacts, eventually, host};
+use weir_tests::{PATIENCE, artifacts, capture_logs, eventually, host};
 use zookeeper_client as zk;
 
 /// How long after its cause a takeover may come: the session timeout, plus
@@ -101,6 +101,7 @@ async fn a_killed_leader_is_replaced_and_every_listener_learns_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_loses_its_session_is_revoked_and_replaced() {
+    capture_logs();
     let quorum = zookeeper().address();
     let mut listeners = listeners("partitioned", "rm", 2);
     let path = Proxy::start(quorum).await;

@@ -13,7 +13,7 @@ use weir::{EndpointOptions, HostConfig, HostEvent, PROTOCOL_VERSION, RpcError};
 use weir_guest::batch::{Wire, write_varint};
 use weir_tests::gateways::{ECHO, KEEPER, PROBE};
 use weir_tests::process::{HostProcess, HostSpec};
-use weir_tests::{PATIENCE, artifacts, component, eventually, host_with, text};
+use weir_tests::{PATIENCE, artifacts, capture_logs, component, eventually, host_with, text};
 
 use super::{listening_config, listening_host};
 
@@ -115,6 +115,7 @@ async fn a_full_mailbox_holds_up_only_the_calls_to_its_endpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_goes_silent_or_trickles_a_frame_is_closed() {
+    capture_logs();
     let remote =
         HostProcess::start(&HostSpec::new().host("idle-timeout = \"1s\"").host("frame-timeout = \"1s\"").endpoint(
             "echo",
@@ -179,6 +180,7 @@ async fn a_weir_link_stays_open_while_idle_thanks_to_keepalives() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_limit_are_refused_and_logged_once_per_burst() {
+    capture_logs();
     let remote = HostProcess::start(&HostSpec::new().host("max-connections = 3").endpoint("echo", artifacts::ECHO, ""));
     let hoarded: Vec<TcpStream> = (0..3).map(|_| greeted(remote.authority())).collect();
     let host = listening_host();
@@ -226,6 +228,7 @@ const ASKS: u64 = 500;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_does_not_read_its_replies_holds_up_only_itself() {
+    capture_logs();
     // Large blocks go straight back to the system when freed, so resident
     // memory shows what the host holds, not what the allocator kept.
     let remote = HostProcess::start(

@@ -8,7 +8,7 @@ use wasmtime::component::Val;
 use weir::{HostConfig, RpcError, TlsConfig};
 use weir_tests::gateways::{CALLER, ECHO};
 use weir_tests::process::{HostProcess, HostSpec};
-use weir_tests::{artifacts, component, eventually, guest_ok, host_with, text};
+use weir_tests::{artifacts, capture_logs, component, eventually, guest_ok, host_with, text};
 
 use super::listening_config;
 
@@ -46,6 +46,7 @@ fn tls_lines(tls: &TlsConfig) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_with_certificates_from_the_ca_talk_and_nobody_else_gets_in() {
+    capture_logs();
     let dir = std::env::temp_dir().join(format!("weir-tls-{}", std::process::id()));
     let cluster = Authority::new(&dir.join("cluster"));
     let remote = HostProcess::start(

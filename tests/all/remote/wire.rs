@@ -11,7 +11,7 @@ use wasmtime::component::Val;
 use weir::{GatewayClient, HostConfig, PROTOCOL_VERSION, RpcError};
 use weir_tests::gateways::{COUNTER, ECHO, PROBE};
 use weir_tests::process::{HostProcess, HostSpec};
-use weir_tests::{artifacts, as_u64, eventually, host_with};
+use weir_tests::{artifacts, as_u64, capture_logs, eventually, host_with};
 
 use super::{listening_config, listening_host};
 
@@ -68,6 +68,7 @@ async fn addresses_name_the_host_and_port() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_share_one_connection_and_replies_come_back_out_of_order() {
+    capture_logs();
     let host = listening_host();
     let remote = echo_host(HostSpec::new());
     let probe = host.connect(&remote.address("probe"), PROBE, None).await.unwrap();
@@ -116,6 +117,7 @@ async fn an_oversized_request_fails_at_the_caller_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_over_the_peers_smaller_limit_fails_at_the_caller_too() {
+    capture_logs();
     let host = listening_host();
     let remote = echo_host(HostSpec::new().host("frame-size = 65536"));
     let echo = host.connect(&remote.address("echo"), ECHO, None).await.unwrap().with_timeout(Duration::from_secs(3600));
@@ -206,6 +208,7 @@ async fn another_protocol_version_is_refused_with_a_reason() {
 
 #[test]
 fn a_connection_outlives_the_runtime_of_the_caller_that_opened_it() {
+    capture_logs();
     let remote = echo_host(HostSpec::new());
     let host = listening_host();
     let ping = |runtime: &tokio::runtime::Runtime| {
