@@ -64,6 +64,15 @@ thread_local! {
     static PENDING: RefCell<Option<Pending>> = const { RefCell::new(None) };
     static LATEST: RefCell<Option<Rc<Completed>>> = const { RefCell::new(None) };
     static COMPLETED: Cell<u64> = const { Cell::new(0) };
+    /// Whether this run's final checkpoint completed: the tasks left only
+    /// commit and finish, and take no more periodic checkpoints (one taken
+    /// meanwhile would be retained in place of the one they committed on).
+    static FINAL_COMPLETED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A new run of the job starts: it takes its own final checkpoint.
+pub fn new_run() {
+    FINAL_COMPLETED.set(false);
 }
 
 fn key(id: Uuid) -> (u64, u64) {
@@ -95,8 +104,11 @@ pub fn start_periodic() {
             if control::ended() {
                 return;
             }
-            // A checkpoint still pending, or tasks not all running: skip.
-            let _ = trigger(None);
+            // A checkpoint still pending, tasks not all running, or the
+            // final one taken: skip.
+            if !FINAL_COMPLETED.get() {
+                let _ = trigger(None);
+            }
         }
     });
 }
@@ -231,6 +243,7 @@ fn complete_if_done() {
         started.elapsed().as_millis()
     );
     COMPLETED.set(COMPLETED.get() + 1);
+    FINAL_COMPLETED.set(last && savepoint.is_none());
     LATEST.with(|latest| *latest.borrow_mut() = Some(Rc::new(completed)));
     for waiter in waiters {
         let _ = waiter.send(Ok(outcome.clone()));

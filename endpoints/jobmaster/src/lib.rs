@@ -195,7 +195,8 @@ impl Heartbeats for Pulse {
             Some((tm.gateway.clone(), tm.slots.iter().map(|s| s.allocation).collect::<Vec<_>>()))
         });
         let (gateway, allocated) = known.ok_or(RpcError::UnknownEndpoint(target))?;
-        gateway.heartbeat_from_job_manager(own_id(), allocated).await;
+        // Delivered is enough: the answer comes as a call of its own.
+        let _ = gateway.heartbeat_from_job_manager(own_id(), allocated).await?;
         Ok(())
     }
 
@@ -334,8 +335,9 @@ impl Guest for JobMaster {
         disconnect(&task_manager, &cause, false);
     }
 
-    fn heartbeat_from_resource_manager(resource_manager: String) {
+    fn heartbeat_from_resource_manager(resource_manager: String) -> Result<(), String> {
         with(&RM_HEARTBEATS, |manager| manager.requested_by(&resource_manager));
+        Ok(())
     }
 
     fn disconnect_resource_manager(_resource_manager: Uuid, cause: String) {

@@ -60,6 +60,7 @@ pub async fn deploy() {
     }
     control::switch(JobStatus::Running);
     ATTEMPTS.with(|all| all.borrow_mut().clear());
+    checkpoints::new_run();
     let restored = checkpoints::latest();
     inputs::reset(restored.as_deref());
     let arguments = plan::lines("arguments");

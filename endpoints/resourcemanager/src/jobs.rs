@@ -47,7 +47,8 @@ fn key(job: Uuid) -> (u64, u64) {
 pub async fn request_heartbeat(target: String) -> Result<(), RpcError> {
     let gateway =
         JOB_MASTERS.with(|all| all.borrow().values().find(|jm| jm.resource_id == target).map(|jm| jm.gateway.clone()));
-    gateway.ok_or(RpcError::UnknownEndpoint(target))?.heartbeat_from_resource_manager(own_id()).await;
+    // Delivered is enough: the answer comes as a call of its own.
+    let _ = gateway.ok_or(RpcError::UnknownEndpoint(target))?.heartbeat_from_resource_manager(own_id()).await?;
     Ok(())
 }
 

@@ -83,10 +83,10 @@ struct Pulse;
 impl Heartbeats for Pulse {
     async fn request(&self, target: String) -> Result<(), RpcError> {
         match gateway_of(&target) {
-            Some(gateway) => gateway.heartbeat_from_resource_manager(own_id()).await,
-            None => jobs::request_heartbeat(target).await?,
+            // Delivered is enough: the answer comes as a call of its own.
+            Some(gateway) => gateway.heartbeat_from_resource_manager(own_id()).await.map(drop),
+            None => jobs::request_heartbeat(target).await,
         }
-        Ok(())
     }
 
     async fn answer(&self, _target: String) -> Result<(), RpcError> {

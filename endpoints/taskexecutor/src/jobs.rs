@@ -271,8 +271,9 @@ impl Guest for TaskExecutor {
         }
     }
 
-    fn heartbeat_from_job_manager(job_master: String, _allocated: Vec<Uuid>) {
+    fn heartbeat_from_job_manager(job_master: String, _allocated: Vec<Uuid>) -> Result<(), String> {
         heartbeats(|manager| manager.requested_by(&job_master));
+        Ok(())
     }
 
     fn disconnect_job_manager(job: Uuid, cause: String) {

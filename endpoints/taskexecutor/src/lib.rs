@@ -174,8 +174,9 @@ impl weir_guest::Endpoint for TaskExecutor {
 }
 
 impl Guest for TaskExecutor {
-    fn heartbeat_from_resource_manager(resource_manager: String) {
+    fn heartbeat_from_resource_manager(resource_manager: String) -> Result<(), String> {
         heartbeats(|manager| manager.requested_by(&resource_manager));
+        Ok(())
     }
 
     fn disconnect_resource_manager(cause: String) {

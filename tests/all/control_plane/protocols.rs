@@ -48,9 +48,9 @@ async fn task_executors_register_report_slots_heartbeat_and_say_goodbye() {
     // Heartbeats flow both ways: requests reach the TaskExecutors, answers
     // the ResourceManager.
     let leader = rm.leader().unwrap();
-    let (asked, answered) = (one.stats().tells, leader.stats().tells);
+    let (asked, answered) = (one.stats().asks, leader.stats().tells);
     eventually("ten more heartbeat requests and answers", || async {
-        (one.stats().tells >= asked + 10 && leader.stats().tells >= answered + 10).then_some(())
+        (one.stats().asks >= asked + 10 && leader.stats().tells >= answered + 10).then_some(())
     })
     .await;
 
