@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value as Json, json};
 
 use crate::Error;
-use crate::cluster::jobmanager::{Details, Outcome};
+use crate::cluster::jobmanager::{Details, Outcome, ended};
 use crate::cluster::report;
 
 /// Where the cluster's REST API is.
@@ -191,7 +191,7 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
     let ended = loop {
         let job = args.target.call("GET", url)?;
         let details = details(&job);
-        if ["finished", "failed", "canceled"].contains(&details.status.as_str()) {
+        if ended(&details.status) {
             progress.finish();
             break details;
         }
@@ -210,7 +210,7 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
 }
 
 /// A job's details as the REST API shows them.
-fn details(job: &Json) -> Details {
+pub fn details(job: &Json) -> Details {
     let number = |value: &Json| value.as_u64().unwrap_or_default();
     Details {
         status: job["state"].as_str().unwrap_or_default().to_lowercase(),

@@ -117,10 +117,7 @@ async fn trivial(cluster: &EmbeddedCluster, components: &Path, rows: &mut Vec<Ro
             let submitted = Instant::now();
             cluster.submit(id, &spec, key).await?;
             acknowledged.push(submitted.elapsed());
-            until(cluster, id, |details| {
-                (details.tasks > 0 && details.running == details.tasks) || details.status == "finished"
-            })
-            .await?;
+            until(cluster, id, |details| details.all_running() || details.status == "finished").await?;
             running.push(submitted.elapsed());
             let outcome = cluster.outcome(id).await?;
             ended.push(submitted.elapsed());
@@ -266,8 +263,7 @@ async fn failover(control_plane: &ControlPlane, components: &Path, rows: &mut Ve
         until(&cluster, id, |details| details.checkpoints >= 1 && details.running == details.tasks).await?;
         let lost = Instant::now();
         cluster.stop_task_executor(1).await?;
-        until(&cluster, id, |details| details.restarts >= 1 && details.tasks > 0 && details.running == details.tasks)
-            .await?;
+        until(&cluster, id, |details| details.restarts >= 1 && details.all_running()).await?;
         recoveries.push(lost.elapsed());
         let outcome = cluster.outcome(id).await?;
         cluster.shutdown().await?;

@@ -10,12 +10,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value as Json, json};
+use serde_json::json;
 
 use super::Row;
 use super::cluster::{SUBMISSIONS, job, millis, p50};
 use crate::Error;
-use crate::client::{Target, multipart};
+use crate::client::{Target, details, multipart};
+use crate::cluster::jobmanager::{self, Details};
 
 /// A role's process, killed when dropped.
 struct Role(Child);
@@ -83,18 +84,12 @@ fn figures(components: &Path) -> Result<Vec<Row>, Error> {
             let answer = target.send("POST", "/jobs", Some(body))?;
             acknowledged.push(submitted.elapsed());
             let url = answer["jobUrl"].as_str().ok_or("no job URL")?.to_owned();
-            let all_running = |job: &Json| {
-                let total = job["tasks"]["total"].as_u64().unwrap_or(0);
-                (total > 0 && job["tasks"]["running"].as_u64() == Some(total)) || job["state"] == "FINISHED"
-            };
-            until(&target, &url, all_running)?;
+            until(&target, &url, |job| job.all_running() || job.status == "finished")?;
             running.push(submitted.elapsed());
-            let job = until(&target, &url, |job| {
-                ["FINISHED", "FAILED", "CANCELED"].contains(&job["state"].as_str().unwrap_or(""))
-            })?;
+            let job = until(&target, &url, |job| jobmanager::ended(&job.status))?;
             ended.push(submitted.elapsed());
-            if job["state"] != "FINISHED" {
-                return Err(format!("the trivial job ended {}", job["state"]).into());
+            if job.status != "finished" {
+                return Err(format!("the trivial job ended {}", job.status).into());
             }
         }
         let at = format!(
@@ -113,15 +108,15 @@ fn figures(components: &Path) -> Result<Vec<Row>, Error> {
 }
 
 /// Polls `url` until `done` holds of the job's details; those details.
-fn until(target: &Target, url: &str, done: impl Fn(&Json) -> bool) -> Result<Json, Error> {
+fn until(target: &Target, url: &str, done: impl Fn(&Details) -> bool) -> Result<Details, Error> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let job = target.call("GET", url)?;
+        let job = details(&target.call("GET", url)?);
         if done(&job) {
             return Ok(job);
         }
         if Instant::now() > deadline {
-            return Err(format!("{url} did not get there within a minute: {job}").into());
+            return Err(format!("{url} did not get there within a minute: {}", job.status).into());
         }
     }
 }

@@ -44,6 +44,18 @@ pub struct Details {
     pub records_read: u64,
 }
 
+impl Details {
+    /// Whether every task of the job's current run runs.
+    pub fn all_running(&self) -> bool {
+        self.tasks > 0 && self.running == self.tasks
+    }
+}
+
+/// Whether a job in `status` has ended: finished, failed or canceled.
+pub fn ended(status: &str) -> bool {
+    ["finished", "failed", "canceled"].contains(&status)
+}
+
 /// A job's end.
 pub struct Outcome {
     pub status: String,
@@ -289,8 +301,7 @@ impl JobManager {
         let taken = self.ask_dispatcher(CHECKPOINTING, "trigger-savepoint", &args, Some(Duration::MAX)).await?;
         let location = taken.map(|location| text(&location)).unwrap_or_default();
         // The JobMaster sees the job's directory as `/checkpoints`.
-        let (high, low) = id.as_u64_pair();
-        let job = self.checkpoints.join(format!("job-{}", uuid::Uuid::from_u64_pair(high, low)));
+        let job = self.checkpoints.join(format!("job-{id}"));
         Ok(match location.strip_prefix("/checkpoints/") {
             Some(inside) => job.join(inside),
             None => PathBuf::from(location),

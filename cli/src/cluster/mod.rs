@@ -192,7 +192,7 @@ async fn follow(
             }
             _ = poll.tick() => {
                 let Ok(details) = cluster.details(id).await else { continue };
-                if all_running.is_none() && details.tasks > 0 && details.running == details.tasks {
+                if all_running.is_none() && details.all_running() {
                     all_running = Some(Instant::now());
                     phases.add("to all tasks running", submitted.elapsed());
                     // Found: poll for progress less often.

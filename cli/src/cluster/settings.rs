@@ -17,7 +17,8 @@ pub struct Key {
     pub doc: &'static str,
 }
 
-/// Every key `weir cluster` reads.
+/// Every key the cluster's commands read (`weir cluster`, `jobmanager`,
+/// `taskmanager`).
 pub const KEYS: &[Key] = &[
     Key { name: "parallelism.default", default: "1", doc: "the job's parallelism unless `-p` says" },
     Key { name: "minicluster.number-of-taskmanagers", default: "1", doc: "TaskExecutors the embedded cluster runs" },

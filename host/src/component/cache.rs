@@ -7,9 +7,9 @@
 //! An entry is named by the SHA-256 of the component's bytes, the engine it
 //! runs on and a hash of that engine's compatibility (wasmtime version,
 //! target, settings), so a different build or configuration never reads
-//! another's entry; wasmtime checks the same again when it reads one. Entries are written whole to a
-//! temporary file and renamed into place, so a reader never sees half of
-//! one. The cache is an optimisation only: an entry that cannot be read or
+//! another's entry; wasmtime checks the same again when it reads one.
+//! Entries are written whole to a temporary file and renamed into place,
+//! so a reader never sees half of one. The cache is an optimisation only: an entry that cannot be read or
 //! written is logged and the component compiled.
 //!
 //! [`HostConfig::compile_cache`]: crate::HostConfig::compile_cache

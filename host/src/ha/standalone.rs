@@ -27,9 +27,7 @@ impl Standalone {
     pub fn new(leaders: BTreeMap<String, String>, context: HaContext) -> Self {
         Self { leaders, context }
     }
-}
 
-impl Standalone {
     /// `component`'s configured address: its own entry, else that of the
     /// longest pattern `prefix*` it matches.
     fn address(&self, component: &str) -> Option<String> {

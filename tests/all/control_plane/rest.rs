@@ -8,7 +8,6 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
@@ -21,8 +20,8 @@ pub struct Role {
     pub process: Child,
     /// The rest of the line that said so.
     pub said: String,
-    /// What it printed after that line.
-    printed: Arc<Mutex<String>>,
+    /// Reads what it prints after that line, until it exits.
+    printed: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Role {
@@ -50,24 +49,17 @@ impl Role {
             .find_map(|line| line.strip_prefix(prefix).map(str::to_owned))
             .unwrap_or_else(|| panic!("`weir {}` never said `{prefix}`", arguments.join(" ")));
         // The rest of what it prints, read so that it can print.
-        let printed = Arc::new(Mutex::new(String::new()));
-        let kept = printed.clone();
-        std::thread::spawn(move || {
-            stdout.map_while(Result::ok).for_each(|line| *kept.lock().unwrap() += &(line + "\n"))
-        });
-        Self { process, said, printed }
+        let printed = std::thread::spawn(move || stdout.map_while(Result::ok).map(|line| line + "\n").collect());
+        Self { process, said, printed: Some(printed) }
     }
 
     /// Waits for it to exit by itself: whether it succeeded, and what it
     /// printed after the line [`Role::start`] waited for.
     pub fn wait(mut self) -> (bool, String) {
         let success = self.process.wait().unwrap().success();
-        // Its standard output ends with it; the reader is done soon after.
-        let deadline = Instant::now() + weir_tests::PATIENCE;
-        while Arc::strong_count(&self.printed) > 1 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        (success, self.printed.lock().unwrap().clone())
+        // Its standard output ends with it, and so does the reader.
+        let printed = self.printed.take().map(|reader| reader.join().unwrap()).unwrap_or_default();
+        (success, printed)
     }
 
     /// Stops it with SIGTERM, as an operator does; whether it exited

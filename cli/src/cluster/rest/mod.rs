@@ -35,7 +35,7 @@ use weir::FencingToken;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::jobmanager::{JobManager, JobSpec};
+use super::jobmanager::{JobManager, JobSpec, ended};
 use super::settings::Settings;
 use crate::Error;
 
@@ -169,8 +169,7 @@ async fn overview(State(cluster): Cluster) -> Answer {
     let task_managers = cluster.task_managers().await.map_err(internal)?;
     let jobs = cluster.jobs().await.map_err(internal)?;
     let count = |status: &str| jobs.iter().filter(|(_, _, known)| known == status).count();
-    let ended = ["finished", "canceled", "failed"];
-    let running = jobs.iter().filter(|(_, _, status)| !ended.contains(&status.as_str())).count();
+    let running = jobs.iter().filter(|(_, _, status)| !ended(status)).count();
     Ok(Json(json!({
         "taskmanagers": task_managers.len(),
         "slots-total": task_managers.iter().map(|(_, slots, _)| slots).sum::<u32>(),
@@ -240,8 +239,7 @@ async fn checkpoints(State(cluster): Cluster, Path(jobid): Path<String>) -> Answ
 /// once it has ended failed, else none.
 async fn exceptions(State(cluster): Cluster, Path(jobid): Path<String>) -> Answer {
     let (id, _, status) = known(&cluster, &jobid).await?;
-    let ended = ["finished", "failed", "canceled"].contains(&status.as_str());
-    let failure = match ended {
+    let failure = match ended(&status) {
         true => cluster.outcome(id).await.map_err(internal)?.failure,
         false => None,
     };
