@@ -1,8 +1,10 @@
 //! `weir run`, `weir info`, `weir list`, `weir cancel` and `weir
 //! savepoint`: a client of a cluster's REST API (Flink's `flink
-//! run`/`info`/`list`/`cancel`/`savepoint`), at
-//! `--jobmanager host:port`. A cluster that cannot be reached is a
-//! one-line error saying where it was looked for.
+//! run`/`info`/`list`/`cancel`/`savepoint`), at `--jobmanager host:port`
+//! or the config's `rest.address`:`rest.port`, over HTTPS with
+//! `security.ssl.rest.enabled` (trusting `security.ssl.rest.ca`), sending
+//! `security.rest.token` as its bearer token. A cluster that cannot be
+//! reached is a one-line error saying where it was looked for.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -10,15 +12,34 @@ use std::time::{Duration, Instant};
 use serde_json::{Value as Json, json};
 
 use crate::Error;
-use crate::cluster::jobmanager::{Details, Outcome, ended};
+use crate::cluster::jobmanager::{Details, Outcome, Vertex, ended};
 use crate::cluster::report;
+use crate::cluster::settings::{self, RestSecurity};
 
-/// Where the cluster's REST API is.
+/// Where the cluster's REST API is, and how to talk to it.
 #[derive(Debug, clap::Args)]
 pub struct Target {
-    /// The REST API's `host:port` (`weir cluster` prints it).
-    #[arg(long, default_value = "127.0.0.1:8081")]
-    jobmanager: String,
+    /// The REST API's `host:port` (`weir cluster` prints it); else the
+    /// config's `rest.address`:`rest.port`, 127.0.0.1:8081 by default.
+    #[arg(long)]
+    jobmanager: Option<String>,
+    /// A config file (TOML) of Flink's keys; the client reads
+    /// `rest.address`, `rest.port`, `security.ssl.rest.enabled`,
+    /// `security.ssl.rest.ca` and `security.rest.token`.
+    #[arg(short, long)]
+    config: Option<PathBuf>,
+    /// Sets a config key, over the file: `-D key=value`.
+    #[arg(short = 'D', value_name = "KEY=VALUE")]
+    define: Vec<String>,
+}
+
+impl Target {
+    /// A client of the REST API this names.
+    pub fn client(&self) -> Result<Client, Error> {
+        let settings = settings::read(self.config.as_deref(), &self.define)?;
+        let address = self.jobmanager.as_deref().unwrap_or(&settings.rest_address);
+        Client::new(address, &settings.rest_security)
+    }
 }
 
 /// `weir cancel`'s arguments.
@@ -66,10 +87,40 @@ pub struct RunArgs {
 /// A request's body: none, or its content type and bytes.
 type Body = Option<(String, Vec<u8>)>;
 
-impl Target {
-    /// The REST API at `jobmanager` (`host:port`).
-    pub fn at(jobmanager: String) -> Self {
-        Self { jobmanager }
+/// A client of one cluster's REST API.
+pub struct Client {
+    /// `http://host:port` or `https://host:port`.
+    base: String,
+    agent: ureq::Agent,
+    /// The `Authorization` header's value, if the API wants a token.
+    authorization: Option<String>,
+}
+
+impl Client {
+    /// A client of the REST API at `address` (`host:port`, or a URL),
+    /// secured as `security` says.
+    pub fn new(address: &str, security: &RestSecurity) -> Result<Self, Error> {
+        let scheme = if security.tls.is_some() { "https" } else { "http" };
+        let base = match address.contains("://") {
+            true => address.trim_end_matches('/').to_owned(),
+            false => format!("{scheme}://{address}"),
+        };
+        let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+        if let Some(ca) = security.tls.as_ref().and_then(|tls| tls.ca.as_ref()) {
+            let unreadable = |error: ureq::Error| format!("`security.ssl.rest.ca` {}: {error}", ca.display());
+            let pem = std::fs::read(ca).map_err(|error| format!("`security.ssl.rest.ca` {}: {error}", ca.display()))?;
+            let certificates = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(certificate)) => Some(Ok(certificate)),
+                    Ok(_) => None,
+                    Err(error) => Some(Err(unreadable(error))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let roots = ureq::tls::RootCerts::Specific(std::sync::Arc::new(certificates));
+            config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+        }
+        let authorization = security.token.as_ref().map(|token| format!("Bearer {token}"));
+        Ok(Self { base, agent: config.build().into(), authorization })
     }
 
     /// Sends `method` to `path`; the answer's JSON, or the API's error.
@@ -77,21 +128,30 @@ impl Target {
         self.send(method, path, None)
     }
 
+    /// `request` with the bearer token, if the API wants one.
+    fn authorized<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.authorization {
+            Some(authorization) => request.header("Authorization", authorization),
+            None => request,
+        }
+    }
+
     /// Sends `method` to `path` with `body`; the answer's JSON, or the
     /// API's error.
     pub fn send(&self, method: &str, path: &str, body: Body) -> Result<Json, Error> {
-        let url = format!("http://{}{path}", self.jobmanager);
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let url = format!("{}{path}", self.base);
         let response = match (method, body) {
-            ("PATCH", _) => agent.patch(&url).send_empty(),
-            ("POST", Some((content_type, body))) => agent.post(&url).header("Content-Type", content_type).send(&body),
-            _ => agent.get(&url).call(),
+            ("PATCH", _) => self.authorized(self.agent.patch(&url)).send_empty(),
+            ("POST", Some((content_type, body))) => {
+                self.authorized(self.agent.post(&url)).header("Content-Type", content_type).send(&body)
+            }
+            _ => self.authorized(self.agent.get(&url)).call(),
         };
         let mut response = response.map_err(|error| {
             format!(
-                "cannot reach a cluster's REST API at http://{}: {error}; start one (`weir cluster --keep-running`) \
+                "cannot reach a cluster's REST API at {}: {error}; start one (`weir cluster --keep-running`) \
                  or name it with --jobmanager",
-                self.jobmanager
+                self.base
             )
         })?;
         let status = response.status();
@@ -106,7 +166,7 @@ impl Target {
 
 /// Prints the cluster's overview.
 pub fn info(target: &Target) -> Result<(), Error> {
-    let overview = target.call("GET", "/overview")?;
+    let overview = target.client()?.call("GET", "/overview")?;
     let number = |key: &str| overview[key].as_u64().unwrap_or_default();
     println!(
         "{} TaskManager(s), {} slot(s), {} available; jobs: {} running, {} finished, {} cancelled, {} failed ({})",
@@ -124,7 +184,7 @@ pub fn info(target: &Target) -> Result<(), Error> {
 
 /// Prints every job the cluster knows, one a line: its id, name and state.
 pub fn list(target: &Target) -> Result<(), Error> {
-    let overview = target.call("GET", "/jobs/overview")?;
+    let overview = target.client()?.call("GET", "/jobs/overview")?;
     let jobs = overview["jobs"].as_array().cloned().unwrap_or_default();
     if jobs.is_empty() {
         println!("No jobs.");
@@ -138,7 +198,7 @@ pub fn list(target: &Target) -> Result<(), Error> {
 
 /// Cancels a job.
 pub fn cancel(args: &CancelArgs) -> Result<(), Error> {
-    args.target.call("PATCH", &format!("/jobs/{}?mode=cancel", args.job))?;
+    args.target.client()?.call("PATCH", &format!("/jobs/{}?mode=cancel", args.job))?;
     println!("Cancelled job {}.", args.job);
     Ok(())
 }
@@ -147,11 +207,12 @@ pub fn cancel(args: &CancelArgs) -> Result<(), Error> {
 pub fn savepoint(args: &SavepointArgs) -> Result<(), Error> {
     let path = format!("/jobs/{}/savepoints", args.job);
     let body = Some(("application/json".to_owned(), b"{}".to_vec()));
-    let triggered = args.target.send("POST", &path, body)?;
+    let client = args.target.client()?;
+    let triggered = client.send("POST", &path, body)?;
     let trigger = triggered["request-id"].as_str().ok_or_else(|| format!("no request id: {triggered}"))?;
     println!("Triggering savepoint for job {}.", args.job);
     loop {
-        let status = args.target.call("GET", &format!("{path}/{trigger}"))?;
+        let status = client.call("GET", &format!("{path}/{trigger}"))?;
         if status["status"]["id"] == "COMPLETED" {
             let operation = &status["operation"];
             if let Some(location) = operation["location"].as_str() {
@@ -169,6 +230,7 @@ pub fn savepoint(args: &SavepointArgs) -> Result<(), Error> {
 /// progress until it ends; then its result. A job that does not finish
 /// is an error.
 pub fn run(args: &RunArgs) -> Result<(), Error> {
+    let client = args.target.client()?;
     let component = std::fs::read(&args.job).map_err(|e| format!("cannot read the job {}: {e}", args.job.display()))?;
     let name = args.job.file_stem().map_or_else(|| "job".into(), |stem| stem.to_string_lossy().into_owned());
     let mut description = json!({ "name": name, "arguments": args.arguments });
@@ -180,7 +242,7 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
     }
     let submitted = Instant::now();
     let body = multipart(&[("component", &component), ("job", description.to_string().as_bytes())]);
-    let answer = args.target.send("POST", "/jobs", Some(body))?;
+    let answer = client.send("POST", "/jobs", Some(body))?;
     let url = answer["jobUrl"].as_str().ok_or_else(|| format!("the cluster answered no job URL: {answer}"))?;
     let id = url.trim_start_matches("/jobs/").to_owned();
     println!("Job has been submitted with JobID {id}");
@@ -189,7 +251,7 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
     }
     let mut progress = report::Progress::new();
     let ended = loop {
-        let job = args.target.call("GET", url)?;
+        let job = client.call("GET", url)?;
         let details = details(&job);
         if ended(&details.status) {
             progress.finish();
@@ -198,7 +260,7 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
         progress.show(&details, submitted.elapsed());
         std::thread::sleep(Duration::from_millis(if details.running == 0 { 20 } else { 250 }));
     };
-    let exceptions = args.target.call("GET", &format!("{url}/exceptions"))?;
+    let exceptions = client.call("GET", &format!("{url}/exceptions"))?;
     let failure = exceptions["root-exception"].as_str().map(str::to_owned);
     let outcome = Outcome { status: ended.status, failure, checkpoints: ended.checkpoints, restarts: ended.restarts };
     report::result(&outcome, &args.arguments);
@@ -221,7 +283,30 @@ pub fn details(job: &Json) -> Details {
         input_bytes: number(&job["input"]["bytes"]),
         input_assigned: number(&job["input"]["assigned"]),
         records_read: number(&job["records-read"]),
+        vertices: job["vertices"].as_array().map_or(Vec::new(), |all| all.iter().map(vertex).collect()),
+        timestamps: {
+            let mut timestamps = reached(&job["timestamps"]);
+            timestamps.sort_by_key(|(_, at)| *at);
+            timestamps
+        },
     }
+}
+
+/// A job vertex as the REST API shows it.
+fn vertex(vertex: &Json) -> Vertex {
+    let tasks = reached(&vertex["tasks"]).into_iter().map(|(state, count)| (state, count as u32)).collect();
+    let parallelism = vertex["parallelism"].as_u64().unwrap_or_default() as u32;
+    Vertex { name: vertex["name"].as_str().unwrap_or_default().to_owned(), parallelism, tasks }
+}
+
+/// The states of a `{"STATE": number}` object whose number is not 0,
+/// lower case.
+fn reached(states: &Json) -> Vec<(String, u64)> {
+    let Some(states) = states.as_object() else { return Vec::new() };
+    states
+        .iter()
+        .filter_map(|(state, number)| number.as_u64().filter(|n| *n > 0).map(|n| (state.to_lowercase(), n)))
+        .collect()
 }
 
 /// A `multipart/form-data` body of `parts` (name, bytes).

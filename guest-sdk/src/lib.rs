@@ -168,6 +168,14 @@ pub fn monotonic_now() -> u64 {
     runtime::monotonic_now()
 }
 
+/// Milliseconds since the Unix epoch on the wall clock (WASI's), as
+/// timestamps meant for people and other processes are written; 0 if the
+/// clock reads before the epoch.
+pub fn epoch_millis() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// A fresh random UUID.
 pub fn new_uuid() -> Uuid {
     runtime::new_uuid()

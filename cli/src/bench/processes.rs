@@ -3,7 +3,8 @@
 //! jobmanager at a fixed port), warm; a trivial job submitted through
 //! `POST /jobs` and followed through `GET /jobs/{jobid}` to all its tasks
 //! running and to its end, 20 times at parallelism 1 and 4, as a Flink
-//! user's script would.
+//! user's script would. Then a taskmanager lost: the one running a job is
+//! SIGKILLed, and the job runs again on a spare one.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -15,8 +16,9 @@ use serde_json::json;
 use super::Row;
 use super::cluster::{SUBMISSIONS, job, millis, p50};
 use crate::Error;
-use crate::client::{Target, details, multipart};
+use crate::client::{Client, details, multipart};
 use crate::cluster::jobmanager::{self, Details};
+use crate::cluster::settings::RestSecurity;
 
 /// A role's process, killed when dropped.
 struct Role(Child);
@@ -46,7 +48,15 @@ fn start(arguments: &[&str], prefix: &str) -> Result<(Role, String), Error> {
 }
 
 /// What the rows say, for `--only`.
-const ROWS: &str = "REST submission, trivial job, cluster of two processes";
+const ROWS: &str = "REST submission, trivial job, cluster of two processes, taskmanager SIGKILLed";
+
+/// Heartbeats as the cluster runs them here: a dead taskmanager's
+/// heartbeat request fails at the next interval and loses it at once.
+const HEARTBEATS: [&str; 6] =
+    ["-D", "heartbeat.interval=200 ms", "-D", "heartbeat.rpc-failure-threshold=1", "-D", "heartbeat.timeout=5 s"];
+
+/// Taskmanagers lost, one after the other, for the loss row.
+const LOSSES: usize = 5;
 
 pub async fn measure(components: &Path, only: &str, rows: &mut Vec<Row>) -> Result<(), Error> {
     if !ROWS.contains(only) {
@@ -61,18 +71,13 @@ fn figures(components: &Path) -> Result<Vec<Row>, Error> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let directory = components.display().to_string();
     let jobmanager_port = format!("jobmanager.rpc.port={port}");
-    let common = ["--components", &directory, "-D", &jobmanager_port];
-    let (_jobmanager, api) = start(&[&["jobmanager", "-D", "rest.port=0"], &common[..]].concat(), "REST API at ")?;
-    let (_taskmanager, _) =
+    let common = [&["--components", &directory, "-D", &jobmanager_port][..], &HEARTBEATS].concat();
+    let restarts = ["-D", "rest.port=0", "-D", "restart-strategy.fixed-delay.attempts=1000"];
+    let (_jobmanager, api) = start(&[&["jobmanager"][..], &restarts, &common].concat(), "REST API at ")?;
+    let taskmanager =
         start(&[&["taskmanager", "-D", "taskmanager.numberOfTaskSlots=4"], &common[..]].concat(), "taskmanager: ")?;
-    let target = Target::at(api.trim_start_matches("http://").to_owned());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while target.call("GET", "/taskmanagers")?["taskmanagers"].as_array().is_none_or(Vec::is_empty) {
-        if Instant::now() > deadline {
-            return Err("the taskmanager did not register within 30 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let target = Client::new(&api, &RestSecurity::default())?;
+    registered(&target, 1)?;
     let trivial = job(components, "trivial_task")?;
     let mut rows = Vec::new();
     for parallelism in [1, 4] {
@@ -104,11 +109,78 @@ fn figures(components: &Path) -> Result<Vec<Row>, Error> {
             rows.push(Row { what: format!("{what}, {at}"), weir: millis(p50(samples)), reference });
         }
     }
+    rows.push(taskmanager_lost(&target, &common, &trivial, taskmanager)?);
     Ok(rows)
 }
 
+/// A job of one task runs on one of two taskmanagers; that one is
+/// SIGKILLed, and the job runs again on the other, from its last
+/// checkpoint; a new spare taskmanager starts. [`LOSSES`] times: the time
+/// from each kill to the job running again.
+fn taskmanager_lost(target: &Client, common: &[&str], trivial: &[u8], first: (Role, String)) -> Result<Row, Error> {
+    let spare =
+        || start(&[&["taskmanager", "-D", "taskmanager.numberOfTaskSlots=1"], common].concat(), "taskmanager: ");
+    let mut taskmanagers = vec![first, spare()?];
+    registered(target, 2)?;
+    let description = json!({ "name": "forever", "arguments": ["--forever"], "checkpointInterval": 100 });
+    let body = multipart(&[("component", trivial), ("job", description.to_string().as_bytes())]);
+    let url = target.send("POST", "/jobs", Some(body))?["jobUrl"].as_str().ok_or("no job URL")?.to_owned();
+    let mut recoveries = Vec::new();
+    for _ in 0..LOSSES {
+        let job = until(target, &url, |job| job.all_running() && job.checkpoints >= 1)?;
+        let holding = holder(target)?;
+        let index = taskmanagers.iter().position(|(_, said)| said.starts_with(&holding));
+        let (role, _) = taskmanagers.remove(index.ok_or_else(|| format!("{holding} is none of those started"))?);
+        let lost = Instant::now();
+        drop(role);
+        until(target, &url, |again| again.restarts > job.restarts && again.all_running())?;
+        recoveries.push(lost.elapsed());
+        taskmanagers.push(spare()?);
+        registered(target, 2)?;
+    }
+    target.call("PATCH", &format!("{url}?mode=cancel"))?;
+    Ok(Row {
+        what: format!(
+            "taskmanager SIGKILLed to the job running again on another (heartbeat.interval 200 ms, \
+             rpc-failure-threshold 1), trivial job p=1, processes, p50 of {LOSSES}"
+        ),
+        weir: millis(p50(recoveries)),
+        reference: "Flink: heartbeat.interval (10 s by default) + restart; not measured here".into(),
+    })
+}
+
+/// The address of the taskmanager that holds a slot, once the
+/// ResourceManager knows one does (a slot report may come after the task
+/// runs).
+fn holder(target: &Client) -> Result<String, Error> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let all = target.call("GET", "/taskmanagers")?;
+        let mut all = all["taskmanagers"].as_array().cloned().unwrap_or_default().into_iter();
+        if let Some(holding) = all.find(|tm| tm["freeSlots"] != tm["slotsNumber"]) {
+            return Ok(holding["path"].as_str().unwrap_or_default().to_owned());
+        }
+        if Instant::now() > deadline {
+            return Err("no taskmanager held the job's slot within 30 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits until `count` taskmanagers are registered.
+fn registered(target: &Client, count: usize) -> Result<(), Error> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while target.call("GET", "/taskmanagers")?["taskmanagers"].as_array().map_or(0, Vec::len) != count {
+        if Instant::now() > deadline {
+            return Err(format!("{count} taskmanagers did not register within 30 s").into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
 /// Polls `url` until `done` holds of the job's details; those details.
-fn until(target: &Target, url: &str, done: impl Fn(&Details) -> bool) -> Result<Details, Error> {
+fn until(target: &Client, url: &str, done: impl Fn(&Details) -> bool) -> Result<Details, Error> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let job = details(&target.call("GET", url)?);

@@ -42,6 +42,35 @@ pub struct Details {
     pub input_bytes: u64,
     pub input_assigned: u64,
     pub records_read: u64,
+    pub vertices: Vec<Vertex>,
+    /// When the job entered each status it reached, in milliseconds since
+    /// the epoch, in the order last reached.
+    pub timestamps: Vec<(String, u64)>,
+}
+
+/// A stage of a job (Flink's job vertex): how many of its subtasks are in
+/// each state.
+pub struct Vertex {
+    pub name: String,
+    pub parallelism: u32,
+    pub tasks: Vec<(String, u32)>,
+}
+
+/// A TaskExecutor the ResourceManager knows.
+pub struct TaskManager {
+    pub id: String,
+    pub address: String,
+    pub slots: u32,
+    /// Its slots held for a job: the slot's index and the job.
+    pub allocated: Vec<(u32, FencingToken)>,
+    /// When its last heartbeat came, in milliseconds since the epoch.
+    pub last_heartbeat_ms: u64,
+}
+
+impl TaskManager {
+    pub fn free(&self) -> u32 {
+        self.slots - self.allocated.len() as u32
+    }
 }
 
 impl Details {
@@ -158,12 +187,7 @@ impl JobManager {
         };
         let overview = |job: Val| match job {
             Val::Record(fields) => {
-                let id = match field(&fields, "id") {
-                    Some(Val::Record(id)) => {
-                        FencingToken::from_u64_pair(field_number(&id, "high"), field_number(&id, "low"))
-                    }
-                    _ => return None,
-                };
+                let id = token(&field(&fields, "id")?)?;
                 Some((id, field_text(&fields, "name"), field_text(&fields, "status")))
             }
             _ => None,
@@ -180,22 +204,33 @@ impl JobManager {
 
     /// The TaskExecutors the ResourceManager knows: each one's id, its
     /// slots, and how many of them are free.
-    pub async fn task_managers(&self) -> Result<Vec<(String, u32, u32)>, Error> {
+    pub async fn task_managers(&self) -> Result<Vec<TaskManager>, Error> {
         let leader = self.resource_manager.leader().ok_or("no ResourceManager leads")?;
         let gateway = leader.fenced_gateway("weir:flink/resourcemanager@0.1.0", leader.fencing_token())?;
         let Some(Val::List(all)) = gateway.ask("request-task-managers", vec![]).await? else {
             return Err("request-task-managers answered no list".into());
         };
-        let task_manager = |entry: Val| match entry {
-            Val::Tuple(mut pair) if pair.len() == 2 => {
-                let Val::List(slots) = pair.pop()? else { return None };
-                let free = slots
-                    .iter()
-                    .filter(|slot| matches!(slot, Val::Record(fields) if field(fields, "allocation") == Some(Val::Option(None))))
-                    .count();
-                Some((text(&pair.pop()?), slots.len() as u32, free as u32))
-            }
-            _ => None,
+        // A slot's index and the job it is held for, if it is.
+        let allocated = |slot: &Val| {
+            let Val::Record(fields) = slot else { return None };
+            let Some(Val::Option(Some(allocation))) = field(fields, "allocation") else { return None };
+            let Val::Tuple(pair) = *allocation else { return None };
+            let index = match field(fields, "slot") {
+                Some(Val::Record(slot)) => field_number(&slot, "index") as u32,
+                _ => 0,
+            };
+            Some((index, token(pair.get(1)?)?))
+        };
+        let task_manager = |entry: Val| {
+            let Val::Record(fields) = entry else { return None };
+            let slots = field_list(&fields, "slots");
+            Some(TaskManager {
+                id: field_text(&fields, "resource-id"),
+                address: field_text(&fields, "address"),
+                slots: slots.len() as u32,
+                allocated: slots.iter().filter_map(allocated).collect(),
+                last_heartbeat_ms: field_number(&fields, "last-heartbeat-ms"),
+            })
         };
         all.into_iter()
             .map(|entry| task_manager(entry).ok_or_else(|| "request-task-managers answered another shape".into()))
@@ -329,6 +364,8 @@ impl JobManager {
             input_bytes: field_number(&fields, "input-bytes"),
             input_assigned: field_number(&fields, "input-assigned"),
             records_read: field_number(&fields, "records-read"),
+            vertices: field_list(&fields, "vertices").iter().filter_map(vertex).collect(),
+            timestamps: field_list(&fields, "timestamps").iter().filter_map(counted).collect(),
         })
     }
 
@@ -385,6 +422,41 @@ fn field_text(fields: &[(String, Val)], name: &str) -> String {
         Some(Val::Enum(case)) => case,
         Some(other) => text(&other),
         None => String::new(),
+    }
+}
+
+/// A `job-id` record's token.
+fn token(id: &Val) -> Option<FencingToken> {
+    let Val::Record(id) = id else { return None };
+    Some(FencingToken::from_u64_pair(field_number(id, "high"), field_number(id, "low")))
+}
+
+/// A `vertex-details` record.
+fn vertex(value: &Val) -> Option<Vertex> {
+    let Val::Record(fields) = value else { return None };
+    Some(Vertex {
+        name: field_text(fields, "name"),
+        parallelism: field_number(fields, "parallelism") as u32,
+        tasks: field_list(fields, "tasks").iter().filter_map(counted).map(|(state, n)| (state, n as u32)).collect(),
+    })
+}
+
+/// A tuple of an enum case and a number: a state and its count or time.
+fn counted(value: &Val) -> Option<(String, u64)> {
+    let Val::Tuple(pair) = value else { return None };
+    let [Val::Enum(case), number] = pair.as_slice() else { return None };
+    let number = match number {
+        Val::U64(n) => *n,
+        Val::U32(n) => u64::from(*n),
+        _ => return None,
+    };
+    Some((case.clone(), number))
+}
+
+fn field_list(fields: &[(String, Val)], name: &str) -> Vec<Val> {
+    match field(fields, name) {
+        Some(Val::List(all)) => all,
+        _ => Vec::new(),
     }
 }
 

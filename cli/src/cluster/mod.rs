@@ -121,7 +121,7 @@ async fn run(args: &ClusterArgs, settings: &settings::Settings, job: Option<(Str
         report::duration(started.elapsed())
     );
     let (rest, address) = rest::Server::start(cluster.job_manager(), settings).await?;
-    println!("REST API at http://{address}");
+    println!("REST API at {address}");
 
     let ran = match job {
         Some((name, component)) => Some(run_job(&cluster, args, settings, &name, &component, &mut phases).await),

@@ -79,7 +79,7 @@ pub fn jobmanager(args: &RoleArgs) -> Result<(), Error> {
         let job_manager = Arc::new(JobManager::start(host.clone(), &settings, &components)?);
         println!("jobmanager: RPC at {}", host.authority());
         let (rest, address) = rest::Server::start(job_manager.clone(), &settings).await?;
-        println!("REST API at http://{address}");
+        println!("REST API at {address}");
         crate::stopped().await?;
         rest.stop().await?;
         let job_manager = Arc::into_inner(job_manager).ok_or("the REST API still holds the jobmanager")?;

@@ -57,11 +57,39 @@ pub const KEYS: &[Key] = &[
         doc: "directories (comma-separated) tasks may read and write, at the same paths (weir's own key)",
     },
     Key { name: "rest.bind-address", default: "127.0.0.1", doc: "where the REST API listens" },
+    Key {
+        name: "rest.address",
+        default: "127.0.0.1",
+        doc: "where clients (`weir run`, `list`, ...) find the REST API, with `rest.port`",
+    },
     Key { name: "rest.port", default: "8081", doc: "the REST API's port; 0 picks a free one" },
     Key {
         name: "rest.server.max-content-length",
         default: "104857600",
         doc: "the largest request body the REST API takes, in bytes (a job submission's component)",
+    },
+    Key {
+        name: "security.ssl.rest.enabled",
+        default: "false",
+        doc: "serve the REST API over TLS (HTTPS); clients then trust `security.ssl.rest.ca`",
+    },
+    Key {
+        name: "security.ssl.rest.certificate",
+        default: "none",
+        doc: "the REST API's certificate chain, a PEM file (in place of Flink's keystore)",
+    },
+    Key { name: "security.ssl.rest.key", default: "none", doc: "the REST API certificate's private key, a PEM file" },
+    Key {
+        name: "security.ssl.rest.ca",
+        default: "none",
+        doc: "for clients: the CA certificate(s), a PEM file, that issued the REST API's certificate (in place of \
+              Flink's truststore)",
+    },
+    Key {
+        name: "security.rest.token",
+        default: "none",
+        doc: "a bearer token the REST API requires of every request (`Authorization: Bearer TOKEN`), answering \
+              401 without it; clients send it (weir's own key)",
     },
     Key {
         name: "jobmanager.rpc.address",
@@ -129,6 +157,9 @@ pub struct Settings {
     pub compile_cache: Option<PathBuf>,
     /// Where the REST API listens: `address:port`.
     pub rest: String,
+    /// Where clients find it: `address:port`.
+    pub rest_address: String,
+    pub rest_security: RestSecurity,
     /// Where `weir jobmanager` and `weir taskmanager` listen for RPC:
     /// `address:port`.
     pub jobmanager_rpc: String,
@@ -138,6 +169,22 @@ pub struct Settings {
     /// `high-availability.storageDir`.
     pub storage_dir: Option<PathBuf>,
     pub rest_max_content_length: usize,
+}
+
+/// How the REST API is secured: TLS, a bearer token, both or neither.
+#[derive(Debug, Clone, Default)]
+pub struct RestSecurity {
+    pub tls: Option<RestTls>,
+    pub token: Option<String>,
+}
+
+/// The REST API's TLS files; the server needs `certificate` and `key`,
+/// clients `ca`.
+#[derive(Debug, Clone)]
+pub struct RestTls {
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
 }
 
 /// The values given, by key, with where each came from.
@@ -270,6 +317,12 @@ pub fn read(file: Option<&Path>, overrides: &[String]) -> Result<Settings, Error
             given.get("rest.bind-address").map_or("127.0.0.1", |(address, _)| address),
             given.number("rest.port")?.unwrap_or(8081)
         ),
+        rest_address: format!(
+            "{}:{}",
+            given.get("rest.address").map_or("127.0.0.1", |(address, _)| address),
+            given.number("rest.port")?.unwrap_or(8081)
+        ),
+        rest_security: rest_security(&given)?,
         rest_max_content_length: given.number("rest.server.max-content-length")?.map_or(100 << 20, |n| n as usize),
         jobmanager_rpc: format!(
             "{}:{}",
@@ -284,6 +337,21 @@ pub fn read(file: Option<&Path>, overrides: &[String]) -> Result<Settings, Error
         zookeeper,
         storage_dir: given.get("high-availability.storageDir").map(|(dir, _)| PathBuf::from(dir)),
     })
+}
+
+fn rest_security(given: &Given) -> Result<RestSecurity, Error> {
+    let tls = given.parse("security.ssl.rest.enabled", "`true` or `false`", |value| value.parse::<bool>().ok())?;
+    let path = |key: &str| given.get(key).map(|(path, _)| PathBuf::from(path));
+    let tls = tls.unwrap_or(false).then(|| RestTls {
+        certificate: path("security.ssl.rest.certificate"),
+        key: path("security.ssl.rest.key"),
+        ca: path("security.ssl.rest.ca"),
+    });
+    let token = given.get("security.rest.token").map(|(token, _)| token.to_owned());
+    if token.as_deref().is_some_and(str::is_empty) {
+        return Err("`security.rest.token` is empty: give the token, or leave the key out".into());
+    }
+    Ok(RestSecurity { tls, token })
 }
 
 /// The user's cache directory for weir, as the XDG base directories say.

@@ -29,12 +29,16 @@ pub struct Job {
     /// The order it was submitted in, for `list-jobs`.
     pub sequence: u64,
     pub submitted: Instant,
+    /// When it was submitted, in milliseconds since the epoch; not known
+    /// for a job that ended before this Dispatcher started.
+    pub submitted_ms: Option<u64>,
     /// Its place in the job's leader election, while it runs.
     pub contender: Option<Rc<Contender>>,
     /// Its running JobMaster's gateways, once started.
     pub job_master: Option<Rc<JobMasterGateways>>,
-    /// How it ended, once it did.
+    /// How it ended, once it did, and its JobMaster's last details.
     pub result: Option<JobResult>,
+    pub last: Option<JobDetails>,
     /// Callers of `request-job-result` waiting for its end.
     pub waiters: Vec<oneshot::Sender<JobResult>>,
 }
@@ -57,9 +61,11 @@ pub fn add(description: JobDescription, component: u64) {
         component,
         sequence,
         submitted: Instant::now(),
+        submitted_ms: Some(weir_guest::epoch_millis()),
         contender: None,
         job_master: None,
         result: None,
+        last: None,
         waiters: Vec::new(),
     };
     JOBS.with(|jobs| jobs.borrow_mut().insert(key(job.description.id), job));
@@ -70,7 +76,7 @@ pub fn add(description: JobDescription, component: u64) {
 pub fn add_ended(description: JobDescription, result: JobResult) {
     let id = description.id;
     add(description, 0);
-    with(id, |job| job.result = Some(result));
+    with(id, |job| (job.result, job.submitted_ms) = (Some(result), None));
 }
 
 /// Reads or changes the job `id`, if known.
@@ -88,9 +94,11 @@ pub fn ids() -> Vec<Uuid> {
     })
 }
 
-/// The job's details: its result's if it ended, else its JobMaster's.
+/// The job's details: its JobMaster's, the last ones once it ended (in
+/// short, from its result, if it ended before this Dispatcher started).
 pub async fn details(id: Uuid) -> Result<JobDetails, String> {
-    let known = with(id, |job| (job.result.clone(), job.job_master.clone()));
+    let known = with(id, |job| (job.result.clone(), job.last.clone(), job.job_master.clone(), job.submitted_ms));
+    let (result, last, job_master, submitted_ms) = known.ok_or_else(|| unknown(id))?;
     let ended = |status, checkpoints, restarts| JobDetails {
         status,
         tasks: 0,
@@ -100,16 +108,24 @@ pub async fn details(id: Uuid) -> Result<JobDetails, String> {
         input_bytes: 0,
         input_assigned: 0,
         records_read: 0,
+        vertices: Vec::new(),
+        timestamps: Vec::new(),
     };
-    match known.ok_or_else(|| unknown(id))? {
-        (Some(result), _) => Ok(ended(result.status, result.checkpoints, result.restarts)),
-        (None, None) => Ok(ended(JobStatus::Initializing, 0, 0)),
-        (None, Some(job_master)) => job_master
+    let mut details = match (result, last, job_master) {
+        (Some(_), Some(last), _) => last,
+        (Some(result), None, _) => ended(result.status, result.checkpoints, result.restarts),
+        (None, _, None) => ended(JobStatus::Initializing, 0, 0),
+        (None, _, Some(job_master)) => job_master
             .control
             .request_job_details()
             .await
-            .map_err(|error| format!("cannot reach the JobMaster of job {id}: {error}")),
+            .map_err(|error| format!("cannot reach the JobMaster of job {id}: {error}"))?,
+    };
+    // The JobMaster knows its job from when it was created.
+    if let Some(submitted) = submitted_ms {
+        details.timestamps.insert(0, (JobStatus::Initializing, submitted));
     }
+    Ok(details)
 }
 
 /// The JobMaster of job `id`, while it runs.
@@ -135,19 +151,16 @@ pub fn unknown(id: Uuid) -> String {
 /// Records that job `id` failed for `cause` (its JobMaster did not report
 /// it: it did not start, or it failed).
 pub fn fail(id: Uuid, cause: String) {
-    finish(JobResult {
-        id,
-        status: JobStatus::Failed,
-        failure: Some(cause),
-        runtime_ms: 0,
-        checkpoints: 0,
-        restarts: 0,
-    });
+    finish(
+        JobResult { id, status: JobStatus::Failed, failure: Some(cause), runtime_ms: 0, checkpoints: 0, restarts: 0 },
+        None,
+    );
 }
 
-/// Records how the job ended, once: wakes those waiting for its result
-/// and leaves its leader election, which stops its JobMaster.
-pub fn finish(mut result: JobResult) {
+/// Records how the job ended, once, and its JobMaster's `last` details:
+/// wakes those waiting for its result and leaves its leader election,
+/// which stops its JobMaster.
+pub fn finish(mut result: JobResult, last: Option<JobDetails>) {
     let id = result.id;
     let ended = with(id, |job| {
         if job.result.is_some() {
@@ -155,6 +168,7 @@ pub fn finish(mut result: JobResult) {
         }
         result.runtime_ms = u64::try_from(job.submitted.elapsed().as_millis()).unwrap_or(u64::MAX);
         job.result = Some(result.clone());
+        job.last = last;
         job.job_master = None;
         crate::uploads::release(job.component);
         Some((std::mem::take(&mut job.waiters), job.contender.take()))

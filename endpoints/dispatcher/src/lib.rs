@@ -220,8 +220,8 @@ impl Guest for Dispatcher {
         }
     }
 
-    fn job_reached_terminal_state(outcome: JobResult) {
-        jobs::finish(outcome);
+    fn job_reached_terminal_state(outcome: JobResult, last: JobDetails) {
+        jobs::finish(outcome, Some(last));
     }
 
     fn request_component(key: u64) -> Vec<u8> {

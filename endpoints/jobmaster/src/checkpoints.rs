@@ -139,7 +139,7 @@ fn trigger(savepoint: Option<String>) -> Result<oneshot::Receiver<Result<String,
         waiters: vec![waiter],
     };
     PENDING.with(|slot| *slot.borrow_mut() = Some(pending));
-    let timestamp = epoch_millis();
+    let timestamp = weir_guest::epoch_millis();
     for task in running.into_iter().filter(|task| task.first) {
         let (attempt, task_manager) = (task.attempt, task.task_manager);
         let Some(gateway) = checkpoints_gateway(&task_manager) else { continue };
@@ -153,11 +153,6 @@ fn trigger(savepoint: Option<String>) -> Result<oneshot::Receiver<Result<String,
         });
     }
     Ok(outcome)
-}
-
-fn epoch_millis() -> u64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn checkpoints_gateway(
@@ -258,7 +253,7 @@ fn complete_if_done() {
 
 /// Tells every running task that checkpoint `id` completed.
 fn confirm(id: u64) {
-    let timestamp = epoch_millis();
+    let timestamp = weir_guest::epoch_millis();
     for task in tasks::checkpointable().map(|(running, _)| running).unwrap_or_default() {
         let (attempt, task_manager) = (task.attempt, task.task_manager);
         let Some(gateway) = checkpoints_gateway(&task_manager) else { continue };

@@ -26,6 +26,9 @@ thread_local! {
     static FAILURE: RefCell<Option<String>> = const { RefCell::new(None) };
     static STARTED: Instant = Instant::now();
     static RESTARTS: Cell<u32> = const { Cell::new(0) };
+    /// When the job entered each status it reached, in the order last
+    /// reached.
+    static TIMESTAMPS: RefCell<Vec<(JobStatus, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The restarts a failed job may make.
@@ -34,9 +37,19 @@ fn restart_attempts() -> u32 {
     weir_guest::config("restart-attempts").and_then(|attempts| attempts.parse().ok()).unwrap_or(default)
 }
 
-/// Starts the job's clock.
+/// Starts the job's clock: it is created.
 pub fn start() {
     STARTED.with(|_| ());
+    stamp(status());
+}
+
+/// Notes that the job entered `status` now.
+fn stamp(status: JobStatus) {
+    TIMESTAMPS.with(|all| {
+        let mut all = all.borrow_mut();
+        all.retain(|(reached, _)| *reached != status);
+        all.push((status, weir_guest::epoch_millis()));
+    });
 }
 
 pub fn status() -> JobStatus {
@@ -67,6 +80,7 @@ pub fn name(status: JobStatus) -> &'static str {
 /// Moves the job to `to`, as Flink logs it.
 pub fn switch(to: JobStatus) {
     let from = STATUS.replace(to);
+    stamp(to);
     weir_guest::info!("job {} switched from {} to {}", job(), name(from), name(to));
 }
 
@@ -139,7 +153,25 @@ fn end(status: JobStatus) {
     let runtime_ms = STARTED.with(|started| u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
     let (checkpoints, restarts) = (checkpoints::completed(), RESTARTS.get());
     let result = JobResult { id: job(), status, failure, runtime_ms, checkpoints, restarts };
-    weir_guest::spawn(report(result));
+    weir_guest::spawn(report(result, details()));
+}
+
+/// Where the job is.
+fn details() -> JobDetails {
+    let (tasks, running) = tasks::counts();
+    let (input_bytes, input_assigned) = inputs::progress();
+    JobDetails {
+        status: status(),
+        tasks,
+        running,
+        checkpoints: checkpoints::completed(),
+        restarts: RESTARTS.get(),
+        input_bytes,
+        input_assigned,
+        records_read: inputs::records_read(),
+        vertices: tasks::vertices(),
+        timestamps: TIMESTAMPS.with(|all| all.borrow().clone()),
+    }
 }
 
 /// The Dispatcher that started this JobMaster (settings `dispatcher` and
@@ -152,13 +184,14 @@ pub async fn dispatcher() -> Result<DispatcherGateway, String> {
         .map_err(|error| format!("cannot reach the Dispatcher {address}: {error}"))
 }
 
-/// Tells the Dispatcher how the job ended, if a Dispatcher started it.
-async fn report(result: JobResult) {
+/// Tells the Dispatcher how the job ended, and its `last` details, if a
+/// Dispatcher started it.
+async fn report(result: JobResult, last: JobDetails) {
     if weir_guest::config("dispatcher").is_none() {
         return;
     }
     match dispatcher().await {
-        Ok(dispatcher) => dispatcher.job_reached_terminal_state(result).await,
+        Ok(dispatcher) => dispatcher.job_reached_terminal_state(result, last).await,
         Err(why) => weir_guest::warn!("cannot tell how job {} ended: {why}", job()),
     }
 }
@@ -173,17 +206,6 @@ impl Guest for JobMaster {
     }
 
     fn request_job_details() -> JobDetails {
-        let (tasks, running) = tasks::counts();
-        let (input_bytes, input_assigned) = inputs::progress();
-        JobDetails {
-            status: status(),
-            tasks,
-            running,
-            checkpoints: checkpoints::completed(),
-            restarts: RESTARTS.get(),
-            input_bytes,
-            input_assigned,
-            records_read: inputs::records_read(),
-        }
+        details()
     }
 }

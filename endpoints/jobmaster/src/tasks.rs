@@ -14,7 +14,7 @@ use futures::future::join_all;
 
 use crate::exports::weir::flink::jobmaster_tasks::Guest;
 use crate::weir::flink::taskexecutor_tasks_client::{TaskDeployment, TaskexecutorTasksGateway};
-use crate::weir::flink::types::{ExecutionState, JobStatus, TaskExecutionState};
+use crate::weir::flink::types::{ExecutionState, JobStatus, TaskExecutionState, VertexDetails};
 use crate::{JobMaster, TASK_MANAGERS, checkpoints, control, inputs, job, plan, taken};
 use weir_guest::{RpcError, SharedTask, Uuid};
 
@@ -174,6 +174,32 @@ pub fn counts() -> (u32, u32) {
         let all = all.borrow();
         let running = all.values().filter(|attempt| attempt.state == ExecutionState::Running).count();
         (all.len() as u32, running as u32)
+    })
+}
+
+/// The job's stages, each with how many of its subtasks are in each
+/// state; those of the current run not deployed yet count as created.
+pub fn vertices() -> Vec<VertexDetails> {
+    ATTEMPTS.with(|all| {
+        let all = all.borrow();
+        let vertex = |(index, stage): (usize, &plan::Stage)| {
+            let mut tasks: Vec<(ExecutionState, u32)> = Vec::new();
+            let mut count = |state, by| match tasks.iter_mut().find(|(known, _)| *known == state) {
+                Some((_, counted)) => *counted += by,
+                None => tasks.push((state, by)),
+            };
+            let deployed = all.values().filter(|attempt| attempt.stage as usize == index);
+            let mut undeployed = stage.parallelism;
+            for attempt in deployed {
+                count(attempt.state, 1);
+                undeployed = undeployed.saturating_sub(1);
+            }
+            if undeployed > 0 {
+                count(ExecutionState::Created, undeployed);
+            }
+            VertexDetails { name: stage.name.clone(), parallelism: stage.parallelism, tasks }
+        };
+        plan::stages().iter().enumerate().map(vertex).collect()
     })
 }
 

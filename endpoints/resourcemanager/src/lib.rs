@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use exports::weir::flink::resourcemanager::{Guest, TaskExecutorRegistered, TaskExecutorRegistration};
+use exports::weir::flink::resourcemanager::{Guest, TaskExecutorRegistered, TaskExecutorRegistration, TaskManagerInfo};
 use weir::flink::taskexecutor_client::TaskexecutorGateway;
 use weir::flink::taskexecutor_slots_client::TaskexecutorSlotsGateway;
 use weir::flink::types::{RegistrationOutcome, SlotId, SlotStatus};
@@ -29,6 +29,9 @@ use weir_guest::{RpcError, Uuid};
 /// A registered TaskExecutor.
 struct Registered {
     instance: Uuid,
+    address: String,
+    /// When its last heartbeat came, in milliseconds since the epoch.
+    last_heartbeat_ms: u64,
     gateway: Rc<TaskexecutorGateway>,
     /// Its slot side, where slots are requested.
     slots_gateway: Rc<TaskexecutorSlotsGateway>,
@@ -145,7 +148,9 @@ impl Guest for ResourceManager {
                 allocation: None,
             })
             .collect();
-        let registered = Registered { instance, gateway, slots_gateway, slots };
+        let last_heartbeat_ms = weir_guest::epoch_millis();
+        let registered =
+            Registered { instance, address: registration.address, last_heartbeat_ms, gateway, slots_gateway, slots };
         TASK_EXECUTORS.with(|all| all.borrow_mut().insert(id.clone(), registered));
         heartbeats(|manager| manager.monitor(&id));
         weir_guest::info!("registered TaskExecutor {id} with {} slot(s), instance {instance}", registration.slots);
@@ -177,6 +182,7 @@ impl Guest for ResourceManager {
         TASK_EXECUTORS.with(|all| {
             if let Some(registered) = all.borrow_mut().get_mut(&task_executor) {
                 registered.slots = slots;
+                registered.last_heartbeat_ms = weir_guest::epoch_millis();
             }
         });
     }
@@ -198,8 +204,14 @@ impl Guest for ResourceManager {
         }
     }
 
-    fn request_task_managers() -> Vec<(String, Vec<SlotStatus>)> {
-        TASK_EXECUTORS.with(|all| all.borrow().iter().map(|(id, te)| (id.clone(), te.slots.clone())).collect())
+    fn request_task_managers() -> Vec<TaskManagerInfo> {
+        let info = |(id, te): (&String, &Registered)| TaskManagerInfo {
+            resource_id: id.clone(),
+            address: te.address.clone(),
+            slots: te.slots.clone(),
+            last_heartbeat_ms: te.last_heartbeat_ms,
+        };
+        TASK_EXECUTORS.with(|all| all.borrow().iter().map(info).collect())
     }
 }
 

@@ -84,8 +84,12 @@ async fn slots(runner: &LeadershipRunner) -> BTreeMap<String, Vec<Option<String>
     let Ok(Some(Val::List(all))) = gateway.ask("request-task-managers", vec![]).await else { return BTreeMap::new() };
     all.into_iter()
         .map(|entry| {
-            let Val::Tuple(parts) = entry else { panic!("a (resource-id, slots) pair") };
-            let [Val::String(id), Val::List(slots)] = parts.as_slice() else { panic!("a (resource-id, slots) pair") };
+            let Val::Record(info) = entry else { panic!("a task-manager-info") };
+            let [(_, Val::String(id)), (_, Val::String(_address)), (_, Val::List(slots)), (_, Val::U64(_heartbeat))] =
+                info.as_slice()
+            else {
+                panic!("a task-manager-info: resource id, address, slots, last heartbeat")
+            };
             let jobs = slots.iter().enumerate().map(|(index, slot)| {
                 let Val::Record(fields) = slot else { panic!("a slot-status") };
                 let Val::Record(slot_id) = &fields[0].1 else { panic!("a slot-id") };

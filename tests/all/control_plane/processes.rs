@@ -56,7 +56,7 @@ fn jobmanager_logged(settings: &[String], log: Option<&std::path::Path>) -> (Rol
     // The test's settings last: they win.
     let settings = [&["jobmanager.rpc.port=0".to_owned(), "rest.port=0".to_owned()], settings].concat();
     let role = start("jobmanager", &settings, "REST API at ", log);
-    let api = Api(role.said.clone());
+    let api = Api::new(&role.said);
     (role, api)
 }
 
@@ -69,7 +69,7 @@ fn taskmanager(settings: &[String]) -> Role {
 /// checkpoint every 50 ms; returns once the job is submitted.
 fn run_word_count(api: &Api, data: &Data) -> Role {
     let (input, output) = (data.input().display().to_string(), data.output().display().to_string());
-    let jobmanager = api.0.trim_start_matches("http://").to_owned();
+    let jobmanager = api.url.trim_start_matches("http://").to_owned();
     Role::start(
         &[
             "run",
@@ -180,7 +180,7 @@ fn without_zookeeper_one_jobmanager_at_a_fixed_address_runs_jobs() {
     let (_jobmanager, api) = jobmanager(&settings);
     let _taskmanager = taskmanager(&settings);
     until_registered(&api, 1);
-    let jobmanager = api.0.trim_start_matches("http://").to_owned();
+    let jobmanager = api.url.trim_start_matches("http://").to_owned();
     let client = Role::start(
         &["run", "--jobmanager", &jobmanager, "-p", "2", artifacts::TRIVIAL_TASK],
         "Job has been submitted with JobID ",
@@ -259,7 +259,7 @@ fn until_ended_at(api: &Api, id: &str) -> Json {
         if status == 200 && ["FINISHED", "FAILED", "CANCELED"].contains(&job["state"].as_str().unwrap_or("")) {
             return job;
         }
-        assert!(std::time::Instant::now() < deadline, "job {id} never ended at {}: {status} {job}", api.0);
+        assert!(std::time::Instant::now() < deadline, "job {id} never ended at {}: {status} {job}", api.url);
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }

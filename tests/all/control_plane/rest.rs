@@ -7,6 +7,7 @@
 //! nothing; SIGTERM stops it.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,7 +35,7 @@ impl Role {
     }
 
     /// [`Role::start`], logging at info level into `log`.
-    pub fn logged(arguments: &[&str], prefix: &str, log: &std::path::Path) -> Self {
+    pub fn logged(arguments: &[&str], prefix: &str, log: &Path) -> Self {
         Self::spawn(arguments, prefix, "info", std::fs::File::create(log).unwrap().into())
     }
 
@@ -77,10 +78,45 @@ impl Drop for Role {
     }
 }
 
-/// A cluster's REST API at a base URL.
-pub struct Api(pub String);
+/// A cluster's REST API at a base URL, and an agent for it.
+pub struct Api {
+    pub url: String,
+    agent: ureq::Agent,
+    /// The bearer token's header value, for a secured API.
+    authorization: Option<String>,
+}
 
 impl Api {
+    pub fn new(url: &str) -> Self {
+        Self::secured(url, None, None)
+    }
+
+    /// The API at `url`, its certificate issued by the CA in `ca`, wanting
+    /// `token`.
+    pub fn secured(url: &str, ca: Option<&Path>, token: Option<&str>) -> Self {
+        let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca).unwrap();
+            let certificates = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item.unwrap() {
+                    ureq::tls::PemItem::Certificate(certificate) => Some(certificate),
+                    _ => None,
+                })
+                .collect();
+            let roots = ureq::tls::RootCerts::Specific(std::sync::Arc::new(certificates));
+            config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+        }
+        let authorization = token.map(|token| format!("Bearer {token}"));
+        Self { url: url.to_owned(), agent: config.build().into(), authorization }
+    }
+
+    fn authorized<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.authorization {
+            Some(authorization) => request.header("Authorization", authorization),
+            None => request,
+        }
+    }
+
     /// Sends `method` to `path` with `body` of `content_type`, if any: the
     /// status and the JSON answer.
     pub fn call(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> (u16, Json) {
@@ -94,12 +130,13 @@ impl Api {
         path: &str,
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<(u16, Json), ureq::Error> {
-        let url = format!("{}{path}", self.0);
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let url = format!("{}{path}", self.url);
         let response = match (method, body) {
-            ("GET", None) => agent.get(&url).call(),
-            ("PATCH", None) => agent.patch(&url).send_empty(),
-            ("POST", Some((content_type, body))) => agent.post(&url).header("Content-Type", content_type).send(&body),
+            ("GET", None) => self.authorized(self.agent.get(&url)).call(),
+            ("PATCH", None) => self.authorized(self.agent.patch(&url)).send_empty(),
+            ("POST", Some((content_type, body))) => {
+                self.authorized(self.agent.post(&url)).header("Content-Type", content_type).send(&body)
+            }
             other => panic!("no such call: {other:?}"),
         };
         let mut response = response?;
@@ -175,14 +212,14 @@ impl Session {
             arguments.extend(["-D", setting]);
         }
         let role = Role::start(&arguments, "REST API at ");
-        let api = Api(role.said.clone());
+        let api = Api::new(&role.said);
         Self { role, api }
     }
 
     /// Runs `weir <command>` against this cluster: its standard output, or
     /// its error.
     fn weir(&self, command: &[&str]) -> Result<String, String> {
-        client(command, self.api.0.trim_start_matches("http://"))
+        client(command, self.api.url.trim_start_matches("http://"))
     }
 }
 
@@ -217,7 +254,14 @@ fn the_rest_api_submits_follows_and_cancels_jobs_and_refuses_bad_requests() {
     let url = submitted["jobUrl"].as_str().unwrap().to_owned();
     let id = url.strip_prefix("/jobs/").unwrap().to_owned();
     assert_eq!(id.len(), 32, "a job id as Flink writes it: {id}");
-    session.until_state(&url, "FINISHED");
+    let finished = session.until_state(&url, "FINISHED");
+    // Once it ended, its last details: both subtasks finished, and how
+    // long it ran.
+    assert_eq!(finished["vertices"][0]["tasks"]["FINISHED"], 2, "{finished}");
+    assert_eq!(finished["vertices"][0]["status"], "FINISHED", "{finished}");
+    let (start, end) = (finished["start-time"].as_i64().unwrap(), finished["end-time"].as_i64().unwrap());
+    assert_eq!(end, finished["timestamps"]["FINISHED"].as_i64().unwrap(), "{finished}");
+    assert_eq!(finished["duration"].as_i64(), Some(end - start), "{finished}");
     assert_eq!(session.get("/jobs")["jobs"][0], serde_json::json!({ "id": id, "status": "FINISHED" }));
     assert_eq!(session.get("/jobs/overview")["jobs"][0]["name"], "trivial");
     assert_eq!(session.weir(&["list"]), Ok(format!("{id} : trivial (FINISHED)\n")));
@@ -226,14 +270,41 @@ fn the_rest_api_submits_follows_and_cancels_jobs_and_refuses_bad_requests() {
     let (status, endless) = session.submit(&trivial, r#"{"name": "endless", "arguments": ["--forever"]}"#);
     assert_eq!(status, 202, "{endless}");
     let endless = endless["jobUrl"].as_str().unwrap().to_owned();
-    session.until_state(&endless, "RUNNING");
+    let running = session.until(&endless, "its task running", |job| job["vertices"][0]["tasks"]["RUNNING"] == 1);
     let endless_id = endless.trim_start_matches("/jobs/");
+    // Flink's details: the vertex and its task states, the times of the
+    // statuses reached and none of those not reached.
+    assert_eq!(running["vertices"][0]["name"], "task", "{running}");
+    assert_eq!(running["vertices"][0]["parallelism"], 1, "{running}");
+    assert_eq!(running["vertices"][0]["tasks"]["RUNNING"], 1, "{running}");
+    assert_eq!(running["vertices"][0]["status"], "RUNNING", "{running}");
+    let at = |status: &str| running["timestamps"][status].as_u64().unwrap();
+    assert!(
+        0 < at("INITIALIZING") && at("INITIALIZING") <= at("CREATED") && at("CREATED") <= at("RUNNING"),
+        "{running}"
+    );
+    assert_eq!((at("FINISHED"), running["end-time"].as_i64()), (0, Some(-1)), "{running}");
+    assert_eq!(running["start-time"].as_u64(), Some(at("INITIALIZING")), "{running}");
+    // Its TaskExecutor holds one slot for it.
+    let listed = session.get("/taskmanagers");
+    let task_manager = listed["taskmanagers"][0]["id"].as_str().unwrap();
+    // Resource ids are addresses (`weir://...`): escaped in the path.
+    let escaped = task_manager.replace(':', "%3A").replace('/', "%2F");
+    let one = session.get(&format!("/taskmanagers/{escaped}"));
+    assert_eq!(one["id"], task_manager, "{one}");
+    assert_eq!((one["slotsNumber"].as_u64(), one["freeSlots"].as_u64()), (Some(2), Some(1)), "{one}");
+    assert_eq!(one["allocatedSlots"].as_array().map(Vec::len), Some(1), "{one}");
+    assert_eq!(one["allocatedSlots"][0]["jobId"], endless_id, "{one}");
+    assert!(one["path"].as_str().is_some_and(|path| path.starts_with("weir://")), "{one}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let heartbeat = one["timeSinceLastHeartbeat"].as_u64().unwrap();
+    assert!(0 < heartbeat && heartbeat <= now, "when its last heartbeat came: {one}");
 
     // A savepoint of it, through `weir savepoint`: into the job's
     // checkpoint directory, where it is on disk.
     let saved = session.weir(&["savepoint", endless_id]).unwrap();
     let location = saved.lines().find_map(|line| line.strip_prefix("Savepoint completed. Path: ")).unwrap();
-    assert!(std::path::Path::new(location).join("_metadata").is_file(), "{saved}");
+    assert!(Path::new(location).join("_metadata").is_file(), "{saved}");
     assert!(session.get(&format!("{endless}/checkpoints"))["counts"]["completed"].as_u64() >= Some(1));
     let savepoints = format!("{endless}/savepoints");
     let elsewhere = Some(("application/json", br#"{"target-directory": "/elsewhere"}"#.to_vec()));
@@ -269,6 +340,8 @@ fn the_rest_api_submits_follows_and_cancels_jobs_and_refuses_bad_requests() {
         }
         Err(other) => panic!("neither 413 nor an upload cut short: {other}"),
     }
+    let (status, answer) = session.call("GET", "/taskmanagers/no-such-one", None);
+    assert_eq!((status, error(&answer)), (404, "TaskManager no-such-one not found"), "{answer}");
     let (status, answer) = session.call("GET", "/no/such/path", None);
     assert_eq!(status, 404, "{answer}");
     let overview = session.get("/overview");
@@ -293,7 +366,7 @@ fn the_rest_api_submits_follows_and_cancels_jobs_and_refuses_bad_requests() {
     // path it lists (none falls through to "no such REST path").
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let fetch =
-        |path: &str| agent.get(&format!("{}{path}", session.api.0)).call().unwrap().into_body().read_to_string();
+        |path: &str| agent.get(&format!("{}{path}", session.api.url)).call().unwrap().into_body().read_to_string();
     let description = fetch("/openapi.yaml").unwrap();
     let listed: Vec<&str> = description
         .lines()
@@ -311,14 +384,69 @@ fn the_rest_api_submits_follows_and_cancels_jobs_and_refuses_bad_requests() {
         "jobs/{jobid}/savepoints",
         "jobs/{jobid}/savepoints/{triggerid}",
         "taskmanagers",
+        "taskmanagers/{taskmanagerid}",
     ];
     assert_eq!(listed, served, "the description lists the paths served");
     for path in listed {
-        let path = format!("/{}", path.replace("{jobid}", endless_id).replace("{triggerid}", "t"));
+        let path = path.replace("{jobid}", endless_id).replace("{triggerid}", "t").replace("{taskmanagerid}", "tm");
+        let path = format!("/{path}");
         let answer = fetch(&path).unwrap();
         assert!(!answer.contains("no such REST path"), "{path} is served: {answer}");
     }
 
     // SIGTERM stops it, orderly.
     assert!(session.role.terminate(), "it exits cleanly on SIGTERM");
+}
+
+/// With `security.ssl.rest.*` and `security.rest.token` the API speaks
+/// only HTTPS and answers only requests with the token, 401 otherwise;
+/// the client, configured alike, runs a job through it.
+#[test]
+fn a_secured_rest_api_speaks_tls_and_wants_its_token() {
+    let dir = std::env::temp_dir().join(format!("weir-rest-tls-{}", std::process::id()));
+    let tls = crate::remote::tls::Authority::new(&dir).host("rest");
+    let token = "a-token-only-this-cluster-knows";
+    let certificate = format!("security.ssl.rest.certificate={}", tls.certificate.display());
+    let key = format!("security.ssl.rest.key={}", tls.key.display());
+    let secured = ["security.ssl.rest.enabled=true", &certificate, &key, &format!("security.rest.token={token}")];
+    let session = Session::start(&secured);
+    let url = session.api.url.clone();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+
+    let (status, answer) = Api::secured(&url, Some(&tls.ca), None).call("GET", "/overview", None);
+    assert_eq!((status, error(&answer).contains("send `Authorization: Bearer TOKEN`")), (401, true), "{answer}");
+    let (status, answer) = Api::secured(&url, Some(&tls.ca), Some("a-guess")).call("GET", "/jobs", None);
+    assert_eq!((status, error(&answer).contains("not this cluster's")), (401, true), "{answer}");
+    let api = Api::secured(&url, Some(&tls.ca), Some(token));
+    assert_eq!(api.get("/overview")["taskmanagers"], 1);
+    // Plain HTTP gets no answer; nor does a client that does not trust the
+    // certificate.
+    let plain = Api::new(&url.replace("https://", "http://"));
+    assert!(plain.try_call("GET", "/overview", None).is_err(), "plain HTTP is not served");
+    assert!(Api::new(&url).try_call("GET", "/overview", None).is_err(), "an untrusted certificate is refused");
+
+    // The client, from a config file, as a user configures it.
+    let port = url.rsplit(':').next().unwrap();
+    let config = dir.join("client.toml");
+    let lines = [
+        "rest.address = \"127.0.0.1\"".to_owned(),
+        format!("rest.port = {port}"),
+        "security.ssl.rest.enabled = true".to_owned(),
+        format!("security.ssl.rest.ca = {:?}", tls.ca),
+        format!("security.rest.token = {token:?}"),
+    ];
+    std::fs::write(&config, lines.join("\n")).unwrap();
+    let weir = |arguments: &[&str]| Command::new(weir_binary()).args(arguments).output().unwrap();
+    let config = config.to_str().unwrap();
+    let ran = weir(&["run", "-c", config, artifacts::TRIVIAL_TASK]);
+    let said = String::from_utf8_lossy(&ran.stdout);
+    assert!(ran.status.success(), "{said}{}", String::from_utf8_lossy(&ran.stderr));
+    assert!(said.contains("Job has been submitted with JobID"), "{said}");
+    assert_eq!(api.get("/jobs/overview")["jobs"][0]["state"], "FINISHED");
+    let refused = weir(&["list", "-c", config, "-D", "security.rest.token=a-guess"]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && said.contains("not this cluster's"), "{said}");
+    assert_eq!(said.lines().count(), 1, "one line: {said}");
+    assert!(session.role.terminate(), "it exits cleanly on SIGTERM");
+    let _ = std::fs::remove_dir_all(&dir);
 }

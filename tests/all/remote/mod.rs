@@ -9,7 +9,7 @@
 mod faults;
 mod limits;
 mod semantics;
-mod tls;
+pub(crate) mod tls;
 mod topology;
 mod wire;
 

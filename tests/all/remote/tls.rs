@@ -13,13 +13,13 @@ use weir_tests::{artifacts, capture_logs, component, eventually, guest_ok, host_
 use super::listening_config;
 
 /// A CA, written to `dir`, that issues host certificates.
-struct Authority {
+pub(crate) struct Authority {
     dir: PathBuf,
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
 impl Authority {
-    fn new(dir: &Path) -> Self {
+    pub(crate) fn new(dir: &Path) -> Self {
         std::fs::create_dir_all(dir).unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -29,7 +29,7 @@ impl Authority {
     }
 
     /// A certificate for a host reached as 127.0.0.1, and its key.
-    fn host(&self, name: &str) -> TlsConfig {
+    pub(crate) fn host(&self, name: &str) -> TlsConfig {
         let key = KeyPair::generate().unwrap();
         let params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
         let certificate = params.signed_by(&key, &self.issuer).unwrap();

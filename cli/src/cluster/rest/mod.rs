@@ -6,8 +6,10 @@
 //!
 //! Served: `GET /overview`, `GET /config`, `GET /jobs`, `GET
 //! /jobs/overview`, `GET /jobs/{jobid}`, `PATCH /jobs/{jobid}?mode=cancel`
-//! (202), `GET /jobs/{jobid}/exceptions`, `GET /taskmanagers` and `POST
-//! /jobs`. A submission is multipart
+//! (202), `GET /jobs/{jobid}/exceptions`, `GET /jobs/{jobid}/checkpoints`,
+//! `POST /jobs/{jobid}/savepoints` and `GET
+//! /jobs/{jobid}/savepoints/{triggerid}`, `GET /taskmanagers`, `GET
+//! /taskmanagers/{taskmanagerid}` and `POST /jobs`. A submission is multipart
 //! (Flink's JobGraph is Java-serialised; weir's description is its own): a
 //! `component` part, the task component's bytes, and a `job` part, JSON:
 //! `{"name": "wordcount", "parallelism": 2, "arguments": ["--input", ...],
@@ -19,7 +21,6 @@
 //! leader is. `GET /openapi.yaml` describes it all (`openapi.yaml`, beside
 //! this file).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
@@ -35,11 +36,14 @@ use weir::FencingToken;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::jobmanager::{JobManager, JobSpec, ended};
+use super::jobmanager::{JobManager, JobSpec, TaskManager, ended};
 use super::settings::Settings;
 use crate::Error;
+use details::{state, written};
 
+mod details;
 mod savepoints;
+mod security;
 
 /// A failed request: its status and why, as Flink's `{"errors": [...]}`.
 pub(super) struct Failure(StatusCode, String);
@@ -86,18 +90,27 @@ pub struct Server {
 }
 
 impl Server {
-    /// Serves `cluster`'s API at `rest.bind-address`:`rest.port`; its
-    /// address (the port picked, for port 0).
-    pub async fn start(cluster: Arc<JobManager>, settings: &Settings) -> Result<(Self, SocketAddr), Error> {
+    /// Serves `cluster`'s API at `rest.bind-address`:`rest.port`, over
+    /// TLS if `security.ssl.rest.enabled`; its URL (with the port picked,
+    /// for port 0).
+    pub async fn start(cluster: Arc<JobManager>, settings: &Settings) -> Result<(Self, String), Error> {
+        let security = &settings.rest_security;
+        let acceptor = security.tls.as_ref().map(security::acceptor).transpose()?;
         let listener = tokio::net::TcpListener::bind(&settings.rest).await.map_err(|e| {
             format!("cannot serve the REST API at {}: {e}; set `rest.port` (0 picks a free one)", settings.rest)
         })?;
         let address = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let api = router(cluster, settings.rest_max_content_length);
-        let serving =
-            tokio::spawn(axum::serve(listener, api).with_graceful_shutdown(async { _ = stopped.await }).into_future());
-        Ok((Self { stop, serving }, address))
+        let stopped = async { _ = stopped.await };
+        let api = router(cluster, settings.rest_max_content_length, security.token.as_deref());
+        let (serving, scheme) = match acceptor {
+            Some(acceptor) => {
+                let listener = security::TlsListener::new(listener, acceptor)?;
+                (tokio::spawn(axum::serve(listener, api).with_graceful_shutdown(stopped).into_future()), "https")
+            }
+            None => (tokio::spawn(axum::serve(listener, api).with_graceful_shutdown(stopped).into_future()), "http"),
+        };
+        Ok((Self { stop, serving }, format!("{scheme}://{address}")))
     }
 
     /// Stops serving once the requests under way are answered.
@@ -108,10 +121,11 @@ impl Server {
 }
 
 /// The API's routes over `cluster`; bodies over `max_content_length`
-/// bytes are refused with 413.
-fn router(cluster: Arc<JobManager>, max_content_length: usize) -> Router {
+/// bytes are refused with 413, and, with a `token`, requests without it
+/// with 401.
+fn router(cluster: Arc<JobManager>, max_content_length: usize, token: Option<&str>) -> Router {
     let cluster = Arc::new(Api { cluster, savepoints: savepoints::Operations::default() });
-    Router::new()
+    let api = Router::new()
         .route("/overview", get(overview))
         .route("/config", get(config))
         .route("/openapi.yaml", get(async || ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI)))
@@ -123,10 +137,16 @@ fn router(cluster: Arc<JobManager>, max_content_length: usize) -> Router {
         .route("/jobs/{jobid}/savepoints", post(savepoints::trigger))
         .route("/jobs/{jobid}/savepoints/{triggerid}", get(savepoints::status))
         .route("/taskmanagers", get(task_managers))
+        .route("/taskmanagers/{taskmanagerid}", get(task_manager))
         .fallback(async || Failure(StatusCode::NOT_FOUND, "Not found: no such REST path".into()))
         .layer(DefaultBodyLimit::max(max_content_length))
         .layer(middleware::from_fn_with_state(cluster.clone(), only_leading))
-        .with_state(cluster)
+        .with_state(cluster);
+    // Outermost: not even a standby's answer without the token.
+    match token {
+        Some(token) => api.layer(middleware::from_fn_with_state(Arc::<str>::from(token), security::bearer_token)),
+        None => api,
+    }
 }
 
 /// Lets a request through to a leading jobmanager; a standby one answers
@@ -140,17 +160,6 @@ async fn only_leading(State(cluster): Cluster, request: Request, next: Next) -> 
         None => "no jobmanager leads at the moment; try again shortly".to_owned(),
     };
     Failure(StatusCode::SERVICE_UNAVAILABLE, format!("this jobmanager stands by: {leader}")).into_response()
-}
-
-/// A job id as Flink writes it: 32 hexadecimal digits.
-fn written(id: FencingToken) -> String {
-    let (high, low) = id.as_u64_pair();
-    format!("{high:016x}{low:016x}")
-}
-
-/// A job's state as Flink writes it (`RUNNING`).
-fn state(status: &str) -> String {
-    status.to_uppercase()
 }
 
 /// The job `text` names, if the cluster knows it: its name and status.
@@ -172,8 +181,8 @@ async fn overview(State(cluster): Cluster) -> Answer {
     let running = jobs.iter().filter(|(_, _, status)| !ended(status)).count();
     Ok(Json(json!({
         "taskmanagers": task_managers.len(),
-        "slots-total": task_managers.iter().map(|(_, slots, _)| slots).sum::<u32>(),
-        "slots-available": task_managers.iter().map(|(_, _, free)| free).sum::<u32>(),
+        "slots-total": task_managers.iter().map(|tm| tm.slots).sum::<u32>(),
+        "slots-available": task_managers.iter().map(TaskManager::free).sum::<u32>(),
         "jobs-running": running,
         "jobs-finished": count("finished"),
         "jobs-cancelled": count("canceled"),
@@ -199,32 +208,17 @@ async fn jobs(State(cluster): Cluster) -> Answer {
     Ok(Json(json!({ "jobs": jobs })))
 }
 
-/// One job's details as `/jobs/overview` and `/jobs/{jobid}` show them.
-async fn details(cluster: &JobManager, id: FencingToken, name: String) -> Result<JsonValue, Failure> {
-    let details = cluster.details(id).await.map_err(internal)?;
-    Ok(json!({
-        "jid": written(id),
-        "name": name,
-        "state": state(&details.status),
-        "tasks": { "total": details.tasks, "running": details.running },
-        "checkpoints": { "completed": details.checkpoints },
-        "restarts": details.restarts,
-        "records-read": details.records_read,
-        "input": { "bytes": details.input_bytes, "assigned": details.input_assigned },
-    }))
-}
-
 async fn jobs_overview(State(cluster): Cluster) -> Answer {
     let mut overviews = Vec::new();
     for (id, name, _) in cluster.jobs().await.map_err(internal)? {
-        overviews.push(details(&cluster, id, name).await?);
+        overviews.push(details::job(&cluster, id, name).await?);
     }
     Ok(Json(json!({ "jobs": overviews })))
 }
 
 async fn job(State(cluster): Cluster, Path(jobid): Path<String>) -> Answer {
     let (id, name, _) = known(&cluster, &jobid).await?;
-    Ok(Json(details(&cluster, id, name).await?))
+    Ok(Json(details::job(&cluster, id, name).await?))
 }
 
 /// A job's checkpoints (Flink's `CheckpointingStatistics`): how many
@@ -269,9 +263,15 @@ async fn cancel(State(cluster): Cluster, Path(jobid): Path<String>, Query(mode):
 
 async fn task_managers(State(cluster): Cluster) -> Answer {
     let all = cluster.task_managers().await.map_err(internal)?;
-    let all: Vec<JsonValue> =
-        all.into_iter().map(|(id, slots, free)| json!({ "id": id, "slotsNumber": slots, "freeSlots": free })).collect();
+    let all: Vec<JsonValue> = all.iter().map(|tm| details::task_manager(tm, false)).collect();
     Ok(Json(json!({ "taskmanagers": all })))
+}
+
+async fn task_manager(State(cluster): Cluster, Path(id): Path<String>) -> Answer {
+    let all = cluster.task_managers().await.map_err(internal)?;
+    let found = all.iter().find(|tm| tm.id == id);
+    let found = found.ok_or_else(|| Failure(StatusCode::NOT_FOUND, format!("TaskManager {id} not found")))?;
+    Ok(Json(details::task_manager(found, true)))
 }
 
 /// The `job` part of a submission.
