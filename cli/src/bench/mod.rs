@@ -59,6 +59,10 @@ pub struct BenchArgs {
     /// for 127.0.0.1): the remote figures are measured with mutual TLS too.
     #[arg(long)]
     tls: Option<PathBuf>,
+    /// A ZooKeeper (`host:port`) for the jobmanager failover figure, which
+    /// is not measured without one (`scripts/bench` starts one).
+    #[arg(long)]
+    zookeeper: Option<String>,
     /// Only measure the resident memory per idle endpoint of this
     /// component file, and print it in bytes: the bench runs each memory
     /// figure in a fresh process of its own, so that no memory freed by
@@ -285,7 +289,8 @@ async fn run(args: &BenchArgs) -> Result<(), Error> {
     };
     remote::measure(&remote, &engine, &mut rows).await?;
     cluster::measure(&args.components.join("wasm32-wasip2/release"), &args.only, &mut rows).await?;
-    processes::measure(&args.components.join("wasm32-wasip2/release"), &args.only, &mut rows).await?;
+    let components = args.components.join("wasm32-wasip2/release");
+    processes::measure(&components, &args.only, args.zookeeper.as_deref(), &mut rows).await?;
 
     println!("| measurement | weir | reference |\n| --- | --- | --- |");
     for row in rows {

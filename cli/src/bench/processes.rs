@@ -58,13 +58,102 @@ const HEARTBEATS: [&str; 6] =
 /// Taskmanagers lost, one after the other, for the loss row.
 const LOSSES: usize = 5;
 
-pub async fn measure(components: &Path, only: &str, rows: &mut Vec<Row>) -> Result<(), Error> {
-    if !ROWS.contains(only) {
-        return Ok(());
+/// What the failover row says, for `--only`.
+const FAILOVER_ROW: &str = "jobmanager SIGKILLed";
+
+/// Leading jobmanagers killed, one after the other, for the failover row.
+const FAILOVERS: usize = 3;
+
+pub async fn measure(components: &Path, only: &str, zookeeper: Option<&str>, rows: &mut Vec<Row>) -> Result<(), Error> {
+    if ROWS.contains(only) {
+        let components = components.to_owned();
+        rows.extend(tokio::task::spawn_blocking(move || figures(&components)).await??);
     }
-    let components = components.to_owned();
-    rows.extend(tokio::task::spawn_blocking(move || figures(&components)).await??);
+    if let Some(zookeeper) = zookeeper.filter(|_| FAILOVER_ROW.contains(only)) {
+        let (components, zookeeper) = (components.to_owned(), zookeeper.to_owned());
+        rows.push(tokio::task::spawn_blocking(move || jobmanager_failover(&components, &zookeeper)).await??);
+    }
     Ok(())
+}
+
+/// Two `weir jobmanager`s on ZooKeeper (sessions of two seconds) sharing
+/// a storage directory, and a taskmanager; a job of one task that runs
+/// until cancelled, checkpointing every 100 ms. The leading jobmanager is
+/// SIGKILLed; the time until the other runs the job again (its ZooKeeper
+/// session expires, it leads, recovers the job from its last checkpoint,
+/// the taskmanager registers with it), then a new standby starts.
+/// [`FAILOVERS`] times.
+fn jobmanager_failover(components: &Path, zookeeper: &str) -> Result<Row, Error> {
+    let storage = std::env::temp_dir().join(format!("weir-bench-failover-{}", std::process::id()));
+    let ha = [
+        "high-availability.type=zookeeper".to_owned(),
+        format!("high-availability.zookeeper.quorum={zookeeper}"),
+        format!("high-availability.cluster-id=bench-{}", uuid::Uuid::new_v4().simple()),
+        format!("high-availability.storageDir={}", storage.display()),
+        "high-availability.zookeeper.client.session-timeout=2 s".to_owned(),
+    ];
+    let directory = components.display().to_string();
+    let mut common = vec!["--components", &directory];
+    common.extend(ha.iter().flat_map(|setting| ["-D", setting.as_str()]));
+    common.extend(HEARTBEATS);
+    let keys = ["-D", "rest.port=0", "-D", "jobmanager.rpc.port=0", "-D", "restart-strategy.fixed-delay.attempts=1000"];
+    let jobmanager = || start(&[&["jobmanager"][..], &keys, &common].concat(), "REST API at ");
+    let mut jobmanagers = vec![jobmanager()?, jobmanager()?];
+    let _taskmanager = start(&[&["taskmanager"][..], &common].concat(), "taskmanager: ")?;
+    let client = |(_, api): &(Role, String)| Client::new(api, &RestSecurity::default());
+    // The leader answers; a standby says 503.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut leader = loop {
+        let answering = jobmanagers.iter().position(|jobmanager| {
+            client(jobmanager)
+                .and_then(|api| api.call("GET", "/taskmanagers"))
+                .is_ok_and(|all| all["taskmanagers"].as_array().is_some_and(|all| !all.is_empty()))
+        });
+        if let Some(leader) = answering {
+            break leader;
+        }
+        if Instant::now() > deadline {
+            return Err("no jobmanager led with the taskmanager registered within 30 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let trivial = job(components, "trivial_task")?;
+    let description = json!({ "name": "forever", "arguments": ["--forever"], "checkpointInterval": 100 });
+    let body = multipart(&[("component", &trivial), ("job", description.to_string().as_bytes())]);
+    let answer = client(&jobmanagers[leader])?.send("POST", "/jobs", Some(body))?;
+    let url = answer["jobUrl"].as_str().ok_or("no job URL")?.to_owned();
+    let mut failovers = Vec::new();
+    for _ in 0..FAILOVERS {
+        until(&client(&jobmanagers[leader])?, &url, |job| job.all_running() && job.checkpoints >= 1)?;
+        let killed = Instant::now();
+        drop(jobmanagers.remove(leader));
+        // The standby left, until it leads and runs the job again.
+        let standby = client(&jobmanagers[0])?;
+        let deadline = killed + Duration::from_secs(60);
+        while !standby.call("GET", &url).is_ok_and(|job| details(&job).all_running()) {
+            if Instant::now() > deadline {
+                return Err("the standby jobmanager did not run the job again within a minute".into());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        failovers.push(killed.elapsed());
+        leader = 0;
+        jobmanagers.push(jobmanager()?);
+    }
+    let leading = client(&jobmanagers[leader])?;
+    leading.call("PATCH", &format!("{url}?mode=cancel"))?;
+    // Its result is kept in the storage directory: then it may go.
+    until(&leading, &url, |job| jobmanager::ended(&job.status))?;
+    drop(jobmanagers);
+    let _ = std::fs::remove_dir_all(&storage);
+    Ok(Row {
+        what: format!(
+            "leading jobmanager SIGKILLed to the job running again on the standby (ZooKeeper session timeout 2 s, \
+             recovery from the last checkpoint), trivial job p=1, processes, p50 of {FAILOVERS}"
+        ),
+        weir: millis(p50(failovers)),
+        reference: "Flink: the ZooKeeper session timeout (60 s by default) + recovery; not measured here".into(),
+    })
 }
 
 fn figures(components: &Path) -> Result<Vec<Row>, Error> {

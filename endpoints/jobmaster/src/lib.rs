@@ -302,19 +302,28 @@ impl Guest for JobMaster {
         if !TASK_MANAGERS.with(|all| all.borrow().contains_key(&task_manager)) {
             return Err(format!("TaskExecutor {task_manager} is not registered with this JobMaster"));
         }
+        // A slot offered again (two offers crossed) is accepted again, as
+        // in Flink, and not counted twice: declined, the TaskExecutor would
+        // free a slot this side holds.
+        let held: Vec<Uuid> = TASK_MANAGERS
+            .with(|all| all.borrow().get(&task_manager).map(|tm| tm.slots.iter().map(|slot| slot.allocation).collect()))
+            .unwrap_or_default();
+        let (mut accepted, new): (Vec<SlotOffer>, Vec<SlotOffer>) =
+            offers.into_iter().partition(|offer| held.contains(&offer.allocation));
         let room = required().saturating_sub(taken()) as usize;
-        let accepted: Vec<SlotOffer> = offers.into_iter().take(room).collect();
+        let fresh: Vec<SlotOffer> = new.into_iter().take(room).collect();
         TASK_MANAGERS.with(|all| {
             if let Some(tm) = all.borrow_mut().get_mut(&task_manager) {
-                tm.slots.extend(accepted.iter().copied());
+                tm.slots.extend(fresh.iter().copied());
             }
         });
         let (taken, required) = (taken(), required());
-        weir_guest::info!("took {} slot(s) of TaskExecutor {task_manager}; {taken} of {required}", accepted.len());
-        if taken == required {
+        weir_guest::info!("took {} slot(s) of TaskExecutor {task_manager}; {taken} of {required}", fresh.len());
+        if !fresh.is_empty() && taken == required {
             weir_guest::info!("job {} has all {required} slot(s)", job());
             weir_guest::spawn(tasks::deploy());
         }
+        accepted.extend(fresh);
         Ok(accepted)
     }
 

@@ -148,8 +148,8 @@ async fn request(slot: SlotId, job: Uuid, allocation: Uuid, target: String) {
             weir_guest::info!("slot {} of TaskExecutor {} allocated to job {job}", slot.index, slot.owner);
             TASK_EXECUTORS.with(|all| {
                 let mut all = all.borrow_mut();
-                if let Some(status) = all.get_mut(&slot.owner).and_then(|te| te.slots.get_mut(slot.index as usize)) {
-                    status.allocation = Some((allocation, job));
+                if let Some(te) = all.get_mut(&slot.owner) {
+                    te.granted(slot.index, allocation, job);
                 }
             });
         }

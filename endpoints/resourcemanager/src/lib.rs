@@ -36,6 +36,69 @@ struct Registered {
     /// Its slot side, where slots are requested.
     slots_gateway: Rc<TaskexecutorSlotsGateway>,
     slots: Vec<SlotStatus>,
+    /// Allocations granted here that its reports have not shown yet.
+    unconfirmed: Vec<Unconfirmed>,
+}
+
+/// An allocation granted at a TaskExecutor, not yet in its reports (as
+/// Flink's slot manager keeps pending slots): a report taken before the
+/// grant reached it shows the slot free, and must not free it here, or the
+/// slot would be requested again and refused as occupied.
+struct Unconfirmed {
+    index: u32,
+    allocation: (Uuid, Uuid),
+    /// Reports since the grant that showed the slot free.
+    free_reports: u8,
+}
+
+/// Reports that may show a granted slot free before one shows the grant:
+/// those in flight when it was granted. A slot still reported free after
+/// them was freed without word reaching here, and is free.
+const STALE_REPORTS: u8 = 2;
+
+impl Registered {
+    /// Takes a slot report of the TaskExecutor's, keeping the allocations
+    /// granted since it may have been taken; whether a slot held in this
+    /// side's view is free in it (jobs waiting for slots may take it).
+    fn report(&mut self, mut slots: Vec<SlotStatus>) -> bool {
+        self.unconfirmed.retain_mut(|granted| {
+            let Some(status) = slots.get_mut(granted.index as usize) else { return false };
+            // Reported held: by the grant (confirmed), or by another (the
+            // report wins).
+            if status.allocation.is_some() {
+                return false;
+            }
+            granted.free_reports += 1;
+            if granted.free_reports > STALE_REPORTS {
+                return false;
+            }
+            status.allocation = Some(granted.allocation);
+            true
+        });
+        let held = |status: &SlotStatus| status.allocation.is_some();
+        let freed = self.slots.iter().zip(&slots).any(|(before, now)| held(before) && !held(now));
+        self.slots = slots;
+        freed
+    }
+
+    /// Frees slot `index` if `allocation` holds it; whether it did.
+    fn freed(&mut self, index: u32, allocation: Uuid) -> bool {
+        self.unconfirmed.retain(|granted| granted.allocation.0 != allocation);
+        let Some(status) = self.slots.get_mut(index as usize) else { return false };
+        let held = status.allocation.is_some_and(|(id, _)| id == allocation);
+        if held {
+            status.allocation = None;
+        }
+        held
+    }
+
+    /// Notes that slot `index` was granted to `allocation` of `job`.
+    fn granted(&mut self, index: u32, allocation: Uuid, job: Uuid) {
+        if let Some(status) = self.slots.get_mut(index as usize) {
+            status.allocation = Some((allocation, job));
+            self.unconfirmed.push(Unconfirmed { index, allocation: (allocation, job), free_reports: 0 });
+        }
+    }
 }
 
 thread_local! {
@@ -149,8 +212,15 @@ impl Guest for ResourceManager {
             })
             .collect();
         let last_heartbeat_ms = weir_guest::epoch_millis();
-        let registered =
-            Registered { instance, address: registration.address, last_heartbeat_ms, gateway, slots_gateway, slots };
+        let registered = Registered {
+            instance,
+            address: registration.address,
+            last_heartbeat_ms,
+            gateway,
+            slots_gateway,
+            slots,
+            unconfirmed: Vec::new(),
+        };
         TASK_EXECUTORS.with(|all| all.borrow_mut().insert(id.clone(), registered));
         heartbeats(|manager| manager.monitor(&id));
         weir_guest::info!("registered TaskExecutor {id} with {} slot(s), instance {instance}", registration.slots);
@@ -163,28 +233,34 @@ impl Guest for ResourceManager {
     }
 
     async fn send_slot_report(task_executor: String, instance: Uuid, slots: Vec<SlotStatus>) -> Result<(), String> {
-        TASK_EXECUTORS.with(|all| match all.borrow_mut().get_mut(&task_executor) {
+        let freed = TASK_EXECUTORS.with(|all| match all.borrow_mut().get_mut(&task_executor) {
             Some(registered)
                 if (registered.instance.high, registered.instance.low) == (instance.high, instance.low) =>
             {
-                registered.slots = slots;
-                Ok(())
+                Ok(registered.report(slots))
             }
             Some(_) => {
                 Err(format!("instance {instance} of TaskExecutor {task_executor} is not its current registration"))
             }
             None => Err(format!("TaskExecutor {task_executor} is not registered")),
-        })
+        })?;
+        if freed {
+            jobs::check_requirements();
+        }
+        Ok(())
     }
 
     fn heartbeat_from_task_manager(task_executor: String, slots: Vec<SlotStatus>) {
         heartbeats(|manager| manager.heartbeat_from(&task_executor));
-        TASK_EXECUTORS.with(|all| {
-            if let Some(registered) = all.borrow_mut().get_mut(&task_executor) {
-                registered.slots = slots;
-                registered.last_heartbeat_ms = weir_guest::epoch_millis();
-            }
+        let freed = TASK_EXECUTORS.with(|all| {
+            let mut all = all.borrow_mut();
+            let registered = all.get_mut(&task_executor)?;
+            registered.last_heartbeat_ms = weir_guest::epoch_millis();
+            Some(registered.report(slots))
         });
+        if freed == Some(true) {
+            jobs::check_requirements();
+        }
     }
 
     fn disconnect_task_manager(task_executor: String, cause: String) {
@@ -195,8 +271,7 @@ impl Guest for ResourceManager {
         let freed = TASK_EXECUTORS.with(|all| {
             let mut all = all.borrow_mut();
             let registered = all.get_mut(&slot.owner).filter(|te| te.instance == instance)?;
-            let status = registered.slots.get_mut(slot.index as usize)?;
-            (status.allocation.map(|(id, _)| id) == Some(old_allocation)).then(|| status.allocation = None)
+            registered.freed(slot.index, old_allocation).then_some(())
         });
         if freed.is_some() {
             weir_guest::info!("slot {} of TaskExecutor {} is free again", slot.index, slot.owner);

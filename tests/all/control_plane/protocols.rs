@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use wasmtime::component::Val;
 use weir::{EndpointOptions, FencingToken, HaConfig, HostConfig, LeadershipRunner, LentDirectory, RpcService};
+use weir_tests::gateways::JOBMASTER;
 use weir_tests::{artifacts, capture_logs, component, config, eventually, logs, with_config};
 
 use super::{ROLE, cluster_host, free_port, resource_manager, slots, task_executor, two_slot_cluster, wait_for};
@@ -199,4 +201,47 @@ async fn a_task_executor_whose_host_dies_is_dropped_and_its_slots_released() {
     .await;
     jm.close().await;
     rm.close().await;
+}
+
+/// Two offers of the same slot that cross (a TaskExecutor offers when it
+/// registers at the JobMaster and again when a slot is allocated) are both
+/// accepted, the slot counted once, as in Flink: declined, the
+/// TaskExecutor would free a slot the JobMaster then deploys into (seen as
+/// "no slot of job ... holds allocation" and a job restarting in a loop).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_offered_twice_is_accepted_both_times_and_counted_once() {
+    let host = cluster_host(config(), HaConfig::Embedded);
+    let te = task_executor(&host, "te-1", 2).await;
+    let job = FencingToken::random();
+    let jm = job_master(&host, job, 2);
+    let leader = eventually("the JobMaster leads", || async { jm.leader() }).await;
+    let gateway = leader.fenced_gateway(JOBMASTER, leader.fencing_token()).unwrap();
+    let (high, low) = job.as_u64_pair();
+    let job_id = format!("{{high: {high}, low: {low}}}");
+    let registration = format!("{{address: {:?}, resource-id: \"te-1\", session: {{high: 1, low: 2}}}}", te.address());
+    let args = gateway.parse_args("register-task-manager", &[&job_id, &registration]).unwrap();
+    let Some(Val::Tuple(answer)) = gateway.ask("register-task-manager", args).await.unwrap() else { panic!() };
+    assert!(matches!(&answer[0], Val::Variant(case, _) if case == "success"), "{answer:?}");
+
+    let offer = |allocation: u64| {
+        format!("{{allocation: {{high: 7, low: {allocation}}}, index: {allocation}, profile: {{memory-mib: 64}}}}")
+    };
+    let accepted = async |allocations: &[u64]| {
+        let offers: Vec<String> = allocations.iter().map(|&allocation| offer(allocation)).collect();
+        let args = gateway.parse_args("offer-slots", &["\"te-1\"", &format!("[{}]", offers.join(", "))]).unwrap();
+        let Some(Val::Result(Ok(Some(list)))) = gateway.ask("offer-slots", args).await.unwrap() else { panic!() };
+        let Val::List(list) = *list else { panic!("{list:?}") };
+        let index = |offer: &Val| match offer {
+            Val::Record(fields) => fields.iter().find_map(|(name, value)| match (name.as_str(), value) {
+                ("index", Val::U32(index)) => Some(u64::from(*index)),
+                _ => None,
+            }),
+            _ => None,
+        };
+        list.iter().filter_map(index).collect::<Vec<u64>>()
+    };
+    assert_eq!(accepted(&[1]).await, [1]);
+    assert_eq!(accepted(&[1, 2]).await, [1, 2], "the slot offered again is accepted again, the new one too");
+    assert_eq!(accepted(&[3]).await, Vec::<u64>::new(), "the job has its two slots: slot 1 counted once");
+    jm.close().await;
 }

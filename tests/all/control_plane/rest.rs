@@ -94,7 +94,9 @@ impl Api {
     /// The API at `url`, its certificate issued by the CA in `ca`, wanting
     /// `token`.
     pub fn secured(url: &str, ca: Option<&Path>, token: Option<&str>) -> Self {
-        let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+        // A connection per request, as a script's: the server closes the
+        // one an oversized upload came on, which a pool would hand out again.
+        let mut config = ureq::Agent::config_builder().http_status_as_error(false).max_idle_connections(0);
         if let Some(ca) = ca {
             let pem = std::fs::read(ca).unwrap();
             let certificates = ureq::tls::parse_pem(&pem)
