@@ -74,6 +74,7 @@ pub mod supervision;
 /// world to include `weir:rpc/endpoint`. `weir new endpoint` writes it.
 pub const RPC_WIT: &[(&str, &str)] = &[
     ("batch.wit", include_str!("../../wit/rpc/batch.wit")),
+    ("ha-store.wit", include_str!("../../wit/rpc/ha-store.wit")),
     ("heartbeats.wit", include_str!("../../wit/rpc/heartbeats.wit")),
     ("leadership.wit", include_str!("../../wit/rpc/leadership.wit")),
     ("lifecycle.wit", include_str!("../../wit/rpc/lifecycle.wit")),
@@ -84,7 +85,7 @@ pub const RPC_WIT: &[(&str, &str)] = &[
     ("worlds.wit", include_str!("../../wit/rpc/worlds.wit")),
 ];
 
-pub use bindings::weir::rpc::{runtime, types};
+pub use bindings::weir::rpc::{ha_store, runtime, types};
 pub use main_thread::{
     CallTimedOut, ScheduledTask, SharedTask, call_async, run_async, schedule_run_async, sleep, spawn, spawn_shared,
 };

@@ -171,11 +171,11 @@ pub fn finish(mut result: JobResult, last: Option<JobDetails>) {
         job.last = last;
         job.job_master = None;
         crate::uploads::release(job.component);
-        Some((std::mem::take(&mut job.waiters), job.contender.take()))
+        Some((std::mem::take(&mut job.waiters), job.contender.take(), job.description.clone()))
     });
-    let Some(Some((waiters, contender))) = ended else { return };
+    let Some(Some((waiters, contender, description))) = ended else { return };
     weir_guest::info!("job {id} reached its end: {} after {} ms", crate::name(result.status), result.runtime_ms);
-    crate::store::record(&result);
+    crate::store::record(&description, &result);
     for waiter in waiters {
         // A waiter whose caller gave up is gone; nothing to tell.
         let _ = waiter.send(result.clone());

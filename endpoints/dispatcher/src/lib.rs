@@ -86,7 +86,7 @@ fn accept(job: JobDescription, plan: JobPlan, key: u64, component: Vec<u8>) {
 /// of the jobs that ended, and the jobs that did not, which run again from
 /// their last completed checkpoint.
 async fn recover() {
-    for stored in store::stored() {
+    for stored in store::stored().await {
         match stored {
             store::Stored::Ended(job, result) => jobs::add_ended(job, result),
             store::Stored::Running(job, component) => {
@@ -171,7 +171,7 @@ impl Guest for Dispatcher {
         let plan = planned.inspect_err(|refused| weir_guest::warn!("job {id} was refused: {refused:?}"))?;
         // Kept before it is acknowledged: a new leader runs it, if this
         // Dispatcher does not.
-        store::persist(&job, &component).map_err(SubmissionError::Failed)?;
+        store::persist(&job, &component).await.map_err(SubmissionError::Failed)?;
         weir_guest::info!("received job {id} ({}), parallelism {}", job.name, job.parallelism);
         accept(job, plan, key, component);
         Ok(())

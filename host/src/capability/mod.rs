@@ -18,9 +18,11 @@
 //! | [`heartbeats`] | `weir:rpc/heartbeats`: heartbeat monitoring | handles in the resource table |
 //! | [`registration`] | `weir:rpc/registration`: retry schedules | handles in the resource table |
 //! | [`supervision`] | `weir:rpc/supervision`: starting endpoints, learning how they end | handles in the resource table |
+//! | [`ha_store`] | `weir:rpc/ha-store`: small records that outlive their writers | none: the HA services keep them |
 //!
-//! The last four are each one typed interface whose handles live in the
-//! store's resource table: an [`Interface`] lends each.
+//! The last five are each one typed interface, which an [`Interface`]
+//! lends; the handles of the first four live in the store's resource
+//! table.
 //!
 //! What the capabilities need from the service (its connector, HA services,
 //! runtime and defaults) reaches them through the store's [`HostContext`].
@@ -28,6 +30,7 @@
 mod batch_replies;
 mod bindings;
 mod clients;
+mod ha_store;
 mod heartbeats;
 mod leadership;
 mod registration;
@@ -141,6 +144,7 @@ impl Capabilities {
                 Box::new(Interface { name: heartbeats::INTERFACE, link: heartbeats::link }),
                 Box::new(Interface { name: registration::INTERFACE, link: registration::link }),
                 Box::new(Interface { name: supervision::INTERFACE, link: supervision::link }),
+                Box::new(Interface { name: ha_store::INTERFACE, link: ha_store::link }),
             ],
         }
     }

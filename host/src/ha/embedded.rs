@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 
 use super::{
-    Contender, Grants, HaContext, HaError, HaServices, LeaderElection, LeaderInformation, LeaderRetrieval,
-    check_component,
+    Contender, Grants, HaContext, HaError, HaServices, HaStore, LeaderElection, LeaderInformation, LeaderRetrieval,
+    MemoryStore, check_component,
 };
 use crate::fencing::FencingToken;
 
@@ -18,6 +18,7 @@ use crate::fencing::FencingToken;
 pub struct Embedded {
     components: Mutex<HashMap<String, Arc<Component>>>,
     context: HaContext,
+    store: MemoryStore,
 }
 
 /// One component's election.
@@ -46,7 +47,7 @@ struct Entrant {
 impl Embedded {
     /// Elections in memory, their tasks on `context`'s runtime.
     pub fn new(context: HaContext) -> Self {
-        Self { components: Mutex::default(), context }
+        Self { components: Mutex::default(), context, store: MemoryStore::default() }
     }
 
     fn component(&self, name: &str) -> Arc<Component> {
@@ -79,6 +80,10 @@ impl HaServices for Embedded {
     fn leader_retrieval(&self, component: &str) -> Result<LeaderRetrieval, HaError> {
         check_component(component)?;
         Ok(LeaderRetrieval { leader: self.component(component).leader.subscribe() })
+    }
+
+    fn store(&self) -> &dyn HaStore {
+        &self.store
     }
 }
 

@@ -21,7 +21,9 @@
 
 mod embedded;
 mod standalone;
+mod store;
 mod zookeeper;
+mod zookeeper_store;
 
 use std::fmt;
 use std::sync::Arc;
@@ -33,6 +35,7 @@ use tokio::sync::{mpsc, watch};
 
 pub use self::embedded::Embedded;
 pub use self::standalone::Standalone;
+pub use self::store::{HaStore, MAX_VALUE_BYTES, MemoryStore};
 pub use self::zookeeper::ZooKeeper;
 use crate::config::HaConfig;
 use crate::events::{Events, HostEvent};
@@ -89,6 +92,30 @@ pub enum HaError {
     /// A standalone cluster knows only the leaders its configuration names.
     #[error("no leader address is configured for `{0}` (standalone HA: add it to `[ha] leaders`)")]
     NoConfiguredLeader(String),
+    /// A collection or key of the HA store must be one path segment.
+    #[error("invalid HA store name `{0}`: a collection or key must be non-empty and contain no `/`")]
+    InvalidStoreName(String),
+    /// The HA store keeps small records.
+    #[error(
+        "a value of {size} bytes is over the HA store's limit of {limit} bytes (ZooKeeper's node limit): \
+         keep the data in a file and store where it is"
+    )]
+    ValueTooLarge {
+        /// The value's size.
+        size: usize,
+        /// [`MAX_VALUE_BYTES`].
+        limit: usize,
+    },
+    /// ZooKeeper refused or failed an operation of the HA store.
+    #[error("cannot {operation} `{path}` in ZooKeeper: {reason}")]
+    Store {
+        /// What was done: `write`, `read`, `list`, `remove`.
+        operation: &'static str,
+        /// The node.
+        path: String,
+        /// ZooKeeper's error.
+        reason: String,
+    },
     /// ZooKeeper could not be reached in time.
     #[error(
         "cannot reach ZooKeeper at `{quorum}` within {timeout:?} (`[ha] connection-timeout`): {reason}; \
@@ -134,6 +161,10 @@ pub trait HaServices: Send + Sync + fmt::Debug {
     /// An invalid component name, or a component a standalone cluster has no
     /// address for.
     fn leader_retrieval(&self, component: &str) -> Result<LeaderRetrieval, HaError>;
+
+    /// The store of small records that outlive their writers (Flink's
+    /// `StateHandleStore`): ZooKeeper's nodes, or the host's memory.
+    fn store(&self) -> &dyn HaStore;
 }
 
 /// What the HA services need from their host: where to run their

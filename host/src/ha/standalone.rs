@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use tokio::sync::watch;
 
 use super::{
-    DEFAULT_LEADER_ID, HaContext, HaError, HaServices, LeaderElection, LeaderInformation, LeaderRetrieval,
-    check_component,
+    DEFAULT_LEADER_ID, HaContext, HaError, HaServices, HaStore, LeaderElection, LeaderInformation, LeaderRetrieval,
+    MemoryStore, check_component,
 };
 
 /// Fixed leaders by component name.
@@ -20,12 +20,13 @@ use super::{
 pub struct Standalone {
     leaders: BTreeMap<String, String>,
     context: HaContext,
+    store: MemoryStore,
 }
 
 impl Standalone {
     /// Leaders at the given addresses, by component name.
     pub fn new(leaders: BTreeMap<String, String>, context: HaContext) -> Self {
-        Self { leaders, context }
+        Self { leaders, context, store: MemoryStore::default() }
     }
 
     /// `component`'s configured address: its own entry, else that of the
@@ -66,5 +67,11 @@ impl HaServices for Standalone {
         // listeners that the retrieval has ended.
         self.context.runtime.spawn(async move { sender.closed().await });
         Ok(LeaderRetrieval { leader: receiver })
+    }
+
+    /// In memory: a standalone cluster's records outlive endpoints, not
+    /// the host (as Flink's standalone mode keeps no job graphs).
+    fn store(&self) -> &dyn HaStore {
+        &self.store
     }
 }

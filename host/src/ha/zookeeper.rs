@@ -13,7 +13,8 @@
 //! crashes, hangs, or is cut off loses its latch node after the session
 //! timeout and the next contender takes over. A contender whose session
 //! is lost (or, by default, merely disconnected) is revoked and enters
-//! again with a new session.
+//! again with a new session. The HA store's nodes live beside, under
+//! `<root>/<cluster-id>/store/` ([`ZooKeeperStore`]).
 
 use std::time::Duration;
 
@@ -21,8 +22,10 @@ use futures::future::BoxFuture;
 use tokio::sync::watch;
 use zookeeper_client as zk;
 
+use super::zookeeper_store::ZooKeeperStore;
 use super::{
-    Contender, HaContext, HaError, HaServices, LeaderElection, LeaderInformation, LeaderRetrieval, check_component,
+    Contender, HaContext, HaError, HaServices, HaStore, LeaderElection, LeaderInformation, LeaderRetrieval,
+    check_component,
 };
 use crate::config::ZooKeeperConfig;
 use crate::fencing::FencingToken;
@@ -37,13 +40,15 @@ const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 pub struct ZooKeeper {
     config: ZooKeeperConfig,
     context: HaContext,
+    store: ZooKeeperStore,
 }
 
 impl ZooKeeper {
     /// HA services on the quorum `config` names, their tasks on `context`'s
     /// runtime.
     pub fn new(config: ZooKeeperConfig, context: HaContext) -> Self {
-        Self { config, context }
+        let store = ZooKeeperStore::new(config.clone());
+        Self { config, context, store }
     }
 
     fn paths(&self, component: &str) -> Paths {
@@ -67,6 +72,10 @@ impl HaServices for ZooKeeper {
         let (leader, receiver) = watch::channel(None);
         self.context.runtime.spawn(follow(self.config.clone(), self.paths(component), leader));
         Ok(LeaderRetrieval { leader: receiver })
+    }
+
+    fn store(&self) -> &dyn HaStore {
+        &self.store
     }
 
     /// Establishes one session within the connection timeout, logging each
@@ -329,7 +338,7 @@ async fn connect(config: &ZooKeeperConfig, component: &str) -> zk::Client {
 /// One attempt to establish a session: every server of the quorum tried
 /// once, bounded by the connection timeout. Each attempt is logged, at warn
 /// when it fails.
-async fn attempt(config: &ZooKeeperConfig, component: &str, number: u32) -> Result<zk::Client, String> {
+pub(super) async fn attempt(config: &ZooKeeperConfig, component: &str, number: u32) -> Result<zk::Client, String> {
     tracing::debug!(component, quorum = %config.quorum, attempt = number, "connecting to ZooKeeper");
     let connecting = zk::Client::connector()
         .with_session_timeout(config.session_timeout)

@@ -294,11 +294,21 @@ fn a_new_leading_jobmanager_recovers_a_running_job_and_never_reruns_a_finished_o
     let url = submitted["jobUrl"].as_str().unwrap().to_owned();
     let id = url.trim_start_matches("/jobs/").to_owned();
     api.until(&url, "a completed checkpoint", |job| checkpoints(job) >= 1);
+    // The job's entry is in ZooKeeper (Flink's execution plan store).
+    let cluster = format!("recovery-{}", std::process::id());
+    let entry = entry_in_zookeeper(&cluster, &id).expect("the running job's entry in ZooKeeper");
+    assert!(String::from_utf8_lossy(&entry).starts_with("name wordcount\nparallelism 2\n"), "{entry:?}");
     leader.process.kill().unwrap();
     leader.process.wait().unwrap();
 
     let ended = until_ended_at(&standby_api, &id);
     assert_eq!(ended["state"], "FINISHED", "{ended}");
+    // Its result kept, its entry goes.
+    let deadline = std::time::Instant::now() + weir_tests::PATIENCE;
+    while entry_in_zookeeper(&cluster, &id).is_some() {
+        assert!(std::time::Instant::now() < deadline, "the ended job's entry stays in ZooKeeper");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert_eq!(std::fs::read_to_string(data.output()).unwrap(), expected_output(&data.input()));
     let log = std::fs::read_to_string(&standby_log).unwrap();
     assert!(log.contains("from the job store") && log.contains("resuming from checkpoint"), "{log}");
@@ -311,4 +321,16 @@ fn a_new_leading_jobmanager_recovers_a_running_job_and_never_reruns_a_finished_o
     assert_eq!(known["state"], "FINISHED", "the result store has it: {known}");
     let (_, jobs) = third_api.call("GET", "/jobs", None);
     assert_eq!(jobs["jobs"].as_array().map(Vec::len), Some(1), "{jobs}");
+}
+
+/// Job `id`'s entry (32 hexadecimal digits, as the REST API writes it) in
+/// the HA store of cluster `cluster`, a ZooKeeper node, if it is there.
+fn entry_in_zookeeper(cluster: &str, id: &str) -> Option<Vec<u8>> {
+    let key = format!("{}-{}-{}-{}-{}", &id[..8], &id[8..12], &id[12..16], &id[16..20], &id[20..]);
+    let path = format!("/weir/{cluster}/store/jobs/{key}");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = zookeeper_client::Client::connect(zookeeper().address()).await.unwrap();
+        client.get_data(&path).await.ok().map(|(entry, _)| entry)
+    })
 }

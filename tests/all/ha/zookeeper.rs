@@ -176,3 +176,36 @@ async fn a_leader_that_cannot_publish_itself_is_revoked_and_contends_again() {
     let leader = tokio::time::timeout(PATIENCE, listener.next_leader(None)).await.unwrap().unwrap();
     assert_eq!(leader, LeaderInformation { session: again, address: "weir://h:2/rm".into() });
 }
+
+/// The HA store keeps its values in ZooKeeper nodes under
+/// `<root>/<cluster-id>/store`: another process's services of the same
+/// cluster read them, another cluster's do not; a value over ZooKeeper's
+/// node limit is refused with a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ha_store_keeps_records_in_zookeeper_for_every_process_of_the_cluster() {
+    let cluster = format!("store-{}", FencingToken::random());
+    let writer = ha::ZooKeeper::new(settings(&cluster), HaContext::current());
+    let store = writer.store();
+    store.put("jobs", "b", b"second".to_vec()).await.unwrap();
+    store.put("jobs", "a", b"first".to_vec()).await.unwrap();
+    store.put("jobs", "a", b"first, again".to_vec()).await.unwrap();
+
+    let reader = ha::ZooKeeper::new(settings(&cluster), HaContext::current());
+    assert_eq!(reader.store().keys("jobs").await.unwrap(), ["a", "b"]);
+    assert_eq!(reader.store().get("jobs", "a").await.unwrap(), Some(b"first, again".to_vec()));
+    assert_eq!(reader.store().keys("results").await.unwrap(), Vec::<String>::new());
+    let stranger = ha::ZooKeeper::new(settings(&format!("{cluster}-other")), HaContext::current());
+    assert_eq!(stranger.store().get("jobs", "a").await.unwrap(), None);
+
+    // ZooKeeper's own tools see the nodes.
+    let client = zk::Client::connect(zookeeper().address()).await.unwrap();
+    let (value, _) = client.get_data(&format!("/weir/{cluster}/store/jobs/b")).await.unwrap();
+    assert_eq!(value, b"second");
+
+    reader.store().remove("jobs", "a").await.unwrap();
+    reader.store().remove("jobs", "a").await.unwrap();
+    assert_eq!(store.get("jobs", "a").await.unwrap(), None);
+    let huge = vec![0; ha::MAX_VALUE_BYTES + 1];
+    let refused = store.put("jobs", "huge", huge).await.unwrap_err().to_string();
+    assert!(refused.contains("over the HA store's limit") && refused.contains("keep the data in a file"), "{refused}");
+}
