@@ -69,7 +69,7 @@ pub struct TaskManager {
 
 impl TaskManager {
     pub fn free(&self) -> u32 {
-        self.slots - self.allocated.len() as u32
+        self.slots.saturating_sub(self.allocated.len() as u32)
     }
 }
 

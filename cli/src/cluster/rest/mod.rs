@@ -19,7 +19,9 @@
 //! with a message; none of them reaches the cluster. A standby jobmanager
 //! (its Dispatcher does not lead) answers every path 503, naming where the
 //! leader is. `GET /openapi.yaml` describes it all (`openapi.yaml`, beside
-//! this file).
+//! this file). With `security.ssl.rest.*` it speaks only HTTPS, and with
+//! `security.rest.token` it answers 401 to a request without the token
+//! ([`security`]).
 
 use std::sync::Arc;
 
