@@ -172,10 +172,18 @@ pub struct Settings {
 }
 
 /// How the REST API is secured: TLS, a bearer token, both or neither.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RestSecurity {
     pub tls: Option<RestTls>,
     pub token: Option<String>,
+}
+
+/// Shows whether there is a token, never the token.
+impl std::fmt::Debug for RestSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = self.token.as_ref().map(|_| "<redacted>");
+        f.debug_struct("RestSecurity").field("tls", &self.tls).field("token", &token).finish()
+    }
 }
 
 /// The REST API's TLS files; the server needs `certificate` and `key`,
@@ -369,4 +377,17 @@ pub fn help() -> String {
         text += &format!("  {:<40} {} (default: {})\n", key.name, key.doc, key.default);
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rest_token_never_shows_in_debug_output() {
+        let settings = read(None, &["security.rest.token=s3cret".to_owned()]).unwrap();
+        assert_eq!(settings.rest_security.token.as_deref(), Some("s3cret"));
+        let shown = format!("{:?}", settings.rest_security);
+        assert!(!shown.contains("s3cret") && shown.contains("<redacted>"), "{shown}");
+    }
 }
