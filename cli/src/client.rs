@@ -107,13 +107,14 @@ impl Client {
         };
         let mut config = ureq::Agent::config_builder().http_status_as_error(false);
         if let Some(ca) = security.tls.as_ref().and_then(|tls| tls.ca.as_ref()) {
-            let unreadable = |error: ureq::Error| format!("`security.ssl.rest.ca` {}: {error}", ca.display());
-            let pem = std::fs::read(ca).map_err(|error| format!("`security.ssl.rest.ca` {}: {error}", ca.display()))?;
+            let unreadable =
+                |error: &dyn std::fmt::Display| format!("`security.ssl.rest.ca` {}: {error}", ca.display());
+            let pem = std::fs::read(ca).map_err(|error| unreadable(&error))?;
             let certificates = ureq::tls::parse_pem(&pem)
                 .filter_map(|item| match item {
                     Ok(ureq::tls::PemItem::Certificate(certificate)) => Some(Ok(certificate)),
                     Ok(_) => None,
-                    Err(error) => Some(Err(unreadable(error))),
+                    Err(error) => Some(Err(unreadable(&error))),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let roots = ureq::tls::RootCerts::Specific(std::sync::Arc::new(certificates));

@@ -64,6 +64,13 @@ const FAILOVER_ROW: &str = "jobmanager SIGKILLed";
 /// Leading jobmanagers killed, one after the other, for the failover row.
 const FAILOVERS: usize = 3;
 
+/// How long roles may take to start, register or place a job.
+const SETTLING: Duration = Duration::from_secs(30);
+/// How long a job may take to run (again).
+const RUNNING_AGAIN: Duration = Duration::from_secs(60);
+/// Between polls of a condition that is not measured.
+const PAUSE: Duration = Duration::from_millis(5);
+
 pub async fn measure(components: &Path, only: &str, zookeeper: Option<&str>, rows: &mut Vec<Row>) -> Result<(), Error> {
     if ROWS.contains(only) {
         let components = components.to_owned();
@@ -102,26 +109,15 @@ fn jobmanager_failover(components: &Path, zookeeper: &str) -> Result<Row, Error>
     let _taskmanager = start(&[&["taskmanager"][..], &common].concat(), "taskmanager: ")?;
     let client = |(_, api): &(Role, String)| Client::new(api, &RestSecurity::default());
     // The leader answers; a standby says 503.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut leader = loop {
-        let answering = jobmanagers.iter().position(|jobmanager| {
+    let mut leader = poll("a jobmanager leading with the taskmanager registered", SETTLING, PAUSE, || {
+        Ok(jobmanagers.iter().position(|jobmanager| {
             client(jobmanager)
                 .and_then(|api| api.call("GET", "/taskmanagers"))
                 .is_ok_and(|all| all["taskmanagers"].as_array().is_some_and(|all| !all.is_empty()))
-        });
-        if let Some(leader) = answering {
-            break leader;
-        }
-        if Instant::now() > deadline {
-            return Err("no jobmanager led with the taskmanager registered within 30 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+        }))
+    })?;
     let trivial = job(components, "trivial_task")?;
-    let description = json!({ "name": "forever", "arguments": ["--forever"], "checkpointInterval": 100 });
-    let body = multipart(&[("component", &trivial), ("job", description.to_string().as_bytes())]);
-    let answer = client(&jobmanagers[leader])?.send("POST", "/jobs", Some(body))?;
-    let url = answer["jobUrl"].as_str().ok_or("no job URL")?.to_owned();
+    let url = submit(&client(&jobmanagers[leader])?, &trivial, &forever())?;
     let mut failovers = Vec::new();
     for _ in 0..FAILOVERS {
         until(&client(&jobmanagers[leader])?, &url, |job| job.all_running() && job.checkpoints >= 1)?;
@@ -129,13 +125,9 @@ fn jobmanager_failover(components: &Path, zookeeper: &str) -> Result<Row, Error>
         drop(jobmanagers.remove(leader));
         // The standby left, until it leads and runs the job again.
         let standby = client(&jobmanagers[0])?;
-        let deadline = killed + Duration::from_secs(60);
-        while !standby.call("GET", &url).is_ok_and(|job| details(&job).all_running()) {
-            if Instant::now() > deadline {
-                return Err("the standby jobmanager did not run the job again within a minute".into());
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        poll("the standby jobmanager running the job again", RUNNING_AGAIN, PAUSE, || {
+            Ok(standby.call("GET", &url).is_ok_and(|job| details(&job).all_running()).then_some(()))
+        })?;
         failovers.push(killed.elapsed());
         leader = 0;
         jobmanagers.push(jobmanager()?);
@@ -171,13 +163,11 @@ fn figures(components: &Path) -> Result<Vec<Row>, Error> {
     let mut rows = Vec::new();
     for parallelism in [1, 4] {
         let (mut acknowledged, mut running, mut ended) = (Vec::new(), Vec::new(), Vec::new());
-        let description = json!({ "name": "trivial", "parallelism": parallelism }).to_string();
+        let description = json!({ "name": "trivial", "parallelism": parallelism });
         for _ in 0..SUBMISSIONS {
-            let body = multipart(&[("component", &trivial), ("job", description.as_bytes())]);
             let submitted = Instant::now();
-            let answer = target.send("POST", "/jobs", Some(body))?;
+            let url = submit(&target, &trivial, &description)?;
             acknowledged.push(submitted.elapsed());
-            let url = answer["jobUrl"].as_str().ok_or("no job URL")?.to_owned();
             until(&target, &url, |job| job.all_running() || job.status == "finished")?;
             running.push(submitted.elapsed());
             let job = until(&target, &url, |job| jobmanager::ended(&job.status))?;
@@ -211,9 +201,7 @@ fn taskmanager_lost(target: &Client, common: &[&str], trivial: &[u8], first: (Ro
         || start(&[&["taskmanager", "-D", "taskmanager.numberOfTaskSlots=1"], common].concat(), "taskmanager: ");
     let mut taskmanagers = vec![first, spare()?];
     registered(target, 2)?;
-    let description = json!({ "name": "forever", "arguments": ["--forever"], "checkpointInterval": 100 });
-    let body = multipart(&[("component", trivial), ("job", description.to_string().as_bytes())]);
-    let url = target.send("POST", "/jobs", Some(body))?["jobUrl"].as_str().ok_or("no job URL")?.to_owned();
+    let url = submit(target, trivial, &forever())?;
     let mut recoveries = Vec::new();
     for _ in 0..LOSSES {
         let job = until(target, &url, |job| job.all_running() && job.checkpoints >= 1)?;
@@ -244,42 +232,67 @@ fn taskmanager_lost(target: &Client, common: &[&str], trivial: &[u8], first: (Ro
 /// ResourceManager knows one does (a slot report may come after the task
 /// runs).
 fn holder(target: &Client) -> Result<String, Error> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    poll("a taskmanager holding the job's slot", SETTLING, PAUSE, || {
         let all = target.call("GET", "/taskmanagers")?;
         let mut all = all["taskmanagers"].as_array().cloned().unwrap_or_default().into_iter();
-        if let Some(holding) = all.find(|tm| tm["freeSlots"] != tm["slotsNumber"]) {
-            return Ok(holding["path"].as_str().unwrap_or_default().to_owned());
-        }
-        if Instant::now() > deadline {
-            return Err("no taskmanager held the job's slot within 30 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+        Ok(all
+            .find(|tm| tm["freeSlots"] != tm["slotsNumber"])
+            .map(|tm| tm["path"].as_str().unwrap_or_default().to_owned()))
+    })
 }
 
 /// Waits until `count` taskmanagers are registered.
 fn registered(target: &Client, count: usize) -> Result<(), Error> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while target.call("GET", "/taskmanagers")?["taskmanagers"].as_array().map_or(0, Vec::len) != count {
-        if Instant::now() > deadline {
-            return Err(format!("{count} taskmanagers did not register within 30 s").into());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Ok(())
+    poll(&format!("{count} taskmanagers registered"), SETTLING, PAUSE, || {
+        let all = target.call("GET", "/taskmanagers")?;
+        Ok((all["taskmanagers"].as_array().map_or(0, Vec::len) == count).then_some(()))
+    })
 }
 
-/// Polls `url` until `done` holds of the job's details; those details.
+/// Polls `url`, without pausing (it is what is measured), until `done`
+/// holds of the job's details; those details.
 fn until(target: &Client, url: &str, done: impl Fn(&Details) -> bool) -> Result<Details, Error> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let mut last = String::new();
+    let reached = poll(&format!("{url} getting there"), RUNNING_AGAIN, Duration::ZERO, || {
         let job = details(&target.call("GET", url)?);
         if done(&job) {
-            return Ok(job);
+            return Ok(Some(job));
+        }
+        last = job.status;
+        Ok(None)
+    });
+    reached.map_err(|error| format!("{error} (it was {last})").into())
+}
+
+/// Asks `check` every `pause` until it gives a value, for up to `limit`;
+/// `what` names what it waits for in the error.
+fn poll<T>(
+    what: &str,
+    limit: Duration,
+    pause: Duration,
+    mut check: impl FnMut() -> Result<Option<T>, Error>,
+) -> Result<T, Error> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check()? {
+            return Ok(value);
         }
         if Instant::now() > deadline {
-            return Err(format!("{url} did not get there within a minute: {}", job.status).into());
+            return Err(format!("no {what} within {limit:?}").into());
         }
+        std::thread::sleep(pause);
     }
+}
+
+/// Submits `component` as the job `description` (JSON); the job's URL.
+fn submit(target: &Client, component: &[u8], description: &serde_json::Value) -> Result<String, Error> {
+    let body = multipart(&[("component", component), ("job", description.to_string().as_bytes())]);
+    let answer = target.send("POST", "/jobs", Some(body))?;
+    Ok(answer["jobUrl"].as_str().ok_or("no job URL")?.to_owned())
+}
+
+/// A trivial job of one task that runs until cancelled, checkpointing
+/// every 100 ms.
+fn forever() -> serde_json::Value {
+    json!({ "name": "forever", "arguments": ["--forever"], "checkpointInterval": 100 })
 }

@@ -202,8 +202,8 @@ impl JobManager {
         self.ask_about("cancel-job", id, None).await.map(drop)
     }
 
-    /// The TaskExecutors the ResourceManager knows: each one's id, its
-    /// slots, and how many of them are free.
+    /// The TaskExecutors the ResourceManager knows: each one's id, address,
+    /// slots, the slots held for jobs, and its last heartbeat.
     pub async fn task_managers(&self) -> Result<Vec<TaskManager>, Error> {
         let leader = self.resource_manager.leader().ok_or("no ResourceManager leads")?;
         let gateway = leader.fenced_gateway("weir:flink/resourcemanager@0.1.0", leader.fencing_token())?;
@@ -444,13 +444,8 @@ fn vertex(value: &Val) -> Option<Vertex> {
 /// A tuple of an enum case and a number: a state and its count or time.
 fn counted(value: &Val) -> Option<(String, u64)> {
     let Val::Tuple(pair) = value else { return None };
-    let [Val::Enum(case), number] = pair.as_slice() else { return None };
-    let number = match number {
-        Val::U64(n) => *n,
-        Val::U32(n) => u64::from(*n),
-        _ => return None,
-    };
-    Some((case.clone(), number))
+    let [Val::Enum(case), count] = pair.as_slice() else { return None };
+    Some((case.clone(), number(count)?))
 }
 
 fn field_list(fields: &[(String, Val)], name: &str) -> Vec<Val> {
@@ -461,9 +456,14 @@ fn field_list(fields: &[(String, Val)], name: &str) -> Vec<Val> {
 }
 
 fn field_number(fields: &[(String, Val)], name: &str) -> u64 {
-    match field(fields, name) {
-        Some(Val::U64(n)) => n,
-        Some(Val::U32(n)) => u64::from(n),
-        _ => 0,
+    field(fields, name).as_ref().and_then(number).unwrap_or(0)
+}
+
+/// An unsigned number, widened.
+fn number(value: &Val) -> Option<u64> {
+    match value {
+        Val::U64(n) => Some(*n),
+        Val::U32(n) => Some(u64::from(*n)),
+        _ => None,
     }
 }

@@ -299,24 +299,22 @@ impl Guest for JobMaster {
     }
 
     async fn offer_slots(task_manager: String, offers: Vec<SlotOffer>) -> Result<Vec<SlotOffer>, String> {
-        if !TASK_MANAGERS.with(|all| all.borrow().contains_key(&task_manager)) {
-            return Err(format!("TaskExecutor {task_manager} is not registered with this JobMaster"));
-        }
+        let room = required().saturating_sub(taken()) as usize;
         // A slot offered again (two offers crossed) is accepted again, as
         // in Flink, and not counted twice: declined, the TaskExecutor would
         // free a slot this side holds.
-        let held: Vec<Uuid> = TASK_MANAGERS
-            .with(|all| all.borrow().get(&task_manager).map(|tm| tm.slots.iter().map(|slot| slot.allocation).collect()))
-            .unwrap_or_default();
-        let (mut accepted, new): (Vec<SlotOffer>, Vec<SlotOffer>) =
-            offers.into_iter().partition(|offer| held.contains(&offer.allocation));
-        let room = required().saturating_sub(taken()) as usize;
-        let fresh: Vec<SlotOffer> = new.into_iter().take(room).collect();
-        TASK_MANAGERS.with(|all| {
-            if let Some(tm) = all.borrow_mut().get_mut(&task_manager) {
+        let (mut accepted, fresh) = TASK_MANAGERS
+            .with(|all| {
+                let mut all = all.borrow_mut();
+                let tm = all.get_mut(&task_manager)?;
+                let (again, new): (Vec<SlotOffer>, Vec<SlotOffer>) = offers
+                    .into_iter()
+                    .partition(|offer| tm.slots.iter().any(|slot| slot.allocation == offer.allocation));
+                let fresh: Vec<SlotOffer> = new.into_iter().take(room).collect();
                 tm.slots.extend(fresh.iter().copied());
-            }
-        });
+                Some((again, fresh))
+            })
+            .ok_or_else(|| format!("TaskExecutor {task_manager} is not registered with this JobMaster"))?;
         let (taken, required) = (taken(), required());
         weir_guest::info!("took {} slot(s) of TaskExecutor {task_manager}; {taken} of {required}", fresh.len());
         if !fresh.is_empty() && taken == required {

@@ -1,10 +1,13 @@
 //! `weir:rpc/ha-store`: the HA services' store of small records, for
 //! endpoints (what Flink keeps its job graph store in).
 
+use std::sync::Arc;
+
 use wasmtime::component::{Accessor, HasSelf, Linker};
 
 use super::bindings::ha_store;
 use super::store::StoreData;
+use crate::ha::HaServices;
 
 /// The interface, as components import it.
 pub(crate) const INTERFACE: &str = "weir:rpc/ha-store@0.1.0";
@@ -16,24 +19,25 @@ pub(crate) fn link(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
 
 impl ha_store::Host for StoreData {}
 
+/// The endpoint's host's HA services, whose store the calls use.
+fn services<T>(accessor: &Accessor<T, HasSelf<StoreData>>) -> Arc<dyn HaServices> {
+    accessor.with(|mut access| access.get().host.ha.clone())
+}
+
 impl<T> ha_store::HostWithStore<T> for HasSelf<StoreData> {
     async fn put(accessor: &Accessor<T, Self>, collection: String, key: String, value: Vec<u8>) -> Result<(), String> {
-        let ha = accessor.with(|mut access| access.get().host.ha.clone());
-        ha.store().put(&collection, &key, value).await.map_err(|error| error.to_string())
+        services(accessor).store().put(&collection, &key, value).await.map_err(|error| error.to_string())
     }
 
     async fn get(accessor: &Accessor<T, Self>, collection: String, key: String) -> Result<Option<Vec<u8>>, String> {
-        let ha = accessor.with(|mut access| access.get().host.ha.clone());
-        ha.store().get(&collection, &key).await.map_err(|error| error.to_string())
+        services(accessor).store().get(&collection, &key).await.map_err(|error| error.to_string())
     }
 
     async fn keys(accessor: &Accessor<T, Self>, collection: String) -> Result<Vec<String>, String> {
-        let ha = accessor.with(|mut access| access.get().host.ha.clone());
-        ha.store().keys(&collection).await.map_err(|error| error.to_string())
+        services(accessor).store().keys(&collection).await.map_err(|error| error.to_string())
     }
 
     async fn remove(accessor: &Accessor<T, Self>, collection: String, key: String) -> Result<(), String> {
-        let ha = accessor.with(|mut access| access.get().host.ha.clone());
-        ha.store().remove(&collection, &key).await.map_err(|error| error.to_string())
+        services(accessor).store().remove(&collection, &key).await.map_err(|error| error.to_string())
     }
 }

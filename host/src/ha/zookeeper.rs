@@ -52,11 +52,17 @@ impl ZooKeeper {
     }
 
     fn paths(&self, component: &str) -> Paths {
-        let root = self.config.root.trim_end_matches('/');
-        let cluster = self.config.cluster_id.trim_matches('/');
-        let base = format!("{}{root}/{cluster}/leader/{component}", if root.starts_with('/') { "" } else { "/" });
+        let base = format!("{}/leader/{component}", cluster_node(&self.config));
         Paths { latch: format!("{base}/latch"), info: format!("{base}/connection_info"), component: component.into() }
     }
+}
+
+/// The cluster's node, `<root>/<cluster-id>`, under which its elections and
+/// its store live.
+pub(super) fn cluster_node(config: &ZooKeeperConfig) -> String {
+    let root = config.root.trim_end_matches('/');
+    let cluster = config.cluster_id.trim_matches('/');
+    format!("{}{root}/{cluster}", if root.starts_with('/') { "" } else { "/" })
 }
 
 impl HaServices for ZooKeeper {

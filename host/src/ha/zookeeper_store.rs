@@ -9,7 +9,7 @@ use zookeeper_client as zk;
 
 use super::HaError;
 use super::store::{HaStore, check_name, check_value};
-use super::zookeeper::attempt;
+use super::zookeeper::{attempt, cluster_node};
 use crate::config::ZooKeeperConfig;
 
 /// Values in ZooKeeper nodes.
@@ -27,9 +27,7 @@ fn persistent() -> zk::CreateOptions<'static> {
 
 impl ZooKeeperStore {
     pub(super) fn new(config: ZooKeeperConfig) -> Self {
-        let root = config.root.trim_end_matches('/');
-        let cluster = config.cluster_id.trim_matches('/');
-        let base = format!("{}{root}/{cluster}/store", if root.starts_with('/') { "" } else { "/" });
+        let base = format!("{}/store", cluster_node(&config));
         Self { config, base, session: Mutex::new(None) }
     }
 
@@ -62,6 +60,7 @@ impl ZooKeeperStore {
         Ok(format!("{}/{collection}", self.base))
     }
 
+    /// The node of `key` in `collection`.
     fn node(&self, collection: &str, key: &str) -> Result<String, HaError> {
         check_name(key)?;
         Ok(format!("{}/{key}", self.collection(collection)?))
@@ -71,11 +70,11 @@ impl ZooKeeperStore {
 impl HaStore for ZooKeeperStore {
     fn put<'a>(&'a self, collection: &'a str, key: &'a str, value: Vec<u8>) -> BoxFuture<'a, Result<(), HaError>> {
         Box::pin(async move {
-            let path = self.node(collection, key)?;
+            let (parent, path) = (self.collection(collection)?, self.node(collection, key)?);
             check_value(&value)?;
             let client = self.client().await?;
             let written = async {
-                client.mkdir(&self.collection(collection).unwrap_or_default(), &persistent()).await?;
+                client.mkdir(&parent, &persistent()).await?;
                 loop {
                     match client.set_data(&path, &value, None).await {
                         Err(zk::Error::NoNode) => {}
