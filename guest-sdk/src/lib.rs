@@ -75,6 +75,7 @@ pub mod supervision;
 pub const RPC_WIT: &[(&str, &str)] = &[
     ("batch.wit", include_str!("../../wit/rpc/batch.wit")),
     ("ha-store.wit", include_str!("../../wit/rpc/ha-store.wit")),
+    ("handover.wit", include_str!("../../wit/rpc/handover.wit")),
     ("heartbeats.wit", include_str!("../../wit/rpc/heartbeats.wit")),
     ("leadership.wit", include_str!("../../wit/rpc/leadership.wit")),
     ("lifecycle.wit", include_str!("../../wit/rpc/lifecycle.wit")),
@@ -87,12 +88,13 @@ pub const RPC_WIT: &[(&str, &str)] = &[
 
 pub use bindings::weir::rpc::{ha_store, runtime, types};
 pub use main_thread::{
-    CallTimedOut, ScheduledTask, SharedTask, call_async, run_async, schedule_run_async, sleep, spawn, spawn_shared,
+    CallTimedOut, ScheduledTask, SharedTask, call_async, cancel_task, run_async, schedule_run_async, schedule_task,
+    sleep, spawn, spawn_shared,
 };
 pub use types::{FencingMismatch, FrameTooLarge, LogLevel, RpcError, Uuid};
 
-/// An endpoint's lifecycle hooks (Flink's `onStart` and `onStop`). Both
-/// default to doing nothing.
+/// An endpoint's lifecycle hooks (Flink's `onStart` and `onStop`), and
+/// the tasks it schedules by number. All default to doing nothing.
 pub trait Endpoint {
     /// Runs before the endpoint serves any call. An error terminates the
     /// endpoint, without `on_stop`.
@@ -105,6 +107,40 @@ pub trait Endpoint {
     fn on_stop() -> impl Future<Output = Result<(), String>> {
         async { Ok(()) }
     }
+
+    /// Runs the task [`schedule_task`] scheduled under `task`, when it is
+    /// due. Unlike a closure, a numbered task outlives a swap of the
+    /// component: if it falls due while the swap runs, the new component
+    /// runs it.
+    fn on_task(task: u64) {
+        let _ = task;
+    }
+}
+
+/// What an endpoint hands to the component that replaces it when its
+/// component is swapped (`weir:rpc/handover`): export it with
+/// `export!(Endpoint, handover)`, in a world that includes
+/// `weir:rpc/stateful-endpoint`.
+pub trait Handover {
+    /// The endpoint's state, or `None` if it has none to hand over. Called
+    /// while no call is in flight; an error refuses the swap.
+    fn snapshot() -> Result<Option<State>, String>;
+
+    /// Takes up what an older component (this one, or another
+    /// implementation of the same gateways) handed over. It runs in place
+    /// of [`Endpoint::on_start`]; an error, or a panic, refuses the swap and
+    /// the old component resumes.
+    fn restore(state: State) -> Result<(), String>;
+}
+
+/// An endpoint's state as [`Handover`] hands it over: bytes in a layout the
+/// component defines, tagged with the layout's version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    /// The layout's version.
+    pub version: u32,
+    /// The state.
+    pub bytes: Vec<u8>,
 }
 
 /// What the host fixed for this endpoint's lifetime, read once: endpoints

@@ -5,6 +5,11 @@
 /// impl and the SDK's task registry), and batch delivery through the
 /// dispatcher [`generate!`](crate::generate) wrote. The world must include
 /// `weir:rpc/endpoint`.
+///
+/// `export!(Endpoint, handover)` also exports `weir:rpc/handover` through
+/// the endpoint's [`Handover`](crate::Handover) impl, for a world that
+/// includes `weir:rpc/stateful-endpoint`: its state then survives a swap of
+/// its component.
 #[macro_export]
 #[allow(clippy::crate_in_macro_def, reason = "the dispatcher is generated into the endpoint's crate")]
 macro_rules! export {
@@ -21,7 +26,7 @@ macro_rules! export {
 
         impl exports::weir::rpc::main_thread::Guest for $endpoint {
             async fn run(task: u64) {
-                $crate::main_thread::run(task).await
+                $crate::main_thread::run(task, <$endpoint as $crate::Endpoint>::on_task).await
             }
         }
 
@@ -42,6 +47,21 @@ macro_rules! export {
         }
 
         export!($endpoint);
+    };
+    ($endpoint:ident, handover) => {
+        impl exports::weir::rpc::handover::Guest for $endpoint {
+            fn snapshot() -> Result<Option<exports::weir::rpc::handover::State>, String> {
+                let state = <$endpoint as $crate::Handover>::snapshot()?;
+                Ok(state
+                    .map(|state| exports::weir::rpc::handover::State { version: state.version, bytes: state.bytes }))
+            }
+
+            fn restore(state: exports::weir::rpc::handover::State) -> Result<(), String> {
+                <$endpoint as $crate::Handover>::restore($crate::State { version: state.version, bytes: state.bytes })
+            }
+        }
+
+        $crate::export!($endpoint);
     };
 }
 

@@ -7,6 +7,13 @@
 //! `main-thread.run`, in order with every other message. A task that awaits
 //! lets the endpoint serve other calls meanwhile. Tasks still pending when
 //! the endpoint terminates are dropped.
+//!
+//! Ids are split in two: below [`CLOSURE_TASKS`] are the endpoint's own
+//! numbered tasks ([`schedule_task`], run by [`crate::Endpoint::on_task`]),
+//! which the host carries over when it swaps the component; from it up are
+//! closures kept here, which only this instance can run. Closure ids carry
+//! a random tag per instance, so a closure task an old instance left
+//! waiting never runs a new instance's closure.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -24,9 +31,42 @@ use crate::runtime;
 
 type Task = Pin<Box<dyn Future<Output = ()>>>;
 
+/// The first id of a closure task; ids below it are numbered tasks.
+pub const CLOSURE_TASKS: u64 = 1 << 63;
+
 thread_local! {
     static TASKS: RefCell<HashMap<u64, Task>> = RefCell::new(HashMap::new());
+    /// The next closure task's id; 0 until the first is scheduled.
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Schedules the endpoint's own task `task` to run after `delay`, through
+/// [`crate::Endpoint::on_task`]; scheduling a waiting task again moves it.
+///
+/// # Panics
+///
+/// If `task` is not below [`CLOSURE_TASKS`].
+pub fn schedule_task(task: u64, delay: Duration) {
+    assert!(task < CLOSURE_TASKS, "numbered tasks are below 2^63");
+    runtime::schedule_run_async(task, u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+}
+
+/// Cancels numbered task `task`; false if it was not waiting.
+pub fn cancel_task(task: u64) -> bool {
+    runtime::cancel_scheduled(task)
+}
+
+/// A fresh closure task id: [`CLOSURE_TASKS`], this instance's random tag
+/// and a counter.
+fn next_closure_id() -> u64 {
+    NEXT_ID.with(|next| {
+        let id = match next.get() {
+            0 => CLOSURE_TASKS | ((runtime::new_uuid().low & 0x7fff_ffff) << 32),
+            id => id,
+        };
+        next.set(id + 1);
+        id
+    })
 }
 
 /// Runs `task` on the main thread once the messages before it have been
@@ -148,17 +188,22 @@ pub fn spawn_shared<T: Clone + 'static>(future: impl Future<Output = T> + 'stati
 }
 
 fn schedule(delay: Duration, task: impl Future<Output = ()> + 'static) -> ScheduledTask {
-    let id = NEXT_ID.with(|next| next.replace(next.get() + 1));
+    let id = next_closure_id();
     TASKS.with(|tasks| tasks.borrow_mut().insert(id, Box::pin(task)));
     let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
     runtime::schedule_run_async(id, millis);
     ScheduledTask { id }
 }
 
-/// Runs the task scheduled under `id` to completion. Called by the
-/// `main-thread.run` export that [`export!`](crate::export) generates.
+/// Runs the task scheduled under `id` to completion: a numbered task
+/// through `numbered`, a closure from here (one another instance left is
+/// not here, and nothing runs). Called by the `main-thread.run` export that
+/// [`export!`](crate::export) generates.
 #[doc(hidden)]
-pub async fn run(id: u64) {
+pub async fn run(id: u64, numbered: fn(u64)) {
+    if id < CLOSURE_TASKS {
+        return numbered(id);
+    }
     let task = TASKS.with(|tasks| tasks.borrow_mut().remove(&id));
     if let Some(task) = task {
         task.await;

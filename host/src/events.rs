@@ -37,6 +37,30 @@ pub enum HostEvent {
         /// Why it failed, if it did.
         failure: Option<EndpointFailure>,
     },
+    /// An endpoint's component was swapped: it runs `to` now.
+    EndpointSwapped {
+        /// Its id.
+        id: String,
+        /// The component it ran.
+        from: String,
+        /// The component it runs now.
+        to: String,
+        /// Whether its state was carried over (or the new component
+        /// started fresh).
+        carried: bool,
+        /// How long no message was delivered to it.
+        pause: std::time::Duration,
+    },
+    /// A swap of an endpoint's component was refused; it runs on as it was
+    /// (unless `reason` says it terminated).
+    SwapRefused {
+        /// Its id.
+        id: String,
+        /// The component refused.
+        component: String,
+        /// Why.
+        reason: String,
+    },
     /// A connection with another host opened.
     ConnectionOpened {
         /// The other host: `host:port` it listens on (outbound) or the
@@ -72,6 +96,13 @@ impl fmt::Display for HostEvent {
             HostEvent::EndpointTerminated { id, failure: None } => write!(f, "endpoint `{id}` terminated"),
             HostEvent::EndpointTerminated { id, failure: Some(failure) } => {
                 write!(f, "endpoint `{id}` failed: {failure}")
+            }
+            HostEvent::EndpointSwapped { id, from, to, carried, pause } => {
+                let state = if *carried { "its state carried over" } else { "starting fresh" };
+                write!(f, "endpoint `{id}` swapped from {from} to {to}, {state}, paused {pause:?}")
+            }
+            HostEvent::SwapRefused { id, component, reason } => {
+                write!(f, "swap of endpoint `{id}` to {component} refused: {reason}")
             }
             HostEvent::ConnectionOpened { peer, inbound } => {
                 write!(f, "connection {} {peer} opened", if *inbound { "from" } else { "to" })

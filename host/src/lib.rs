@@ -34,6 +34,7 @@
 //! | module | owns |
 //! | --- | --- |
 //! | [`address`], [`fencing`], [`error`], [`config`], [`events`] | addresses, tokens against split brain, errors, every knob, the host's event stream |
+//! | [`swap`] | what a hot swap of an endpoint's component promises, reports and refuses |
 //! | [`gateway`] | the structural model of gateway types: function ids, signatures, client convention, checks, host values and their encoding |
 //! | [`component`] | what a component is: compiled once, its world read |
 //! | [`ha`], [`heartbeat`], [`registration`] | leader election and retrieval; noticing a lost peer; signing up with retries |
@@ -64,6 +65,7 @@ pub mod registration;
 mod remote;
 mod route;
 pub mod service;
+pub mod swap;
 
 pub use self::client::GatewayClient;
 pub use self::component::ComponentInfo;
@@ -81,3 +83,4 @@ pub use self::service::{
     Endpoint, EndpointInfo, EndpointOptions, LeadershipRunner, RpcService, ServiceBuilder, ServiceError, ShutdownError,
     StartError,
 };
+pub use self::swap::{Handover, KindSwapError, SwapError, SwapOptions, SwapReport};

@@ -113,9 +113,8 @@ impl Connector {
             reason: e.reason().to_owned(),
         })?;
         if parsed.authority() == LOCAL_AUTHORITY || parsed.authority() == self.directory.authority() {
-            let (actor, index) = self.directory.connect(&parsed, gateway)?;
-            let signature = Arc::new(actor.component.gateway_signature(index));
-            return Ok((Route::Local(actor), signature));
+            let (actor, signature) = self.directory.connect(&parsed, gateway)?;
+            return Ok((Route::Local(actor), Arc::new(signature)));
         }
         let peer = self.network.peer(parsed.authority());
         let handshake = RemoteGateway::connect(peer, &parsed, gateway);

@@ -11,6 +11,7 @@ const LAYERS: &[&str] = &[
     "config",
     "error",
     "events",
+    "swap",
     "gateway",
     "component",
     "ha",

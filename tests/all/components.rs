@@ -33,6 +33,14 @@ fn counter() {
     assert_world(artifacts::COUNTER, ExecutionMode::Concurrent, &[COUNTER], &[]);
 }
 
+/// Another implementation of the same gateway, with the same world.
+#[test]
+fn counter_next() {
+    assert_world(artifacts::COUNTER_NEXT, ExecutionMode::Concurrent, &[COUNTER], &[]);
+    let (counter, next) = (component(artifacts::COUNTER), component(artifacts::COUNTER_NEXT));
+    assert_eq!(counter.info().can_be_replaced_by(next.info()), Ok(()));
+}
+
 #[test]
 fn caller() {
     let clients = ["weir:examples/caller@0.1.0", COUNTER, ECHO, "weir:examples/probe@0.1.0"];

@@ -19,3 +19,4 @@ mod payloads;
 mod registration;
 mod remote;
 mod supervision;
+mod swap;

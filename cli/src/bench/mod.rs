@@ -10,6 +10,7 @@ mod cluster;
 mod floor;
 mod processes;
 pub mod remote;
+mod swap;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -288,8 +289,9 @@ async fn run(args: &BenchArgs) -> Result<(), Error> {
         tls: args.tls.as_deref(),
     };
     remote::measure(&remote, &engine, &mut rows).await?;
-    cluster::measure(&args.components.join("wasm32-wasip2/release"), &args.only, &mut rows).await?;
     let components = args.components.join("wasm32-wasip2/release");
+    swap::measure(&components, &args.only, &mut rows).await?;
+    cluster::measure(&components, &args.only, &mut rows).await?;
     processes::measure(&components, &args.only, args.zookeeper.as_deref(), &mut rows).await?;
 
     println!("| measurement | weir | reference |\n| --- | --- | --- |");

@@ -76,8 +76,8 @@ impl Encoded {
 impl Pending {
     /// Which batch `call` may join, if any: its function is batchable and
     /// the component delivers batches of its kind.
-    pub(super) fn kind_of(actor: &ActorRef, funcs: &InstanceFuncs, call: &Call) -> Option<Kind> {
-        let function = actor.component.function(call.function).filter(|f| f.batched)?;
+    pub(super) fn kind_of(funcs: &InstanceFuncs, call: &Call) -> Option<Kind> {
+        let function = funcs.info.function(call.function).filter(|f| f.batched)?;
         match function.signature.is_async {
             false => funcs.batch.is_some().then_some(Kind::Sync),
             true => funcs.batch_async.is_some().then_some(Kind::Async),
@@ -127,8 +127,9 @@ fn encode(
         ends: Vec::with_capacity(calls.len()),
     };
     let mut args = Vec::with_capacity(calls.len() * 16);
+    let component = actor.component();
     for call in calls {
-        let export = actor.component.function(call.function).expect("a batched call's function is exported");
+        let export = component.function(call.function).expect("a batched call's function is exported");
         let params = &export.signature.params;
         if let Err(error) = encoding::encode_into(Args { params, values: &call.args }, &mut args) {
             // Callers checked the arguments against the signature.
@@ -248,7 +249,7 @@ fn outcome_of(actor: &ActorRef, function: FunctionId, outcomes: &Bytes, outcome:
             endpoint: actor.id.to_string(),
             detail: format!(
                 "its component does not deliver {} in batches; rebuild it with the weir-guest of this host",
-                actor.component.qualified_name(function)
+                actor.component().qualified_name(function)
             ),
         }),
     }
@@ -260,7 +261,8 @@ fn decode(
     outcomes: &Bytes,
     result: &[u8],
 ) -> Result<Option<crate::gateway::Value>, RpcError> {
-    let Some(shape) = actor.component.function(function).and_then(|f| f.signature.result.as_ref()) else {
+    let component = actor.component();
+    let Some(shape) = component.function(function).and_then(|f| f.signature.result.as_ref()) else {
         return Ok(None);
     };
     let seed = ValueSeed { shape, frame: outcomes };
@@ -268,7 +270,7 @@ fn decode(
         Ok((value, used)) if used == result.len() => super::reply_outcome(actor, Some(value)),
         _ => Err(RpcError::Serialization(format!(
             "the result of {} in a batch does not decode",
-            actor.component.qualified_name(function)
+            actor.component().qualified_name(function)
         ))),
     }
 }

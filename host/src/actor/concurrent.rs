@@ -16,7 +16,8 @@ use wasmtime::component::{Accessor, Val};
 
 use super::batch::{self, Encoded, Kind, Member, Pending, RunningAsks, Taken};
 use super::machine::{self, Action, During};
-use super::{Actor, BATCH, Inbox, reply_outcome, target};
+use super::swap::{self, Draining};
+use super::{Actor, BATCH, Inbox, Served, reply_outcome, target};
 use crate::capability::{Outcomes, StoreData, TASK_BYTES, Timers};
 use crate::endpoint::{ActorRef, Call, Termination};
 use crate::engine::{BatchAsyncFunc, BatchFunc, Called, Delivered, GatewayFunc, InstanceFuncs};
@@ -48,6 +49,12 @@ impl Job {
         }
     }
 
+    /// What it counts for in flight: its calls, and whether it is a task
+    /// the endpoint scheduled rather than a call.
+    fn weight(&self) -> Weight {
+        Weight { calls: self.calls(), task: matches!(self, Job::Fire(During::Task(_))) }
+    }
+
     fn during(&self) -> During {
         match self {
             Job::Ask { during, .. } | Job::Fire(during) => *during,
@@ -57,26 +64,43 @@ impl Job {
     }
 }
 
-/// The guest tasks the loop is waiting for, and how many calls they hold.
-struct InFlight<F> {
-    tasks: FuturesUnordered<F>,
+/// What a guest task counts for in flight.
+#[derive(Clone, Copy)]
+struct Weight {
     calls: usize,
+    task: bool,
+}
+
+/// The guest tasks the loop is waiting for, how many calls they hold, and
+/// how many of them are the endpoint's scheduled tasks.
+struct InFlight<F> {
+    futures: FuturesUnordered<F>,
+    calls: usize,
+    tasks: usize,
 }
 
 impl<F: Future<Output = (Job, R)>, R> InFlight<F> {
     fn new() -> Self {
-        Self { tasks: FuturesUnordered::new(), calls: 0 }
+        Self { futures: FuturesUnordered::new(), calls: 0, tasks: 0 }
     }
 
-    fn push(&mut self, calls: usize, task: F) {
-        self.calls += calls;
-        self.tasks.push(task);
+    fn push(&mut self, weight: Weight, task: F) {
+        self.calls += weight.calls;
+        self.tasks += usize::from(weight.task);
+        self.futures.push(task);
     }
 
     async fn next(&mut self) -> Option<(Job, R)> {
-        let (job, result) = self.tasks.next().await?;
-        self.calls -= job.calls();
+        let (job, result) = self.futures.next().await?;
+        let weight = job.weight();
+        self.calls -= weight.calls;
+        self.tasks -= usize::from(weight.task);
         Some((job, result))
+    }
+
+    /// Calls in flight, scheduled tasks aside: what a swap waits for.
+    fn calls_only(&self) -> usize {
+        self.calls - self.tasks
     }
 }
 
@@ -96,26 +120,28 @@ enum Done {
     Batch(bytes::Bytes, Vec<u32>),
 }
 
-pub(super) async fn drive(actor: Actor, events: &Events) -> (Termination, Option<Inbox>) {
-    let Actor { actor_ref, mut store, funcs, mut inbox, max_in_flight } = actor;
+/// Serves in one `run_concurrent` of the store until the endpoint
+/// terminates or a swap has drained it.
+pub(super) async fn serve(actor: &mut Actor, events: &Events) -> Result<Served, EndpointFailure> {
+    let Actor { actor_ref, store, funcs, inbox, max_in_flight, .. } = actor;
+    let max_in_flight = *max_in_flight;
     let result = store
-        .run_concurrent(async |accessor| serve(accessor, &actor_ref, &funcs, &mut inbox, max_in_flight, events).await)
+        .run_concurrent(async |accessor| serve_loop(accessor, actor_ref, funcs, inbox, max_in_flight, events).await)
         .await;
-    let termination = result.unwrap_or_else(|error| {
+    result.unwrap_or_else(|error| {
         // The event loop itself failed: a trap surfaced outside any one call.
-        Err(machine::failure(&actor_ref, store.data(), During::Unknown, &error))
-    });
-    (termination, Some(inbox))
+        Err(machine::failure(actor_ref, store.data(), During::Unknown, &error))
+    })
 }
 
-async fn serve(
+async fn serve_loop(
     accessor: &Accessor<StoreData>,
     actor: &ActorRef,
     funcs: &InstanceFuncs,
     inbox: &mut Inbox,
     max_in_flight: usize,
     events: &Events,
-) -> Termination {
+) -> Result<Served, EndpointFailure> {
     let fail = |during: During, error: wasmtime::Error| -> EndpointFailure {
         accessor.with(|mut access| machine::failure(actor, access.data_mut(), during, &error))
     };
@@ -126,20 +152,40 @@ async fn serve(
     // wake-ups for its buffer.
     let mut waiting = Pending::default();
     let (mut control_open, mut mailbox_open) = (true, true);
+    // A swap waiting for the calls in flight; nothing new starts meanwhile.
+    let mut draining: Option<Draining> = None;
     loop {
+        if draining.is_some() && running.calls_only() == 0 && batched_asks.is_empty() {
+            let drained = draining.take().expect("a swap is draining");
+            let snapshot = async || {
+                let snapshot = funcs.snapshot.as_ref().expect("hand_off asks only a component that exports it");
+                snapshot.call_concurrent(accessor, ()).await.map(|(state,)| state)
+            };
+            match drained.hand_off(actor, funcs, snapshot, running.tasks, events).await {
+                Ok(Some(handoff)) => return Ok(Served::Swap(handoff)),
+                Ok(None) => {}
+                Err(error) => return Err(fail(During::Snapshot, error)),
+            }
+        }
         let room = max_in_flight.saturating_sub(running.calls);
+        let serving = draining.is_none();
+        let drain_deadline = draining.as_ref().map(Draining::deadline);
         tokio::select! {
             biased;
-            command = inbox.control.recv(), if control_open => {
+            command = inbox.control.recv(), if control_open && serving => {
                 control_open = command.is_some();
                 match machine::on_control(actor, command, funcs.on_stop.is_some()) {
                     Action::Start(done) => start(accessor, actor, funcs, done, fail, events).await?,
                     Action::Stop => {
                         if let Some(on_stop) = &funcs.on_stop {
-                            running.push(1, execute(accessor, one(on_stop, Vec::new(), true), Job::OnStop));
+                            running.push(Job::OnStop.weight(), execute(accessor, one(on_stop, Vec::new(), true), Job::OnStop));
                         }
                     }
-                    Action::Finish => return Ok(()),
+                    Action::Finish => return Ok(Served::Ended),
+                    Action::Swap(order) => {
+                        draining = swap::admit(actor, &funcs.info, order, events)
+                            .map(|request| Draining::new(request, running.calls_only()));
+                    }
                     Action::Nothing => {}
                 }
             }
@@ -150,7 +196,9 @@ async fn serve(
                 }
                 (Job::Fire(During::Task(_)), Ok(_)) => actor.stats.task(),
                 (Job::Fire(_), Ok(_)) => actor.stats.tell(),
-                (Job::OnStop, Ok(Done::One(value))) => return machine::hook_outcome(value, EndpointFailure::StopFailed),
+                (Job::OnStop, Ok(Done::One(value))) => {
+                    return machine::hook_outcome(value, EndpointFailure::StopFailed).map(|()| Served::Ended);
+                }
                 (Job::Batch(members), Ok(Done::Batch(outcomes, ends))) => {
                     let answers = &mut batch::Answers { pending: &mut inbox.pending, running: &mut batched_asks };
                     if let Err(message) = batch::complete(actor, members, &outcomes, &ends, answers) {
@@ -164,21 +212,27 @@ async fn serve(
                 if !batched_asks.is_empty() => {
                 batch::answer(actor, slot, outcome, &mut batched_asks, &mut inbox.pending);
             }
-            task = poll_fn(|cx| accessor.with(|mut access| due_task(access.data_mut(), cx))) => {
+            () = until(drain_deadline), if !serving => {
+                let drained = draining.take().expect("a swap is draining");
+                drained.time_out(actor, &funcs.info, running.calls_only(), events);
+            }
+            task = poll_fn(|cx| accessor.with(|mut access| due_task(access.data_mut(), cx))), if serving => {
                 // Loading refuses components that schedule tasks without `main-thread`.
                 let run = funcs.run_task.as_ref().expect("a component that schedules tasks exports main-thread");
                 let args = vec![Value::Val(Val::U64(task))];
-                running.push(1, execute(accessor, one(run, args, false), Job::Fire(During::Task(task))));
+                let job = Job::Fire(During::Task(task));
+                running.push(job.weight(), execute(accessor, one(run, args, false), job));
             }
-            received = inbox.mailbox.recv_many(&mut inbox.batch, BATCH.min(room).max(1)), if mailbox_open && room > 0 => {
+            received = inbox.mailbox.recv_many(&mut inbox.batch, BATCH.min(room).max(1)),
+                if mailbox_open && room > 0 && serving => {
                 mailbox_open = received > 0;
                 for call in inbox.batch.drain(..) {
                     let Some(call) = machine::admit(actor, call) else { continue };
-                    let kind = Pending::kind_of(actor, funcs, &call);
+                    let kind = Pending::kind_of(funcs, &call);
                     if kind.is_none_or(|kind| !waiting.accepts(kind)) {
                         let flushed = flush(actor, funcs, &mut waiting, &mut inbox.pending, &mut batched_asks);
                         if let Some((work, job)) = flushed {
-                            running.push(job.calls(), execute(accessor, work, job));
+                            running.push(job.weight(), execute(accessor, work, job));
                         }
                     }
                     match kind {
@@ -186,17 +240,25 @@ async fn serve(
                         None => {
                             let single = single(actor, funcs, call, &mut inbox.pending);
                             if let Some((work, job)) = single {
-                                running.push(1, execute(accessor, work, job));
+                                running.push(job.weight(), execute(accessor, work, job));
                             }
                         }
                     }
                 }
                 let flushed = flush(actor, funcs, &mut waiting, &mut inbox.pending, &mut batched_asks);
                 if let Some((work, job)) = flushed {
-                    running.push(job.calls(), execute(accessor, work, job));
+                    running.push(job.weight(), execute(accessor, work, job));
                 }
             }
         }
+    }
+}
+
+/// Completes at `deadline`; never without one.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -305,11 +367,12 @@ async fn execute(accessor: &Accessor<StoreData>, work: Work<'_>, job: Job) -> (J
             called.map(Done::One)
         }
         Work::Batch { deliver, functions, args, ends } => {
-            let delivered: Delivered = deliver.call_concurrent(accessor, (functions, args, ends)).await;
+            let delivered: Delivered = deliver.call_concurrent(accessor, (functions, args, ends)).await.map(|(d,)| d);
             delivered.map(|(outcomes, ends)| Done::Batch(outcomes, ends))
         }
         Work::BatchAsync { deliver, functions, args, ends, slots } => {
-            let delivered: Delivered = deliver.call_concurrent(accessor, (functions, args, ends, slots)).await;
+            let delivered: Delivered =
+                deliver.call_concurrent(accessor, (functions, args, ends, slots)).await.map(|(d,)| d);
             delivered.map(|(outcomes, ends)| Done::Batch(outcomes, ends))
         }
     };

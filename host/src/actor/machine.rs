@@ -17,6 +17,8 @@ pub(super) enum Action {
     Stop,
     /// Terminate now.
     Finish,
+    /// Consider swapping the component.
+    Swap(crate::endpoint::SwapOrder),
     /// Nothing to do.
     Nothing,
 }
@@ -26,6 +28,7 @@ pub(super) enum Action {
 pub(super) fn on_control(actor: &ActorRef, command: Option<Control>, has_on_stop: bool) -> Action {
     let state = actor.lifecycle.get();
     match (command, state) {
+        (Some(Control::Swap(order)), _) => Action::Swap(order),
         (Some(Control::Start { done }), Lifecycle::Stopped) => {
             transition(actor, Lifecycle::Started);
             Action::Start(done)
@@ -54,10 +57,10 @@ fn transition(actor: &ActorRef, to: Lifecycle) {
 
 /// `on-start` has returned: the endpoint serves calls now.
 pub(super) fn started(actor: &ActorRef, events: &Events) {
-    tracing::info!(endpoint = %actor.id, component = %actor.component.name, address = %actor.address, "endpoint started");
+    tracing::info!(endpoint = %actor.id, component = %actor.component().name, address = %actor.address, "endpoint started");
     events.send(HostEvent::EndpointStarted {
         id: actor.id.to_string(),
-        component: actor.component.name.clone(),
+        component: actor.component().name.clone(),
         address: actor.address.to_string(),
     });
 }
@@ -74,10 +77,7 @@ pub(super) fn admit(actor: &ActorRef, call: Call) -> Option<Call> {
 }
 
 /// How a hook's `result<_, string>` turns into a termination cause.
-pub(super) fn hook_outcome(
-    value: Option<Value>,
-    failed: impl FnOnce(String) -> EndpointFailure,
-) -> Result<(), EndpointFailure> {
+pub(super) fn hook_outcome<E>(value: Option<Value>, failed: impl FnOnce(String) -> E) -> Result<(), E> {
     match value {
         Some(Value::Val(Val::Result(Err(Some(message))))) => match *message {
             Val::String(message) => Err(failed(message)),
@@ -92,6 +92,10 @@ pub(super) fn hook_outcome(
 pub(super) enum During {
     OnStart,
     OnStop,
+    /// `weir:rpc/handover.snapshot`, on the old component of a swap.
+    Snapshot,
+    /// `weir:rpc/handover.restore`, on the new component of a swap.
+    Restore,
     Function(FunctionId),
     /// A batch of queued calls (`weir:rpc/batch`).
     Batch,
@@ -101,11 +105,13 @@ pub(super) enum During {
 }
 
 impl During {
-    fn describe(self, actor: &ActorRef) -> String {
+    pub(super) fn describe(self, actor: &ActorRef) -> String {
         match self {
             During::OnStart => "on-start".into(),
             During::OnStop => "on-stop".into(),
-            During::Function(id) => format!("`{}`", actor.component.qualified_name(id)),
+            During::Snapshot => "snapshot".into(),
+            During::Restore => "restore".into(),
+            During::Function(id) => format!("`{}`", actor.component().qualified_name(id)),
             During::Batch => "a batch of queued calls".into(),
             During::Task(task) => format!("main-thread task {task}"),
             During::AnyTask => "a main-thread task".into(),
@@ -133,11 +139,15 @@ impl During {
             ("weir:rpc/lifecycle@0.1.0", "on-stop") => During::OnStop,
             ("weir:rpc/main-thread@0.1.0", _) => During::AnyTask,
             ("weir:rpc/batch@0.1.0", _) => During::Batch,
-            _ => actor
-                .component
-                .gateway(interface)
-                .and_then(|(index, _)| actor.component.gateway_functions(index).find(|(_, f)| f.name == function))
-                .map_or(self, |(id, _)| During::Function(id)),
+            ("weir:rpc/handover@0.1.0", "snapshot") => During::Snapshot,
+            ("weir:rpc/handover@0.1.0", "restore") => During::Restore,
+            _ => {
+                let component = actor.component();
+                let found = component
+                    .gateway(interface)
+                    .and_then(|(index, _)| component.gateway_functions(index).find(|(_, f)| f.name == function));
+                found.map_or(self, |(id, _)| During::Function(id))
+            }
         }
     }
 }

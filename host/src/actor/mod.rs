@@ -8,8 +8,11 @@
 //! pending; [`sequential`] drives sync-only components, where each call runs
 //! to completion. Both share the state machine in [`machine`].
 //!
-//! When the loop ends, [`run`] records how and unregisters the endpoint, and
-//! [`finish`] answers every call still queued or in flight. A trap ends only this
+//! A loop also ends when a swap of the endpoint's component has drained
+//! it; [`run`] then has the new component take over ([`swap`]) and drives
+//! whichever instance serves on. When the loop ends for good, [`run`]
+//! records how and unregisters the endpoint, and [`finish`] answers every
+//! call still queued or in flight. A trap ends only this
 //! endpoint; every other endpoint keeps running (a deliberate difference from
 //! Flink, whose supervisor stops the whole actor system when one actor fails).
 
@@ -17,6 +20,7 @@ mod batch;
 mod concurrent;
 mod machine;
 mod sequential;
+mod swap;
 
 use std::sync::Arc;
 
@@ -27,11 +31,13 @@ use wasmtime::Store;
 
 use crate::capability::StoreData;
 use crate::component::ExecutionMode;
-use crate::endpoint::{ActorRef, Call, Control, Directory, Outcome, Reply};
-use crate::engine::{GatewayFunc, InstanceFuncs};
+use crate::endpoint::{ActorRef, Call, Control, Directory, Outcome, Reply, Termination};
+use crate::engine::{Engine, GatewayFunc, InstanceFuncs};
 use crate::error::{EndpointFailure, RpcError};
 use crate::events::{Events, HostEvent};
 use crate::gateway::Value;
+
+pub(crate) use self::swap::SwapRequest;
 
 /// Most calls taken from the mailbox per wake-up.
 const BATCH: usize = 64;
@@ -45,6 +51,16 @@ pub(crate) struct Actor {
     /// Calls started but not finished at most, before the loop takes no
     /// more from the mailbox (`max-in-flight`).
     pub max_in_flight: usize,
+    /// Makes the instance a swapped-in component runs as.
+    pub engine: Engine,
+}
+
+/// Why a serving loop returned.
+enum Served {
+    /// The endpoint terminated cleanly.
+    Ended,
+    /// A swap drained the endpoint: the new component takes over.
+    Swap(swap::Handoff),
 }
 
 /// The receiving ends of an endpoint's channels, and the replies it owes.
@@ -66,9 +82,9 @@ impl Inbox {
 /// The guest function that serves `call`, and whether it returns a result;
 /// `None` (and the call refused) if the component does not export it.
 fn target<'a>(actor: &ActorRef, funcs: &'a InstanceFuncs, call: Call) -> Option<(Call, &'a GatewayFunc, bool)> {
-    match actor.component.position(call.function) {
+    match funcs.info.position(call.function) {
         Some(position) => {
-            let has_result = actor.component.functions[position].signature.is_ask();
+            let has_result = funcs.info.functions[position].signature.is_ask();
             Some((call, &funcs.gateway[position], has_result))
         }
         None => {
@@ -92,15 +108,7 @@ fn reply_outcome(actor: &ActorRef, result: Option<Value>) -> Outcome {
 /// Runs an endpoint until it terminates, then cleans up after it.
 pub(crate) async fn run(actor: Actor, directory: Arc<Directory>, events: Events) {
     let actor_ref = actor.actor_ref.clone();
-    let mode = actor_ref.component.mode;
-    let outcome = std::panic::AssertUnwindSafe(async {
-        match mode {
-            ExecutionMode::Concurrent => concurrent::drive(actor, &events).await,
-            ExecutionMode::Sequential => sequential::drive(actor, &events).await,
-        }
-    })
-    .catch_unwind()
-    .await;
+    let outcome = std::panic::AssertUnwindSafe(drive(actor, &events)).catch_unwind().await;
     let (termination, inbox) = match outcome {
         Ok(done) => done,
         Err(panic) => {
@@ -123,6 +131,25 @@ pub(crate) async fn run(actor: Actor, directory: Arc<Directory>, events: Events)
     directory.unregister(&actor_ref);
     finish(&actor_ref, inbox);
     events.send(HostEvent::EndpointTerminated { id: actor_ref.id.to_string(), failure });
+}
+
+/// Serves with the loop the running component needs until the endpoint
+/// terminates. After a swap drained it, the new component takes over, or,
+/// if it cannot, the old one serves on as it was.
+async fn drive(mut actor: Actor, events: &Events) -> (Termination, Option<Inbox>) {
+    loop {
+        let served = match actor.funcs.info.mode {
+            ExecutionMode::Concurrent => concurrent::serve(&mut actor, events).await,
+            ExecutionMode::Sequential => sequential::serve(&mut actor, events).await,
+        };
+        let handoff = match served {
+            Ok(Served::Swap(handoff)) => handoff,
+            Ok(Served::Ended) => return (Ok(()), Some(actor.inbox)),
+            Err(failure) => return (Err(failure), Some(actor.inbox)),
+        };
+        let Actor { actor_ref, store, funcs, engine, .. } = &mut actor;
+        swap::take_over(actor_ref, engine, store, funcs, handoff, events).await;
+    }
 }
 
 /// Marks the endpoint terminated, then fails every call it can no longer

@@ -5,29 +5,18 @@
 //! Such a component has no hooks and schedules no tasks: `on-stop` and
 //! `main-thread.run` are async functions, which it cannot export.
 
-use wasmtime::Store;
-
 use super::machine::{self, Action, During};
-use super::{Actor, BATCH, Inbox, reply_outcome, target};
-use crate::capability::StoreData;
-use crate::endpoint::{ActorRef, Termination};
-use crate::engine::InstanceFuncs;
+use super::swap::{self, Draining};
+use super::{Actor, BATCH, Served, reply_outcome, target};
+use crate::error::EndpointFailure;
 use crate::events::Events;
 
-pub(super) async fn drive(actor: Actor, events: &Events) -> (Termination, Option<Inbox>) {
-    let Actor { actor_ref, mut store, funcs, mut inbox, .. } = actor;
+/// Serves calls one at a time until the endpoint terminates or a swap
+/// takes it over. A swap has nothing to wait for: no call is in flight
+/// between two calls.
+pub(super) async fn serve(actor: &mut Actor, events: &Events) -> Result<Served, EndpointFailure> {
+    let Actor { actor_ref: actor, store, funcs, inbox, .. } = actor;
     debug_assert!(funcs.on_start.is_none() && funcs.on_stop.is_none() && funcs.run_task.is_none());
-    let termination = serve(&actor_ref, &mut store, &funcs, &mut inbox, events).await;
-    (termination, Some(inbox))
-}
-
-async fn serve(
-    actor: &ActorRef,
-    store: &mut Store<StoreData>,
-    funcs: &InstanceFuncs,
-    inbox: &mut Inbox,
-    events: &Events,
-) -> Termination {
     let (mut control_open, mut mailbox_open) = (true, true);
     loop {
         tokio::select! {
@@ -39,7 +28,19 @@ async fn serve(
                         machine::started(actor, events);
                         let _ = done.send(Ok(()));
                     }
-                    Action::Finish | Action::Stop => return Ok(()),
+                    Action::Finish | Action::Stop => return Ok(Served::Ended),
+                    Action::Swap(order) => {
+                        let Some(request) = swap::admit(actor, &funcs.info, order, events) else { continue };
+                        let snapshot = async || {
+                            let snapshot = funcs.snapshot.as_ref().expect("hand_off asks only a component that exports it");
+                            snapshot.call(store, ()).await.map(|(state,)| state)
+                        };
+                        match Draining::new(request, 0).hand_off(actor, funcs, snapshot, 0, events).await {
+                            Ok(Some(handoff)) => return Ok(Served::Swap(handoff)),
+                            Ok(None) => {}
+                            Err(error) => return Err(machine::failure(actor, store.data(), During::Snapshot, &error)),
+                        }
+                    }
                     Action::Nothing => {}
                 }
             }

@@ -21,7 +21,7 @@ use crate::error::SpawnError;
 use crate::fencing::FencingToken;
 
 /// Who the endpoint is, for the `runtime` interface and for messages.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Identity {
     pub id: Arc<str>,
     pub address: Arc<str>,
@@ -114,6 +114,19 @@ impl StoreData {
     /// it.
     pub(crate) fn state<T: Any>(&mut self) -> Option<&mut T> {
         self.states.iter_mut().find_map(|state| state.downcast_mut())
+    }
+
+    /// Takes the state of the capability that keeps a `T` out of the store,
+    /// to hand it to another (a swap hands the scheduled tasks on).
+    pub(crate) fn take_state<T: Any>(&mut self) -> Option<Box<T>> {
+        let position = self.states.iter().position(|state| state.is::<T>())?;
+        self.states.swap_remove(position).downcast().ok()
+    }
+
+    /// Who the endpoint is, what the service lends it and its limits: what
+    /// another instance of it (after a swap) is made with.
+    pub(crate) fn parts(&self) -> (Identity, Arc<HostContext>, Limits) {
+        (self.identity.clone(), self.host.clone(), self.limits)
     }
 
     /// Charges `bytes` the host is about to hold for the guest against its

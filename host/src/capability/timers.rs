@@ -58,6 +58,28 @@ impl Timers {
         }
     }
 
+    /// How many tasks wait.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Takes on the tasks waiting in `other`, each due when it was, in
+    /// their order; a task waiting here already keeps its time here.
+    pub(crate) fn absorb(&mut self, other: Timers) {
+        for ((due, _), task) in other.queue {
+            if self.keys.contains_key(&task) {
+                continue;
+            }
+            let key = (due, self.sequence);
+            self.sequence += 1;
+            self.queue.insert(key, task);
+            self.keys.insert(task, key);
+        }
+        if let Some(waker) = &self.waiting {
+            waker.wake_by_ref();
+        }
+    }
+
     /// The next task that is due, taken out of the queue.
     pub(crate) fn poll_due(&mut self, cx: &mut Context<'_>) -> Poll<u64> {
         loop {

@@ -51,6 +51,10 @@ pub struct Hooks {
     pub(crate) batch: Option<ComponentExportIndex>,
     /// `weir:rpc/batch.deliver-async`.
     pub(crate) batch_async: Option<ComponentExportIndex>,
+    /// `weir:rpc/handover.snapshot`.
+    pub(crate) snapshot: Option<ComponentExportIndex>,
+    /// `weir:rpc/handover.restore`.
+    pub(crate) restore: Option<ComponentExportIndex>,
 }
 
 /// Everything the host needs to know about a component's world.

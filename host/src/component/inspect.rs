@@ -19,6 +19,7 @@ const RUNTIME: &str = "weir:rpc/runtime@0.1.0";
 const LIFECYCLE: &str = "weir:rpc/lifecycle@0.1.0";
 const MAIN_THREAD: &str = "weir:rpc/main-thread@0.1.0";
 const BATCH: &str = "weir:rpc/batch@0.1.0";
+const HANDOVER: &str = "weir:rpc/handover@0.1.0";
 
 /// Reads the world of `component`. Errors describe what does not fit, for
 /// [`LoadError::WrongWorld`](crate::error::LoadError::WrongWorld).
@@ -126,6 +127,37 @@ pub(crate) fn inspect(
                     };
                     if params != expected.into_iter().map(Some).collect::<Vec<_>>() {
                         return Err(format!("`{BATCH}.{function}` does not take the parameters of {RPC_PACKAGE}"));
+                    }
+                    *slot = Some(index);
+                }
+            }
+            HANDOVER => {
+                let state = || {
+                    Shape::Record(vec![
+                        ("version".into(), Shape::U32),
+                        ("bytes".into(), Shape::List(Box::new(Shape::U8))),
+                    ])
+                };
+                for (function, func) in funcs {
+                    let params: Vec<_> = func.params().map(|(_, t)| Shape::of(&t).ok()).collect();
+                    let index = index_of(&function)?;
+                    let (expected, slot) = match function.as_str() {
+                        "snapshot" => {
+                            let result = Shape::Result {
+                                ok: Some(Box::new(Shape::Option(Box::new(state())))),
+                                err: Some(Box::new(Shape::String)),
+                            };
+                            expect_hook(&function, &func, false, Some(result))?;
+                            (Vec::new(), &mut hooks.snapshot)
+                        }
+                        "restore" => {
+                            expect_hook(&function, &func, false, Some(unit_or_string()))?;
+                            (vec![Some(state())], &mut hooks.restore)
+                        }
+                        other => return Err(format!("`{HANDOVER}` has an unknown function `{other}`")),
+                    };
+                    if params != expected {
+                        return Err(format!("`{HANDOVER}.{function}` does not take the parameters of {RPC_PACKAGE}"));
                     }
                     *slot = Some(index);
                 }

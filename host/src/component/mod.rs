@@ -9,6 +9,7 @@
 mod cache;
 mod info;
 mod inspect;
+mod replacement;
 
 use wasmtime::component::Component;
 

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::{ArcSwap, Guard};
 use tokio::sync::{mpsc, oneshot};
 
 use super::lifecycle::{Lifecycle, LifecycleCell};
@@ -13,7 +14,7 @@ use super::stats::Counters;
 use crate::component::ComponentInfo;
 use crate::error::{RpcError, within};
 use crate::fencing::{self, FencingToken};
-use crate::gateway::{FunctionId, Value};
+use crate::gateway::{FunctionId, GatewaySignature, Value};
 
 /// A reference to a running (or finished) endpoint: its identity, state
 /// and mailbox.
@@ -25,7 +26,9 @@ pub(crate) struct ActorRef {
     /// gateway reaches only the endpoint it connected to.
     pub incarnation: u64,
     pub token: Option<FencingToken>,
-    pub component: Arc<ComponentInfo>,
+    /// What the component behind the endpoint exports: read by every
+    /// handshake, replaced when the component is swapped.
+    component: ArcSwap<ComponentInfo>,
     pub lifecycle: LifecycleCell,
     pub stats: Counters,
     /// The largest message (arguments or result) a call on this host may
@@ -50,13 +53,23 @@ impl ActorRef {
             address,
             incarnation: rand_u64(),
             token,
-            component,
+            component: ArcSwap::new(component),
             lifecycle: LifecycleCell::new(),
             stats: Counters::default(),
             message_limit,
             mailbox,
             control,
         }
+    }
+
+    /// The component the endpoint runs now.
+    pub(crate) fn component(&self) -> Guard<Arc<ComponentInfo>> {
+        self.component.load()
+    }
+
+    /// Puts `component` behind the endpoint: a swap has taken place.
+    pub(crate) fn replace_component(&self, component: Arc<ComponentInfo>) {
+        self.component.store(component);
     }
 
     /// Whether a call carrying `token` may enter the mailbox now. As in
@@ -106,7 +119,7 @@ impl ActorRef {
             self.mailbox.send(call).await.map_err(|_| self.gone())?;
             response.await.map_err(|_| self.gone())?
         };
-        within(timeout, exchange, || (self.id.to_string(), self.component.qualified_name(function))).await
+        within(timeout, exchange, || (self.id.to_string(), self.component().qualified_name(function))).await
     }
 
     /// Tells `function`: waits for room in the mailbox, then returns. As in
@@ -205,7 +218,7 @@ impl ActorRef {
 
     /// Logs a message that could not be delivered (Flink's dead letters).
     pub(crate) fn dead_letter(&self, function: FunctionId, error: &RpcError) {
-        let function = self.component.qualified_name(function);
+        let function = self.component().qualified_name(function);
         match error {
             RpcError::NotStarted { .. } => {
                 tracing::info!(endpoint = %self.id, %function, "discarded tell: the endpoint has not been started");
@@ -230,17 +243,18 @@ impl ActorRef {
         }
     }
 
-    /// The index of the exported gateway `name`: the check of Flink's
+    /// The exported gateway `name` as callers see it: the check of Flink's
     /// connect handshake.
     ///
     /// # Errors
     ///
     /// [`RpcError::Handshake`] naming what the endpoint exports instead.
-    pub(crate) fn gateway(&self, name: &str) -> Result<usize, RpcError> {
-        match self.component.gateway(name) {
-            Some((index, _)) => Ok(index),
+    pub(crate) fn gateway(&self, name: &str) -> Result<GatewaySignature, RpcError> {
+        let component = self.component();
+        match component.gateway(name) {
+            Some((index, _)) => Ok(component.gateway_signature(index)),
             None => {
-                let exported: Vec<&str> = self.component.gateways.iter().map(|g| g.name.as_str()).collect();
+                let exported: Vec<&str> = component.gateways.iter().map(|g| g.name.as_str()).collect();
                 Err(RpcError::Handshake(format!(
                     "endpoint `{}` does not export gateway `{name}` (it exports: {})",
                     self.id,

@@ -8,6 +8,7 @@ use super::actor_ref::ActorRef;
 use super::lifecycle::Lifecycle;
 use crate::address::EndpointAddress;
 use crate::error::{RpcError, SpawnError};
+use crate::gateway::GatewaySignature;
 
 /// Terminated endpoints remembered, so that a remote caller learns how its
 /// target ended (endpoint-failed and why), as a local caller holding the
@@ -117,20 +118,24 @@ impl Directory {
     }
 
     /// Flink's `connect` handshake, on this host: finds the endpoint at
-    /// `address` and the index of `gateway` among its exports. As in Flink,
+    /// `address` and its gateway `gateway` as callers see it. As in Flink,
     /// an endpoint answers it in any state, started or not.
     ///
     /// # Errors
     ///
     /// [`RpcError::UnknownEndpoint`] if no endpoint has the address's id,
     /// [`RpcError::Handshake`] if it does not export the gateway.
-    pub(crate) fn connect(&self, address: &EndpointAddress, gateway: &str) -> Result<(Arc<ActorRef>, usize), RpcError> {
+    pub(crate) fn connect(
+        &self,
+        address: &EndpointAddress,
+        gateway: &str,
+    ) -> Result<(Arc<ActorRef>, GatewaySignature), RpcError> {
         let target = self.get(address.id()).ok_or_else(|| RpcError::UnknownEndpoint {
             address: address.to_string(),
             reason: "no endpoint with that id is running on this host".into(),
         })?;
-        let index = target.gateway(gateway)?;
-        Ok((target, index))
+        let signature = target.gateway(gateway)?;
+        Ok((target, signature))
     }
 
     /// The endpoint a remote gateway connected to, or, if it is gone, the

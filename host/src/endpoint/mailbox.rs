@@ -54,4 +54,18 @@ pub(crate) enum Control {
     Start { done: oneshot::Sender<Result<(), EndpointFailure>> },
     /// Flink's `TERMINATE`: run `on-stop`, then terminate.
     Terminate,
+    /// Replace the component behind the endpoint (a hot swap).
+    Swap(SwapOrder),
+}
+
+/// A swap as the endpoint's control channel carries it. What it holds (the
+/// new component, and where the outcome goes) belongs to the layers that
+/// load and drive components; this layer only delivers it, in order with
+/// the other lifecycle commands.
+pub(crate) struct SwapOrder(pub Box<dyn std::any::Any + Send>);
+
+impl fmt::Debug for SwapOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SwapOrder")
+    }
 }

@@ -10,5 +10,5 @@ mod stats;
 pub(crate) use self::actor_ref::ActorRef;
 pub(crate) use self::directory::Directory;
 pub use self::lifecycle::{Lifecycle, Termination};
-pub(crate) use self::mailbox::{Call, Control, Outcome, Reply, ReplyTo};
+pub(crate) use self::mailbox::{Call, Control, Outcome, Reply, ReplyTo, SwapOrder};
 pub use self::stats::EndpointStats;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
-use super::typed::{BatchAsyncFunc, BatchFunc, GatewayFunc};
+use super::typed::{BatchAsyncFunc, BatchFunc, GatewayFunc, RestoreFunc, SnapshotFunc};
 use crate::gateway::Passing;
 
 use crate::capability::{Capabilities, StoreData, Used};
@@ -34,10 +34,13 @@ impl std::fmt::Debug for EndpointComponent {
     }
 }
 
-/// The functions of one instance, resolved once when it starts. Hooks are
-/// called with dynamic values.
+/// The functions of one instance, resolved once when it starts, and what
+/// the host knows of its component. Lifecycle hooks are called with
+/// dynamic values.
 #[derive(Debug)]
 pub(crate) struct InstanceFuncs {
+    /// The instance's component: where its functions sit, what it exports.
+    pub info: Arc<ComponentInfo>,
     /// Gateway functions, in the order of [`ComponentInfo::functions`].
     pub gateway: Vec<GatewayFunc>,
     pub on_start: Option<GatewayFunc>,
@@ -47,6 +50,10 @@ pub(crate) struct InstanceFuncs {
     pub batch: Option<BatchFunc>,
     /// `weir:rpc/batch.deliver-async`, if the component exports it.
     pub batch_async: Option<BatchAsyncFunc>,
+    /// `weir:rpc/handover.snapshot`, if the component exports it.
+    pub snapshot: Option<SnapshotFunc>,
+    /// `weir:rpc/handover.restore`, if the component exports it.
+    pub restore: Option<RestoreFunc>,
 }
 
 impl EndpointComponent {
@@ -84,6 +91,18 @@ impl EndpointComponent {
         let (on_start, on_stop, run_task) = (hook(hooks.on_start), hook(hooks.on_stop), hook(hooks.run_task));
         let batch = hooks.batch.map(|index| BatchFunc::new(instance, index));
         let batch_async = hooks.batch_async.map(|index| BatchAsyncFunc::new(instance, index));
-        Ok(InstanceFuncs { gateway, on_start, on_stop, run_task, batch, batch_async })
+        let snapshot = hooks.snapshot.map(|index| SnapshotFunc::new(instance, index));
+        let restore = hooks.restore.map(|index| RestoreFunc::new(instance, index));
+        Ok(InstanceFuncs {
+            info: info.clone(),
+            gateway,
+            on_start,
+            on_stop,
+            run_task,
+            batch,
+            batch_async,
+            snapshot,
+            restore,
+        })
     }
 }

@@ -24,7 +24,7 @@ use wasmtime::{Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationCo
 
 pub use self::loaded::EndpointComponent;
 pub(crate) use self::loaded::InstanceFuncs;
-pub(crate) use self::typed::{BatchAsyncFunc, BatchFunc, Called, Delivered, GatewayFunc};
+pub(crate) use self::typed::{BatchAsyncFunc, BatchFunc, Called, Delivered, GatewayFunc, HandedState};
 use crate::capability::Capabilities;
 use crate::component::{self, CompileCache};
 use crate::config::HostConfig;
@@ -37,11 +37,12 @@ const CORE_INSTANCES_PER_ENDPOINT: u32 = 16;
 const MEMORIES_PER_ENDPOINT: u32 = 2;
 /// Tables a component may hold.
 const TABLES_PER_ENDPOINT: u32 = 4;
-/// Fiber stacks beyond one per endpoint, for instances being set up or torn
-/// down while others take their place. Each stack in the pool costs two
-/// kernel mappings up front (stack and guard page), which count against
-/// `vm.max_map_count`.
-const SPARE_STACKS: u32 = 64;
+/// Instances (and their fiber stacks) beyond one per endpoint, for
+/// instances being set up or torn down while others take their place: a
+/// swap runs the new component's instance next to the old one until it has
+/// taken over. Each stack in the pool costs two kernel mappings up front
+/// (stack and guard page), which count against `vm.max_map_count`.
+const SPARE_INSTANCES: u32 = 64;
 /// Guard region after each linear memory in the pool.
 const MEMORY_GUARD: u64 = 64 * 1024;
 
@@ -185,13 +186,13 @@ fn engine_config(host: &HostConfig, concurrent: bool) -> Config {
         .memory_guard_size(MEMORY_GUARD)
         .memory_init_cow(false);
     if concurrent {
-        let endpoints = host.max_endpoints;
+        let endpoints = host.max_endpoints.saturating_add(SPARE_INSTANCES);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(endpoints)
             .total_core_instances(endpoints.saturating_mul(CORE_INSTANCES_PER_ENDPOINT))
             .total_memories(endpoints.saturating_mul(MEMORIES_PER_ENDPOINT))
             .total_tables(endpoints.saturating_mul(TABLES_PER_ENDPOINT))
-            .total_stacks(endpoints.saturating_add(SPARE_STACKS))
+            .total_stacks(endpoints)
             .max_memory_size(usize::try_from(host.memory_cap).unwrap_or(usize::MAX));
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }

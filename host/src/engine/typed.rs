@@ -146,15 +146,15 @@ fn take_result(results: &mut [Val]) -> Option<Value> {
     results.first_mut().map(|slot| Value::Val(std::mem::replace(slot, Val::Bool(false))))
 }
 
-/// A batch entry of one instance (`weir:rpc/batch`), called with
-/// parameters `P`: several queued calls in one guest task.
-pub(crate) struct Deliver<P>(Lazy<P, DeliverResults>);
+/// A hook of one instance with a fixed signature, called with parameters
+/// `P` for results `R`: the batch entries and the handover hooks.
+pub(crate) struct TypedExport<P, R>(Lazy<P, R>);
 
-/// `deliver`: queued calls of sync functions.
-pub(crate) type BatchFunc = Deliver<DeliverParams>;
+/// `deliver`: queued calls of sync functions (`weir:rpc/batch`).
+pub(crate) type BatchFunc = TypedExport<DeliverParams, DeliverResults>;
 /// `deliver-async`: queued calls of async functions, their asks still
 /// running when it returns answered through `weir:rpc/batch-replies`.
-pub(crate) type BatchAsyncFunc = Deliver<DeliverAsyncParams>;
+pub(crate) type BatchAsyncFunc = TypedExport<DeliverAsyncParams, DeliverResults>;
 
 /// `deliver`'s parameters: function ids, their arguments one after the
 /// other, and where each call's arguments end.
@@ -168,25 +168,48 @@ type DeliverResults = ((Bytes, Vec<u32>),);
 /// their end offsets.
 pub(crate) type Delivered = wasmtime::Result<(Bytes, Vec<u32>)>;
 
-impl<P> std::fmt::Debug for Deliver<P> {
+/// An endpoint's state as `weir:rpc/handover` hands it over.
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lift, wasmtime::component::Lower, Clone, Debug)]
+#[component(record)]
+pub(crate) struct HandedState {
+    pub version: u32,
+    pub bytes: Bytes,
+}
+
+/// `weir:rpc/handover.snapshot`.
+pub(crate) type SnapshotFunc = TypedExport<(), (Result<Option<HandedState>, String>,)>;
+/// `weir:rpc/handover.restore`.
+pub(crate) type RestoreFunc = TypedExport<(HandedState,), (Result<(), String>,)>;
+
+impl<P, R> std::fmt::Debug for TypedExport<P, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Deliver")
+        f.write_str("TypedExport")
     }
 }
 
-impl<P: ComponentNamedList + Lower + Send + Sync + 'static> Deliver<P> {
-    /// Export `index` of `instance`, to be called as the entry whose
-    /// parameters are `P` (loading checked it is).
+impl<P, R> TypedExport<P, R>
+where
+    P: ComponentNamedList + Lower + Send + Sync + 'static,
+    R: ComponentNamedList + Lift + Send + Sync + 'static,
+{
+    /// Export `index` of `instance`, to be called with `P` for `R` (loading
+    /// checked that it is).
     pub(crate) fn new(instance: Instance, index: ComponentExportIndex) -> Self {
         Self(Lazy { instance, index, typed: OnceLock::new() })
     }
 
-    /// Runs the batch `params` describes in one guest task; for async
-    /// functions, returns once each call has run until it awaits or returns.
-    pub(crate) async fn call_concurrent(&self, accessor: &Accessor<StoreData>, params: P) -> Delivered {
-        let deliver = accessor.with(|mut access| self.0.get(&mut access))?;
-        let (delivered,) = deliver.call_concurrent(accessor, params).await?;
-        Ok(delivered)
+    /// Calls it on a store without concurrency support.
+    pub(crate) async fn call(&self, store: &mut Store<StoreData>, params: P) -> wasmtime::Result<R> {
+        let func = self.0.get(&mut *store)?;
+        func.call_async(store, params).await
+    }
+
+    /// Runs it as a guest task of a store with concurrency support; for an
+    /// async batch entry, it returns once each call has run until it awaits
+    /// or returns.
+    pub(crate) async fn call_concurrent(&self, accessor: &Accessor<StoreData>, params: P) -> wasmtime::Result<R> {
+        let func = accessor.with(|mut access| self.0.get(&mut access))?;
+        func.call_concurrent(accessor, params).await
     }
 }
 

@@ -241,7 +241,7 @@ impl Connection {
                 let reply = RemoteReply { request, result: None, channel: replies.clone() };
                 match self.resolve(target, body, payload) {
                     Ok((actor, function, args)) => {
-                        let reply = RemoteReply { result: Some((actor.component.clone(), function)), ..reply };
+                        let reply = RemoteReply { result: Some((Arc::clone(&actor.component()), function)), ..reply };
                         let call = Call { function, args, reply: Some(Reply::Transport(Box::new(reply))) };
                         parked.deliver(&actor, call, token, body.len());
                     }
@@ -272,13 +272,14 @@ impl Connection {
     ) -> Result<(Arc<ActorRef>, FunctionId, Vec<Value>), RpcError> {
         let actor = self.directory.incarnation(target.endpoint, target.incarnation)?;
         let function = target.function;
-        let export = actor.component.function(function).ok_or_else(|| RpcError::UnknownFunction {
+        let component = actor.component();
+        let export = component.function(function).ok_or_else(|| RpcError::UnknownFunction {
             endpoint: actor.id.to_string(),
             detail: format!("its component exports no function #{:016x}", function.0),
         })?;
         let seed = ArgsSeed { params: &export.signature.params, frame };
         let args = wire::decode_payload(seed, payload).map_err(|e| {
-            let name = actor.component.qualified_name(function);
+            let name = component.qualified_name(function);
             RpcError::Serialization(format!("cannot decode the arguments of {name}: {e}"))
         })?;
         Ok((actor, function, args))
@@ -293,8 +294,8 @@ impl Connection {
 ///
 /// As [`Directory::connect`].
 fn describe(directory: &Directory, id: &str, gateway: &str) -> Result<GatewayDescription, RpcError> {
-    let (target, index) = directory.connect(&directory.address_of(id), gateway)?;
-    let functions = target.component.gateway_functions(index).map(|(_, f)| f.clone()).collect();
+    let (target, signature) = directory.connect(&directory.address_of(id), gateway)?;
+    let functions = signature.functions.into_iter().map(|(_, f)| f).collect();
     Ok(GatewayDescription { address: target.address.to_string(), incarnation: target.incarnation, functions })
 }
 

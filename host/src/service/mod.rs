@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::children::{ChildStarter, Components};
 pub use self::runner::LeadershipRunner;
-use crate::actor::{self, Actor, Inbox};
+use crate::actor::{self, Actor, Inbox, SwapRequest};
 use crate::address::{self, LOCAL_AUTHORITY};
 use crate::capability::{HostContext, Identity, Limits, StoreParts, new_store};
 use crate::client::GatewayClient;
@@ -33,6 +33,7 @@ use crate::fencing::FencingToken;
 use crate::ha::{self, HaContext, HaServices};
 use crate::remote::{self, Settings, Tls, TlsError};
 use crate::route::{Connector, Route};
+use crate::swap::{KindSwapError, SwapError, SwapOptions, SwapReport};
 
 /// Per-endpoint settings.
 #[derive(Clone, Debug, Default)]
@@ -440,9 +441,10 @@ impl RpcService {
             funcs,
             inbox: Inbox::new(mailbox, control),
             max_in_flight: config.max_in_flight,
+            engine: inner.engine.clone(),
         };
         inner.runtime.spawn(actor::run(actor, inner.directory.clone(), inner.events.clone()));
-        Ok(Endpoint { actor: actor_ref, ask_timeout: config.ask_timeout })
+        Ok(self.handle(actor_ref))
     }
 
     /// [`RpcService::spawn`], then [`Endpoint::start`].
@@ -464,8 +466,53 @@ impl RpcService {
 
     /// The live endpoint with this id.
     pub fn endpoint(&self, id: &str) -> Option<Endpoint> {
-        let actor = self.inner.directory.get(id)?;
-        Some(Endpoint { actor, ask_timeout: self.inner.config.ask_timeout })
+        Some(self.handle(self.inner.directory.get(id)?))
+    }
+
+    fn handle(&self, actor: Arc<ActorRef>) -> Endpoint {
+        Endpoint { actor, ask_timeout: self.inner.config.ask_timeout, engine: self.inner.engine.clone() }
+    }
+
+    /// Swaps the component behind endpoint `id` for `component` while it
+    /// runs: see [`Endpoint::swap`].
+    ///
+    /// # Errors
+    ///
+    /// An unknown endpoint, or why the swap was refused.
+    pub async fn swap(
+        &self,
+        id: &str,
+        component: &EndpointComponent,
+        options: SwapOptions,
+    ) -> Result<SwapReport, SwapError> {
+        let endpoint = self.endpoint(id).ok_or_else(|| SwapError::UnknownEndpoint(id.to_owned()))?;
+        endpoint.swap(component, options).await
+    }
+
+    /// Swaps every endpoint that runs the component named `running` for
+    /// `component`, one after another in the order of their ids, stopping
+    /// at the first refusal (a kind of endpoint at once: every instance of
+    /// one component).
+    ///
+    /// # Errors
+    ///
+    /// The swaps done, and the refusal that stopped the rest.
+    pub async fn swap_all(
+        &self,
+        running: &str,
+        component: &EndpointComponent,
+        options: SwapOptions,
+    ) -> Result<Vec<SwapReport>, KindSwapError> {
+        let mut swapped = Vec::new();
+        let ids: Vec<String> =
+            self.endpoints().into_iter().filter(|info| info.component == running).map(|info| info.id).collect();
+        for id in ids {
+            match self.swap(&id, component, options).await {
+                Ok(report) => swapped.push(report),
+                Err(error) => return Err(KindSwapError { running: running.to_owned(), swapped, error }),
+            }
+        }
+        Ok(swapped)
     }
 
     /// Connects to the gateway `gateway` of the endpoint at `address`, on
@@ -513,7 +560,7 @@ fn info(actor: &ActorRef) -> EndpointInfo {
     EndpointInfo {
         id: actor.id.to_string(),
         address: actor.address.to_string(),
-        component: actor.component.name.clone(),
+        component: actor.component().name.clone(),
         state: actor.lifecycle.get(),
         fencing_token: actor.token,
         stats: actor.stats.snapshot(),
@@ -562,6 +609,8 @@ pub enum StartError {
 pub struct Endpoint {
     actor: Arc<ActorRef>,
     ask_timeout: Duration,
+    /// The host's engine, which a swapped-in component must come from.
+    engine: Engine,
 }
 
 impl Endpoint {
@@ -580,9 +629,9 @@ impl Endpoint {
         self.actor.token
     }
 
-    /// What the host knows about its component.
-    pub fn component(&self) -> &ComponentInfo {
-        &self.actor.component
+    /// What the host knows about the component it runs now.
+    pub fn component(&self) -> Arc<ComponentInfo> {
+        self.actor.component().clone()
     }
 
     /// What it has served so far.
@@ -633,6 +682,34 @@ impl Endpoint {
         self.terminated().await
     }
 
+    /// Replaces the component behind the endpoint with `component` while it
+    /// runs (see [`crate::swap`]): same id, address, fencing token and
+    /// mailbox; its state carried over through `weir:rpc/handover` if both
+    /// components take part. Callers see no error and lose no message.
+    ///
+    /// # Errors
+    ///
+    /// Why the swap was refused; the endpoint then serves on with its old
+    /// component, unless it terminated.
+    pub async fn swap(&self, component: &EndpointComponent, options: SwapOptions) -> Result<SwapReport, SwapError> {
+        if !self.engine.owns(component) {
+            return Err(SwapError::ForeignComponent(component.info().name.clone()));
+        }
+        let (done, outcome) = oneshot::channel();
+        self.actor.control(Control::Swap(SwapRequest { component: component.clone(), options, done }.into_order()));
+        match outcome.await {
+            Ok(outcome) => outcome,
+            // The endpoint ended before it answered.
+            Err(_) => {
+                let cause = match self.terminated().await {
+                    Ok(()) => "it was stopped".to_owned(),
+                    Err(failure) => failure.to_string(),
+                };
+                Err(SwapError::Terminated { endpoint: self.id().to_owned(), cause })
+            }
+        }
+    }
+
     /// A client for one of its gateways, unfenced, with the service's ask
     /// timeout.
     ///
@@ -649,8 +726,7 @@ impl Endpoint {
     ///
     /// [`RpcError::Handshake`] if the endpoint does not export it.
     pub fn fenced_gateway(&self, gateway: &str, token: Option<FencingToken>) -> Result<GatewayClient, RpcError> {
-        let index = self.actor.gateway(gateway)?;
-        let signature = Arc::new(self.actor.component.gateway_signature(index));
+        let signature = Arc::new(self.actor.gateway(gateway)?);
         Ok(GatewayClient::new(Route::Local(self.actor.clone()), signature, token, self.ask_timeout))
     }
 }
