@@ -17,13 +17,17 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use super::HostContext;
 use super::stdio::GuestOutput;
 use crate::config::LentDirectory;
+use crate::endpoint::MemoryUse;
 use crate::error::SpawnError;
 use crate::fencing::FencingToken;
 
-/// Who the endpoint is, for the `runtime` interface and for messages.
+/// Who the endpoint is, for the `runtime` interface and for messages, and
+/// where its memory use is reported.
 #[derive(Clone, Debug)]
 pub(crate) struct Identity {
     pub id: Arc<str>,
+    /// Where the store reports the memory the endpoint holds.
+    pub memory_use: Arc<MemoryUse>,
     pub address: Arc<str>,
     pub token: Option<FencingToken>,
     /// The endpoint's settings, for `runtime.config`.
@@ -147,12 +151,14 @@ impl StoreData {
             );
         }
         self.held = held;
+        self.identity.memory_use.held(held);
         Ok(())
     }
 
     /// Returns `bytes` charged earlier: the host no longer holds them.
     pub(crate) fn refund(&mut self, bytes: u64) {
         self.held = self.held.saturating_sub(bytes);
+        self.identity.memory_use.held(self.held);
     }
 }
 
@@ -173,6 +179,7 @@ impl ResourceLimiter for StoreData {
             wasmtime::bail!("memory cap of {} bytes exceeded: wanted {wanted} bytes", self.limits.memory_cap);
         }
         self.memory = memory;
+        self.identity.memory_use.linear(memory);
         Ok(true)
     }
 

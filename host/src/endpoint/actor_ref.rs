@@ -38,15 +38,21 @@ pub(crate) struct ActorRef {
     control: mpsc::UnboundedSender<Control>,
 }
 
+/// The sending ends of an endpoint's channels.
+pub(crate) struct Channels {
+    pub mailbox: mpsc::Sender<Call>,
+    pub control: mpsc::UnboundedSender<Control>,
+}
+
 impl ActorRef {
     pub(crate) fn new(
         id: Arc<str>,
         address: Arc<str>,
         token: Option<FencingToken>,
         component: Arc<ComponentInfo>,
+        memory: Arc<super::stats::MemoryUse>,
         message_limit: usize,
-        mailbox: mpsc::Sender<Call>,
-        control: mpsc::UnboundedSender<Control>,
+        channels: Channels,
     ) -> Self {
         Self {
             id,
@@ -55,10 +61,10 @@ impl ActorRef {
             token,
             component: ArcSwap::new(component),
             lifecycle: LifecycleCell::new(),
-            stats: Counters::default(),
+            stats: Counters::new(memory),
             message_limit,
-            mailbox,
-            control,
+            mailbox: channels.mailbox,
+            control: channels.control,
         }
     }
 

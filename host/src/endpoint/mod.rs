@@ -7,8 +7,9 @@ mod lifecycle;
 mod mailbox;
 mod stats;
 
-pub(crate) use self::actor_ref::ActorRef;
+pub(crate) use self::actor_ref::{ActorRef, Channels};
 pub(crate) use self::directory::Directory;
 pub use self::lifecycle::{Lifecycle, Termination};
 pub(crate) use self::mailbox::{Call, Control, Outcome, Reply, ReplyTo, SwapOrder};
 pub use self::stats::EndpointStats;
+pub(crate) use self::stats::MemoryUse;

@@ -1,9 +1,11 @@
-//! What an endpoint has served: counters its main loop bumps, read by
-//! anyone (the CLI's report, tests).
+//! What an endpoint has served and what memory it holds: counters its
+//! main loop and its store bump, read by anyone (the CLI's report, tests).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// What an endpoint has served, counted by its main loop.
+/// What an endpoint has served, counted by its main loop, and the memory
+/// its store reports.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     asks: AtomicU64,
@@ -11,6 +13,28 @@ pub(crate) struct Counters {
     tasks: AtomicU64,
     batches: AtomicU64,
     batched: AtomicU64,
+    /// Shared with the store, which keeps it current.
+    memory: Arc<MemoryUse>,
+}
+
+/// The memory an endpoint holds against its memory cap, as its store
+/// last reported it.
+#[derive(Debug, Default)]
+pub(crate) struct MemoryUse {
+    linear: AtomicU64,
+    held: AtomicU64,
+}
+
+impl MemoryUse {
+    /// The guest's linear memory is `bytes` now.
+    pub(crate) fn linear(&self, bytes: u64) {
+        self.linear.store(bytes, Ordering::Relaxed);
+    }
+
+    /// The host holds `bytes` for the guest now.
+    pub(crate) fn held(&self, bytes: u64) {
+        self.held.store(bytes, Ordering::Relaxed);
+    }
 }
 
 /// A snapshot of what an endpoint has served.
@@ -26,9 +50,19 @@ pub struct EndpointStats {
     pub batches: u64,
     /// Asks and tells handed over in those batches.
     pub batched: u64,
+    /// Bytes of linear memory the guest has.
+    pub linear_memory: u64,
+    /// Bytes the host holds for it (waiting tasks, handles), counted
+    /// against its memory cap with its linear memory.
+    pub host_held: u64,
 }
 
 impl Counters {
+    /// Counters from zero, with the memory use the endpoint's store reports.
+    pub(crate) fn new(memory: Arc<MemoryUse>) -> Self {
+        Self { memory, ..Self::default() }
+    }
+
     pub(crate) fn ask(&self) {
         self.asks.fetch_add(1, Ordering::Relaxed);
     }
@@ -53,6 +87,8 @@ impl Counters {
             tasks: self.tasks.load(Ordering::Relaxed),
             batches: self.batches.load(Ordering::Relaxed),
             batched: self.batched.load(Ordering::Relaxed),
+            linear_memory: self.memory.linear.load(Ordering::Relaxed),
+            host_held: self.memory.held.load(Ordering::Relaxed),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! all down.
 
 mod children;
+mod mappings;
 mod runner;
 
 use std::collections::BTreeMap;
@@ -25,7 +26,7 @@ use crate::capability::{HostContext, Identity, Limits, StoreParts, new_store};
 use crate::client::GatewayClient;
 use crate::component::ComponentInfo;
 use crate::config::{ConfigError, HaConfig, HeartbeatConfig, HostConfig, LentDirectory, RegistrationConfig};
-use crate::endpoint::{ActorRef, Control, Directory, EndpointStats, Lifecycle, Termination};
+use crate::endpoint::{ActorRef, Channels, Control, Directory, EndpointStats, Lifecycle, MemoryUse, Termination};
 use crate::engine::{EndpointComponent, Engine};
 use crate::error::{EndpointFailure, RpcError, SpawnError};
 use crate::events::{Events, HostEvent};
@@ -79,6 +80,24 @@ pub enum ServiceError {
         wanted: u64,
         /// The engine's.
         engine: u64,
+    },
+    /// The kernel would refuse the memory mappings `max-endpoints` need.
+    #[error(
+        "`max-endpoints` = {max_endpoints}, but the kernel lets this process map only enough for {fit} \
+         endpoints (vm.max_map_count = {limit}, {used} mapped already); raise it \
+         (`sysctl -w vm.max_map_count={needed}`) or lower `max-endpoints`"
+    )]
+    KernelMappings {
+        /// The configured number of endpoints.
+        max_endpoints: u32,
+        /// How many fit.
+        fit: u64,
+        /// `vm.max_map_count`.
+        limit: u64,
+        /// Mappings the process holds already (the instance pools among them).
+        used: u64,
+        /// The `vm.max_map_count` that would do.
+        needed: u64,
     },
     /// The endpoint threads could not be started.
     #[error("cannot start the endpoint threads (`worker-threads`)")]
@@ -403,11 +422,13 @@ impl RpcService {
         let (control_sender, control) = mpsc::unbounded_channel();
         let cpu_deadline = options.cpu_deadline.unwrap_or(config.cpu_deadline);
         let message_limit = usize::try_from(config.max_message_size).unwrap_or(usize::MAX);
+        let memory_use = Arc::new(MemoryUse::default());
         let mut store = new_store(
             component.engine(),
             StoreParts {
                 identity: Identity {
                     id: id.clone(),
+                    memory_use: memory_use.clone(),
                     address: address.clone(),
                     token: options.fencing_token,
                     config: options.config.into(),
@@ -428,9 +449,9 @@ impl RpcService {
             address,
             options.fencing_token,
             component.shared_info(),
+            memory_use,
             message_limit,
-            mailbox_sender,
-            control_sender,
+            Channels { mailbox: mailbox_sender, control: control_sender },
         ));
         // A closed directory refuses it: a spawn racing a shutdown never
         // leaves an endpoint running.
@@ -584,13 +605,35 @@ fn authority(host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
 }
 
-/// Checks a service's configuration against itself and its engine.
+/// Checks a service's configuration against itself, its engine and the
+/// kernel's cap on memory mappings.
 fn check(config: &HostConfig, engine: &Engine) -> Result<(), ServiceError> {
     config.validate()?;
     if config.memory_cap > engine.memory_cap() {
         return Err(ServiceError::MemoryCap { wanted: config.memory_cap, engine: engine.memory_cap() });
     }
-    Ok(())
+    let Some(mappings) = mappings::Mappings::read() else { return Ok(()) };
+    let endpoints = u64::from(config.max_endpoints);
+    match mappings.check(endpoints) {
+        Ok(None) => Ok(()),
+        Ok(Some(sync_only)) => {
+            tracing::info!(
+                max_endpoints = config.max_endpoints,
+                vm.max_map_count = mappings.limit,
+                "the kernel's cap on memory mappings allows {sync_only} sync-only endpoints (async ones fit); \
+                 raise it (`sysctl -w vm.max_map_count={}`) to run {endpoints} of them",
+                mappings.needed(endpoints)
+            );
+            Ok(())
+        }
+        Err(fit) => Err(ServiceError::KernelMappings {
+            max_endpoints: config.max_endpoints,
+            fit,
+            limit: mappings.limit,
+            used: mappings.used,
+            needed: mappings.needed(endpoints),
+        }),
+    }
 }
 
 /// Why [`RpcService::start`] failed.
