@@ -60,6 +60,23 @@ pub struct SavepointArgs {
     target: Target,
 }
 
+/// `weir swap`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct SwapArgs {
+    /// The endpoint's id, as `GET /endpoints` lists it (for example
+    /// `resourcemanager`).
+    endpoint: String,
+    /// The component to run behind it from now on: it must export the same
+    /// gateways with the same types.
+    component: PathBuf,
+    /// How long the calls in flight may take to finish, in milliseconds,
+    /// before the swap is refused.
+    #[arg(long, default_value_t = 10_000)]
+    drain_timeout: u64,
+    #[command(flatten)]
+    target: Target,
+}
+
 /// `weir run`'s arguments.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -201,6 +218,27 @@ pub fn list(target: &Target) -> Result<(), Error> {
 pub fn cancel(args: &CancelArgs) -> Result<(), Error> {
     args.target.client()?.call("PATCH", &format!("/jobs/{}?mode=cancel", args.job))?;
     println!("Cancelled job {}.", args.job);
+    Ok(())
+}
+
+/// Swaps the component behind an endpoint of the jobmanager's host while
+/// it runs; prints what became of its state and how long it paused.
+pub fn swap(args: &SwapArgs) -> Result<(), Error> {
+    let bytes = std::fs::read(&args.component)
+        .map_err(|error| format!("cannot read the component {}: {error}", args.component.display()))?;
+    let path = format!("/endpoints/{}/swap?drainTimeout={}", args.endpoint, args.drain_timeout);
+    let report = args.target.client()?.send("POST", &path, Some(("application/wasm".to_owned(), bytes)))?;
+    let handover = &report["handover"];
+    let state = match handover["carried"].as_bool() {
+        Some(true) => format!("its state carried over (layout {}, {} bytes)", handover["version"], handover["bytes"]),
+        _ => format!("starting fresh: {}", handover["reason"].as_str().unwrap_or("no state")),
+    };
+    println!(
+        "Swapped endpoint {} to {}: {state}; paused {} µs.",
+        args.endpoint,
+        args.component.display(),
+        report["pauseMicros"]
+    );
     Ok(())
 }
 

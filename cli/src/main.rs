@@ -53,6 +53,9 @@ enum Command {
     Cancel(client::CancelArgs),
     /// Takes a savepoint of a running job, through its REST API.
     Savepoint(client::SavepointArgs),
+    /// Swaps the component behind an endpoint of a cluster's jobmanager
+    /// while it runs, through its REST API.
+    Swap(client::SwapArgs),
     /// Calls one gateway function of an endpoint on a running host.
     Call(call::CallArgs),
     /// Measures the RPC layer on this machine and prints a table.
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
         Command::List(target) => client::list(&target),
         Command::Cancel(args) => client::cancel(&args),
         Command::Savepoint(args) => client::savepoint(&args),
+        Command::Swap(args) => client::swap(&args),
         Command::Call(args) => call::call(&args),
         Command::Bench(args) => bench::bench(&args),
         Command::BenchPeer(args) => bench::remote::peer(&args),

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::exports::weir::flink::resourcemanager_jobs::{Guest, JobMasterRegistered, ResourceRequirements};
+use crate::handover::{Id, id, insert_if_vacant, uuid};
 use crate::weir::flink::jobmaster_client::JobmasterGateway;
 use crate::weir::flink::types::{JobStatus, RegistrationOutcome, SlotId};
 use crate::{ResourceManager, TASK_EXECUTORS, heartbeats, own_id, session};
@@ -41,6 +42,66 @@ thread_local! {
 
 fn key(job: Uuid) -> (u64, u64) {
     (job.high, job.low)
+}
+
+/// A registered JobMaster as a swap hands it over: its job, id, resource
+/// id, address, where its job's slots go, and how many it needs.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Handed {
+    job: Id,
+    id: Id,
+    resource_id: String,
+    address: String,
+    target: String,
+    required: u32,
+}
+
+/// The registered JobMasters, to hand over.
+pub fn hand_over() -> Vec<Handed> {
+    JOB_MASTERS.with(|all| {
+        let all = all.borrow();
+        let handed = |(&job, jm): (&(u64, u64), &JobMaster)| Handed {
+            job,
+            id: id(jm.id),
+            resource_id: jm.resource_id.clone(),
+            address: jm.gateway.address(),
+            target: jm.target.clone(),
+            required: jm.required,
+        };
+        all.iter().map(handed).collect()
+    })
+}
+
+/// Each slot requested but not yet granted: its TaskExecutor, index,
+/// allocation and job.
+pub fn pending_as_unconfirmed(each: &mut impl FnMut(&str, u32, Uuid, Uuid)) {
+    PENDING.with(|pending| {
+        for p in pending.borrow().iter() {
+            each(&p.slot.owner, p.slot.index, p.allocation, p.job);
+        }
+    });
+}
+
+/// Connects to a handed-over JobMaster again and registers it as it was,
+/// unless its job registered another meanwhile.
+pub async fn take_up(handed: Handed) {
+    let gateway = match JobmasterGateway::connect(handed.address.clone(), Some(uuid(handed.id))).await {
+        Ok(gateway) => Rc::new(gateway),
+        Err(error) => {
+            return weir_guest::warn!("dropped JobMaster {}: cannot reach it again: {error}", handed.resource_id);
+        }
+    };
+    let registered = JobMaster {
+        id: uuid(handed.id),
+        resource_id: handed.resource_id.clone(),
+        gateway,
+        target: handed.target,
+        required: handed.required,
+    };
+    let taken = JOB_MASTERS.with(|all| insert_if_vacant(&mut all.borrow_mut(), handed.job, registered));
+    if taken {
+        heartbeats(|manager| manager.monitor(&handed.resource_id));
+    }
 }
 
 /// Asks the JobMaster `target` for a heartbeat.

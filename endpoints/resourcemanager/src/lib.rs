@@ -13,6 +13,7 @@ weir_guest::generate!({
     path: ["../../wit/rpc", "../../wit/flink"],
 });
 
+mod handover;
 mod jobs;
 
 use std::cell::RefCell;
@@ -172,13 +173,29 @@ impl Heartbeats for Pulse {
 
 struct ResourceManager;
 
+/// Starts asking for heartbeats: what an instance does first, whether it
+/// starts fresh or takes over from another.
+fn start_heartbeats() {
+    let manager = HeartbeatManager::sender(&own_id(), None, Pulse);
+    HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(manager));
+    let session = weir_guest::fencing_token().map_or_else(|| "none".to_owned(), |token| token.to_string());
+    weir_guest::info!("ResourceManager started under leader session {session}");
+}
+
 impl weir_guest::Endpoint for ResourceManager {
     fn on_start() -> Result<(), String> {
-        let manager = HeartbeatManager::sender(&own_id(), None, Pulse);
-        HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(manager));
-        let session = weir_guest::fencing_token().map_or_else(|| "none".to_owned(), |token| token.to_string());
-        weir_guest::info!("ResourceManager started under leader session {session}");
+        start_heartbeats();
         Ok(())
+    }
+}
+
+impl weir_guest::Handover for ResourceManager {
+    fn snapshot() -> Result<Option<weir_guest::State>, String> {
+        handover::snapshot()
+    }
+
+    fn restore(state: weir_guest::State) -> Result<(), String> {
+        handover::restore(state)
     }
 }
 
@@ -290,4 +307,4 @@ impl Guest for ResourceManager {
     }
 }
 
-weir_guest::export!(ResourceManager);
+weir_guest::export!(ResourceManager, handover);

@@ -387,10 +387,16 @@ fn the_rest_api_submits_follows_and_cancels_jobs_and_refuses_bad_requests() {
         "jobs/{jobid}/savepoints/{triggerid}",
         "taskmanagers",
         "taskmanagers/{taskmanagerid}",
+        "endpoints",
+        "endpoints/{id}/swap",
     ];
     assert_eq!(listed, served, "the description lists the paths served");
     for path in listed {
-        let path = path.replace("{jobid}", endless_id).replace("{triggerid}", "t").replace("{taskmanagerid}", "tm");
+        let path = path
+            .replace("{jobid}", endless_id)
+            .replace("{triggerid}", "t")
+            .replace("{taskmanagerid}", "tm")
+            .replace("{id}", "x");
         let path = format!("/{path}");
         let answer = fetch(&path).unwrap();
         assert!(!answer.contains("no such REST path"), "{path} is served: {answer}");
@@ -451,4 +457,48 @@ fn a_secured_rest_api_speaks_tls_and_wants_its_token() {
     assert_eq!(said.lines().count(), 1, "one line: {said}");
     assert!(session.role.terminate(), "it exits cleanly on SIGTERM");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `weir swap` and `POST /endpoints/{id}/swap` replace the component
+/// behind an endpoint of a running cluster; what cannot replace it is
+/// refused with the right status and a message, and the cluster runs jobs
+/// after all of it.
+#[test]
+fn an_endpoint_of_a_running_cluster_swaps_through_the_rest_api() {
+    let session = Session::start(&[]);
+    let endpoints = session.get("/endpoints");
+    let resource_manager = endpoints["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|endpoint| endpoint["id"] == "resourcemanager")
+        .unwrap_or_else(|| panic!("the ResourceManager is listed: {endpoints}"));
+    assert_eq!(resource_manager["state"], "STARTED");
+    assert!(resource_manager["linearMemory"].as_u64().is_some_and(|bytes| bytes > 0), "{resource_manager}");
+
+    let swapped = session.weir(&["swap", "resourcemanager", artifacts::RESOURCEMANAGER]).unwrap();
+    assert!(swapped.contains("Swapped endpoint resourcemanager") && swapped.contains("carried over (layout 1"));
+
+    let wasm = |path: &str| Some(("application/wasm", std::fs::read(path).unwrap()));
+    let (status, answer) =
+        session.call("POST", "/endpoints/resourcemanager/swap", Some(("application/wasm", b"not wasm".to_vec())));
+    assert_eq!(status, 400, "{answer}");
+    assert!(error(&answer).contains("is not a valid WebAssembly component"), "{answer}");
+    let (status, answer) = session.call("POST", "/endpoints/resourcemanager/swap", wasm(artifacts::ECHO));
+    assert_eq!(status, 409, "{answer}");
+    assert!(error(&answer).contains("`weir:flink/resourcemanager@0.1.0` is not exported"), "{answer}");
+    let (status, answer) = session.call("POST", "/endpoints/nobody/swap", wasm(artifacts::RESOURCEMANAGER));
+    assert_eq!((status, error(&answer)), (404, "no endpoint `nobody` runs on this host"));
+    let (status, answer) =
+        session.call("POST", "/endpoints/resourcemanager/swap?drainTimeout=soon", wasm(artifacts::RESOURCEMANAGER));
+    assert_eq!(status, 400, "{answer}");
+    assert!(error(&answer).contains("`drainTimeout`, in milliseconds"), "{answer}");
+    let refused = session.weir(&["swap", "resourcemanager", "/nonexistent.wasm"]).unwrap_err();
+    assert!(refused.contains("cannot read the component /nonexistent.wasm"), "{refused}");
+
+    let trivial = std::fs::read(artifacts::TRIVIAL_TASK).unwrap();
+    let (status, submitted) = session.submit(&trivial, r#"{"name": "after the swaps", "parallelism": 2}"#);
+    assert_eq!(status, 202, "{submitted}");
+    session.until_state(submitted["jobUrl"].as_str().unwrap(), "FINISHED");
+    assert!(session.role.terminate(), "it stops cleanly");
 }

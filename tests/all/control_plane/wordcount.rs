@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use wasmtime::component::Val;
-use weir::{FencingToken, HaConfig, HostConfig};
+use weir::{FencingToken, HaConfig, Handover, HostConfig, SwapOptions};
 use weir_tests::{artifacts, capture_logs, config, eventually, logs};
 
 use super::cluster::{Cluster, Job};
@@ -261,5 +261,43 @@ async fn a_task_executor_lost_mid_job_costs_nothing_the_counts_stay_exact() {
     assert_eq!(result.status, "finished", "{result:?}");
     assert!(result.restarts >= 1, "the job restarted: {result:?}");
     assert_eq!(std::fs::read_to_string(&output).unwrap(), expected_output(&data.input()));
+    cluster.close().await;
+}
+
+/// The ResourceManager's component is swapped while word count runs: the
+/// new instance takes over its TaskExecutors (with their slots) and the
+/// job's JobMaster, no TaskExecutor is lost, and the counts are exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resource_manager_swapped_mid_job_disturbs_nothing() {
+    capture_logs();
+    let data = Data::new("swap-rm");
+    write_input(&data.input(), 4, 300_000);
+    let cluster = two_task_executors(&data, "swap-rm").await;
+    let (input, output) = (data.input().display().to_string(), data.output().display().to_string());
+    let component = wordcount();
+    let arguments = ["--input", &input, "--output", &output, "--pause-ms", "100"];
+    let job = Job { arguments: &arguments, checkpoint_interval_ms: Some(50), ..Job::new("swap-rm", 2, &component) };
+    assert_eq!(cluster.submit(&job).await, Some(Val::Result(Ok(None))));
+    let completed = format!("completed checkpoint 1 of job {}", job.id);
+    eventually("the job running and checkpointing", || async { logs().contains(&completed).then_some(()) }).await;
+    let before = super::slots(&cluster.resource_manager).await;
+    assert_eq!(before.values().flatten().flatten().count(), 2, "the job holds two slots: {before:?}");
+
+    let leader = cluster.resource_manager.leader().unwrap();
+    let report = leader.swap(&weir_tests::component(artifacts::RESOURCEMANAGER), SwapOptions::default()).await.unwrap();
+    assert!(matches!(report.handover, Handover::Carried { version: 1, .. }), "{report:?}");
+    assert!(logs().contains("taking over 2 TaskExecutor(s) and 1 JobMaster(s)"));
+    eventually("the TaskExecutors and their slots taken over", || async {
+        (super::slots(&cluster.resource_manager).await == before).then_some(())
+    })
+    .await;
+
+    let result = cluster.result(job.id).await;
+    assert_eq!((result.status.as_str(), result.restarts), ("finished", 0), "{result:?}");
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), expected_output(&data.input()));
+    for task_executor in before.keys() {
+        let lost = format!("closed the connection to TaskExecutor {task_executor}:");
+        assert!(!logs().contains(&lost), "{task_executor} was not lost");
+    }
     cluster.close().await;
 }

@@ -9,7 +9,8 @@
 //! (202), `GET /jobs/{jobid}/exceptions`, `GET /jobs/{jobid}/checkpoints`,
 //! `POST /jobs/{jobid}/savepoints` and `GET
 //! /jobs/{jobid}/savepoints/{triggerid}`, `GET /taskmanagers`, `GET
-//! /taskmanagers/{taskmanagerid}` and `POST /jobs`. A submission is multipart
+//! /taskmanagers/{taskmanagerid}` and `POST /jobs`; and weir's own `GET
+//! /endpoints` and `POST /endpoints/{id}/swap` ([`endpoints`]). A submission is multipart
 //! (Flink's JobGraph is Java-serialised; weir's description is its own): a
 //! `component` part, the task component's bytes, and a `job` part, JSON:
 //! `{"name": "wordcount", "parallelism": 2, "arguments": ["--input", ...],
@@ -44,6 +45,7 @@ use crate::Error;
 use details::{state, written};
 
 mod details;
+mod endpoints;
 mod savepoints;
 mod security;
 
@@ -140,6 +142,8 @@ fn router(cluster: Arc<JobManager>, max_content_length: usize, token: Option<&st
         .route("/jobs/{jobid}/savepoints/{triggerid}", get(savepoints::status))
         .route("/taskmanagers", get(task_managers))
         .route("/taskmanagers/{taskmanagerid}", get(task_manager))
+        .route("/endpoints", get(endpoints::list))
+        .route("/endpoints/{id}/swap", post(endpoints::swap))
         .fallback(async || Failure(StatusCode::NOT_FOUND, "Not found: no such REST path".into()))
         .layer(DefaultBodyLimit::max(max_content_length))
         .layer(middleware::from_fn_with_state(cluster.clone(), only_leading))

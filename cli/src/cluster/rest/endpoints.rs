@@ -1,0 +1,94 @@
+//! weir's own paths, beside Flink's: the endpoints of the jobmanager's
+//! host, and swapping the component behind one while it runs.
+//!
+//! `GET /endpoints` lists them (id, address, component, state, what each
+//! served and holds). `POST /endpoints/{id}/swap` takes the new component's
+//! bytes as the body (`application/wasm`) and `drainTimeout` (milliseconds)
+//! in the query; it answers 200 with the swap's report, 400 for bytes that
+//! are not a component of this host's world, 404 for an unknown endpoint,
+//! and 409, with why, for a swap the endpoint refused (it serves on as it
+//! was).
+
+use std::time::Duration;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::{Json, body::Bytes};
+use serde::Deserialize;
+use serde_json::json;
+use weir::{Handover, SwapError, SwapOptions, SwapReport};
+
+use super::{Answer, Cluster, Failure, bad_request};
+
+pub(super) async fn list(State(cluster): Cluster) -> Answer {
+    let endpoints: Vec<_> = cluster
+        .host()
+        .endpoints()
+        .into_iter()
+        .map(|endpoint| {
+            json!({
+                "id": endpoint.id,
+                "address": endpoint.address,
+                "component": endpoint.component,
+                "state": format!("{:?}", endpoint.state).to_uppercase(),
+                "asks": endpoint.stats.asks,
+                "tells": endpoint.stats.tells,
+                "queued": endpoint.queued,
+                "linearMemory": endpoint.stats.linear_memory,
+                "hostHeld": endpoint.stats.host_held,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "endpoints": endpoints })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct SwapQuery {
+    drain_timeout: Option<u64>,
+}
+
+pub(super) async fn swap(
+    State(cluster): Cluster,
+    Path(id): Path<String>,
+    query: Result<Query<SwapQuery>, QueryRejection>,
+    body: Bytes,
+) -> Answer {
+    let Query(query) = query.map_err(|why| {
+        bad_request(format!("{}; the one parameter is `drainTimeout`, in milliseconds", why.body_text()))
+    })?;
+    let engine = cluster.host().engine().clone();
+    let name = format!("{id}'s new component (uploaded)");
+    // Compiling takes a while: off the threads that serve requests.
+    let loaded = tokio::task::spawn_blocking(move || engine.load_bytes(&name, &body))
+        .await
+        .map_err(|error| Failure(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?;
+    let component = loaded.map_err(|error| bad_request(format!("{error:#}")))?;
+    let mut options = SwapOptions::default();
+    if let Some(millis) = query.drain_timeout {
+        options.drain_timeout = Duration::from_millis(millis);
+    }
+    match cluster.host().swap(&id, &component, options).await {
+        Ok(report) => Ok(Json(report_json(&report))),
+        Err(error @ SwapError::UnknownEndpoint(_)) => Err(Failure(StatusCode::NOT_FOUND, error.to_string())),
+        Err(error) => Err(Failure(StatusCode::CONFLICT, error.to_string())),
+    }
+}
+
+fn report_json(report: &SwapReport) -> serde_json::Value {
+    let handover = match &report.handover {
+        Handover::Carried { version, bytes } => json!({ "carried": true, "version": version, "bytes": bytes }),
+        Handover::Fresh { reason } => json!({ "carried": false, "reason": reason }),
+    };
+    json!({
+        "endpoint": report.endpoint,
+        "from": report.from,
+        "to": report.to,
+        "handover": handover,
+        "drained": report.drained,
+        "tasksEnded": report.tasks_ended,
+        "tasksCarried": report.tasks_carried,
+        "pauseMicros": report.pause.as_micros() as u64,
+    })
+}
