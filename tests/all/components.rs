@@ -41,6 +41,15 @@ fn counter_next() {
     assert_eq!(counter.info().can_be_replaced_by(next.info()), Ok(()));
 }
 
+/// The same source built with another slot placement: the same world,
+/// each able to replace the other.
+#[test]
+fn resourcemanager_spread() {
+    let (fill, spread) = (component(artifacts::RESOURCEMANAGER), component(artifacts::RESOURCEMANAGER_SPREAD));
+    assert_eq!(fill.info().can_be_replaced_by(spread.info()), Ok(()));
+    assert_eq!(spread.info().can_be_replaced_by(fill.info()), Ok(()));
+}
+
 #[test]
 fn caller() {
     let clients = ["weir:examples/caller@0.1.0", COUNTER, ECHO, "weir:examples/probe@0.1.0"];

@@ -68,12 +68,12 @@ pub async fn measure(components: &Path, only: &str, rows: &mut Vec<Row>) -> Resu
     let mut cold = Vec::new();
     for _ in 0..2 {
         let started = Instant::now();
-        let control_plane = ControlPlane::load(components, Some(&cache.0))?;
+        let control_plane = ControlPlane::load(components, Some(&cache.0), &Default::default())?;
         let cluster = EmbeddedCluster::start(&one, &control_plane, 4).await?;
         cold.push(started.elapsed());
         cluster.shutdown().await?;
     }
-    let control_plane = ControlPlane::load(components, Some(&cache.0))?;
+    let control_plane = ControlPlane::load(components, Some(&cache.0), &Default::default())?;
     let cluster = EmbeddedCluster::start(&one, &control_plane, 4).await?;
     if start_row.contains(only) {
         let mut warm = Vec::new();

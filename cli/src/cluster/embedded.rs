@@ -2,14 +2,14 @@
 //! TaskExecutors, all on one host in this process, with in-memory HA.
 
 use std::ops::Deref;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use weir::{Endpoint, EndpointComponent, Engine, HaConfig, HostConfig, RpcService};
 
 use super::jobmanager::JobManager;
-use super::settings::Settings;
+use super::settings::{Implementations, Settings};
 use super::taskmanager;
 use crate::Error;
 
@@ -23,15 +23,20 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
-    /// Compiles the components in `directory`, or maps them compiled from
-    /// `compile_cache`.
-    pub fn load(directory: &Path, compile_cache: Option<&Path>) -> Result<Self, Error> {
+    /// Compiles the implementations `implementations` chooses from
+    /// `directory`, or maps them compiled from `compile_cache`.
+    pub fn load(
+        directory: &Path,
+        compile_cache: Option<&Path>,
+        implementations: &Implementations,
+    ) -> Result<Self, Error> {
         let engine = engine(compile_cache)?;
+        let load = |kind| load(&engine, directory, kind, implementations);
         Ok(Self {
-            dispatcher: load(&engine, directory, "dispatcher")?,
-            job_master: load(&engine, directory, "jobmaster")?,
-            resource_manager: load(&engine, directory, "resourcemanager")?,
-            task_executor: load(&engine, directory, "taskexecutor")?,
+            dispatcher: load("dispatcher")?,
+            job_master: load("jobmaster")?,
+            resource_manager: load("resourcemanager")?,
+            task_executor: load("taskexecutor")?,
             engine,
         })
     }
@@ -42,18 +47,38 @@ pub(super) fn engine(compile_cache: Option<&Path>) -> Result<Engine, Error> {
     Ok(Engine::new(&HostConfig { compile_cache: compile_cache.map(Path::to_owned), ..HostConfig::default() })?)
 }
 
-/// The control plane's component `name` from `directory`.
-pub(super) fn load(engine: &Engine, directory: &Path, name: &str) -> Result<EndpointComponent, Error> {
-    let path = directory.join(format!("{name}.wasm"));
-    if !path.exists() {
+/// The implementation of `kind` to run: the first of its preferences
+/// installed in `directory` (or given as a path), as Flink's service
+/// loader takes the implementation of highest priority it finds.
+pub(super) fn load(
+    engine: &Engine,
+    directory: &Path,
+    kind: &str,
+    implementations: &Implementations,
+) -> Result<EndpointComponent, Error> {
+    let preferences = implementations.of(kind);
+    let candidates: Vec<PathBuf> = preferences.iter().map(|name| installed(directory, kind, name)).collect();
+    let Some(path) = candidates.iter().find(|path| path.exists()) else {
+        let tried: Vec<String> = candidates.iter().map(|path| path.display().to_string()).collect();
         return Err(format!(
-            "the control plane's component {} is missing: build the endpoints (`scripts/demo` does) \
-             or point `--components` at them",
-            path.display()
+            "no implementation of the {kind} is installed: tried {}; build the endpoints (`scripts/demo` does), \
+             point `--components` at them, or name another in `{kind}.implementations`",
+            tried.join(", ")
         )
         .into());
+    };
+    tracing::info!(kind, implementation = %path.display(), "chose the implementation");
+    Ok(engine.load_file(path)?)
+}
+
+/// Where implementation `name` of `kind` is: `default` is `<kind>.wasm`,
+/// another name `<kind>_<name>.wasm`, a path itself.
+fn installed(directory: &Path, kind: &str, name: &str) -> PathBuf {
+    match name {
+        "default" => directory.join(format!("{kind}.wasm")),
+        path if path.contains('/') || path.ends_with(".wasm") => PathBuf::from(path),
+        name => directory.join(format!("{kind}_{}.wasm", name.replace('-', "_"))),
     }
-    Ok(engine.load_file(&path)?)
 }
 
 /// A jobmanager and its TaskExecutors on one host. It derefs to its

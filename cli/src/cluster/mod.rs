@@ -112,7 +112,8 @@ async fn run(args: &ClusterArgs, settings: &settings::Settings, job: Option<(Str
     let mut phases = report::Phases::default();
 
     let started = Instant::now();
-    let control_plane = embedded::ControlPlane::load(&components, settings.compile_cache.as_deref())?;
+    let control_plane =
+        embedded::ControlPlane::load(&components, settings.compile_cache.as_deref(), &settings.implementations)?;
     let cluster = EmbeddedCluster::start(settings, &control_plane, slots).await?;
     phases.add("cluster start", started.elapsed());
     println!(

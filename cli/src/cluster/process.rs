@@ -73,7 +73,8 @@ pub fn jobmanager(args: &RoleArgs) -> Result<(), Error> {
     let settings = args.setup.settings()?;
     runtime()?.block_on(async {
         crate::listen_for_stop()?;
-        let components = ControlPlane::load(&args.setup.components(), settings.compile_cache.as_deref())?;
+        let directory = args.setup.components();
+        let components = ControlPlane::load(&directory, settings.compile_cache.as_deref(), &settings.implementations)?;
         let job_master = [("jobmaster", &components.job_master)];
         let host = host(components.engine.clone(), &settings.jobmanager_rpc, &settings, &job_master).await?;
         let job_manager = Arc::new(JobManager::start(host.clone(), &settings, &components)?);
@@ -93,7 +94,7 @@ pub fn taskmanager(args: &RoleArgs) -> Result<(), Error> {
     runtime()?.block_on(async {
         crate::listen_for_stop()?;
         let engine = embedded::engine(settings.compile_cache.as_deref())?;
-        let component = embedded::load(&engine, &args.setup.components(), "taskexecutor")?;
+        let component = embedded::load(&engine, &args.setup.components(), "taskexecutor", &settings.implementations)?;
         let host = host(engine, &settings.taskmanager_rpc, &settings, &[]).await?;
         let slots = settings.slots.unwrap_or(1);
         let task_executor = taskmanager::start(&host, &component, "taskmanager", slots, &settings).await?;

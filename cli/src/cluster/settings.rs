@@ -17,9 +17,22 @@ pub struct Key {
     pub doc: &'static str,
 }
 
+/// The kinds of endpoint of the control plane, each with implementations
+/// to choose from (`<kind>.implementations`).
+pub const KINDS: [&str; 4] = ["dispatcher", "jobmaster", "resourcemanager", "taskexecutor"];
+
+/// What `<kind>.implementations` says, for the help.
+const IMPLEMENTATIONS: &str = "the implementations to run, in order of preference (comma-separated): `default` is \
+    `<kind>.wasm` of the components, a name `NAME` is `<kind>_NAME.wasm` there, a path is that file; the first \
+    installed one runs (weir's own key)";
+
 /// Every key the cluster's commands read (`weir cluster`, `jobmanager`,
 /// `taskmanager`).
 pub const KEYS: &[Key] = &[
+    Key { name: "dispatcher.implementations", default: "default", doc: IMPLEMENTATIONS },
+    Key { name: "jobmaster.implementations", default: "default", doc: IMPLEMENTATIONS },
+    Key { name: "resourcemanager.implementations", default: "default", doc: IMPLEMENTATIONS },
+    Key { name: "taskexecutor.implementations", default: "default", doc: IMPLEMENTATIONS },
     Key { name: "parallelism.default", default: "1", doc: "the job's parallelism unless `-p` says" },
     Key { name: "minicluster.number-of-taskmanagers", default: "1", doc: "TaskExecutors the embedded cluster runs" },
     Key { name: "taskmanager.numberOfTaskSlots", default: "the job's parallelism", doc: "slots of each TaskExecutor" },
@@ -169,6 +182,26 @@ pub struct Settings {
     /// `high-availability.storageDir`.
     pub storage_dir: Option<PathBuf>,
     pub rest_max_content_length: usize,
+    /// Each kind's implementations, in order of preference.
+    pub implementations: Implementations,
+}
+
+/// The implementations of each kind of endpoint to choose from, in order
+/// of preference (`<kind>.implementations`).
+#[derive(Clone, Debug)]
+pub struct Implementations(BTreeMap<&'static str, Vec<String>>);
+
+impl Default for Implementations {
+    fn default() -> Self {
+        Self(KINDS.iter().map(|kind| (*kind, vec!["default".to_owned()])).collect())
+    }
+}
+
+impl Implementations {
+    /// The preferences for `kind`, first first.
+    pub fn of(&self, kind: &str) -> &[String] {
+        self.0.get(kind).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// How the REST API is secured: TLS, a bearer token, both or neither.
@@ -308,7 +341,19 @@ pub fn read(file: Option<&Path>, overrides: &[String]) -> Result<Settings, Error
         }
     };
     let address = |key: &str| given.get(key).map_or("127.0.0.1", |(address, _)| address).to_owned();
+    let mut implementations = Implementations::default();
+    for kind in KINDS {
+        if let Some((list, from)) = given.get(&format!("{kind}.implementations")) {
+            let names: Vec<String> =
+                list.split(',').map(str::trim).filter(|name| !name.is_empty()).map(str::to_owned).collect();
+            if names.is_empty() {
+                return Err(format!("`{kind}.implementations` ({from}) names no implementation").into());
+            }
+            implementations.0.insert(kind, names);
+        }
+    }
     Ok(Settings {
+        implementations,
         parallelism: given.number("parallelism.default")?.unwrap_or(1),
         task_managers: given.number("minicluster.number-of-taskmanagers")?.unwrap_or(1),
         slots: given.number("taskmanager.numberOfTaskSlots")?,

@@ -148,7 +148,7 @@ pub fn check_requirements() {
     for (job, target, required) in needs {
         let mut have = held(job);
         while have < required {
-            let Some(slot) = free_slot() else {
+            let Some(slot) = free_slot(job) else {
                 weir_guest::info!("job {job} has {have} of {required} slot(s); waiting for free ones");
                 return;
             };
@@ -172,16 +172,28 @@ fn held(job: Uuid) -> u32 {
     (reported + pending) as u32
 }
 
-/// A slot no allocation holds and none was requested of.
-fn free_slot() -> Option<SlotId> {
-    let requested: Vec<(String, u32)> =
-        PENDING.with(|pending| pending.borrow().iter().map(|p| (p.slot.owner.clone(), p.slot.index)).collect());
+/// A slot for `job` that no allocation holds and none was requested of.
+/// This implementation fills one TaskExecutor before the next; built with
+/// the `spread` feature (`resourcemanager_spread.wasm`), it takes a slot of
+/// the TaskExecutor that holds the fewest of the job's slots, as Flink's
+/// `cluster.evenly-spread-out-slots` does.
+fn free_slot(job: Uuid) -> Option<SlotId> {
+    let pending: Vec<(String, u32, bool)> = PENDING
+        .with(|pending| pending.borrow().iter().map(|p| (p.slot.owner.clone(), p.slot.index, p.job == job)).collect());
+    let pending = &pending;
     TASK_EXECUTORS.with(|all| {
-        all.borrow().values().flat_map(|te| te.slots.iter()).find_map(|status| {
-            let slot = (status.slot.owner.clone(), status.slot.index);
-            let taken = status.allocation.is_some() || requested.contains(&slot);
-            (!taken).then(|| status.slot.clone())
-        })
+        let all = all.borrow();
+        let mut free = all.iter().flat_map(|(owner, te)| {
+            let held = te.slots.iter().filter(|s| s.allocation.is_some_and(|(_, j)| j == job)).count()
+                + pending.iter().filter(|(o, _, for_job)| o == owner && *for_job).count();
+            te.slots.iter().filter_map(move |status| {
+                let requested =
+                    pending.iter().any(|(o, index, _)| *o == status.slot.owner && *index == status.slot.index);
+                (status.allocation.is_none() && !requested).then(|| (held, status.slot.clone()))
+            })
+        });
+        let chosen = if cfg!(feature = "spread") { free.min_by_key(|(held, _)| *held) } else { free.next() };
+        chosen.map(|(_, slot)| slot)
     })
 }
 

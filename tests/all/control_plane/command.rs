@@ -1,6 +1,7 @@
 //! `weir cluster`, the README's main command, as a user runs it: a
 //! process that runs word count on an embedded cluster to its exact
-//! result, and refuses a bad setting with a message naming it.
+//! result, refuses a bad setting with a message naming it, and runs the
+//! implementation of a kind of endpoint its settings prefer.
 
 use std::process::{Command, Output};
 
@@ -62,4 +63,46 @@ fn weir_cluster_names_a_bad_setting_and_where_it_was() {
         stderr.contains(&format!("`heartbeat.interval` ({}) is `soon`, not a duration", file.display())),
         "{stderr}"
     );
+}
+
+/// The TaskExecutors a job's slots came from, as its JobMaster logged
+/// taking them.
+fn slot_owners(log: &str) -> std::collections::BTreeSet<String> {
+    log.lines()
+        .filter_map(|line| line.split(" slot(s) of TaskExecutor ").nth(1))
+        .filter_map(|rest| rest.split(';').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Two implementations of the ResourceManager ship; the same binary runs
+/// either, as `resourcemanager.implementations` prefers: the default fills
+/// one TaskExecutor before the next, `spread` spreads a job's slots.
+#[test]
+fn the_resource_manager_implementation_chosen_decides_where_slots_go() {
+    let run = |implementation: &str| {
+        let ran = Command::new(weir_binary())
+            .args(["cluster", "-p", "2", "-D", "rest.port=0", "-D", "minicluster.number-of-taskmanagers=2"])
+            .args(["-D", "taskmanager.numberOfTaskSlots=2", "-D"])
+            .arg(format!("resourcemanager.implementations={implementation}"))
+            .arg(artifacts::TRIVIAL_TASK)
+            .env("RUST_LOG", "info")
+            .output()
+            .expect("cannot run weir");
+        let log = String::from_utf8_lossy(&ran.stderr).into_owned();
+        assert!(ran.status.success(), "{log}");
+        log
+    };
+    let filled = run("default");
+    assert!(filled.contains("resourcemanager.wasm"), "the default implementation runs");
+    assert_eq!(slot_owners(&filled).len(), 1, "one TaskExecutor filled first:\n{filled}");
+    let spread = run("spread,default");
+    assert!(spread.contains("resourcemanager_spread.wasm"), "the preferred implementation runs");
+    assert_eq!(slot_owners(&spread).len(), 2, "the job spread over both:\n{spread}");
+
+    let missing = weir(&["cluster", "-D", "resourcemanager.implementations=nowhere", artifacts::TRIVIAL_TASK]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(stderr.contains("no implementation of the resourcemanager is installed: tried"), "{stderr}");
+    assert!(stderr.contains("resourcemanager_nowhere.wasm"), "{stderr}");
 }
