@@ -37,6 +37,9 @@ async fn stream(gateway: GatewayClient, caller: u64) -> Vec<(u64, u32)> {
             gateway.tell("append", vec![Val::U64(value)]).await.unwrap();
         }
     }
+    // A tell is sent, not delivered, when it returns; an ask after it on
+    // the same connection is served after it.
+    gateway.ask("get", vec![]).await.unwrap();
     answers
 }
 
@@ -304,4 +307,26 @@ async fn only_a_started_endpoint_swaps() {
     let error = spawned.swap(&counter_next(), SwapOptions::default()).await.unwrap_err();
     assert!(matches!(error, SwapError::NotStarted { .. }), "{error}");
     assert!(error.to_string().contains("stopped"), "{error}");
+}
+
+/// A component that refuses to hand its state over keeps serving; one
+/// that traps while it does ends the endpoint, and the swap says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_refused_keeps_the_endpoint_and_a_trap_in_it_ends_it() {
+    let host = host();
+    let endpoint = host.start("snapshots", &counter_next(), EndpointOptions::default()).await.unwrap();
+    let gateway = endpoint.gateway(COUNTER).unwrap();
+    gateway.ask("add", vec![Val::S64(-3)]).await.unwrap();
+    let error = endpoint.swap(&counter(), SwapOptions::default()).await.unwrap_err();
+    let SwapError::SnapshotRefused { reason, .. } = &error else { panic!("{error}") };
+    assert_eq!(reason, "a negative total (-3) is not handed over");
+    assert_eq!(total(&gateway).await, -3, "it serves on");
+
+    gateway.tell("reset", vec![]).await.unwrap();
+    gateway.ask("add", vec![Val::S64(i64::MAX)]).await.unwrap();
+    assert_eq!(total(&gateway).await, i64::MAX);
+    let error = endpoint.swap(&counter(), SwapOptions::default()).await.unwrap_err();
+    let SwapError::Terminated { cause, .. } = &error else { panic!("{error}") };
+    assert!(cause.contains("snapshot") && cause.contains("refusing to hand over a total of i64::MAX"), "{error}");
+    assert!(endpoint.terminated().await.is_err(), "the trap ended the endpoint");
 }

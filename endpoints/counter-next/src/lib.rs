@@ -4,8 +4,10 @@
 //! number of swaps it has been through, the total, the history), and
 //! counts the swaps.
 //!
-//! It refuses to take over a history that holds `u64::MAX` by trapping in
-//! `restore`: the tests' way of making a swap fail half-way.
+//! The tests' ways of making a swap fail: it refuses to hand over a
+//! negative total (`snapshot` returns an error), traps in `snapshot` when
+//! the total is `i64::MAX`, and traps in `restore` when the history holds
+//! `u64::MAX`.
 
 weir_guest::generate!({ world: "weir:examples/counter-endpoint", path: ["../../wit/rpc", "../../wit/examples"] });
 
@@ -84,6 +86,10 @@ impl weir_guest::Endpoint for CounterNext {
 impl weir_guest::Handover for CounterNext {
     fn snapshot() -> Result<Option<weir_guest::State>, String> {
         with(|tally| {
+            assert!(tally.total != i64::MAX, "refusing to hand over a total of i64::MAX");
+            if tally.total < 0 {
+                return Err(format!("a negative total ({}) is not handed over", tally.total));
+            }
             let length = u32::try_from(tally.history.len()).map_err(|_| "the history is too long to hand over")?;
             let mut bytes = Vec::with_capacity(16 + 8 * tally.history.len());
             bytes.extend(tally.swaps.to_le_bytes());

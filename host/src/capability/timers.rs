@@ -138,6 +138,25 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn absorbed_tasks_keep_their_times_and_order_and_yield_to_waiting_ones() {
+        let (mut old, mut new) = (Timers::default(), Timers::default());
+        old.schedule(1, Duration::from_millis(30));
+        old.schedule(2, Duration::from_millis(10));
+        old.schedule(3, Duration::from_millis(10));
+        old.schedule(4, Duration::from_millis(50));
+        new.schedule(4, Duration::from_millis(5));
+        new.schedule(5, Duration::from_millis(20));
+        new.absorb(old);
+        assert_eq!(new.len(), 5, "task 4 waits once, at the new one's time");
+        let started = Instant::now();
+        let mut ran = Vec::new();
+        for _ in 0..5 {
+            ran.push((next(&mut new).await, started.elapsed().as_millis()));
+        }
+        assert_eq!(ran, [(4, 5), (2, 10), (3, 10), (5, 20), (1, 30)]);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_cancelled_task_never_runs_and_scheduling_again_replaces() {
         let mut timers = Timers::default();
         timers.schedule(1, Duration::from_secs(60));
