@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use wasmtime::component::Val;
 use weir::{
-    EndpointComponent, EndpointOptions, FencingToken, GatewayClient, LeadershipRunner, LentDirectory, RpcService, Value,
+    EndpointComponent, EndpointOptions, FencingToken, GatewayClient, LeadershipRunner, LentDirectory, RpcService,
+    SwapError, SwapOptions, SwapReport, Value,
 };
 
 use super::embedded::ControlPlane;
@@ -161,6 +162,24 @@ impl JobManager {
     /// The host it runs on.
     pub fn host(&self) -> &RpcService {
         &self.host
+    }
+
+    /// Swaps the component behind endpoint `id` of its host; the
+    /// ResourceManager and the Dispatcher through their leadership
+    /// runners, so that the next leader session starts the new component
+    /// too.
+    pub async fn swap(
+        &self,
+        id: &str,
+        component: &EndpointComponent,
+        options: SwapOptions,
+    ) -> Result<SwapReport, SwapError> {
+        for runner in [&self.resource_manager, &self.dispatcher] {
+            if runner.leader().is_some_and(|leader| leader.id() == id) {
+                return runner.swap(component, options).await;
+            }
+        }
+        self.host.swap(id, component, options).await
     }
 
     /// Whether its Dispatcher leads (a standby jobmanager's does not).

@@ -4,6 +4,8 @@
 //! revocation stops it. An old leader's instance is never reused, so
 //! nothing it did can leak into the next session.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -11,22 +13,29 @@ use super::{Endpoint, EndpointOptions, RpcService, StartError};
 use crate::engine::EndpointComponent;
 use crate::fencing::FencingToken;
 use crate::ha::{LeaderElection, Leadership};
+use crate::swap::{SwapError, SwapOptions, SwapReport};
 
 /// Runs an endpoint for as long as its contender leads. Dropping the runner
 /// leaves the election and stops the endpoint.
 #[derive(Debug)]
 pub struct LeadershipRunner {
+    id: String,
+    /// What each grant starts: a swap replaces it.
+    component: Shared,
     leader: watch::Receiver<Option<Endpoint>>,
     stop: CancellationToken,
     _stop_on_drop: tokio_util::sync::DropGuard,
 }
+
+/// The component a runner starts, shared by the runner and its task.
+type Shared = Arc<Mutex<EndpointComponent>>;
 
 /// What the runner starts on each grant.
 #[derive(Debug)]
 struct Blueprint {
     service: RpcService,
     id: String,
-    component: EndpointComponent,
+    component: Shared,
     options: EndpointOptions,
 }
 
@@ -44,9 +53,38 @@ impl LeadershipRunner {
         let (current, leader) = watch::channel(None);
         let stop = CancellationToken::new();
         let runtime = service.runtime().clone();
-        let blueprint = Blueprint { service, id: id.to_owned(), component, options };
+        let component = Arc::new(Mutex::new(component));
+        let blueprint = Blueprint { service, id: id.to_owned(), component: component.clone(), options };
         runtime.spawn(run(blueprint, election, current, stop.clone()));
-        Self { leader, _stop_on_drop: stop.clone().drop_guard(), stop }
+        Self { id: id.to_owned(), component, leader, _stop_on_drop: stop.clone().drop_guard(), stop }
+    }
+
+    /// The component each grant starts.
+    pub fn component(&self) -> EndpointComponent {
+        self.component.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Swaps the component behind the leader endpoint (see
+    /// [`Endpoint::swap`]), and starts `component` on every grant from now
+    /// on: a swap outlives a change of leader session.
+    ///
+    /// # Errors
+    ///
+    /// Not leading here, or why the swap was refused; the runner then
+    /// starts the component it started before.
+    pub async fn swap(&self, component: &EndpointComponent, options: SwapOptions) -> Result<SwapReport, SwapError> {
+        let Some(leader) = self.leader() else {
+            let state = "not leading on this host".to_owned();
+            return Err(SwapError::NotStarted { endpoint: self.id.clone(), state });
+        };
+        // Replaced first: a grant meanwhile starts what the swap installs.
+        let before =
+            std::mem::replace(&mut *self.component.lock().unwrap_or_else(PoisonError::into_inner), component.clone());
+        let swapped = leader.swap(component, options).await;
+        if swapped.is_err() {
+            *self.component.lock().unwrap_or_else(PoisonError::into_inner) = before;
+        }
+        swapped
     }
 
     /// The endpoint while this host leads.
@@ -123,6 +161,7 @@ async fn step_down(current: &watch::Sender<Option<Endpoint>>) {
 impl Blueprint {
     async fn start(&self, session: FencingToken) -> Result<Endpoint, StartError> {
         let options = EndpointOptions { fencing_token: Some(session), ..self.options.clone() };
-        self.service.start(&self.id, &self.component, options).await
+        let component = self.component.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        self.service.start(&self.id, &component, options).await
     }
 }

@@ -283,9 +283,13 @@ async fn the_resource_manager_swapped_mid_job_disturbs_nothing() {
     let before = super::slots(&cluster.resource_manager).await;
     assert_eq!(before.values().flatten().flatten().count(), 2, "the job holds two slots: {before:?}");
 
-    let leader = cluster.resource_manager.leader().unwrap();
-    let report = leader.swap(&weir_tests::component(artifacts::RESOURCEMANAGER), SwapOptions::default()).await.unwrap();
+    // The spreading implementation, through the leadership runner: a later
+    // leader session starts it too.
+    let spread = weir_tests::component(artifacts::RESOURCEMANAGER_SPREAD);
+    let report = cluster.resource_manager.swap(&spread, SwapOptions::default()).await.unwrap();
     assert!(matches!(report.handover, Handover::Carried { version: 1, .. }), "{report:?}");
+    assert!(cluster.resource_manager.component().info().name.ends_with("resourcemanager_spread.wasm"));
+    assert!(cluster.resource_manager.leader().unwrap().component().name.ends_with("resourcemanager_spread.wasm"));
     assert!(logs().contains("taking over 2 TaskExecutor(s) and 1 JobMaster(s)"));
     eventually("the TaskExecutors and their slots taken over", || async {
         (super::slots(&cluster.resource_manager).await == before).then_some(())

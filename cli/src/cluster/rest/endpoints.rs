@@ -69,7 +69,7 @@ pub(super) async fn swap(
     if let Some(millis) = query.drain_timeout {
         options.drain_timeout = Duration::from_millis(millis);
     }
-    match cluster.host().swap(&id, &component, options).await {
+    match cluster.swap(&id, &component, options).await {
         Ok(report) => Ok(Json(report_json(&report))),
         Err(error @ SwapError::UnknownEndpoint(_)) => Err(Failure(StatusCode::NOT_FOUND, error.to_string())),
         Err(error) => Err(Failure(StatusCode::CONFLICT, error.to_string())),
