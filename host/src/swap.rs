@@ -16,7 +16,9 @@
 //!
 //! Tasks the old component was running (a background loop awaiting
 //! heartbeats, say) end with it; what they stood for belongs in its
-//! snapshot, and `restore` starts them again.
+//! snapshot, and `restore` starts them again. Endpoints it started
+//! (`weir:rpc/supervision`) would end with it too, since child handles
+//! cannot pass to another instance yet: a swap is refused while any runs.
 
 use std::time::Duration;
 
@@ -93,6 +95,18 @@ pub enum SwapError {
         endpoint: String,
         /// Its lifecycle state.
         state: String,
+    },
+    /// The endpoint runs endpoints it started, which a swap would stop:
+    /// their handles cannot pass to another instance (yet).
+    #[error(
+        "endpoint `{endpoint}` supervises {children} running endpoint(s), which a swap would stop: child handles \
+         cannot pass to another instance yet; swap it when they have ended"
+    )]
+    Supervising {
+        /// The endpoint.
+        endpoint: String,
+        /// Its children still running.
+        children: usize,
     },
     /// The new component does not serve what callers of the old one call.
     #[error(

@@ -226,3 +226,21 @@ async fn an_endpoint_sees_only_the_directories_it_is_lent_and_lends_them_on() {
     assert!(!root.join("secret/new").exists(), "nothing is created outside");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// A swap would stop the children an endpoint supervises (their handles
+/// cannot pass to another instance), so it is refused while any runs;
+/// the child goes on, and once it has ended the swap goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_with_running_children_is_not_swapped() {
+    let (host, supervisor) = supervised().await;
+    let started_child = supervisor.ask("start-named", vec![text("echo"), text("ward"), no_directories()]).await;
+    let address = started(started_child.unwrap()).unwrap();
+    let parent = host.endpoint("parent").unwrap();
+    let error = parent.swap(&component(artifacts::SUPERVISOR), weir::SwapOptions::default()).await.unwrap_err();
+    assert!(matches!(error, weir::SwapError::Supervising { children: 1, .. }), "{error}");
+    let echo = host.connect(&address, ECHO, None).await.unwrap();
+    assert_eq!(echo.ask("ping", vec![Val::U64(1)]).await.unwrap(), Some(Val::U64(1)), "the child runs on");
+
+    assert_eq!(supervisor.ask("stop", vec![text("ward")]).await.unwrap(), Some(Val::Result(Ok(None))));
+    parent.swap(&component(artifacts::SUPERVISOR), weir::SwapOptions::default()).await.unwrap();
+}

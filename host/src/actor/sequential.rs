@@ -30,7 +30,8 @@ pub(super) async fn serve(actor: &mut Actor, events: &Events) -> Result<Served, 
                     }
                     Action::Finish | Action::Stop => return Ok(Served::Ended),
                     Action::Swap(order) => {
-                        let Some(request) = swap::admit(actor, &funcs.info, order, events) else { continue };
+                        let children = store.data_mut().running_children();
+                        let Some(request) = swap::admit(actor, &funcs.info, children, order, events) else { continue };
                         let snapshot = async || {
                             let snapshot = funcs.snapshot.as_ref().expect("hand_off asks only a component that exports it");
                             snapshot.call(store, ()).await.map(|(state,)| state)

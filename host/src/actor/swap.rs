@@ -117,11 +117,13 @@ pub(super) struct Handoff {
 }
 
 /// The swap a control command asked for, if it may begin: the endpoint is
-/// started and the new component serves everything the current one does.
-/// Otherwise it is refused here.
+/// started, runs no children (`children` of them still run), and the new
+/// component serves everything the current one does. Otherwise it is
+/// refused here.
 pub(super) fn admit(
     actor: &ActorRef,
     current: &ComponentInfo,
+    children: usize,
     order: SwapOrder,
     events: &Events,
 ) -> Option<SwapRequest> {
@@ -133,6 +135,10 @@ pub(super) fn admit(
     let state = actor.lifecycle.get();
     if state != Lifecycle::Started {
         refuse(actor, request, SwapError::NotStarted { endpoint, state: format!("{state:?}").to_lowercase() }, events);
+        return None;
+    }
+    if children > 0 {
+        refuse(actor, request, SwapError::Supervising { endpoint, children }, events);
         return None;
     }
     let new = request.component.info();

@@ -7,7 +7,7 @@
 //! the host without bound by asking it to keep things.
 
 use std::any::Any;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
@@ -17,7 +17,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use super::HostContext;
 use super::stdio::GuestOutput;
 use crate::config::LentDirectory;
-use crate::endpoint::MemoryUse;
+use crate::endpoint::{ActorRef, Lifecycle, MemoryUse};
 use crate::error::SpawnError;
 use crate::fencing::FencingToken;
 
@@ -105,6 +105,9 @@ pub(crate) struct StoreData {
     /// Recent lines of the guest's stderr, where a guest's panic message
     /// lands, for the termination cause.
     pub stderr: GuestOutput,
+    /// The endpoints it started (`weir:rpc/supervision`), which its child
+    /// handles stop when they go.
+    children: Vec<Weak<ActorRef>>,
 }
 
 impl std::fmt::Debug for StoreData {
@@ -118,6 +121,18 @@ impl StoreData {
     /// it.
     pub(crate) fn state<T: Any>(&mut self) -> Option<&mut T> {
         self.states.iter_mut().find_map(|state| state.downcast_mut())
+    }
+
+    /// Notes a child the endpoint started.
+    pub(crate) fn supervise(&mut self, child: &Arc<ActorRef>) {
+        self.children.retain(|child| child.upgrade().is_some_and(|child| is_running(&child)));
+        self.children.push(Arc::downgrade(child));
+    }
+
+    /// How many of the endpoints it started still run.
+    pub(crate) fn running_children(&mut self) -> usize {
+        self.children.retain(|child| child.upgrade().is_some_and(|child| is_running(&child)));
+        self.children.len()
     }
 
     /// Takes the state of the capability that keeps a `T` out of the store,
@@ -188,6 +203,10 @@ impl ResourceLimiter for StoreData {
     }
 }
 
+fn is_running(actor: &ActorRef) -> bool {
+    actor.lifecycle.get() != Lifecycle::Terminated
+}
+
 /// Everything a new store needs besides the engine.
 pub(crate) struct StoreParts {
     pub identity: Identity,
@@ -238,6 +257,7 @@ pub(crate) fn new_store(engine: &wasmtime::Engine, parts: StoreParts) -> Result<
         held: 0,
         states,
         stderr,
+        children: Vec::new(),
     };
     let mut store = Store::new(engine, data);
     store.set_hostcall_fuel(limits.hostcall_fuel);

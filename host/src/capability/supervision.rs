@@ -208,7 +208,11 @@ impl<T> supervision::HostChildWithStore<T> for HasSelf<StoreData> {
             }
         };
         tracing::info!(endpoint = %parent, child = %actor.id, "started a child");
-        let child = accessor.with(|mut access| access.get().hold(Child { actor }, HANDLE_BYTES))?;
+        let child = accessor.with(|mut access| {
+            let data = access.get();
+            data.supervise(&actor);
+            data.hold(Child { actor }, HANDLE_BYTES)
+        })?;
         Ok(Ok(child))
     }
 
