@@ -220,6 +220,27 @@ impl Heartbeats for Pulse {
 
 struct JobMaster;
 
+/// A JobMaster does not hand a job over yet: its execution graph,
+/// checkpoint coordinator and input splits would have to pass to the new
+/// component. Rather than start a running job's JobMaster fresh (which
+/// would lose the job), it refuses the swap until the job has ended.
+impl weir_guest::Handover for JobMaster {
+    fn snapshot() -> Result<Option<weir_guest::State>, String> {
+        match control::ended() {
+            true => Ok(None),
+            false => Err(format!(
+                "job {} is {}: a JobMaster cannot hand over a job that has not ended yet",
+                job(),
+                control::name(control::status()).to_lowercase()
+            )),
+        }
+    }
+
+    fn restore(_: weir_guest::State) -> Result<(), String> {
+        Err("a JobMaster takes over no state".into())
+    }
+}
+
 impl weir_guest::Endpoint for JobMaster {
     fn on_start() -> Result<(), String> {
         let id = weir_guest::config("job-id").ok_or("the `job-id` setting is missing")?;
@@ -357,4 +378,4 @@ impl Guest for JobMaster {
     }
 }
 
-weir_guest::export!(JobMaster);
+weir_guest::export!(JobMaster, handover);

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use wasmtime::component::Val;
-use weir::{FencingToken, HaConfig, Handover, HostConfig, SwapOptions};
+use weir::{FencingToken, HaConfig, Handover, HostConfig, SwapError, SwapOptions};
 use weir_tests::{artifacts, capture_logs, config, eventually, logs};
 
 use super::cluster::{Cluster, Job};
@@ -266,7 +266,9 @@ async fn a_task_executor_lost_mid_job_costs_nothing_the_counts_stay_exact() {
 
 /// The ResourceManager's component is swapped while word count runs: the
 /// new instance takes over its TaskExecutors (with their slots) and the
-/// job's JobMaster, no TaskExecutor is lost, and the counts are exact.
+/// job's JobMaster, no TaskExecutor is lost, and the counts are exact. The
+/// JobMaster refuses a swap while its job runs (it cannot hand a job over
+/// yet), and the job is none the worse for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_resource_manager_swapped_mid_job_disturbs_nothing() {
     capture_logs();
@@ -295,6 +297,15 @@ async fn the_resource_manager_swapped_mid_job_disturbs_nothing() {
         (super::slots(&cluster.resource_manager).await == before).then_some(())
     })
     .await;
+
+    let job_master = cluster.host.endpoint(&format!("jobmaster-{}", job.id)).unwrap();
+    let jobmaster_component = weir_tests::component(artifacts::JOBMASTER);
+    let refused = job_master.swap(&jobmaster_component, SwapOptions::default()).await.unwrap_err();
+    assert!(
+        matches!(&refused, SwapError::SnapshotRefused { reason, .. }
+            if reason.contains("cannot hand over a job that has not ended yet")),
+        "{refused}"
+    );
 
     let result = cluster.result(job.id).await;
     assert_eq!((result.status.as_str(), result.restarts), ("finished", 0), "{result:?}");
