@@ -36,15 +36,24 @@ impl Timers {
     /// scheduling a waiting task again moves it.
     pub(crate) fn schedule(&mut self, task: u64, delay: Duration) -> bool {
         let replaced = self.cancel(task);
-        let due = Instant::now() + delay;
+        self.enqueue(task, Instant::now() + delay);
+        self.wake();
+        !replaced
+    }
+
+    /// Queues `task` at `due`, after the tasks due then already.
+    fn enqueue(&mut self, task: u64, due: Instant) {
         let key = (due, self.sequence);
         self.sequence += 1;
         self.queue.insert(key, task);
         self.keys.insert(task, key);
+    }
+
+    /// Wakes the main loop, if it waits: the earliest task may have changed.
+    fn wake(&self) {
         if let Some(waker) = &self.waiting {
             waker.wake_by_ref();
         }
-        !replaced
     }
 
     /// Removes `task` if it is waiting; whether it was.
@@ -67,17 +76,11 @@ impl Timers {
     /// their order; a task waiting here already keeps its time here.
     pub(crate) fn absorb(&mut self, other: Timers) {
         for ((due, _), task) in other.queue {
-            if self.keys.contains_key(&task) {
-                continue;
+            if !self.keys.contains_key(&task) {
+                self.enqueue(task, due);
             }
-            let key = (due, self.sequence);
-            self.sequence += 1;
-            self.queue.insert(key, task);
-            self.keys.insert(task, key);
         }
-        if let Some(waker) = &self.waiting {
-            waker.wake_by_ref();
-        }
+        self.wake();
     }
 
     /// The next task that is due, taken out of the queue.
