@@ -148,7 +148,7 @@ impl EmbeddedCluster {
 
     /// Stops everything; fails if its jobmanager is still shared.
     pub async fn shutdown(self) -> Result<(), Error> {
-        let job_manager = Arc::into_inner(self.job_manager).ok_or("the REST API still holds the cluster")?;
+        let job_manager = super::rest::released(self.job_manager).await?;
         let host = job_manager.host().clone();
         job_manager.close().await;
         for task_executor in &self.task_executors {

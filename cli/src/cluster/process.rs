@@ -83,7 +83,7 @@ pub fn jobmanager(args: &RoleArgs) -> Result<(), Error> {
         println!("REST API at {address}");
         crate::stopped().await?;
         rest.stop().await?;
-        let job_manager = Arc::into_inner(job_manager).ok_or("the REST API still holds the jobmanager")?;
+        let job_manager = rest::released(job_manager).await?;
         job_manager.close().await;
         Ok(host.shutdown().await?)
     })

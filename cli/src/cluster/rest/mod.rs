@@ -124,6 +124,25 @@ impl Server {
     }
 }
 
+/// Takes back the jobmanager the API served, once the API has let go of it.
+/// The server returns from a graceful stop once its connections are done,
+/// but a connection's task may drop its copy of the jobmanager a moment
+/// after; this waits for that, up to ten seconds.
+pub async fn released(jobmanager: Arc<JobManager>) -> Result<JobManager, Error> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut shared = jobmanager;
+    loop {
+        match Arc::try_unwrap(shared) {
+            Ok(jobmanager) => return Ok(jobmanager),
+            Err(still) if tokio::time::Instant::now() < deadline => {
+                shared = still;
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            Err(_) => return Err("the REST API still holds the jobmanager ten seconds after it stopped".into()),
+        }
+    }
+}
+
 /// The API's routes over `cluster`; bodies over `max_content_length`
 /// bytes are refused with 413, and, with a `token`, requests without it
 /// with 401.
