@@ -70,6 +70,7 @@ async fn addresses_name_the_host_and_port() {
 async fn calls_share_one_connection_and_replies_come_back_out_of_order() {
     capture_logs();
     let host = listening_host();
+    let since = logs().len();
     let remote = echo_host(HostSpec::new());
     let probe = host.connect(&remote.address("probe"), PROBE, None).await.unwrap();
     let echo = host.connect(&remote.address("echo"), ECHO, None).await.unwrap();
@@ -89,7 +90,7 @@ async fn calls_share_one_connection_and_replies_come_back_out_of_order() {
         assert_eq!(function, "ping");
         as_u64(outcome.unwrap());
     }
-    assert_eq!(connections_to(&remote), 1, "every call went over one connection:\n{}", logs());
+    assert_eq!(connections_to(&remote, since), 1, "every call went over one connection:\n{}", logs());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,12 +119,13 @@ async fn an_oversized_request_fails_at_the_caller_at_once() {
 async fn a_request_over_the_peers_smaller_limit_fails_at_the_caller_too() {
     capture_logs();
     let host = listening_host();
+    let since = logs().len();
     let remote = echo_host(HostSpec::new().host("frame-size = 65536"));
     let echo = host.connect(&remote.address("echo"), ECHO, None).await.unwrap().with_timeout(Duration::from_secs(3600));
     let error = echo.ask("echo", vec![Val::List(vec![Val::U8(7); 100 * 1024])]).await.unwrap_err();
     assert!(matches!(error, RpcError::FrameTooLarge { limit: 65536, .. }), "the peer's limit applies: {error}");
     assert!(echo.ask("ping", vec![Val::U64(1)]).await.is_ok(), "the connection is still good");
-    assert_eq!(connections_to(&remote), 1, "{}", logs());
+    assert_eq!(connections_to(&remote, since), 1, "{}", logs());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,6 +210,7 @@ async fn another_protocol_version_is_refused_with_a_reason() {
 #[test]
 fn a_connection_outlives_the_runtime_of_the_caller_that_opened_it() {
     capture_logs();
+    let since = logs().len();
     let remote = echo_host(HostSpec::new());
     let host = listening_host();
     let ping = |runtime: &tokio::runtime::Runtime| {
@@ -221,13 +224,15 @@ fn a_connection_outlives_the_runtime_of_the_caller_that_opened_it() {
     drop(first);
     let second = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     assert_eq!(ping(&second), Some(Val::U64(1)));
-    assert_eq!(connections_to(&remote), 1, "the link opened from the first runtime kept serving:\n{}", logs());
+    assert_eq!(connections_to(&remote, since), 1, "the link opened from the first runtime kept serving:\n{}", logs());
 }
 
-/// How many connections this process opened to `remote`'s host: it logs
-/// each before its first call goes out (the remote's own log, read from its
-/// output by another thread, may not have the line yet).
-fn connections_to(remote: &HostProcess) -> usize {
+/// How many connections this process opened to `remote`'s host since
+/// `since` (the length of this process's logs before the remote started):
+/// it logs each before its first call goes out (the remote's own log, read
+/// from its output by another thread, may not have the line yet). Earlier
+/// lines may name the same port, which a host of an earlier test had.
+fn connections_to(remote: &HostProcess, since: usize) -> usize {
     let peer = format!("peer={}", remote.authority());
-    logs().lines().filter(|line| line.contains("connected to host") && line.contains(&peer)).count()
+    logs()[since..].lines().filter(|line| line.contains("connected to host") && line.contains(&peer)).count()
 }
