@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value as Json, json};
 
 use crate::Error;
@@ -64,8 +65,13 @@ pub struct SavepointArgs {
 #[derive(Debug, clap::Args)]
 pub struct SwapArgs {
     /// The endpoint's id, as `GET /endpoints` lists it (for example
-    /// `resourcemanager`).
+    /// `resourcemanager`); with `--all`, a component's name as it lists it.
     endpoint: String,
+    /// Swap every endpoint that runs the component ENDPOINT names (a kind
+    /// of endpoint at once), one after another, stopping at the first
+    /// refusal.
+    #[arg(long)]
+    all: bool,
     /// The component to run behind it from now on: it must export the same
     /// gateways with the same types.
     component: PathBuf,
@@ -226,8 +232,17 @@ pub fn cancel(args: &CancelArgs) -> Result<(), Error> {
 pub fn swap(args: &SwapArgs) -> Result<(), Error> {
     let bytes = std::fs::read(&args.component)
         .map_err(|error| format!("cannot read the component {}: {error}", args.component.display()))?;
+    let body = Some(("application/wasm".to_owned(), bytes));
+    if args.all {
+        let running = utf8_percent_encode(&args.endpoint, NON_ALPHANUMERIC);
+        let path = format!("/endpoints/swap?running={running}&drainTimeout={}", args.drain_timeout);
+        let answer = args.target.client()?.send("POST", &path, body)?;
+        let swapped = answer["swapped"].as_array().map_or(0, Vec::len);
+        println!("Swapped {swapped} endpoint(s) running {} to {}.", args.endpoint, args.component.display());
+        return Ok(());
+    }
     let path = format!("/endpoints/{}/swap?drainTimeout={}", args.endpoint, args.drain_timeout);
-    let report = args.target.client()?.send("POST", &path, Some(("application/wasm".to_owned(), bytes)))?;
+    let report = args.target.client()?.send("POST", &path, body)?;
     let handover = &report["handover"];
     let state = match handover["carried"].as_bool() {
         Some(true) => format!("its state carried over (layout {}, {} bytes)", handover["version"], handover["bytes"]),

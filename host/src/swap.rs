@@ -182,3 +182,28 @@ pub struct KindSwapError {
     /// The refusal.
     pub error: SwapError,
 }
+
+/// Swaps the endpoints `ids`, which run the component named `running`, one
+/// after another with `swap`, stopping at the first refusal: how a whole
+/// kind of endpoint is swapped, whatever swaps each one.
+///
+/// # Errors
+///
+/// The swaps done, and the refusal that stopped the rest.
+pub async fn one_after_another<Swapped>(
+    running: &str,
+    ids: Vec<String>,
+    mut swap: impl FnMut(String) -> Swapped,
+) -> Result<Vec<SwapReport>, KindSwapError>
+where
+    Swapped: Future<Output = Result<SwapReport, SwapError>>,
+{
+    let mut swapped = Vec::new();
+    for id in ids {
+        match swap(id).await {
+            Ok(report) => swapped.push(report),
+            Err(error) => return Err(KindSwapError { running: running.to_owned(), swapped, error }),
+        }
+    }
+    Ok(swapped)
+}

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use wasmtime::component::Val;
 use weir::{
-    EndpointComponent, EndpointOptions, FencingToken, GatewayClient, LeadershipRunner, LentDirectory, RpcService,
-    SwapError, SwapOptions, SwapReport, Value,
+    EndpointComponent, EndpointOptions, FencingToken, GatewayClient, KindSwapError, LeadershipRunner, LentDirectory,
+    RpcService, SwapError, SwapOptions, SwapReport, Value,
 };
 
 use super::embedded::ControlPlane;
@@ -180,6 +180,25 @@ impl JobManager {
             }
         }
         self.host.swap(id, component, options).await
+    }
+
+    /// Swaps every endpoint of its host that runs the component named
+    /// `running` (a kind of endpoint at once: all JobMasters, say), one
+    /// after another in the order of their ids, through [`JobManager::swap`];
+    /// stops at the first refusal.
+    pub async fn swap_all(
+        &self,
+        running: &str,
+        component: &EndpointComponent,
+        options: SwapOptions,
+    ) -> Result<Vec<SwapReport>, KindSwapError> {
+        let ids = self.host.endpoints().into_iter().filter(|info| info.component == running).map(|info| info.id);
+        weir::swap::one_after_another(
+            running,
+            ids.collect(),
+            |id| async move { self.swap(&id, component, options).await },
+        )
+        .await
     }
 
     /// Whether its Dispatcher leads (a standby jobmanager's does not).

@@ -34,7 +34,7 @@ use crate::fencing::FencingToken;
 use crate::ha::{self, HaContext, HaServices};
 use crate::remote::{self, Settings, Tls, TlsError};
 use crate::route::{Connector, Route};
-use crate::swap::{KindSwapError, SwapError, SwapOptions, SwapReport};
+use crate::swap::{self, KindSwapError, SwapError, SwapOptions, SwapReport};
 
 /// Per-endpoint settings.
 #[derive(Clone, Debug, Default)]
@@ -524,16 +524,9 @@ impl RpcService {
         component: &EndpointComponent,
         options: SwapOptions,
     ) -> Result<Vec<SwapReport>, KindSwapError> {
-        let mut swapped = Vec::new();
-        let ids: Vec<String> =
-            self.endpoints().into_iter().filter(|info| info.component == running).map(|info| info.id).collect();
-        for id in ids {
-            match self.swap(&id, component, options).await {
-                Ok(report) => swapped.push(report),
-                Err(error) => return Err(KindSwapError { running: running.to_owned(), swapped, error }),
-            }
-        }
-        Ok(swapped)
+        let ids = self.endpoints().into_iter().filter(|info| info.component == running).map(|info| info.id);
+        swap::one_after_another(running, ids.collect(), |id| async move { self.swap(&id, component, options).await })
+            .await
     }
 
     /// Connects to the gateway `gateway` of the endpoint at `address`, on

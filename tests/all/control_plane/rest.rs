@@ -388,6 +388,7 @@ fn the_rest_api_submits_follows_and_cancels_jobs_and_refuses_bad_requests() {
         "taskmanagers",
         "taskmanagers/{taskmanagerid}",
         "endpoints",
+        "endpoints/swap",
         "endpoints/{id}/swap",
     ];
     assert_eq!(listed, served, "the description lists the paths served");
@@ -495,6 +496,18 @@ fn an_endpoint_of_a_running_cluster_swaps_through_the_rest_api() {
     assert!(error(&answer).contains("`drainTimeout`, in milliseconds"), "{answer}");
     let refused = session.weir(&["swap", "resourcemanager", "/nonexistent.wasm"]).unwrap_err();
     assert!(refused.contains("cannot read the component /nonexistent.wasm"), "{refused}");
+
+    // A whole kind at once: every endpoint that runs one component.
+    let listed = session.get("/endpoints");
+    let running =
+        listed["endpoints"].as_array().unwrap().iter().find(|e| e["id"] == "resourcemanager").unwrap()["component"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let kind = session.weir(&["swap", "--all", &running, artifacts::RESOURCEMANAGER_SPREAD]).unwrap();
+    assert!(kind.starts_with(&format!("Swapped 1 endpoint(s) running {running}")), "{kind}");
+    let (status, answer) = session.call("POST", "/endpoints/swap?running=nothing", wasm(artifacts::RESOURCEMANAGER));
+    assert_eq!((status, error(&answer)), (404, "no endpoint runs `nothing`"));
 
     let trivial = std::fs::read(artifacts::TRIVIAL_TASK).unwrap();
     let (status, submitted) = session.submit(&trivial, r#"{"name": "after the swaps", "parallelism": 2}"#);

@@ -10,7 +10,8 @@
 //! `POST /jobs/{jobid}/savepoints` and `GET
 //! /jobs/{jobid}/savepoints/{triggerid}`, `GET /taskmanagers`, `GET
 //! /taskmanagers/{taskmanagerid}` and `POST /jobs`; and weir's own `GET
-//! /endpoints` and `POST /endpoints/{id}/swap` ([`endpoints`]). A submission is multipart
+//! /endpoints`, `POST /endpoints/{id}/swap` and `POST /endpoints/swap`
+//! ([`endpoints`]). A submission is multipart
 //! (Flink's JobGraph is Java-serialised; weir's description is its own): a
 //! `component` part, the task component's bytes, and a `job` part, JSON:
 //! `{"name": "wordcount", "parallelism": 2, "arguments": ["--input", ...],
@@ -162,6 +163,7 @@ fn router(cluster: Arc<JobManager>, max_content_length: usize, token: Option<&st
         .route("/taskmanagers", get(task_managers))
         .route("/taskmanagers/{taskmanagerid}", get(task_manager))
         .route("/endpoints", get(endpoints::list))
+        .route("/endpoints/swap", post(endpoints::swap_all))
         .route("/endpoints/{id}/swap", post(endpoints::swap))
         .fallback(async || Failure(StatusCode::NOT_FOUND, "Not found: no such REST path".into()))
         .layer(DefaultBodyLimit::max(max_content_length))
