@@ -132,6 +132,28 @@ async fn run(description: JobDescription, plan: JobPlan, component: u64) {
 
 struct Dispatcher;
 
+/// A Dispatcher does not hand its jobs over yet (their records, results
+/// and uploads would have to pass to the new component). Rather than
+/// start fresh and forget them, it refuses a swap while it knows a job or
+/// holds an upload; with neither, the new component starts fresh. (While
+/// its JobMasters run, the host refuses the swap anyway: it supervises
+/// them.)
+impl weir_guest::Handover for Dispatcher {
+    fn snapshot() -> Result<Option<weir_guest::State>, String> {
+        let (jobs, uploads) = (jobs::ids().len(), uploads::pending());
+        if jobs + uploads > 0 {
+            return Err(format!(
+                "it knows {jobs} job(s) and holds {uploads} upload(s), which a Dispatcher cannot hand over yet"
+            ));
+        }
+        Ok(None)
+    }
+
+    fn restore(_: weir_guest::State) -> Result<(), String> {
+        Err("a Dispatcher takes over no state".into())
+    }
+}
+
 impl weir_guest::Endpoint for Dispatcher {
     fn on_start() -> Result<(), String> {
         weir_guest::info!("Dispatcher started at {}", weir_guest::self_address());
@@ -241,4 +263,4 @@ impl dispatcher_checkpointing::Guest for Dispatcher {
     }
 }
 
-weir_guest::export!(Dispatcher);
+weir_guest::export!(Dispatcher, handover);

@@ -152,6 +152,24 @@ impl Heartbeats for Pulse {
 
 struct TaskExecutor;
 
+/// A TaskExecutor does not hand its slots over yet. It refuses a swap
+/// while a slot is allocated to a job; with none, the new component starts
+/// fresh and registers with the ResourceManager again. (While its tasks
+/// run, the host refuses the swap anyway: it supervises them.)
+impl weir_guest::Handover for TaskExecutor {
+    fn snapshot() -> Result<Option<weir_guest::State>, String> {
+        let allocated = slots::report().iter().filter(|slot| slot.allocation.is_some()).count();
+        if allocated > 0 {
+            return Err(format!("{allocated} of its slots are allocated, which a TaskExecutor cannot hand over yet"));
+        }
+        Ok(None)
+    }
+
+    fn restore(_: weir_guest::State) -> Result<(), String> {
+        Err("a TaskExecutor takes over no state".into())
+    }
+}
+
 impl weir_guest::Endpoint for TaskExecutor {
     fn on_start() -> Result<(), String> {
         let manager = HeartbeatManager::receiver(&own_id(), None, Pulse);
@@ -184,4 +202,4 @@ impl Guest for TaskExecutor {
     }
 }
 
-weir_guest::export!(TaskExecutor);
+weir_guest::export!(TaskExecutor, handover);

@@ -307,9 +307,30 @@ async fn the_resource_manager_swapped_mid_job_disturbs_nothing() {
         "{refused}"
     );
 
+    // Neither does a TaskExecutor running the job's tasks, nor the
+    // Dispatcher running its JobMaster: both supervise them.
+    let task_executor = before.keys().next().unwrap().rsplit('/').next().unwrap().to_owned();
+    let component = weir_tests::component(artifacts::TASKEXECUTOR);
+    let refused = cluster.host.swap(&task_executor, &component, SwapOptions::default()).await.unwrap_err();
+    assert!(matches!(refused, SwapError::Supervising { .. } | SwapError::SnapshotRefused { .. }), "{refused}");
+    let component = weir_tests::component(artifacts::DISPATCHER);
+    let refused = cluster.host.swap("dispatcher", &component, SwapOptions::default()).await.unwrap_err();
+    assert!(matches!(refused, SwapError::Supervising { children: 1, .. }), "{refused}");
+
     let result = cluster.result(job.id).await;
     assert_eq!((result.status.as_str(), result.restarts), ("finished", 0), "{result:?}");
     assert_eq!(std::fs::read_to_string(&output).unwrap(), expected_output(&data.input()));
+    // Once it has ended, the Dispatcher still knows the job, which it
+    // cannot hand over: refused rather than forgotten.
+    let refused = eventually("the Dispatcher's JobMaster gone", || async {
+        match cluster.host.swap("dispatcher", &component, SwapOptions::default()).await {
+            Err(SwapError::Supervising { .. }) => None,
+            other => Some(other),
+        }
+    })
+    .await
+    .unwrap_err();
+    assert!(refused.to_string().contains("knows 1 job(s)"), "{refused}");
     for task_executor in before.keys() {
         let lost = format!("closed the connection to TaskExecutor {task_executor}:");
         assert!(!logs().contains(&lost), "{task_executor} was not lost");
