@@ -192,13 +192,8 @@ impl JobManager {
         component: &EndpointComponent,
         options: SwapOptions,
     ) -> Result<Vec<SwapReport>, KindSwapError> {
-        let ids = self.host.endpoints().into_iter().filter(|info| info.component == running).map(|info| info.id);
-        weir::swap::one_after_another(
-            running,
-            ids.collect(),
-            |id| async move { self.swap(&id, component, options).await },
-        )
-        .await
+        let ids = self.host.endpoints_running(running);
+        weir::swap::one_after_another(running, ids, |id| async move { self.swap(&id, component, options).await }).await
     }
 
     /// Whether its Dispatcher leads (a standby jobmanager's does not).

@@ -36,12 +36,8 @@ struct Pending {
 
 thread_local! {
     /// The registered JobMasters, by job.
-    static JOB_MASTERS: RefCell<BTreeMap<(u64, u64), JobMaster>> = const { RefCell::new(BTreeMap::new()) };
+    static JOB_MASTERS: RefCell<BTreeMap<Id, JobMaster>> = const { RefCell::new(BTreeMap::new()) };
     static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
-}
-
-fn key(job: Uuid) -> (u64, u64) {
-    (job.high, job.low)
 }
 
 /// A registered JobMaster as a swap hands it over: its job, id, resource
@@ -60,7 +56,7 @@ pub struct Handed {
 pub fn hand_over() -> Vec<Handed> {
     JOB_MASTERS.with(|all| {
         let all = all.borrow();
-        let handed = |(&job, jm): (&(u64, u64), &JobMaster)| Handed {
+        let handed = |(&job, jm): (&Id, &JobMaster)| Handed {
             job,
             id: id(jm.id),
             resource_id: jm.resource_id.clone(),
@@ -267,7 +263,7 @@ impl Guest for ResourceManager {
         };
         let registered =
             JobMaster { id: job_master_id, resource_id: job_master.clone(), gateway, target: address, required: 0 };
-        if let Some(old) = JOB_MASTERS.with(|all| all.borrow_mut().insert(key(job), registered)) {
+        if let Some(old) = JOB_MASTERS.with(|all| all.borrow_mut().insert(id(job), registered)) {
             heartbeats(|manager| manager.unmonitor(&old.resource_id));
         }
         heartbeats(|manager| manager.monitor(&job_master));
@@ -278,7 +274,7 @@ impl Guest for ResourceManager {
     async fn declare_required_resources(job_master_id: Uuid, requirements: ResourceRequirements) -> Result<(), String> {
         let job = requirements.job;
         let required: u32 = requirements.requirements.iter().map(|r| r.slots).sum();
-        JOB_MASTERS.with(|all| match all.borrow_mut().get_mut(&key(job)) {
+        JOB_MASTERS.with(|all| match all.borrow_mut().get_mut(&id(job)) {
             Some(jm) if jm.id == job_master_id => {
                 jm.required = required;
                 jm.target = requirements.target_address;
@@ -297,7 +293,7 @@ impl Guest for ResourceManager {
     }
 
     fn disconnect_job_manager(job: Uuid, status: JobStatus, cause: String) {
-        if let Some(gone) = JOB_MASTERS.with(|all| all.borrow_mut().remove(&key(job))) {
+        if let Some(gone) = JOB_MASTERS.with(|all| all.borrow_mut().remove(&id(job))) {
             heartbeats(|manager| manager.unmonitor(&gone.resource_id));
             weir_guest::info!("JobMaster of job {job} disconnected ({status:?}): {cause}");
         }

@@ -20,7 +20,7 @@ use super::swap::{self, Draining};
 use super::{Actor, BATCH, Inbox, Served, reply_outcome, target};
 use crate::capability::{Outcomes, StoreData, TASK_BYTES, Timers};
 use crate::endpoint::{ActorRef, Call, Termination};
-use crate::engine::{BatchAsyncFunc, BatchFunc, Called, Delivered, GatewayFunc, InstanceFuncs};
+use crate::engine::{BatchAsyncFunc, BatchFunc, Called, Delivered, GatewayFunc, InstanceFuncs, SnapshotFunc};
 use crate::error::EndpointFailure;
 use crate::events::Events;
 use crate::gateway::Value;
@@ -157,10 +157,8 @@ async fn serve_loop(
     loop {
         if draining.is_some() && running.calls_only() == 0 && batched_asks.is_empty() {
             let drained = draining.take().expect("a swap is draining");
-            let snapshot = async || {
-                let snapshot = funcs.snapshot.as_ref().expect("hand_off asks only a component that exports it");
-                snapshot.call_concurrent(accessor, ()).await.map(|(state,)| state)
-            };
+            let snapshot =
+                async |export: &SnapshotFunc| export.call_concurrent(accessor, ()).await.map(|(state,)| state);
             match drained.hand_off(actor, funcs, snapshot, running.tasks, events).await {
                 Ok(Some(handoff)) => return Ok(Served::Swap(handoff)),
                 Ok(None) => {}

@@ -8,6 +8,7 @@
 use super::machine::{self, Action, During};
 use super::swap::{self, Draining};
 use super::{Actor, BATCH, Served, reply_outcome, target};
+use crate::engine::SnapshotFunc;
 use crate::error::EndpointFailure;
 use crate::events::Events;
 
@@ -32,10 +33,8 @@ pub(super) async fn serve(actor: &mut Actor, events: &Events) -> Result<Served, 
                     Action::Swap(order) => {
                         let children = store.data_mut().running_children();
                         let Some(request) = swap::admit(actor, &funcs.info, children, order, events) else { continue };
-                        let snapshot = async || {
-                            let snapshot = funcs.snapshot.as_ref().expect("hand_off asks only a component that exports it");
-                            snapshot.call(store, ()).await.map(|(state,)| state)
-                        };
+                        let snapshot =
+                            async |export: &SnapshotFunc| export.call(store, ()).await.map(|(state,)| state);
                         match Draining::new(request, 0).hand_off(actor, funcs, snapshot, 0, events).await {
                             Ok(Some(handoff)) => return Ok(Served::Swap(handoff)),
                             Ok(None) => {}

@@ -7,18 +7,16 @@
 //! around them calls [`take_over`], and resumes either the new instance or,
 //! if it failed, the old one, whose store nothing has touched meanwhile.
 
-use std::sync::Arc;
-
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use wasmtime::Store;
 use wasmtime::component::Accessor;
 
 use super::machine::{self, During};
-use crate::capability::{HostContext, Identity, Limits, StoreData, StoreParts, TASK_BYTES, Timers, new_store};
+use crate::capability::{StoreData, StoreParts, TASK_BYTES, Timers, new_store};
 use crate::component::{ComponentInfo, ExecutionMode};
 use crate::endpoint::{ActorRef, Lifecycle, SwapOrder};
-use crate::engine::{EndpointComponent, Engine, HandedState, InstanceFuncs};
+use crate::engine::{EndpointComponent, Engine, HandedState, InstanceFuncs, SnapshotFunc};
 use crate::events::{Events, HostEvent};
 use crate::swap::{Handover, SwapError, SwapOptions, SwapReport};
 
@@ -42,11 +40,11 @@ impl SwapRequest {
 
 /// A swap under way, from the moment the loop stopped taking messages.
 pub(super) struct Draining {
-    pub request: SwapRequest,
+    request: SwapRequest,
     /// When the mailbox stopped.
-    pub began: Instant,
+    began: Instant,
     /// Calls that were in flight then.
-    pub in_flight: usize,
+    in_flight: usize,
 }
 
 impl Draining {
@@ -71,19 +69,21 @@ impl Draining {
         refuse(actor, self.request, error, events);
     }
 
-    /// Everything has drained: asks the old instance for its state and
-    /// hands the swap on, or refuses it if the instance would not hand its
-    /// state over. A trap ends the endpoint (the caller's error).
+    /// Everything has drained: asks the old instance for its state (calling
+    /// its `snapshot` export through `snapshot`, as its drive loop calls
+    /// guest functions) and hands the swap on, or refuses it if the
+    /// instance would not hand its state over. A trap ends the endpoint
+    /// (the caller's error).
     pub async fn hand_off(
         self,
         actor: &ActorRef,
         funcs: &InstanceFuncs,
-        snapshot: impl AsyncFnOnce() -> Snapshot,
+        snapshot: impl AsyncFnOnce(&SnapshotFunc) -> Snapshot,
         tasks_running: usize,
         events: &Events,
     ) -> Result<Option<Handoff>, wasmtime::Error> {
-        let state = match funcs.snapshot {
-            Some(_) => match snapshot().await? {
+        let state = match &funcs.snapshot {
+            Some(export) => match snapshot(export).await? {
                 Ok(Some(state)) => Ok(state),
                 Ok(None) => Err("the old component had no state to hand over"),
                 Err(reason) => {
@@ -178,8 +178,8 @@ pub(super) async fn take_over(
     events: &Events,
 ) {
     let Handoff { request, began, drained, tasks_ended, state } = handoff;
-    let parts = store.data().parts();
-    let started = instance(actor, engine, parts, &request.component, state).await;
+    let parts = store.data().parts(request.component.capability_states(engine.capabilities()));
+    let started = instance(actor, parts, &request.component, state).await;
     let taken = started.and_then(|(mut next, next_funcs, handover)| {
         let carried = carry_tasks(store, &mut next)?;
         Ok((next, next_funcs, handover, carried))
@@ -238,20 +238,16 @@ fn carry_tasks(from: &mut Store<StoreData>, to: &mut Store<StoreData>) -> Result
     Ok(carried)
 }
 
-/// Instantiates `component` as the endpoint whose store `parts` come from,
-/// and starts it:
-/// `restore` with `state` if there is state and it takes it, `on-start`
-/// otherwise. The error names what failed.
+/// Instantiates `component` as the endpoint `parts` describe, and starts
+/// it: `restore` with `state` if there is state and it takes it,
+/// `on-start` otherwise. The error names what failed.
 async fn instance(
     actor: &ActorRef,
-    engine: &Engine,
-    (identity, host, limits): (Identity, Arc<HostContext>, Limits),
+    parts: StoreParts,
     component: &EndpointComponent,
     state: Result<HandedState, &'static str>,
 ) -> Result<(Store<StoreData>, InstanceFuncs, Handover), String> {
-    let states = component.capability_states(engine.capabilities());
-    let mut store = new_store(component.engine(), StoreParts { identity, host, limits, states })
-        .map_err(|error| error.to_string())?;
+    let mut store = new_store(component.engine(), parts).map_err(|error| error.to_string())?;
     let funcs = component.instantiate(&mut store).await.map_err(|error| format!("cannot instantiate it: {error:#}"))?;
     let (begin, handover) = match state {
         Ok(state) if funcs.restore.is_some() => {

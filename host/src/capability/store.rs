@@ -125,14 +125,19 @@ impl StoreData {
 
     /// Notes a child the endpoint started.
     pub(crate) fn supervise(&mut self, child: &Arc<ActorRef>) {
-        self.children.retain(|child| child.upgrade().is_some_and(|child| is_running(&child)));
+        self.forget_ended_children();
         self.children.push(Arc::downgrade(child));
     }
 
     /// How many of the endpoints it started still run.
     pub(crate) fn running_children(&mut self) -> usize {
-        self.children.retain(|child| child.upgrade().is_some_and(|child| is_running(&child)));
+        self.forget_ended_children();
         self.children.len()
+    }
+
+    fn forget_ended_children(&mut self) {
+        self.children
+            .retain(|child| child.upgrade().is_some_and(|child| child.lifecycle.get() != Lifecycle::Terminated));
     }
 
     /// Takes the state of the capability that keeps a `T` out of the store,
@@ -142,10 +147,11 @@ impl StoreData {
         self.states.swap_remove(position).downcast().ok()
     }
 
-    /// Who the endpoint is, what the service lends it and its limits: what
-    /// another instance of it (after a swap) is made with.
-    pub(crate) fn parts(&self) -> (Identity, Arc<HostContext>, Limits) {
-        (self.identity.clone(), self.host.clone(), self.limits)
+    /// What another instance of the endpoint (after a swap) is made with:
+    /// who it is, what the service lends it and its limits, with `states`
+    /// for the capabilities the new component uses.
+    pub(crate) fn parts(&self, states: Vec<Box<dyn Any + Send>>) -> StoreParts {
+        StoreParts { identity: self.identity.clone(), host: self.host.clone(), limits: self.limits, states }
     }
 
     /// Charges `bytes` the host is about to hold for the guest against its
@@ -201,10 +207,6 @@ impl ResourceLimiter for StoreData {
     fn table_growing(&mut self, _current: usize, _desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(true)
     }
-}
-
-fn is_running(actor: &ActorRef) -> bool {
-    actor.lifecycle.get() != Lifecycle::Terminated
 }
 
 /// Everything a new store needs besides the engine.

@@ -24,7 +24,7 @@ use wasmtime::{Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationCo
 
 pub use self::loaded::EndpointComponent;
 pub(crate) use self::loaded::InstanceFuncs;
-pub(crate) use self::typed::{BatchAsyncFunc, BatchFunc, Called, Delivered, GatewayFunc, HandedState};
+pub(crate) use self::typed::{BatchAsyncFunc, BatchFunc, Called, Delivered, GatewayFunc, HandedState, SnapshotFunc};
 use crate::capability::Capabilities;
 use crate::component::{self, CompileCache};
 use crate::config::HostConfig;

@@ -524,9 +524,14 @@ impl RpcService {
         component: &EndpointComponent,
         options: SwapOptions,
     ) -> Result<Vec<SwapReport>, KindSwapError> {
-        let ids = self.endpoints().into_iter().filter(|info| info.component == running).map(|info| info.id);
-        swap::one_after_another(running, ids.collect(), |id| async move { self.swap(&id, component, options).await })
-            .await
+        let ids = self.endpoints_running(running);
+        swap::one_after_another(running, ids, |id| async move { self.swap(&id, component, options).await }).await
+    }
+
+    /// The ids of the endpoints that run the component named `name`, in
+    /// order: one kind of endpoint.
+    pub fn endpoints_running(&self, name: &str) -> Vec<String> {
+        self.endpoints().into_iter().filter(|info| info.component == name).map(|info| info.id).collect()
     }
 
     /// Connects to the gateway `gateway` of the endpoint at `address`, on

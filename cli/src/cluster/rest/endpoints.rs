@@ -81,7 +81,7 @@ pub(super) async fn swap_all(
     let running = query
         .running
         .ok_or_else(|| bad_request("say which endpoints: `?running=NAME`, a component as `GET /endpoints` lists it"))?;
-    if !cluster.host().endpoints().iter().any(|endpoint| endpoint.component == running) {
+    if cluster.host().endpoints_running(&running).is_empty() {
         return Err(Failure(StatusCode::NOT_FOUND, format!("no endpoint runs `{running}`")));
     }
     let component = load(&cluster, &format!("the new component of `{running}` (uploaded)"), body).await?;
