@@ -248,8 +248,12 @@ pub fn swap(args: &SwapArgs) -> Result<(), Error> {
         Some(true) => format!("its state carried over (layout {}, {} bytes)", handover["version"], handover["bytes"]),
         _ => format!("starting fresh: {}", handover["reason"].as_str().unwrap_or("no state")),
     };
+    let children = match report["childrenAdopted"].as_u64() {
+        Some(adopted @ 1..) => format!("; {adopted} child endpoint(s) adopted"),
+        _ => String::new(),
+    };
     println!(
-        "Swapped endpoint {} to {}: {state}; paused {} µs.",
+        "Swapped endpoint {} to {}: {state}{children}; paused {} µs.",
         args.endpoint,
         args.component.display(),
         report["pauseMicros"]

@@ -128,9 +128,10 @@ pub trait Handover {
 
     /// Takes up what an older component (this one, or another
     /// implementation of the same gateways) handed over. It runs in place
-    /// of [`Endpoint::on_start`]; an error, or a panic, refuses the swap and
-    /// the old component resumes.
-    fn restore(state: State) -> Result<(), String>;
+    /// of [`Endpoint::on_start`], and no call reaches the endpoint until it
+    /// returns: it may wait, for example to connect to its peers again. An
+    /// error, or a panic, refuses the swap and the old component resumes.
+    fn restore(state: State) -> impl Future<Output = Result<(), String>>;
 }
 
 /// An endpoint's state as [`Handover`] hands it over: bytes in a layout the
@@ -218,7 +219,21 @@ pub fn new_uuid() -> Uuid {
     runtime::new_uuid()
 }
 
+/// A UUID as its two halves, high and low: a key for ordered maps, and a
+/// form serde can carry (a component's handed-over state, say).
+pub type UuidPair = (u64, u64);
+
 impl Uuid {
+    /// The UUID as its two halves.
+    pub fn pair(self) -> UuidPair {
+        (self.high, self.low)
+    }
+
+    /// The UUID of two halves.
+    pub fn from_pair((high, low): UuidPair) -> Self {
+        Self { high, low }
+    }
+
     /// Reads a UUID in its usual text form (hex digits, hyphens optional).
     pub fn parse(text: &str) -> Option<Self> {
         let digits: String = text.chars().filter(|c| *c != '-').collect();

@@ -56,8 +56,9 @@ macro_rules! export {
                     .map(|state| exports::weir::rpc::handover::State { version: state.version, bytes: state.bytes }))
             }
 
-            fn restore(state: exports::weir::rpc::handover::State) -> Result<(), String> {
-                <$endpoint as $crate::Handover>::restore($crate::State { version: state.version, bytes: state.bytes })
+            async fn restore(state: exports::weir::rpc::handover::State) -> Result<(), String> {
+                let state = $crate::State { version: state.version, bytes: state.bytes };
+                <$endpoint as $crate::Handover>::restore(state).await
             }
         }
 

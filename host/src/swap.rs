@@ -17,8 +17,9 @@
 //! Tasks the old component was running (a background loop awaiting
 //! heartbeats, say) end with it; what they stood for belongs in its
 //! snapshot, and `restore` starts them again. Endpoints it started
-//! (`weir:rpc/supervision`) would end with it too, since child handles
-//! cannot pass to another instance yet: a swap is refused while any runs.
+//! (`weir:rpc/supervision`) pass to the new instance, which adopts each
+//! (`child.adopt`) before it serves; one it leaves would be stopped, so
+//! the swap is then refused.
 
 use std::time::Duration;
 
@@ -72,6 +73,8 @@ pub struct SwapReport {
     /// Scheduled tasks still waiting, which the new component runs when
     /// they are due.
     pub tasks_carried: usize,
+    /// Endpoints the old component had started, which the new one adopted.
+    pub children_adopted: usize,
     /// How long no message was delivered: from when the swap stopped the
     /// mailbox until the new component served.
     pub pause: Duration,
@@ -96,17 +99,21 @@ pub enum SwapError {
         /// Its lifecycle state.
         state: String,
     },
-    /// The endpoint runs endpoints it started, which a swap would stop:
-    /// their handles cannot pass to another instance (yet).
+    /// The new instance did not adopt every child the old one held
+    /// (`weir:rpc/supervision`), which the swap would have stopped.
     #[error(
-        "endpoint `{endpoint}` supervises {children} running endpoint(s), which a swap would stop: child handles \
-         cannot pass to another instance yet; swap it when they have ended"
+        "`{component}` did not adopt the running children of endpoint `{endpoint}` ({}), which the swap would stop; it goes on with `{current}` and its children (a component takes its predecessor's children over with `child.adopt(id)` in `restore`)",
+        children.join(", ")
     )]
-    Supervising {
+    Unadopted {
         /// The endpoint.
         endpoint: String,
-        /// Its children still running.
-        children: usize,
+        /// The component it goes on with.
+        current: String,
+        /// The component refused.
+        component: String,
+        /// The ids of the children it left.
+        children: Vec<String>,
     },
     /// The new component does not serve what callers of the old one call.
     #[error(

@@ -227,20 +227,36 @@ async fn an_endpoint_sees_only_the_directories_it_is_lent_and_lends_them_on() {
     std::fs::remove_dir_all(&root).unwrap();
 }
 
-/// A swap would stop the children an endpoint supervises (their handles
-/// cannot pass to another instance), so it is refused while any runs;
-/// the child goes on, and once it has ended the swap goes through.
+/// A swapped parent's new instance adopts the children the old one runs:
+/// they run on, untouched, and the new instance stops them and learns how
+/// they end. One that leaves a running child unadopted is refused (the
+/// swap would stop the child), and the old instance goes on with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_supervisor_with_running_children_is_not_swapped() {
+async fn a_swapped_supervisor_adopts_its_children() {
     let (host, supervisor) = supervised().await;
     let started_child = supervisor.ask("start-named", vec![text("echo"), text("ward"), no_directories()]).await;
     let address = started(started_child.unwrap()).unwrap();
-    let parent = host.endpoint("parent").unwrap();
-    let error = parent.swap(&component(artifacts::SUPERVISOR), weir::SwapOptions::default()).await.unwrap_err();
-    assert!(matches!(error, weir::SwapError::Supervising { children: 1, .. }), "{error}");
     let echo = host.connect(&address, ECHO, None).await.unwrap();
+    let parent = host.endpoint("parent").unwrap();
+    let report = parent.swap(&component(artifacts::SUPERVISOR), weir::SwapOptions::default()).await.unwrap();
+    assert_eq!(report.children_adopted, 1, "{report:?}");
     assert_eq!(echo.ask("ping", vec![Val::U64(1)]).await.unwrap(), Some(Val::U64(1)), "the child runs on");
 
+    // The old instance's handle went with it; the new one's stops the child.
     assert_eq!(supervisor.ask("stop", vec![text("ward")]).await.unwrap(), Some(Val::Result(Ok(None))));
-    parent.swap(&component(artifacts::SUPERVISOR), weir::SwapOptions::default()).await.unwrap();
+    assert_eq!(ended(&supervisor, "ward").await, Ok(()));
+    assert!(host.endpoint("ward").is_none());
+
+    let started_child = supervisor.ask("start-named", vec![text("echo"), text("unadoptable"), no_directories()]).await;
+    let address = started(started_child.unwrap()).unwrap();
+    let error = parent.swap(&component(artifacts::SUPERVISOR), weir::SwapOptions::default()).await.unwrap_err();
+    assert!(
+        matches!(&error, weir::SwapError::Unadopted { children, .. } if children == &["unadoptable".to_owned()]),
+        "{error}"
+    );
+    assert!(error.to_string().contains("child.adopt(id)"), "{error}");
+    let echo = host.connect(&address, ECHO, None).await.unwrap();
+    assert_eq!(echo.ask("ping", vec![Val::U64(2)]).await.unwrap(), Some(Val::U64(2)), "the child runs on");
+    assert_eq!(supervisor.ask("stop", vec![text("unadoptable")]).await.unwrap(), Some(Val::Result(Ok(None))));
+    assert_eq!(ended(&supervisor, "unadoptable").await, Ok(()));
 }

@@ -100,7 +100,7 @@ impl weir_guest::Handover for CounterNext {
         })
     }
 
-    fn restore(state: weir_guest::State) -> Result<(), String> {
+    async fn restore(state: weir_guest::State) -> Result<(), String> {
         let mut tally = read(&state)?;
         assert!(!tally.history.contains(&u64::MAX), "refusing a history that holds u64::MAX");
         tally.swaps += 1;

@@ -46,7 +46,7 @@ impl weir_guest::Handover for Counter {
         Ok(Some(weir_guest::State { version: LAYOUT, bytes }))
     }
 
-    fn restore(state: weir_guest::State) -> Result<(), String> {
+    async fn restore(state: weir_guest::State) -> Result<(), String> {
         if state.version != LAYOUT {
             return Err(format!("cannot read layout {} of a counter's state, only {LAYOUT}", state.version));
         }

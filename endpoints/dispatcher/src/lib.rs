@@ -135,9 +135,7 @@ struct Dispatcher;
 /// A Dispatcher does not hand its jobs over yet (their records, results
 /// and uploads would have to pass to the new component). Rather than
 /// start fresh and forget them, it refuses a swap while it knows a job or
-/// holds an upload; with neither, the new component starts fresh. (While
-/// its JobMasters run, the host refuses the swap anyway: it supervises
-/// them.)
+/// holds an upload; with neither, the new component starts fresh.
 impl weir_guest::Handover for Dispatcher {
     fn snapshot() -> Result<Option<weir_guest::State>, String> {
         let (jobs, uploads) = (jobs::ids().len(), uploads::pending());
@@ -149,7 +147,7 @@ impl weir_guest::Handover for Dispatcher {
         Ok(None)
     }
 
-    fn restore(_: weir_guest::State) -> Result<(), String> {
+    async fn restore(_: weir_guest::State) -> Result<(), String> {
         Err("a Dispatcher takes over no state".into())
     }
 }

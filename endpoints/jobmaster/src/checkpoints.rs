@@ -22,13 +22,15 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
+use serde::{Deserialize, Serialize};
 
 use crate::exports::weir::flink::{jobmaster_checkpointing, jobmaster_checkpoints};
 use crate::weir::flink::types::JobStatus;
 use crate::{JobMaster, TASK_MANAGERS, control, inputs, job, tasks};
-use weir_guest::Uuid;
+use weir_guest::{Uuid, UuidPair};
 
 /// A completed checkpoint: what a run resumes from.
+#[derive(Serialize, Deserialize)]
 pub struct Completed {
     pub id: u64,
     /// Each task's state, by stage and subtask.
@@ -49,7 +51,7 @@ struct Pending {
     id: u64,
     started: Instant,
     /// The tasks yet to acknowledge, with their stage and subtask.
-    waiting: BTreeMap<(u64, u64), (u32, u32)>,
+    waiting: BTreeMap<UuidPair, (u32, u32)>,
     completed: Completed,
     /// Where to write it as a savepoint, if it is one.
     savepoint: Option<String>,
@@ -73,10 +75,6 @@ thread_local! {
 /// A new run of the job starts: it takes its own final checkpoint.
 pub fn new_run() {
     FINAL_COMPLETED.set(false);
-}
-
-fn key(id: Uuid) -> (u64, u64) {
-    (id.high, id.low)
 }
 
 /// The last completed checkpoint.
@@ -132,7 +130,7 @@ fn trigger(savepoint: Option<String>) -> Result<oneshot::Receiver<Result<String,
     let pending = Pending {
         id,
         started: Instant::now(),
-        waiting: running.iter().map(|task| (key(task.attempt), (task.stage, task.subtask))).collect(),
+        waiting: running.iter().map(|task| (task.attempt.pair(), (task.stage, task.subtask))).collect(),
         completed: Completed { id, states: BTreeMap::new(), splits },
         savepoint,
         last,
@@ -186,7 +184,7 @@ pub fn abort_pending(why: &str) {
 /// completed checkpoint wait for it.
 pub fn task_finished(attempt: Uuid) {
     let waits = PENDING.with(|pending| {
-        pending.borrow().as_ref().filter(|pending| pending.waiting.contains_key(&key(attempt))).map(|p| p.id)
+        pending.borrow().as_ref().filter(|pending| pending.waiting.contains_key(&attempt.pair())).map(|p| p.id)
     });
     if let Some(id) = waits {
         abort(id, &format!("task {attempt} finished before it acknowledged"));
@@ -341,6 +339,50 @@ fn store(checkpoint: &Completed) -> Result<(), String> {
     Ok(())
 }
 
+/// The coordinator's state, as a JobMaster hands it over. A checkpoint
+/// pending then is handed over by its id only, to be aborted: triggers and
+/// confirmations the old component had not sent yet went with it.
+#[derive(Serialize, Deserialize)]
+pub struct Handed {
+    next: u64,
+    latest: Option<Rc<Completed>>,
+    completed: u64,
+    final_completed: bool,
+    pending: Option<u64>,
+}
+
+pub fn hand_over() -> Handed {
+    Handed {
+        next: NEXT.get(),
+        latest: latest(),
+        completed: COMPLETED.get(),
+        final_completed: FINAL_COMPLETED.get(),
+        pending: PENDING.with(|pending| pending.borrow().as_ref().map(|pending| pending.id)),
+    }
+}
+
+pub fn take_up(handed: Handed) {
+    NEXT.set(handed.next);
+    LATEST.with(|latest| *latest.borrow_mut() = handed.latest);
+    COMPLETED.set(handed.completed);
+    FINAL_COMPLETED.set(handed.final_completed);
+    if let Some(id) = handed.pending {
+        weir_guest::warn!("checkpoint {id} of job {} aborted: the JobMaster's component was swapped", job());
+    }
+}
+
+/// Goes on where a JobMaster that handed its job over left off: confirms
+/// the last completed checkpoint to the running tasks again (the old
+/// component may not have sent every confirmation; tasks take one twice
+/// in their stride, as Flink's do), and takes the final checkpoint if it
+/// is due.
+pub fn resume() {
+    if let Some(latest) = latest() {
+        confirm(latest.id);
+    }
+    trigger_final_if_due();
+}
+
 /// Waits for a triggered checkpoint's outcome.
 async fn outcome(trigger: Result<oneshot::Receiver<Result<String, String>>, String>) -> Result<String, String> {
     trigger?.await.unwrap_or_else(|_| Err("the checkpoint was dropped".into()))
@@ -354,7 +396,7 @@ impl jobmaster_checkpoints::Guest for JobMaster {
         let acknowledged = PENDING.with(|pending| {
             let mut pending = pending.borrow_mut();
             let pending = pending.as_mut().filter(|pending| pending.id == checkpoint)?;
-            let (stage, subtask) = pending.waiting.remove(&key(attempt))?;
+            let (stage, subtask) = pending.waiting.remove(&attempt.pair())?;
             pending.completed.states.insert((stage, subtask), Rc::new(state));
             if stage == 0 {
                 pending.completed.splits.extend(inputs::taken_by(subtask));

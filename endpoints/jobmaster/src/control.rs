@@ -12,9 +12,12 @@
 //! future.
 
 use std::cell::{Cell, RefCell};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use crate::exports::weir::flink::jobmaster_control::Guest;
+use crate::handover::{self, spawn_busy};
 use crate::weir::flink::dispatcher_client::DispatcherGateway;
 use crate::weir::flink::types::{JobDetails, JobResult, JobStatus};
 use crate::{JobMaster, checkpoints, inputs, job, tasks};
@@ -24,7 +27,8 @@ thread_local! {
     static STATUS: Cell<JobStatus> = const { Cell::new(JobStatus::Created) };
     /// Why the job fails, once a task failed.
     static FAILURE: RefCell<Option<String>> = const { RefCell::new(None) };
-    static STARTED: Instant = Instant::now();
+    /// When the JobMaster started the job, in milliseconds since the epoch.
+    static STARTED: Cell<u64> = const { Cell::new(0) };
     static RESTARTS: Cell<u32> = const { Cell::new(0) };
     /// When the job entered each status it reached, in the order last
     /// reached.
@@ -39,7 +43,7 @@ fn restart_attempts() -> u32 {
 
 /// Starts the job's clock: it is created.
 pub fn start() {
-    STARTED.with(|_| ());
+    STARTED.set(weir_guest::epoch_millis());
     stamp(status());
 }
 
@@ -114,7 +118,7 @@ pub fn check_end() {
     match status() {
         JobStatus::Failing => end(JobStatus::Failed),
         JobStatus::Cancelling => end(JobStatus::Canceled),
-        JobStatus::Restarting => weir_guest::spawn(async {
+        JobStatus::Restarting => spawn_busy("restarting the job", async {
             let delay = weir_guest::config("restart-delay-ms").and_then(|ms| ms.parse().ok()).unwrap_or(0);
             if delay > 0 {
                 weir_guest::sleep(Duration::from_millis(delay)).await;
@@ -150,10 +154,10 @@ fn end(status: JobStatus) {
         (Some(why), JobStatus::Failed) => weir_guest::error!("job {} failed: {why}", job()),
         _ => weir_guest::info!("job {} {}", job(), name(status).to_lowercase()),
     }
-    let runtime_ms = STARTED.with(|started| u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+    let runtime_ms = weir_guest::epoch_millis().saturating_sub(STARTED.get());
     let (checkpoints, restarts) = (checkpoints::completed(), RESTARTS.get());
     let result = JobResult { id: job(), status, failure, runtime_ms, checkpoints, restarts };
-    weir_guest::spawn(report(result, details()));
+    spawn_busy("reporting the job's end to its Dispatcher", report(result, details()));
 }
 
 /// Where the job is.
@@ -194,6 +198,37 @@ async fn report(result: JobResult, last: JobDetails) {
         Ok(dispatcher) => dispatcher.job_reached_terminal_state(result, last).await,
         Err(why) => weir_guest::warn!("cannot tell how job {} ended: {why}", job()),
     }
+}
+
+/// The job's status and history, as a JobMaster hands them over.
+#[derive(Serialize, Deserialize)]
+pub struct Handed {
+    status: u8,
+    failure: Option<String>,
+    started_ms: u64,
+    restarts: u32,
+    timestamps: Vec<(u8, u64)>,
+}
+
+pub fn hand_over() -> Handed {
+    Handed {
+        status: status() as u8,
+        failure: FAILURE.with(|failure| failure.borrow().clone()),
+        started_ms: STARTED.get(),
+        restarts: RESTARTS.get(),
+        timestamps: TIMESTAMPS.with(|all| all.borrow().iter().map(|&(status, at)| (status as u8, at)).collect()),
+    }
+}
+
+pub fn take_up(handed: Handed) -> Result<(), String> {
+    let timestamps = handed.timestamps.into_iter().map(|(status, at)| Ok((handover::job_status(status)?, at)));
+    let timestamps = timestamps.collect::<Result<_, String>>()?;
+    STATUS.set(handover::job_status(handed.status)?);
+    FAILURE.with(|failure| *failure.borrow_mut() = handed.failure);
+    STARTED.set(handed.started_ms);
+    RESTARTS.set(handed.restarts);
+    TIMESTAMPS.with(|all| *all.borrow_mut() = timestamps);
+    Ok(())
 }
 
 impl Guest for JobMaster {

@@ -11,11 +11,13 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::checkpoints::Completed;
 use crate::exports::weir::flink::jobmaster_inputs::Guest;
 use crate::weir::flink::types::InputSplit;
 use crate::{JobMaster, plan, tasks};
-use weir_guest::Uuid;
+use weir_guest::{Uuid, UuidPair};
 
 /// The smallest split, and the largest (setting `split-size` overrides
 /// both); in between, each source subtask gets about four.
@@ -33,7 +35,7 @@ struct Assigner {
     /// Handed out in this run, by source subtask.
     handed: BTreeMap<u32, Vec<usize>>,
     /// Records read, as each source task attempt last reported them.
-    records_read: BTreeMap<(u64, u64), u64>,
+    records_read: BTreeMap<UuidPair, u64>,
 }
 
 impl Assigner {
@@ -47,6 +49,43 @@ impl Assigner {
 
 thread_local! {
     static ASSIGNER: RefCell<Assigner> = RefCell::default();
+}
+
+/// The assigner's state, as a JobMaster hands it over: each split as its
+/// file, start and length.
+#[derive(Serialize, Deserialize)]
+pub struct Handed {
+    all: Option<Vec<(String, u64, u64)>>,
+    pool: VecDeque<usize>,
+    restored: BTreeSet<usize>,
+    handed: BTreeMap<u32, Vec<usize>>,
+    records_read: BTreeMap<UuidPair, u64>,
+}
+
+pub fn hand_over() -> Handed {
+    ASSIGNER.with(|assigner| {
+        let assigner = assigner.borrow();
+        let split = |split: &InputSplit| (split.path.clone(), split.start, split.length);
+        Handed {
+            all: assigner.all.as_ref().map(|all| all.iter().map(split).collect()),
+            pool: assigner.pool.clone(),
+            restored: assigner.restored.clone(),
+            handed: assigner.handed.clone(),
+            records_read: assigner.records_read.clone(),
+        }
+    })
+}
+
+pub fn take_up(handed: Handed) {
+    let split = |(path, start, length)| InputSplit { path, start, length };
+    let assigner = Assigner {
+        all: handed.all.map(|all| all.into_iter().map(split).collect()),
+        pool: handed.pool,
+        restored: handed.restored,
+        handed: handed.handed,
+        records_read: handed.records_read,
+    };
+    ASSIGNER.with(|slot| *slot.borrow_mut() = assigner);
 }
 
 /// The files of `path`: itself, or the files of the directory, by name.
@@ -165,7 +204,7 @@ impl Guest for JobMaster {
 
     fn report_records_read(attempt: Uuid, records: u64) {
         if tasks::position(attempt).is_some() {
-            ASSIGNER.with(|assigner| assigner.borrow_mut().records_read.insert((attempt.high, attempt.low), records));
+            ASSIGNER.with(|assigner| assigner.borrow_mut().records_read.insert(attempt.pair(), records));
         }
     }
 }

@@ -22,6 +22,9 @@
 //! newest checkpoint in its checkpoint directory;
 //! `dispatcher` and `dispatcher-session`, where to report the job's end.
 //! Its resource id is its address.
+//!
+//! Swapped, it hands its job over to the new component, running or not
+//! ([`handover`]).
 
 weir_guest::generate!({
     world: "weir:flink/jobmaster-endpoint",
@@ -30,6 +33,7 @@ weir_guest::generate!({
 
 mod checkpoints;
 mod control;
+mod handover;
 mod inputs;
 mod plan;
 mod tasks;
@@ -55,6 +59,8 @@ const RESOURCE_MANAGER: &str = "resource-manager";
 
 /// A registered TaskExecutor.
 struct TaskManager {
+    /// Where it runs.
+    address: String,
     gateway: Rc<TaskexecutorSlotsGateway>,
     /// Its task side, where tasks are deployed.
     tasks_gateway: Rc<TaskexecutorTasksGateway>,
@@ -63,6 +69,23 @@ struct TaskManager {
     session: Uuid,
     /// The slots it offered that this JobMaster took.
     slots: Vec<SlotOffer>,
+}
+
+impl TaskManager {
+    /// Connects to the TaskExecutor at `address`, of instance `session`,
+    /// holding `slots` for this JobMaster.
+    async fn connect(address: String, session: Uuid, slots: Vec<SlotOffer>) -> Result<Self, RpcError> {
+        let gateway = Rc::new(TaskexecutorSlotsGateway::connect(address.clone(), None).await?);
+        let tasks_gateway = Rc::new(TaskexecutorTasksGateway::connect(address.clone(), None).await?);
+        let checkpoints_gateway = Rc::new(TaskexecutorCheckpointsGateway::connect(address.clone(), None).await?);
+        Ok(Self { address, gateway, tasks_gateway, checkpoints_gateway, session, slots })
+    }
+
+    /// Registers it as `resource_id`, and watches its heartbeats.
+    fn add(self, resource_id: String) {
+        TASK_MANAGERS.with(|all| all.borrow_mut().insert(resource_id.clone(), self));
+        with(&TM_HEARTBEATS, |manager| manager.monitor(&resource_id));
+    }
 }
 
 thread_local! {
@@ -220,25 +243,29 @@ impl Heartbeats for Pulse {
 
 struct JobMaster;
 
-/// A JobMaster does not hand a job over yet: its execution graph,
-/// checkpoint coordinator and input splits would have to pass to the new
-/// component. Rather than start a running job's JobMaster fresh (which
-/// would lose the job), it refuses the swap until the job has ended.
 impl weir_guest::Handover for JobMaster {
     fn snapshot() -> Result<Option<weir_guest::State>, String> {
-        match control::ended() {
-            true => Ok(None),
-            false => Err(format!(
-                "job {} is {}: a JobMaster cannot hand over a job that has not ended yet",
-                job(),
-                control::name(control::status()).to_lowercase()
-            )),
-        }
+        handover::snapshot().map(Some)
     }
 
-    fn restore(_: weir_guest::State) -> Result<(), String> {
-        Err("a JobMaster takes over no state".into())
+    async fn restore(state: weir_guest::State) -> Result<(), String> {
+        handover::restore(state).await
     }
+}
+
+/// Starts what runs beside the job's own work, in a new JobMaster and in
+/// one that took a job over: heartbeats with TaskExecutors and the
+/// ResourceManager, periodic checkpoints, the fetch of the task component,
+/// and registration with each ResourceManager that leads.
+fn begin() -> Result<(), String> {
+    TM_HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(HeartbeatManager::sender(&own_id(), None, Pulse)));
+    RM_HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(HeartbeatManager::receiver(&own_id(), None, Pulse)));
+    checkpoints::start_periodic();
+    tasks::prefetch();
+    weir_guest::leadership::on_each_leader(RESOURCE_MANAGER, |leader| {
+        RM_LEADER.with(|current| *current.borrow_mut() = Some(leader));
+        reconnect_resource_manager("a new ResourceManager leads");
+    })
 }
 
 impl weir_guest::Endpoint for JobMaster {
@@ -247,17 +274,10 @@ impl weir_guest::Endpoint for JobMaster {
         let job = Uuid::parse(&id).ok_or_else(|| format!("the `job-id` setting `{id}` is not a UUID"))?;
         weir_guest::fencing_token().ok_or("a JobMaster runs fenced by its job's leader session")?;
         plan::check()?;
-        TM_HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(HeartbeatManager::sender(&own_id(), None, Pulse)));
-        RM_HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(HeartbeatManager::receiver(&own_id(), None, Pulse)));
         control::start();
         checkpoints::recover();
-        checkpoints::start_periodic();
-        tasks::prefetch();
         weir_guest::info!("JobMaster of job {job} started; it needs {} slot(s)", required());
-        weir_guest::leadership::on_each_leader(RESOURCE_MANAGER, |leader| {
-            RM_LEADER.with(|current| *current.borrow_mut() = Some(leader));
-            reconnect_resource_manager("a new ResourceManager leads");
-        })
+        begin()
     }
 
     /// Leaves the ResourceManager, so that it requests no more slots for
@@ -297,24 +317,14 @@ impl Guest for JobMaster {
             Some(_) => disconnect(&id, "it registered again after a restart", false),
             None => {}
         }
-        let connected = async {
-            let address = &registration.address;
-            let gateway = TaskexecutorSlotsGateway::connect(address.clone(), None).await?;
-            let tasks_gateway = TaskexecutorTasksGateway::connect(address.clone(), None).await?;
-            let checkpoints_gateway = TaskexecutorCheckpointsGateway::connect(address.clone(), None).await?;
-            Ok::<_, RpcError>((Rc::new(gateway), Rc::new(tasks_gateway), Rc::new(checkpoints_gateway)))
-        };
-        let (gateway, tasks_gateway, checkpoints_gateway) = match connected.await {
-            Ok(gateways) => gateways,
+        let tm = match TaskManager::connect(registration.address.clone(), registration.session, Vec::new()).await {
+            Ok(tm) => tm,
             Err(error) => {
                 let why = format!("cannot connect back to {}: {error:?}", registration.address);
                 return (RegistrationOutcome::Failure(why), own_id());
             }
         };
-        let session = registration.session;
-        let tm = TaskManager { gateway, tasks_gateway, checkpoints_gateway, session, slots: Vec::new() };
-        TASK_MANAGERS.with(|all| all.borrow_mut().insert(id.clone(), tm));
-        with(&TM_HEARTBEATS, |manager| manager.monitor(&id));
+        tm.add(id.clone());
         weir_guest::info!("registered TaskExecutor {id}");
         (RegistrationOutcome::Success, own_id())
     }
@@ -340,7 +350,7 @@ impl Guest for JobMaster {
         weir_guest::info!("took {} slot(s) of TaskExecutor {task_manager}; {taken} of {required}", fresh.len());
         if !fresh.is_empty() && taken == required {
             weir_guest::info!("job {} has all {required} slot(s)", job());
-            weir_guest::spawn(tasks::deploy());
+            handover::spawn_busy("deploying its tasks", tasks::deploy());
         }
         accepted.extend(fresh);
         Ok(accepted)

@@ -11,18 +11,22 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use futures::future::join_all;
+use serde::{Deserialize, Serialize};
 
 use crate::exports::weir::flink::jobmaster_tasks::Guest;
+use crate::handover::{self, spawn_busy};
 use crate::weir::flink::taskexecutor_tasks_client::{TaskDeployment, TaskexecutorTasksGateway};
 use crate::weir::flink::types::{ExecutionState, JobStatus, TaskExecutionState, VertexDetails};
 use crate::{JobMaster, TASK_MANAGERS, checkpoints, control, inputs, job, plan, taken};
-use weir_guest::{RpcError, SharedTask, Uuid};
+use weir_guest::{RpcError, SharedTask, Uuid, UuidPair};
 
 /// One attempt of one subtask.
-struct Attempt {
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Attempt {
     /// Its stage's index and its subtask index.
     stage: u32,
     subtask: u32,
+    #[serde(with = "handover::execution_state")]
     state: ExecutionState,
     /// The TaskExecutor it was deployed to.
     task_manager: String,
@@ -30,17 +34,9 @@ struct Attempt {
 
 thread_local! {
     /// The tasks of the job's current run, by attempt.
-    static ATTEMPTS: RefCell<BTreeMap<(u64, u64), Attempt>> = const { RefCell::new(BTreeMap::new()) };
+    static ATTEMPTS: RefCell<BTreeMap<UuidPair, Attempt>> = const { RefCell::new(BTreeMap::new()) };
     /// The job's task component, fetched once (from [`prefetch`] on).
     static COMPONENT: RefCell<Option<Fetch>> = const { RefCell::new(None) };
-}
-
-fn key(id: Uuid) -> (u64, u64) {
-    (id.high, id.low)
-}
-
-fn uuid((high, low): (u64, u64)) -> Uuid {
-    Uuid { high, low }
 }
 
 /// The tasks gateway of TaskExecutor `task_manager`, while registered.
@@ -87,7 +83,7 @@ pub async fn deploy() {
                 state: ExecutionState::Deploying,
                 task_manager: task_manager.clone(),
             };
-            ATTEMPTS.with(|all| all.borrow_mut().insert(key(attempt), entry));
+            ATTEMPTS.with(|all| all.borrow_mut().insert(attempt.pair(), entry));
             let deployment = TaskDeployment {
                 job: job(),
                 attempt,
@@ -141,6 +137,15 @@ async fn submit(task_manager: String, deployment: TaskDeployment, token: Uuid) -
     };
     record(attempt, ExecutionState::Failed, Some(format!("deploying it failed: {failure}")));
     None
+}
+
+/// The tasks of the job's current run, as a JobMaster hands them over.
+pub fn hand_over() -> BTreeMap<UuidPair, Attempt> {
+    ATTEMPTS.with(|all| all.borrow().clone())
+}
+
+pub fn take_up(attempts: BTreeMap<UuidPair, Attempt>) {
+    ATTEMPTS.with(|all| *all.borrow_mut() = attempts);
 }
 
 /// How a state reads in the log.
@@ -215,11 +220,11 @@ pub fn cancel_all() {
         all.borrow()
             .iter()
             .filter(|(_, attempt)| !is_terminal(attempt.state))
-            .map(|(&id, attempt)| (uuid(id), attempt.task_manager.clone()))
+            .map(|(&id, attempt)| (Uuid::from_pair(id), attempt.task_manager.clone()))
             .collect()
     });
     for (attempt, task_manager) in live {
-        weir_guest::spawn(async move {
+        spawn_busy("cancelling its tasks", async move {
             let refused = match gateway(&task_manager) {
                 Some(gateway) => match gateway.cancel_task(attempt).await {
                     Ok(Ok(())) => return,
@@ -240,7 +245,7 @@ pub fn lost(task_manager: &str, cause: &str) {
         all.borrow()
             .iter()
             .filter(|(_, attempt)| !is_terminal(attempt.state) && attempt.task_manager == task_manager)
-            .map(|(&id, _)| uuid(id))
+            .map(|(&id, _)| Uuid::from_pair(id))
             .collect()
     });
     for attempt in gone {
@@ -253,7 +258,7 @@ pub fn lost(task_manager: &str, cause: &str) {
 pub fn position(attempt: Uuid) -> Option<(u32, u32)> {
     ATTEMPTS.with(|all| {
         let all = all.borrow();
-        let entry = all.get(&key(attempt)).filter(|entry| !is_terminal(entry.state))?;
+        let entry = all.get(&attempt.pair()).filter(|entry| !is_terminal(entry.state))?;
         Some((entry.stage, entry.subtask))
     })
 }
@@ -287,7 +292,7 @@ pub fn checkpointable() -> Option<(Vec<Running>, Vec<u32>)> {
             .iter()
             .filter(|(_, entry)| entry.state == ExecutionState::Running)
             .map(|(&id, entry)| Running {
-                attempt: uuid(id),
+                attempt: Uuid::from_pair(id),
                 stage: entry.stage,
                 subtask: entry.subtask,
                 task_manager: entry.task_manager.clone(),
@@ -316,7 +321,7 @@ fn describe(stage: u32, subtask: u32) -> String {
 fn record(attempt: Uuid, state: ExecutionState, failure: Option<String>) {
     let Some((stage, subtask)) = ATTEMPTS.with(|all| {
         let mut all = all.borrow_mut();
-        let entry = all.get_mut(&key(attempt))?;
+        let entry = all.get_mut(&attempt.pair())?;
         if is_terminal(entry.state) {
             return None;
         }

@@ -5,16 +5,13 @@
 //! the TaskExecutor's next reports say whether they took.
 //!
 //! Client handles cannot cross instances: the new component connects to
-//! each TaskExecutor and JobMaster again, in a task of its own, and
-//! watches their heartbeats from then on. One that registers again
-//! meanwhile keeps its new registration.
+//! each TaskExecutor and JobMaster again before it serves any call, and
+//! watches their heartbeats from then on.
 
-use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
-use weir_guest::Uuid;
+use weir_guest::{Uuid, UuidPair};
 
 use crate::weir::flink::taskexecutor_client::TaskexecutorGateway;
 use crate::weir::flink::taskexecutor_slots_client::TaskexecutorSlotsGateway;
@@ -23,17 +20,6 @@ use crate::{Registered, TASK_EXECUTORS, Unconfirmed, heartbeats, jobs};
 
 /// The layout of the state below.
 const LAYOUT: u32 = 1;
-
-/// A UUID as two numbers.
-pub type Id = (u64, u64);
-
-pub fn id(uuid: Uuid) -> Id {
-    (uuid.high, uuid.low)
-}
-
-pub fn uuid((high, low): Id) -> Uuid {
-    Uuid { high, low }
-}
 
 #[derive(Serialize, Deserialize)]
 struct State {
@@ -44,28 +30,29 @@ struct State {
 #[derive(Serialize, Deserialize)]
 struct TaskExecutor {
     resource_id: String,
-    instance: Id,
+    instance: UuidPair,
     address: String,
     last_heartbeat_ms: u64,
     /// Each slot: its profile's memory, and the allocation and job holding it.
-    slots: Vec<(u32, Option<(Id, Id)>)>,
+    slots: Vec<(u32, Option<(UuidPair, UuidPair)>)>,
     /// Grants not yet confirmed: slot, allocation, job, free reports since.
-    unconfirmed: Vec<(u32, Id, Id, u8)>,
+    unconfirmed: Vec<(u32, UuidPair, UuidPair, u8)>,
 }
 
 impl TaskExecutor {
     fn of(resource_id: &str, te: &Registered) -> Self {
-        let allocation = |status: &SlotStatus| status.allocation.map(|(allocation, job)| (id(allocation), id(job)));
+        let allocation =
+            |status: &SlotStatus| status.allocation.map(|(allocation, job)| (allocation.pair(), job.pair()));
         Self {
             resource_id: resource_id.to_owned(),
-            instance: id(te.instance),
+            instance: te.instance.pair(),
             address: te.address.clone(),
             last_heartbeat_ms: te.last_heartbeat_ms,
             slots: te.slots.iter().map(|status| (status.profile.memory_mib, allocation(status))).collect(),
             unconfirmed: te
                 .unconfirmed
                 .iter()
-                .map(|u| (u.index, id(u.allocation.0), id(u.allocation.1), u.free_reports))
+                .map(|u| (u.index, u.allocation.0.pair(), u.allocation.1.pair(), u.free_reports))
                 .collect(),
         }
     }
@@ -88,15 +75,15 @@ impl TaskExecutor {
         let slots = self.slots.into_iter().enumerate().map(|(index, (memory_mib, allocation))| SlotStatus {
             slot: SlotId { owner: owner.clone(), index: index as u32 },
             profile: ResourceProfile { memory_mib },
-            allocation: allocation.map(|(allocation, job)| (uuid(allocation), uuid(job))),
+            allocation: allocation.map(|(allocation, job)| (Uuid::from_pair(allocation), Uuid::from_pair(job))),
         });
         let unconfirmed = self.unconfirmed.into_iter().map(|(index, allocation, job, free_reports)| Unconfirmed {
             index,
-            allocation: (uuid(allocation), uuid(job)),
+            allocation: (Uuid::from_pair(allocation), Uuid::from_pair(job)),
             free_reports,
         });
         let registered = Registered {
-            instance: uuid(self.instance),
+            instance: Uuid::from_pair(self.instance),
             address: self.address,
             last_heartbeat_ms: self.last_heartbeat_ms,
             gateway,
@@ -104,23 +91,8 @@ impl TaskExecutor {
             slots: slots.collect(),
             unconfirmed: unconfirmed.collect(),
         };
-        // One that registered again meanwhile keeps that registration.
-        let taken = TASK_EXECUTORS.with(|all| insert_if_vacant(&mut all.borrow_mut(), owner.clone(), registered));
-        if taken {
-            heartbeats(|manager| manager.monitor(&owner));
-        }
-    }
-}
-
-/// Inserts `value` under `key` unless the map holds the key already;
-/// whether it did.
-pub fn insert_if_vacant<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, value: V) -> bool {
-    match map.entry(key) {
-        Entry::Vacant(entry) => {
-            entry.insert(value);
-            true
-        }
-        Entry::Occupied(_) => false,
+        TASK_EXECUTORS.with(|all| all.borrow_mut().insert(owner.clone(), registered));
+        heartbeats(|manager| manager.monitor(&owner));
     }
 }
 
@@ -131,9 +103,9 @@ pub fn snapshot() -> Result<Option<weir_guest::State>, String> {
     let mut state = State { task_executors, job_masters: jobs::hand_over() };
     jobs::pending_as_unconfirmed(&mut |owner, index, allocation, job| {
         if let Some(te) = state.task_executors.iter_mut().find(|te| te.resource_id == owner) {
-            te.unconfirmed.push((index, id(allocation), id(job), 0));
+            te.unconfirmed.push((index, allocation.pair(), job.pair(), 0));
             if let Some(slot) = te.slots.get_mut(index as usize) {
-                slot.1 = Some((id(allocation), id(job)));
+                slot.1 = Some((allocation.pair(), job.pair()));
             }
         }
     });
@@ -142,8 +114,9 @@ pub fn snapshot() -> Result<Option<weir_guest::State>, String> {
 }
 
 /// Takes up what an older instance handed over: heartbeats as `on-start`
-/// starts them, then each TaskExecutor and JobMaster again.
-pub fn restore(state: weir_guest::State) -> Result<(), String> {
+/// starts them, then each TaskExecutor and JobMaster again, before the new
+/// instance serves any call.
+pub async fn restore(state: weir_guest::State) -> Result<(), String> {
     if state.version != LAYOUT {
         return Err(format!("cannot read layout {} of a ResourceManager's state, only {LAYOUT}", state.version));
     }
@@ -152,14 +125,12 @@ pub fn restore(state: weir_guest::State) -> Result<(), String> {
     crate::start_heartbeats();
     let (task_executors, job_masters) = (state.task_executors.len(), state.job_masters.len());
     weir_guest::info!("taking over {task_executors} TaskExecutor(s) and {job_masters} JobMaster(s)");
-    weir_guest::spawn(async move {
-        for task_executor in state.task_executors {
-            task_executor.take_up().await;
-        }
-        for job_master in state.job_masters {
-            jobs::take_up(job_master).await;
-        }
-        jobs::check_requirements();
-    });
+    for task_executor in state.task_executors {
+        task_executor.take_up().await;
+    }
+    for job_master in state.job_masters {
+        jobs::take_up(job_master).await;
+    }
+    jobs::check_requirements();
     Ok(())
 }

@@ -9,12 +9,11 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::exports::weir::flink::resourcemanager_jobs::{Guest, JobMasterRegistered, ResourceRequirements};
-use crate::handover::{Id, id, insert_if_vacant, uuid};
 use crate::weir::flink::jobmaster_client::JobmasterGateway;
 use crate::weir::flink::types::{JobStatus, RegistrationOutcome, SlotId};
 use crate::{ResourceManager, TASK_EXECUTORS, heartbeats, own_id, session};
 use weir_guest::leadership::Follower;
-use weir_guest::{RpcError, Uuid};
+use weir_guest::{RpcError, Uuid, UuidPair};
 
 /// A registered JobMaster and what its job needs.
 struct JobMaster {
@@ -36,7 +35,7 @@ struct Pending {
 
 thread_local! {
     /// The registered JobMasters, by job.
-    static JOB_MASTERS: RefCell<BTreeMap<Id, JobMaster>> = const { RefCell::new(BTreeMap::new()) };
+    static JOB_MASTERS: RefCell<BTreeMap<UuidPair, JobMaster>> = const { RefCell::new(BTreeMap::new()) };
     static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -44,8 +43,8 @@ thread_local! {
 /// id, address, where its job's slots go, and how many it needs.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct Handed {
-    job: Id,
-    id: Id,
+    job: UuidPair,
+    id: UuidPair,
     resource_id: String,
     address: String,
     target: String,
@@ -56,9 +55,9 @@ pub struct Handed {
 pub fn hand_over() -> Vec<Handed> {
     JOB_MASTERS.with(|all| {
         let all = all.borrow();
-        let handed = |(&job, jm): (&Id, &JobMaster)| Handed {
+        let handed = |(&job, jm): (&UuidPair, &JobMaster)| Handed {
             job,
-            id: id(jm.id),
+            id: jm.id.pair(),
             resource_id: jm.resource_id.clone(),
             address: jm.gateway.address(),
             target: jm.target.clone(),
@@ -78,26 +77,23 @@ pub fn pending_as_unconfirmed(each: &mut impl FnMut(&str, u32, Uuid, Uuid)) {
     });
 }
 
-/// Connects to a handed-over JobMaster again and registers it as it was,
-/// unless its job registered another meanwhile.
+/// Connects to a handed-over JobMaster again and registers it as it was.
 pub async fn take_up(handed: Handed) {
-    let gateway = match JobmasterGateway::connect(handed.address.clone(), Some(uuid(handed.id))).await {
+    let gateway = match JobmasterGateway::connect(handed.address.clone(), Some(Uuid::from_pair(handed.id))).await {
         Ok(gateway) => Rc::new(gateway),
         Err(error) => {
             return weir_guest::warn!("dropped JobMaster {}: cannot reach it again: {error}", handed.resource_id);
         }
     };
     let registered = JobMaster {
-        id: uuid(handed.id),
+        id: Uuid::from_pair(handed.id),
         resource_id: handed.resource_id.clone(),
         gateway,
         target: handed.target,
         required: handed.required,
     };
-    let taken = JOB_MASTERS.with(|all| insert_if_vacant(&mut all.borrow_mut(), handed.job, registered));
-    if taken {
-        heartbeats(|manager| manager.monitor(&handed.resource_id));
-    }
+    JOB_MASTERS.with(|all| all.borrow_mut().insert(handed.job, registered));
+    heartbeats(|manager| manager.monitor(&handed.resource_id));
 }
 
 /// Asks the JobMaster `target` for a heartbeat.
@@ -263,7 +259,7 @@ impl Guest for ResourceManager {
         };
         let registered =
             JobMaster { id: job_master_id, resource_id: job_master.clone(), gateway, target: address, required: 0 };
-        if let Some(old) = JOB_MASTERS.with(|all| all.borrow_mut().insert(id(job), registered)) {
+        if let Some(old) = JOB_MASTERS.with(|all| all.borrow_mut().insert(job.pair(), registered)) {
             heartbeats(|manager| manager.unmonitor(&old.resource_id));
         }
         heartbeats(|manager| manager.monitor(&job_master));
@@ -274,7 +270,7 @@ impl Guest for ResourceManager {
     async fn declare_required_resources(job_master_id: Uuid, requirements: ResourceRequirements) -> Result<(), String> {
         let job = requirements.job;
         let required: u32 = requirements.requirements.iter().map(|r| r.slots).sum();
-        JOB_MASTERS.with(|all| match all.borrow_mut().get_mut(&id(job)) {
+        JOB_MASTERS.with(|all| match all.borrow_mut().get_mut(&job.pair()) {
             Some(jm) if jm.id == job_master_id => {
                 jm.required = required;
                 jm.target = requirements.target_address;
@@ -293,7 +289,7 @@ impl Guest for ResourceManager {
     }
 
     fn disconnect_job_manager(job: Uuid, status: JobStatus, cause: String) {
-        if let Some(gone) = JOB_MASTERS.with(|all| all.borrow_mut().remove(&id(job))) {
+        if let Some(gone) = JOB_MASTERS.with(|all| all.borrow_mut().remove(&job.pair())) {
             heartbeats(|manager| manager.unmonitor(&gone.resource_id));
             weir_guest::info!("JobMaster of job {job} disconnected ({status:?}): {cause}");
         }

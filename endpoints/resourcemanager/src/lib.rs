@@ -194,8 +194,8 @@ impl weir_guest::Handover for ResourceManager {
         handover::snapshot()
     }
 
-    fn restore(state: weir_guest::State) -> Result<(), String> {
-        handover::restore(state)
+    async fn restore(state: weir_guest::State) -> Result<(), String> {
+        handover::restore(state).await
     }
 }
 

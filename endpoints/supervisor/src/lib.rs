@@ -1,7 +1,9 @@
 //! Serves the `supervisor` gateway: starts endpoints from named components
 //! or from bytes through `weir:rpc/supervision`, keeps their handles, and
 //! notes how each one ended; reads and writes files in the directories it
-//! was lent.
+//! was lent. Swapped, it hands over how its children ended and adopts
+//! those still running, except any whose id starts with `unadoptable`
+//! (which tests use to see such a swap refused).
 
 weir_guest::generate!({
     world: "weir:examples/supervisor-endpoint",
@@ -9,7 +11,7 @@ weir_guest::generate!({
 });
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use exports::weir::examples::supervisor::Guest;
@@ -26,16 +28,60 @@ struct Supervisor;
 
 impl weir_guest::Endpoint for Supervisor {}
 
-/// Starts a child, keeps its handle, and watches for its end.
-async fn start(source: ComponentSource, options: ChildOptions) -> Result<String, String> {
-    let id = options.id.clone();
-    let child = Rc::new(Child::start(source, options).await.map_err(|error| error.message().to_owned())?);
-    let address = child.address();
+/// Its layout of the state it hands over: the ids of its children, and
+/// how those that ended did.
+const LAYOUT: u32 = 1;
+
+type State = (Vec<String>, BTreeMap<String, Result<(), String>>);
+
+impl weir_guest::Handover for Supervisor {
+    fn snapshot() -> Result<Option<weir_guest::State>, String> {
+        let children = CHILDREN.with(|children| children.borrow().keys().cloned().collect());
+        let ended = ENDED.with(|all| all.borrow().iter().map(|(id, how)| (id.clone(), how.clone())).collect());
+        let state: State = (children, ended);
+        let bytes = bincode::serde::encode_to_vec(&state, bincode::config::standard()).map_err(|e| e.to_string())?;
+        Ok(Some(weir_guest::State { version: LAYOUT, bytes }))
+    }
+
+    async fn restore(state: weir_guest::State) -> Result<(), String> {
+        if state.version != LAYOUT {
+            return Err(format!("cannot read layout {} of a supervisor's state, only {LAYOUT}", state.version));
+        }
+        let ((children, ended), _): (State, usize) =
+            bincode::serde::decode_from_slice(&state.bytes, bincode::config::standard())
+                .map_err(|error| format!("a supervisor's state does not decode: {error}"))?;
+        ENDED.with(|all| all.borrow_mut().extend(ended));
+        for id in children.into_iter().filter(|id| !id.starts_with("unadoptable")) {
+            match Child::adopt(&id) {
+                Some(child) => keep(id, child),
+                // It ended as the swap ran, and how went with the old
+                // instance's watcher.
+                None => ENDED.with(|all| {
+                    let unknown = || Err("it ended while its parent's component was swapped".to_owned());
+                    all.borrow_mut().entry(id).or_insert_with(unknown);
+                }),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Keeps a child's handle, and watches for its end.
+fn keep(id: String, child: Child) {
+    let child = Rc::new(child);
     CHILDREN.with(|children| children.borrow_mut().insert(id.clone(), child.clone()));
     weir_guest::spawn(async move {
         let ended = child.terminated().await;
         ENDED.with(|all| all.borrow_mut().insert(id, ended));
     });
+}
+
+/// Starts a child, keeps its handle, and watches for its end.
+async fn start(source: ComponentSource, options: ChildOptions) -> Result<String, String> {
+    let id = options.id.clone();
+    let child = Child::start(source, options).await.map_err(|error| error.message().to_owned())?;
+    let address = child.address();
+    keep(id, child);
     Ok(address)
 }
 
@@ -82,4 +128,4 @@ impl Guest for Supervisor {
     }
 }
 
-weir_guest::export!(Supervisor);
+weir_guest::export!(Supervisor, handover);

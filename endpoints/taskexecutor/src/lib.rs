@@ -154,8 +154,7 @@ struct TaskExecutor;
 
 /// A TaskExecutor does not hand its slots over yet. It refuses a swap
 /// while a slot is allocated to a job; with none, the new component starts
-/// fresh and registers with the ResourceManager again. (While its tasks
-/// run, the host refuses the swap anyway: it supervises them.)
+/// fresh and registers with the ResourceManager again.
 impl weir_guest::Handover for TaskExecutor {
     fn snapshot() -> Result<Option<weir_guest::State>, String> {
         let allocated = slots::report().iter().filter(|slot| slot.allocation.is_some()).count();
@@ -165,7 +164,7 @@ impl weir_guest::Handover for TaskExecutor {
         Ok(None)
     }
 
-    fn restore(_: weir_guest::State) -> Result<(), String> {
+    async fn restore(_: weir_guest::State) -> Result<(), String> {
         Err("a TaskExecutor takes over no state".into())
     }
 }

@@ -4,6 +4,12 @@
 //! producer waits too) until every producer's barrier has arrived, and the
 //! task takes its checkpoint in between. A delivery is answered once the
 //! task takes it: a busy task holds its producers back.
+//!
+//! As Flink's barrier handler, it aligns one checkpoint at a time: a
+//! barrier of a newer checkpoint abandons the alignment under way (that
+//! checkpoint was aborted: some producer never got its trigger) and
+//! starts the new one, and a barrier of an older one is dropped, so that
+//! no checkpoint mixes records from before and after another's barrier.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, VecDeque};
@@ -59,6 +65,8 @@ pub struct Input {
     /// The checkpoint being aligned, and the producers whose barrier for
     /// it arrived.
     aligning: Option<(u64, BTreeSet<u32>)>,
+    /// The newest checkpoint whose alignment began.
+    newest: u64,
     /// Deliveries from those producers, waiting for the alignment's end.
     held: VecDeque<Delivery>,
 }
@@ -71,12 +79,43 @@ impl Input {
     /// If it was taken already.
     pub fn take(producers: u32) -> Result<Self, String> {
         let receiver = QUEUE.with(|(_, receiver)| receiver.borrow_mut().take()).ok_or("the input is taken")?;
-        Ok(Self { receiver, producers, ended: BTreeSet::new(), aligning: None, held: VecDeque::new() })
+        Ok(Self { receiver, producers, ended: BTreeSet::new(), aligning: None, newest: 0, held: VecDeque::new() })
     }
 
     /// Whether every producer has its barrier in or has ended.
     fn aligned(&self) -> bool {
         self.aligning.as_ref().is_some_and(|(_, arrived)| arrived.union(&self.ended).count() == self.producers as usize)
+    }
+
+    /// Whether `producer`'s deliveries wait for the alignment's end.
+    fn blocked(&self, producer: u32) -> bool {
+        self.aligning.as_ref().is_some_and(|(_, arrived)| arrived.contains(&producer))
+    }
+
+    /// The first held delivery whose producer no alignment blocks now.
+    fn unblocked(&mut self) -> Option<Delivery> {
+        let index = self.held.iter().position(|delivery| !self.blocked(delivery.producer))?;
+        self.held.remove(index)
+    }
+
+    /// Notes `producer`'s barrier for `checkpoint`.
+    fn barrier(&mut self, producer: u32, checkpoint: u64) {
+        match &mut self.aligning {
+            Some((aligning, arrived)) if *aligning == checkpoint => {
+                arrived.insert(producer);
+            }
+            // Older than the newest: its checkpoint was abandoned.
+            _ if checkpoint <= self.newest => {}
+            _ => {
+                if let Some((abandoned, _)) = &self.aligning {
+                    weir_guest::warn!(
+                        "checkpoint {abandoned} abandoned: a barrier of checkpoint {checkpoint} came first"
+                    );
+                }
+                self.newest = checkpoint;
+                self.aligning = Some((checkpoint, BTreeSet::from([producer])));
+            }
+        }
     }
 
     /// The next thing to act on.
@@ -89,16 +128,11 @@ impl Input {
             if self.aligning.is_none() && self.ended.len() == self.producers as usize && self.held.is_empty() {
                 return Ok(Next::End);
             }
-            let delivery = if self.aligning.is_none()
-                && let Some(held) = self.held.pop_front()
-            {
-                held
-            } else {
-                self.receiver.next().await.ok_or("the task's input closed")?
+            let delivery = match self.unblocked() {
+                Some(held) => held,
+                None => self.receiver.next().await.ok_or("the task's input closed")?,
             };
-            if let Some((_, arrived)) = &self.aligning
-                && arrived.contains(&delivery.producer)
-            {
+            if self.blocked(delivery.producer) {
                 self.held.push_back(delivery);
                 continue;
             }
@@ -107,10 +141,7 @@ impl Input {
             let _ = taken.send(());
             match event {
                 Event::Records(records) => return Ok(Next::Records(records)),
-                Event::Barrier(checkpoint) => {
-                    let (_, arrived) = self.aligning.get_or_insert_with(|| (checkpoint, BTreeSet::new()));
-                    arrived.insert(producer);
-                }
+                Event::Barrier(checkpoint) => self.barrier(producer, checkpoint),
                 Event::End => {
                     self.ended.insert(producer);
                 }

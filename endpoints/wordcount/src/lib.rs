@@ -13,7 +13,10 @@
 //! checkpoint counts every word exactly once. Its tasks see files only in
 //! the directories their TaskExecutor lends them; the paths are those.
 //! `--pause-ms N` makes each source pause after each block it reads (for
-//! demonstrations and failover tests); `--fail-before-commit` makes a sink
+//! demonstrations and failover tests); `--hold-while PATH` makes each
+//! source wait before it reads on while the file `PATH` exists, taking
+//! checkpoints meanwhile (for tests that act on a job that runs until
+//! they let it finish); `--fail-before-commit` makes a sink
 //! that did not resume from a checkpoint fail where it would commit (for
 //! tests of a restart from the final checkpoint).
 
@@ -42,6 +45,8 @@ pub struct Options {
     output: String,
     /// A source's pause after each block.
     pause: Option<Duration>,
+    /// A file sources wait on while it exists, before each block.
+    hold_while: Option<String>,
     /// Whether the sink fails instead of committing, when it did not
     /// resume from a checkpoint (tests of a restart from the final one).
     fail_before_commit: bool,
@@ -49,7 +54,8 @@ pub struct Options {
 
 impl Options {
     fn parse(arguments: &[String]) -> Result<Self, String> {
-        let (mut input, mut output, mut pause, mut fail_before_commit) = (None, None, None, false);
+        let (mut input, mut output, mut pause, mut hold_while, mut fail_before_commit) =
+            (None, None, None, None, false);
         let mut arguments = arguments.iter();
         while let Some(flag) = arguments.next() {
             let mut value = || arguments.next().cloned().ok_or_else(|| format!("`{flag}` needs a value"));
@@ -61,18 +67,24 @@ impl Options {
                     let milliseconds = text.parse().map_err(|_| format!("`--pause-ms {text}` is not a number"))?;
                     pause = Some(Duration::from_millis(milliseconds));
                 }
+                "--hold-while" => hold_while = Some(value()?),
                 "--fail-before-commit" => fail_before_commit = true,
                 other => {
                     return Err(format!(
                         "unknown argument `{other}`; word count takes --input, --output, --pause-ms, \
-                         --fail-before-commit"
+                         --hold-while, --fail-before-commit"
                     ));
                 }
             }
         }
         let input = input.ok_or("word count needs `--input PATH`, a file or a directory of text files")?;
         let output = output.ok_or("word count needs `--output PATH`, where its counts go")?;
-        Ok(Self { input, output, pause, fail_before_commit })
+        Ok(Self { input, output, pause, hold_while, fail_before_commit })
+    }
+
+    /// Whether sources wait: the file `--hold-while` names exists.
+    fn held(&self) -> bool {
+        self.hold_while.as_ref().is_some_and(|path| std::path::Path::new(path).exists())
     }
 }
 

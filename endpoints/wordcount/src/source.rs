@@ -6,6 +6,7 @@
 //! its state is the split it reads and where in it.
 
 use std::io::{Read, Seek, SeekFrom};
+use std::time::Duration;
 
 use crate::exports::weir::flink::task::TaskInfo;
 use crate::output::Output;
@@ -17,6 +18,9 @@ use crate::{Options, checkpoint};
 /// How much a source reads at once, at least: its words are counted
 /// together before they are sent, so a larger block sends fewer records.
 const BLOCK: u64 = 256 << 10;
+
+/// How often a held source looks whether it may read on (`--hold-while`).
+const HOLD_CHECK: Duration = Duration::from_millis(10);
 
 /// Where a source is: the split it reads and the offset of the next line.
 #[derive(Default)]
@@ -123,6 +127,10 @@ pub async fn run(info: &TaskInfo, options: &Options) -> Result<(), String> {
         while let Some(id) = checkpoint::next_trigger() {
             checkpoint::acknowledge(info, id, position.encode()).await?;
             output.barrier(id).await?;
+        }
+        if options.held() {
+            weir_guest::sleep(HOLD_CHECK).await;
+            continue;
         }
         let (split, offset) = match position.split.take() {
             Some(reading) => reading,

@@ -181,8 +181,7 @@ async fn serve_loop(
                     }
                     Action::Finish => return Ok(Served::Ended),
                     Action::Swap(order) => {
-                        let children = accessor.with(|mut access| access.data_mut().running_children());
-                        draining = swap::admit(actor, &funcs.info, children, order, events)
+                        draining = swap::admit(actor, &funcs.info, order, events)
                             .map(|request| Draining::new(request, running.calls_only()));
                     }
                     Action::Nothing => {}

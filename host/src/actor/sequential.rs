@@ -31,10 +31,10 @@ pub(super) async fn serve(actor: &mut Actor, events: &Events) -> Result<Served, 
                     }
                     Action::Finish | Action::Stop => return Ok(Served::Ended),
                     Action::Swap(order) => {
-                        let children = store.data_mut().running_children();
-                        let Some(request) = swap::admit(actor, &funcs.info, children, order, events) else { continue };
-                        let snapshot =
-                            async |export: &SnapshotFunc| export.call(store, ()).await.map(|(state,)| state);
+                        let Some(request) = swap::admit(actor, &funcs.info, order, events) else { continue };
+                        // Its `restore` being async, a sync-only component
+                        // cannot export `weir:rpc/handover`: nothing to take.
+                        let snapshot = async |_: &SnapshotFunc| unreachable!("a sync-only component has no snapshot");
                         match Draining::new(request, 0).hand_off(actor, funcs, snapshot, 0, events).await {
                             Ok(Some(handoff)) => return Ok(Served::Swap(handoff)),
                             Ok(None) => {}

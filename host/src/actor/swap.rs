@@ -117,13 +117,11 @@ pub(super) struct Handoff {
 }
 
 /// The swap a control command asked for, if it may begin: the endpoint is
-/// started, runs no children (`children` of them still run), and the new
-/// component serves everything the current one does. Otherwise it is
-/// refused here.
+/// started and the new component serves everything the current one does.
+/// Otherwise it is refused here.
 pub(super) fn admit(
     actor: &ActorRef,
     current: &ComponentInfo,
-    children: usize,
     order: SwapOrder,
     events: &Events,
 ) -> Option<SwapRequest> {
@@ -135,10 +133,6 @@ pub(super) fn admit(
     let state = actor.lifecycle.get();
     if state != Lifecycle::Started {
         refuse(actor, request, SwapError::NotStarted { endpoint, state: format!("{state:?}").to_lowercase() }, events);
-        return None;
-    }
-    if children > 0 {
-        refuse(actor, request, SwapError::Supervising { endpoint, children }, events);
         return None;
     }
     let new = request.component.info();
@@ -179,23 +173,29 @@ pub(super) async fn take_over(
 ) {
     let Handoff { request, began, drained, tasks_ended, state } = handoff;
     let parts = store.data().parts(request.component.capability_states(engine.capabilities()));
-    let started = instance(actor, parts, &request.component, state).await;
-    let taken = started.and_then(|(mut next, next_funcs, handover)| {
-        let carried = carry_tasks(store, &mut next)?;
+    let started = instance(actor, parts, store, &request.component, state).await;
+    // Nothing leaves the old store until the new instance is sure to stay.
+    let taken = started.map_err(Unfit::Failed).and_then(|(mut next, next_funcs, handover)| {
+        let children = next.data().children.unadopted();
+        if !children.is_empty() {
+            return Err(Unfit::Unadopted(children));
+        }
+        let carried = carry_tasks(store, &mut next).map_err(Unfit::Failed)?;
         Ok((next, next_funcs, handover, carried))
     });
-    let (next, next_funcs, handover, tasks_carried) = match taken {
+    let (mut next, next_funcs, handover, tasks_carried) = match taken {
         Ok(taken) => taken,
-        Err(cause) => {
-            let error = SwapError::TakeOver {
-                endpoint: actor.id.to_string(),
-                current: funcs.info.name.clone(),
-                component: request.component.info().name.clone(),
-                cause,
+        Err(unfit) => {
+            let (endpoint, current) = (actor.id.to_string(), funcs.info.name.clone());
+            let component = request.component.info().name.clone();
+            let error = match unfit {
+                Unfit::Failed(cause) => SwapError::TakeOver { endpoint, current, component, cause },
+                Unfit::Unadopted(children) => SwapError::Unadopted { endpoint, current, component, children },
             };
             return refuse(actor, request, error, events);
         }
     };
+    let children_adopted = next.data_mut().children.running();
     actor.replace_component(next_funcs.info.clone());
     let to = next_funcs.info.name.clone();
     let retired = (std::mem::replace(store, next), std::mem::replace(funcs, next_funcs));
@@ -204,8 +204,17 @@ pub(super) async fn take_over(
     // Freeing the old instance's memory and handles need not hold up the
     // mailbox: it happens on a blocking thread while the new one serves.
     tokio::task::spawn_blocking(move || drop(retired));
-    let report =
-        SwapReport { endpoint: actor.id.to_string(), from, to, handover, drained, tasks_ended, tasks_carried, pause };
+    let report = SwapReport {
+        endpoint: actor.id.to_string(),
+        from,
+        to,
+        handover,
+        drained,
+        tasks_ended,
+        tasks_carried,
+        children_adopted,
+        pause,
+    };
     tracing::info!(
         endpoint = %actor.id, from = %report.from, to = %report.to, handover = ?report.handover, ?pause,
         "endpoint swapped"
@@ -218,6 +227,15 @@ pub(super) async fn take_over(
         pause,
     });
     request.answer(Ok(report));
+}
+
+/// Why a new instance cannot take the endpoint over.
+enum Unfit {
+    /// It failed: to instantiate, in `restore` or `on-start`, or to take
+    /// the scheduled tasks.
+    Failed(String),
+    /// It left these running children unadopted.
+    Unadopted(Vec<String>),
 }
 
 /// Moves the scheduled tasks waiting in `from` to `to`, charged there;
@@ -238,16 +256,19 @@ fn carry_tasks(from: &mut Store<StoreData>, to: &mut Store<StoreData>) -> Result
     Ok(carried)
 }
 
-/// Instantiates `component` as the endpoint `parts` describe, and starts
-/// it: `restore` with `state` if there is state and it takes it,
+/// Instantiates `component` as the endpoint `parts` describe, offers it
+/// the children of the instance it replaces (`predecessor`) to adopt, and
+/// starts it: `restore` with `state` if there is state and it takes it,
 /// `on-start` otherwise. The error names what failed.
 async fn instance(
     actor: &ActorRef,
     parts: StoreParts,
+    predecessor: &mut Store<StoreData>,
     component: &EndpointComponent,
     state: Result<HandedState, &'static str>,
 ) -> Result<(Store<StoreData>, InstanceFuncs, Handover), String> {
     let mut store = new_store(component.engine(), parts).map_err(|error| error.to_string())?;
+    predecessor.data_mut().children.bequeath(&mut store.data_mut().children);
     let funcs = component.instantiate(&mut store).await.map_err(|error| format!("cannot instantiate it: {error:#}"))?;
     let (begin, handover) = match state {
         Ok(state) if funcs.restore.is_some() => {
@@ -263,7 +284,9 @@ async fn instance(
             let funcs = &funcs;
             store.run_concurrent(async |accessor| begin.concurrently(accessor, funcs).await).await.and_then(|r| r)
         }
-        ExecutionMode::Sequential => begin.sequentially(&mut store, &funcs).await,
+        // A sync-only component has neither `on-start` nor `restore`: both
+        // are async functions, which it cannot export.
+        ExecutionMode::Sequential => Ok(Ok(())),
     };
     match begun {
         Ok(Ok(())) => Ok((store, funcs, handover)),
@@ -300,19 +323,6 @@ impl Begin {
             (Begin::OnStart, _, Some(on_start)) => {
                 Ok(machine::hook_outcome(on_start.call_concurrent(accessor, Vec::new(), true).await?, |m| m))
             }
-            _ => Ok(Ok(())),
-        }
-    }
-
-    async fn sequentially(
-        self,
-        store: &mut Store<StoreData>,
-        funcs: &InstanceFuncs,
-    ) -> wasmtime::Result<Result<(), String>> {
-        // A sync-only component has no `on-start`: `lifecycle` holds an
-        // async function, which it cannot export.
-        match (self, &funcs.restore) {
-            (Begin::Restore(state), Some(restore)) => Ok(restore.call(store, (state,)).await?.0),
             _ => Ok(Ok(())),
         }
     }

@@ -7,7 +7,7 @@
 //! the host without bound by asking it to keep things.
 
 use std::any::Any;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
@@ -16,8 +16,9 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use super::HostContext;
 use super::stdio::GuestOutput;
+use super::supervision::Children;
 use crate::config::LentDirectory;
-use crate::endpoint::{ActorRef, Lifecycle, MemoryUse};
+use crate::endpoint::MemoryUse;
 use crate::error::SpawnError;
 use crate::fencing::FencingToken;
 
@@ -105,9 +106,9 @@ pub(crate) struct StoreData {
     /// Recent lines of the guest's stderr, where a guest's panic message
     /// lands, for the termination cause.
     pub stderr: GuestOutput,
-    /// The endpoints it started (`weir:rpc/supervision`), which its child
-    /// handles stop when they go.
-    children: Vec<Weak<ActorRef>>,
+    /// The endpoints it started (`weir:rpc/supervision`), and those of the
+    /// instance it replaced, which it is to adopt.
+    pub children: Children,
 }
 
 impl std::fmt::Debug for StoreData {
@@ -121,23 +122,6 @@ impl StoreData {
     /// it.
     pub(crate) fn state<T: Any>(&mut self) -> Option<&mut T> {
         self.states.iter_mut().find_map(|state| state.downcast_mut())
-    }
-
-    /// Notes a child the endpoint started.
-    pub(crate) fn supervise(&mut self, child: &Arc<ActorRef>) {
-        self.forget_ended_children();
-        self.children.push(Arc::downgrade(child));
-    }
-
-    /// How many of the endpoints it started still run.
-    pub(crate) fn running_children(&mut self) -> usize {
-        self.forget_ended_children();
-        self.children.len()
-    }
-
-    fn forget_ended_children(&mut self) {
-        self.children
-            .retain(|child| child.upgrade().is_some_and(|child| child.lifecycle.get() != Lifecycle::Terminated));
     }
 
     /// Takes the state of the capability that keeps a `T` out of the store,
@@ -259,7 +243,7 @@ pub(crate) fn new_store(engine: &wasmtime::Engine, parts: StoreParts) -> Result<
         held: 0,
         states,
         stderr,
-        children: Vec::new(),
+        children: Children::default(),
     };
     let mut store = Store::new(engine, data);
     store.set_hostcall_fuel(limits.hostcall_fuel);

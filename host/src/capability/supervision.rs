@@ -5,9 +5,11 @@
 //! endpoint: it asks through [`Spawner`], which the service implements. A
 //! child handle owns its endpoint, as an actor owns its children in Pekko:
 //! dropping the handle, or the whole store when the parent terminates,
-//! stops the child.
+//! stops the child. A swapped parent's new instance adopts the children of
+//! the old one ([`Children`]), so that a swap stops none.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -16,7 +18,7 @@ use wasmtime::component::{Accessor, HasSelf, Linker, Resource};
 use super::bindings::supervision::{self, ChildDirectory, ChildOptions, ComponentSource, StartError};
 use super::store::StoreData;
 use crate::config::LentDirectory;
-use crate::endpoint::{ActorRef, Control};
+use crate::endpoint::{ActorRef, Control, Lifecycle};
 use crate::fencing::FencingToken;
 
 /// The interface, as components import it.
@@ -88,15 +90,78 @@ impl From<ChildError> for StartError {
     }
 }
 
-/// A child handle: the endpoint it owns.
-pub struct Child {
+/// What keeps a child running: every handle to it shares one, and the
+/// child is stopped when the last goes. Two handles exist only across a
+/// swap, while both the old instance of its parent and the new one that
+/// adopted it hold it.
+pub(crate) struct Link {
     actor: Arc<ActorRef>,
 }
 
-impl Drop for Child {
+impl Link {
+    fn runs(&self) -> bool {
+        self.actor.lifecycle.get() != Lifecycle::Terminated
+    }
+}
+
+impl Drop for Link {
     /// Stops the child; nothing happens if it has terminated already.
     fn drop(&mut self) {
         self.actor.control(Control::Terminate);
+    }
+}
+
+/// A child handle: the endpoint it owns.
+pub struct Child {
+    link: Arc<Link>,
+}
+
+impl Child {
+    fn actor(&self) -> &Arc<ActorRef> {
+        &self.link.actor
+    }
+}
+
+/// The children an endpoint's store keeps track of.
+#[derive(Default)]
+pub(crate) struct Children {
+    /// Those it started or adopted, while a handle to them lives.
+    held: Vec<Weak<Link>>,
+    /// After a swap, until the new instance adopts them: the children of
+    /// the instance it replaced, by id.
+    orphans: BTreeMap<String, Arc<Link>>,
+}
+
+impl Children {
+    fn hold(&mut self, link: &Arc<Link>) {
+        self.forget_ended();
+        self.held.push(Arc::downgrade(link));
+    }
+
+    /// How many of the endpoints it holds still run.
+    pub(crate) fn running(&mut self) -> usize {
+        self.forget_ended();
+        self.held.len()
+    }
+
+    fn forget_ended(&mut self) {
+        self.held.retain(|link| link.upgrade().is_some_and(|link| link.runs()));
+    }
+
+    /// Offers the children this store's instance runs to `heir`, the store
+    /// of the instance that replaces it, to adopt. Each is held by both
+    /// until one of the stores goes: the child runs on whichever instance
+    /// the swap leaves.
+    pub(crate) fn bequeath(&mut self, heir: &mut Children) {
+        self.forget_ended();
+        let running = self.held.iter().filter_map(Weak::upgrade);
+        heir.orphans.extend(running.map(|link| (link.actor.id.to_string(), link)));
+    }
+
+    /// The ids of the running children offered by the instance this one
+    /// replaced that it has not adopted.
+    pub(crate) fn unadopted(&self) -> Vec<String> {
+        self.orphans.iter().filter(|(_, link)| link.runs()).map(|(id, _)| id.clone()).collect()
     }
 }
 
@@ -166,18 +231,25 @@ async fn termination(actor: &ActorRef) -> Result<(), String> {
 
 /// The endpoint behind a child handle.
 fn actor_of<T>(accessor: &Accessor<T, HasSelf<StoreData>>, child: &Resource<Child>) -> Option<Arc<ActorRef>> {
-    accessor.with(|mut access| access.get().table.get(child).ok().map(|child| child.actor.clone()))
+    accessor.with(|mut access| access.get().table.get(child).ok().map(|child| child.actor().clone()))
 }
 
 impl supervision::Host for StoreData {}
 
 impl supervision::HostChild for StoreData {
+    fn adopt(&mut self, id: String) -> wasmtime::Result<Option<Resource<Child>>> {
+        let Some(link) = self.children.orphans.remove(&id).filter(|link| link.runs()) else { return Ok(None) };
+        tracing::info!(endpoint = %self.identity.id, child = %id, "adopted a child");
+        self.children.hold(&link);
+        self.hold(Child { link }, HANDLE_BYTES).map(Some)
+    }
+
     fn id(&mut self, child: Resource<Child>) -> String {
-        self.table.get(&child).map(|child| child.actor.id.to_string()).unwrap_or_default()
+        self.table.get(&child).map(|child| child.actor().id.to_string()).unwrap_or_default()
     }
 
     fn address(&mut self, child: Resource<Child>) -> String {
-        self.table.get(&child).map(|child| child.actor.address.to_string()).unwrap_or_default()
+        self.table.get(&child).map(|child| child.actor().address.to_string()).unwrap_or_default()
     }
 
     fn drop(&mut self, child: Resource<Child>) -> wasmtime::Result<()> {
@@ -210,8 +282,9 @@ impl<T> supervision::HostChildWithStore<T> for HasSelf<StoreData> {
         tracing::info!(endpoint = %parent, child = %actor.id, "started a child");
         let child = accessor.with(|mut access| {
             let data = access.get();
-            data.supervise(&actor);
-            data.hold(Child { actor }, HANDLE_BYTES)
+            let link = Arc::new(Link { actor });
+            data.children.hold(&link);
+            data.hold(Child { link }, HANDLE_BYTES)
         })?;
         Ok(Ok(child))
     }

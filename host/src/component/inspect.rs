@@ -151,7 +151,7 @@ pub(crate) fn inspect(
                             (Vec::new(), &mut hooks.snapshot)
                         }
                         "restore" => {
-                            expect_hook(&function, &func, false, Some(unit_or_string()))?;
+                            expect_hook(&function, &func, true, Some(unit_or_string()))?;
                             (vec![Some(state())], &mut hooks.restore)
                         }
                         other => return Err(format!("`{HANDOVER}` has an unknown function `{other}`")),

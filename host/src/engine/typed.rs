@@ -198,12 +198,6 @@ where
         Self(Lazy { instance, index, typed: OnceLock::new() })
     }
 
-    /// Calls it on a store without concurrency support.
-    pub(crate) async fn call(&self, store: &mut Store<StoreData>, params: P) -> wasmtime::Result<R> {
-        let func = self.0.get(&mut *store)?;
-        func.call_async(store, params).await
-    }
-
     /// Runs it as a guest task of a store with concurrency support; for an
     /// async batch entry, it returns once each call has run until it awaits
     /// or returns.

@@ -126,6 +126,7 @@ fn report_json(report: &SwapReport) -> serde_json::Value {
         "drained": report.drained,
         "tasksEnded": report.tasks_ended,
         "tasksCarried": report.tasks_carried,
+        "childrenAdopted": report.children_adopted,
         "pauseMicros": report.pause.as_micros() as u64,
     })
 }
