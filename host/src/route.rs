@@ -53,10 +53,13 @@ impl Route {
     ) -> Outcome {
         match self {
             Route::Local(actor) => actor.ask(function, args, token, timeout).await,
+            // Boxed: the remote exchange's state is large, and a local ask,
+            // the one that must be cheap, would carry its size (moved on
+            // every poll-free step of the caller's futures) otherwise.
             Route::Remote(gateway) => {
-                within(timeout, gateway.ask(function, &args, token), || {
+                Box::pin(within(timeout, gateway.ask(function, &args, token), || {
                     (gateway.endpoint().to_owned(), gateway.signature.qualified_name(function))
-                })
+                }))
                 .await
             }
         }

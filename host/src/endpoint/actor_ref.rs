@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, Guard};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::lifecycle::{Lifecycle, LifecycleCell};
@@ -120,9 +121,18 @@ impl ActorRef {
         self.admit(token)?;
         self.fits(&args)?;
         let (reply, response) = oneshot::channel();
+        // Most asks find room in the mailbox and go in at once; only a full
+        // mailbox's wait (boxed, so that it does not weigh on every ask's
+        // future) is awaited, within the timeout as the answer is.
+        let waiting = match self.mailbox.try_send(Call { function, args, reply: Some(Reply::Local(reply)) }) {
+            Ok(()) => None,
+            Err(TrySendError::Full(call)) => Some(call),
+            Err(TrySendError::Closed(_)) => return Err(self.gone()),
+        };
         let exchange = async {
-            let call = Call { function, args, reply: Some(Reply::Local(reply)) };
-            self.mailbox.send(call).await.map_err(|_| self.gone())?;
+            if let Some(call) = waiting {
+                Box::pin(self.mailbox.send(call)).await.map_err(|_| self.gone())?;
+            }
             response.await.map_err(|_| self.gone())?
         };
         within(timeout, exchange, || (self.id.to_string(), self.component().qualified_name(function))).await
