@@ -195,7 +195,7 @@ pub(super) async fn take_over(
             return refuse(actor, request, error, events);
         }
     };
-    let children_adopted = next.data_mut().children.running();
+    let children_adopted = next.data_mut().children.settle();
     actor.replace_component(next_funcs.info.clone());
     let to = next_funcs.info.name.clone();
     let retired = (std::mem::replace(store, next), std::mem::replace(funcs, next_funcs));

@@ -158,6 +158,13 @@ impl Children {
         heir.orphans.extend(running.map(|link| (link.actor.id.to_string(), link)));
     }
 
+    /// Ends the adoption once the new instance stays: forgets what it did
+    /// not take (children that ended meanwhile); how many children it holds.
+    pub(crate) fn settle(&mut self) -> usize {
+        self.orphans.clear();
+        self.running()
+    }
+
     /// The ids of the running children offered by the instance this one
     /// replaced that it has not adopted.
     pub(crate) fn unadopted(&self) -> Vec<String> {

@@ -203,8 +203,8 @@ impl ActorRef {
     pub(crate) fn try_enqueue(&self, call: Call) -> Result<(), Call> {
         match self.mailbox.try_send(call) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(call)) => Err(call),
-            Err(mpsc::error::TrySendError::Closed(call)) => {
+            Err(TrySendError::Full(call)) => Err(call),
+            Err(TrySendError::Closed(call)) => {
                 self.refuse(call, self.gone());
                 Ok(())
             }
