@@ -76,12 +76,12 @@ pub async fn keep(component: Vec<u8>) -> Result<u64, String> {
     Ok(key)
 }
 
-/// Claims the component uploaded under `key`.
 /// Uploads not yet submitted, and components held for running jobs.
 pub fn pending() -> usize {
     UPLOADS.with(|uploads| uploads.borrow().len()) + CLAIMED.with(|claimed| claimed.borrow().len())
 }
 
+/// Claims the component uploaded under `key`.
 pub fn take(key: u64) -> Option<Upload> {
     UPLOADS.with(|uploads| {
         let mut uploads = uploads.borrow_mut();

@@ -11,7 +11,7 @@ weir_guest::generate!({
 });
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use exports::weir::examples::supervisor::Guest;
@@ -32,12 +32,12 @@ impl weir_guest::Endpoint for Supervisor {}
 /// how those that ended did.
 const LAYOUT: u32 = 1;
 
-type State = (Vec<String>, BTreeMap<String, Result<(), String>>);
+type State = (Vec<String>, HashMap<String, Result<(), String>>);
 
 impl weir_guest::Handover for Supervisor {
     fn snapshot() -> Result<Option<weir_guest::State>, String> {
         let children = CHILDREN.with(|children| children.borrow().keys().cloned().collect());
-        let ended = ENDED.with(|all| all.borrow().iter().map(|(id, how)| (id.clone(), how.clone())).collect());
+        let ended = ENDED.with(|all| all.borrow().clone());
         let state: State = (children, ended);
         let bytes = bincode::serde::encode_to_vec(&state, bincode::config::standard()).map_err(|e| e.to_string())?;
         Ok(Some(weir_guest::State { version: LAYOUT, bytes }))
