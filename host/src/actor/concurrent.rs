@@ -224,6 +224,10 @@ async fn serve_loop(
             received = inbox.mailbox.recv_many(&mut inbox.batch, BATCH.min(room).max(1)),
                 if mailbox_open && room > 0 && serving => {
                 mailbox_open = received > 0;
+                crate::endpoint::serving_here();
+                if received > 1 && funcs.delivers_batches() {
+                    top_up(inbox, BATCH.min(room)).await;
+                }
                 for call in inbox.batch.drain(..) {
                     let Some(call) = machine::admit(actor, call) else { continue };
                     let kind = Pending::kind_of(funcs, &call);
@@ -248,6 +252,35 @@ async fn serve_loop(
                     running.push(job.weight(), execute(accessor, work, job));
                 }
             }
+        }
+    }
+}
+
+/// When asks stream in from a thread that runs no endpoint, lets the
+/// runtime run once, then adds to `inbox.batch` (up to `limit`) the calls
+/// that arrived meanwhile, without waiting for more.
+///
+/// A guest task costs about a microsecond and a half, more than a small
+/// call. A sender of pipelined asks on another thread sends its next asks
+/// as the replies reach it, alongside the endpoint, so the endpoint takes
+/// them a few at a time, each few in a guest task of their own; after one
+/// pass of the runtime, they join one batch. Pipelined asks into an async
+/// function from another thread went from 0.54-0.86M/s (batches of 6-12
+/// calls) to about 1.05M/s. A lone call never waits; tells wait for no
+/// reply, so a sender faster than the endpoint fills the mailbox by
+/// itself; and calls from the endpoints' own threads were all sent when
+/// the endpoint runs. Waiting would only cost those.
+async fn top_up(inbox: &mut Inbox, limit: usize) {
+    let streaming = inbox.batch.last().is_some_and(|call| call.from_elsewhere && call.reply.is_some());
+    if !streaming || inbox.batch.len() >= limit {
+        return;
+    }
+    tokio::task::yield_now().await;
+    // A lifecycle command that came meanwhile goes before later calls.
+    while inbox.batch.len() < limit && inbox.control.is_empty() {
+        match inbox.mailbox.try_recv() {
+            Ok(call) => inbox.batch.push(call),
+            Err(_) => break,
         }
     }
 }

@@ -46,6 +46,7 @@ pub(super) async fn serve(actor: &mut Actor, events: &Events) -> Result<Served, 
             }
             received = inbox.mailbox.recv_many(&mut inbox.batch, BATCH), if mailbox_open => {
                 mailbox_open = received > 0;
+                crate::endpoint::serving_here();
                 // Taken in order from the back; on a trap the calls not yet
                 // run stay in the batch, in order, for `finish` to answer.
                 inbox.batch.reverse();

@@ -124,7 +124,7 @@ impl ActorRef {
         // Most asks find room in the mailbox and go in at once; only a full
         // mailbox's wait (boxed, so that it does not weigh on every ask's
         // future) is awaited, within the timeout as the answer is.
-        let waiting = match self.mailbox.try_send(Call { function, args, reply: Some(Reply::Local(reply)) }) {
+        let waiting = match self.mailbox.try_send(Call::new(function, args, Some(Reply::Local(reply)))) {
             Ok(()) => None,
             Err(TrySendError::Full(call)) => Some(call),
             Err(TrySendError::Closed(_)) => return Err(self.gone()),
@@ -149,7 +149,7 @@ impl ActorRef {
         if let Err(error) = self.fits(&args) {
             return self.dead_letter(function, &error);
         }
-        self.deliver(Call { function, args, reply: None }, token).await;
+        self.deliver(Call::new(function, args, None), token).await;
     }
 
     /// Whether a message of `values` is within `max-message-size`.

@@ -44,6 +44,27 @@ pub(crate) struct Call {
     pub function: FunctionId,
     pub args: Vec<Value>,
     pub reply: Option<Reply>,
+    /// Sent from a thread that runs no endpoint: its sender goes on
+    /// while the endpoint serves, and its next calls may arrive at once.
+    pub from_elsewhere: bool,
+}
+
+thread_local! {
+    /// Whether this thread has served an endpoint.
+    static SERVES_ENDPOINTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl Call {
+    /// A call of `function`, noting where it was sent from.
+    pub(crate) fn new(function: FunctionId, args: Vec<Value>, reply: Option<Reply>) -> Self {
+        Self { function, args, reply, from_elsewhere: !SERVES_ENDPOINTS.get() }
+    }
+}
+
+/// Notes that this thread serves endpoints: calls sent from it come from
+/// code that takes turns with the endpoints, not from alongside them.
+pub(crate) fn serving_here() {
+    SERVES_ENDPOINTS.set(true);
 }
 
 /// Lifecycle commands, handled before any queued call.

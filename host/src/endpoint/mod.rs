@@ -10,6 +10,6 @@ mod stats;
 pub(crate) use self::actor_ref::{ActorRef, Channels};
 pub(crate) use self::directory::Directory;
 pub use self::lifecycle::{Lifecycle, Termination};
-pub(crate) use self::mailbox::{Call, Control, Outcome, Reply, ReplyTo, SwapOrder};
+pub(crate) use self::mailbox::{Call, Control, Outcome, Reply, ReplyTo, SwapOrder, serving_here};
 pub use self::stats::EndpointStats;
 pub(crate) use self::stats::MemoryUse;

@@ -56,6 +56,13 @@ pub(crate) struct InstanceFuncs {
     pub restore: Option<RestoreFunc>,
 }
 
+impl InstanceFuncs {
+    /// Whether the component takes calls in batches of either kind.
+    pub(crate) fn delivers_batches(&self) -> bool {
+        self.batch.is_some() || self.batch_async.is_some()
+    }
+}
+
 impl EndpointComponent {
     pub(crate) fn new(info: ComponentInfo, pre: InstancePre<StoreData>, used: Used) -> Self {
         Self { inner: Arc::new(Loaded { info: Arc::new(info), pre, used }) }

@@ -242,7 +242,7 @@ impl Connection {
                 match self.resolve(target, body, payload) {
                     Ok((actor, function, args)) => {
                         let reply = RemoteReply { result: Some((Arc::clone(&actor.component()), function)), ..reply };
-                        let call = Call { function, args, reply: Some(Reply::Transport(Box::new(reply))) };
+                        let call = Call::new(function, args, Some(Reply::Transport(Box::new(reply))));
                         parked.deliver(&actor, call, token, body.len());
                     }
                     Err(error) => Box::new(reply).send(Err(error)),
@@ -250,7 +250,7 @@ impl Connection {
             }
             Frame::Tell { target, token } => match self.resolve(target, body, payload) {
                 Ok((actor, function, args)) => {
-                    parked.deliver(&actor, Call { function, args, reply: None }, token, body.len())
+                    parked.deliver(&actor, Call::new(function, args, None), token, body.len())
                 }
                 Err(error) => {
                     tracing::debug!(target: "weir::dead_letters", peer = %self.peer, endpoint = target.endpoint, %error, "dead letter");
