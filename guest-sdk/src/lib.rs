@@ -135,13 +135,43 @@ pub trait Handover {
 }
 
 /// An endpoint's state as [`Handover`] hands it over: bytes in a layout the
-/// component defines, tagged with the layout's version.
+/// component defines, tagged with the layout's version. With the feature
+/// `serde`, `State::encode` and `State::decode` write and read any serde
+/// value as bincode and check the version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct State {
     /// The layout's version.
     pub version: u32,
     /// The state.
     pub bytes: Vec<u8>,
+}
+
+#[cfg(feature = "serde")]
+impl State {
+    /// `value` in layout `version`, encoded with bincode (feature `serde`).
+    ///
+    /// # Errors
+    ///
+    /// A value serde cannot encode, as text.
+    pub fn encode<T: serde::Serialize>(version: u32, value: &T) -> Result<State, String> {
+        let bytes = bincode::serde::encode_to_vec(value, bincode::config::standard()).map_err(|e| e.to_string())?;
+        Ok(State { version, bytes })
+    }
+
+    /// The value [`State::encode`] encoded, if the state is in layout
+    /// `version`; `whose` names the state in the error ("a supervisor's").
+    ///
+    /// # Errors
+    ///
+    /// Another layout, or bytes that do not decode, saying which.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self, version: u32, whose: &str) -> Result<T, String> {
+        if self.version != version {
+            return Err(format!("cannot read layout {} of {whose} state, only {version}", self.version));
+        }
+        bincode::serde::decode_from_slice(&self.bytes, bincode::config::standard())
+            .map(|(value, _)| value)
+            .map_err(|error| format!("{whose} state does not decode: {error}"))
+    }
 }
 
 /// What the host fixed for this endpoint's lifetime, read once: endpoints

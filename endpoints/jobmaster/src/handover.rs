@@ -124,19 +124,14 @@ pub fn snapshot() -> Result<weir_guest::State, String> {
         checkpoints: checkpoints::hand_over(),
         inputs: inputs::hand_over(),
     };
-    let bytes = bincode::serde::encode_to_vec(&state, bincode::config::standard()).map_err(|e| e.to_string())?;
-    Ok(weir_guest::State { version: LAYOUT, bytes })
+    weir_guest::State::encode(LAYOUT, &state)
 }
 
 /// Takes the job up where an older component left it: the job's state
 /// first, then what runs beside it (as `on-start` starts it), then each
 /// TaskExecutor again; one that cannot be reached is lost.
 pub async fn restore(state: weir_guest::State) -> Result<(), String> {
-    if state.version != LAYOUT {
-        return Err(format!("cannot read layout {} of a JobMaster's state, only {LAYOUT}", state.version));
-    }
-    let (state, _): (State, usize) = bincode::serde::decode_from_slice(&state.bytes, bincode::config::standard())
-        .map_err(|error| format!("a JobMaster's state does not decode: {error}"))?;
+    let state: State = state.decode(LAYOUT, "a JobMaster's")?;
     control::take_up(state.control)?;
     tasks::take_up(state.attempts);
     checkpoints::take_up(state.checkpoints);

@@ -109,19 +109,14 @@ pub fn snapshot() -> Result<Option<weir_guest::State>, String> {
             }
         }
     });
-    let bytes = bincode::serde::encode_to_vec(&state, bincode::config::standard()).map_err(|e| e.to_string())?;
-    Ok(Some(weir_guest::State { version: LAYOUT, bytes }))
+    weir_guest::State::encode(LAYOUT, &state).map(Some)
 }
 
 /// Takes up what an older instance handed over: heartbeats as `on-start`
 /// starts them, then each TaskExecutor and JobMaster again, before the new
 /// instance serves any call.
 pub async fn restore(state: weir_guest::State) -> Result<(), String> {
-    if state.version != LAYOUT {
-        return Err(format!("cannot read layout {} of a ResourceManager's state, only {LAYOUT}", state.version));
-    }
-    let (state, _): (State, usize) = bincode::serde::decode_from_slice(&state.bytes, bincode::config::standard())
-        .map_err(|error| format!("a ResourceManager's state does not decode: {error}"))?;
+    let state: State = state.decode(LAYOUT, "a ResourceManager's")?;
     crate::start_heartbeats();
     let (task_executors, job_masters) = (state.task_executors.len(), state.job_masters.len());
     weir_guest::info!("taking over {task_executors} TaskExecutor(s) and {job_masters} JobMaster(s)");

@@ -39,17 +39,11 @@ impl weir_guest::Handover for Supervisor {
         let children = CHILDREN.with(|children| children.borrow().keys().cloned().collect());
         let ended = ENDED.with(|all| all.borrow().clone());
         let state: State = (children, ended);
-        let bytes = bincode::serde::encode_to_vec(&state, bincode::config::standard()).map_err(|e| e.to_string())?;
-        Ok(Some(weir_guest::State { version: LAYOUT, bytes }))
+        weir_guest::State::encode(LAYOUT, &state).map(Some)
     }
 
     async fn restore(state: weir_guest::State) -> Result<(), String> {
-        if state.version != LAYOUT {
-            return Err(format!("cannot read layout {} of a supervisor's state, only {LAYOUT}", state.version));
-        }
-        let ((children, ended), _): (State, usize) =
-            bincode::serde::decode_from_slice(&state.bytes, bincode::config::standard())
-                .map_err(|error| format!("a supervisor's state does not decode: {error}"))?;
+        let (children, ended): State = state.decode(LAYOUT, "a supervisor's")?;
         ENDED.with(|all| all.borrow_mut().extend(ended));
         for id in children.into_iter().filter(|id| !id.starts_with("unadoptable")) {
             match Child::adopt(&id) {
