@@ -61,6 +61,35 @@ async fn queued_calls_run_in_batches_in_order_and_each_is_answered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asks_pipelined_from_another_thread_run_in_order_and_each_is_answered() {
+    // The test's threads run no endpoint: while the endpoint serves, its
+    // next asks arrive, and the endpoint's loop lets them join the batch it
+    // is about to start (`top_up`). Joined or not, they run in the order
+    // they were sent.
+    let host = host();
+    let probe = host.start("probe-streaming", &component(artifacts::PROBE), EndpointOptions::default()).await.unwrap();
+    let gateway = probe.gateway(PROBE).unwrap();
+    const ASKS: u64 = 5_000;
+    let mut replies = FuturesOrdered::new();
+    let mut answered = 0;
+    for i in 1..=ASKS {
+        replies.push_back(gateway.ask("ping", vec![]).map(move |reply| (i, reply)));
+        // 64 in flight at a time, refilled one by one as answers come.
+        if replies.len() == 64 {
+            let (i, reply) = replies.next().await.unwrap();
+            assert_eq!(as_u64(reply.unwrap()), i, "ping number {i}");
+            answered += 1;
+        }
+    }
+    while let Some((i, reply)) = replies.next().await {
+        assert_eq!(as_u64(reply.unwrap()), i, "ping number {i}");
+        answered += 1;
+    }
+    assert_eq!(answered, ASKS);
+    assert_eq!(probe.stats().asks, ASKS, "every ask counted once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trap_inside_a_batch_ends_the_endpoint_and_answers_every_call() {
     let host = host();
     let options = with_config(&[("fault", "trap")]);

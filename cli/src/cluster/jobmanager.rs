@@ -128,7 +128,11 @@ impl JobManager {
     pub fn start(host: RpcService, settings: &Settings, components: &ControlPlane) -> Result<Self, Error> {
         let resource_manager =
             lead(&host, "resource-manager", "resourcemanager", &components.resource_manager, options(vec![], vec![]))?;
-        let work = settings.tmp_dir.join(format!("weir-cluster-{}", std::process::id()));
+        // One per jobmanager, not per process: closing one cluster must not
+        // remove the directory of another the same process runs.
+        static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let started = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let work = settings.tmp_dir.join(format!("weir-cluster-{}-{started}", std::process::id()));
         // Where jobs outlive this jobmanager, if anywhere: their checkpoints
         // too, unless `state.checkpoints.dir` says.
         let storage = settings.storage_dir.as_ref();
