@@ -36,14 +36,24 @@ pub async fn lead(description: JobDescription, plan: JobPlan, component: u64, co
             weir_guest::info!("the Dispatcher no longer leads job {id}");
             continue;
         };
-        match start(&description, &plan, component, session).await {
-            Ok((child, gateway)) => {
-                contender.confirm(session, &child.address());
-                jobs::with(id, |job| job.job_master = Some(Rc::new(gateway)));
+        // Confirmed as soon as it runs, before the Dispatcher connects to
+        // it: the ResourceManager registers the JobMaster (which registers
+        // as it starts) only once its leadership is confirmed.
+        let connected = async {
+            let child = start(&description, &plan, component, session).await?;
+            contender.confirm(session, &child.address());
+            let gateways = connect(&child, session).await?;
+            Ok::<_, String>((child, gateways))
+        };
+        match connected.await {
+            Ok((child, gateways)) => {
+                weir_guest::info!("started the JobMaster of job {id} at {}", child.address());
+                jobs::with(id, |job| job.job_master = Some(Rc::new(gateways)));
                 let started = Running { child: Rc::new(child), stopping: Rc::default() };
                 weir_guest::spawn(watch(id, started.child.clone(), started.stopping.clone()));
                 running = Some(started);
             }
+            // A JobMaster that cannot be reached stops as its handle drops.
             Err(why) => {
                 weir_guest::error!("cannot start the JobMaster of job {id}: {why}");
                 jobs::fail(id, format!("its JobMaster did not start: {why}"));
@@ -56,14 +66,8 @@ pub async fn lead(description: JobDescription, plan: JobPlan, component: u64, co
 }
 
 /// Starts the JobMaster of `description` (whose task component is held
-/// under `component`) under `session`, and connects to the gateways the
-/// Dispatcher calls.
-async fn start(
-    description: &JobDescription,
-    plan: &JobPlan,
-    component: u64,
-    session: Uuid,
-) -> Result<(Child, JobMasterGateways), String> {
+/// under `component`) under `session`.
+async fn start(description: &JobDescription, plan: &JobPlan, component: u64, session: Uuid) -> Result<Child, String> {
     let id = description.id;
     let stages: Vec<String> = plan.stages.iter().map(|stage| format!("{} {}", stage.name, stage.parallelism)).collect();
     let mut settings = vec![
@@ -103,9 +107,11 @@ async fn start(
     options.fencing_token = Some(session);
     options.settings = settings;
     options.directories = directories;
-    let child = Child::start(ComponentSource::Named(JOB_MASTER_COMPONENT.into()), options)
-        .await
-        .map_err(|error| error.to_string())?;
+    Child::start(ComponentSource::Named(JOB_MASTER_COMPONENT.into()), options).await.map_err(|error| error.to_string())
+}
+
+/// Connects to the gateways the Dispatcher calls on JobMaster `child`.
+async fn connect(child: &Child, session: Uuid) -> Result<JobMasterGateways, String> {
     let missing = |gateway: &str, error: weir_guest::RpcError| {
         format!("the `{JOB_MASTER_COMPONENT}` component does not serve `{gateway}`: {error}")
     };
@@ -115,8 +121,7 @@ async fn start(
     let checkpointing = JobmasterCheckpointingGateway::connect(child.address(), Some(session))
         .await
         .map_err(|error| missing("jobmaster-checkpointing", error))?;
-    weir_guest::info!("started the JobMaster of job {id} at {}", child.address());
-    Ok((child, JobMasterGateways { control, checkpointing }))
+    Ok(JobMasterGateways { control, checkpointing })
 }
 
 /// A started JobMaster.

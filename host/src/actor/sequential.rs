@@ -8,7 +8,6 @@
 use super::machine::{self, Action, During};
 use super::swap::{self, Draining};
 use super::{Actor, BATCH, Served, reply_outcome, target};
-use crate::engine::SnapshotFunc;
 use crate::error::EndpointFailure;
 use crate::events::Events;
 
@@ -31,14 +30,8 @@ pub(super) async fn serve(actor: &mut Actor, events: &Events) -> Result<Served, 
                     }
                     Action::Finish | Action::Stop => return Ok(Served::Ended),
                     Action::Swap(order) => {
-                        let Some(request) = swap::admit(actor, &funcs.info, order, events) else { continue };
-                        // Its `restore` being async, a sync-only component
-                        // cannot export `weir:rpc/handover`: nothing to take.
-                        let snapshot = async |_: &SnapshotFunc| unreachable!("a sync-only component has no snapshot");
-                        match Draining::new(request, 0).hand_off(actor, funcs, snapshot, 0, events).await {
-                            Ok(Some(handoff)) => return Ok(Served::Swap(handoff)),
-                            Ok(None) => {}
-                            Err(error) => return Err(machine::failure(actor, store.data(), During::Snapshot, &error)),
+                        if let Some(request) = swap::admit(actor, &funcs.info, order, events) {
+                            return Ok(Served::Swap(Draining::new(request, 0).hand_off_stateless()));
                         }
                     }
                     Action::Nothing => {}

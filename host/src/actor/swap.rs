@@ -96,12 +96,26 @@ impl Draining {
                     return Ok(None);
                 }
             },
-            None => Err("the old component does not export weir:rpc/handover.snapshot"),
+            None => Err(NO_SNAPSHOT),
         };
+        Ok(Some(self.into_handoff(tasks_running, state)))
+    }
+
+    /// Everything has drained, and the old instance has no state to hand
+    /// over: a sync-only component cannot export `weir:rpc/handover`, whose
+    /// `restore` is async.
+    pub fn hand_off_stateless(self) -> Handoff {
+        self.into_handoff(0, Err(NO_SNAPSHOT))
+    }
+
+    fn into_handoff(self, tasks_ended: usize, state: Result<HandedState, &'static str>) -> Handoff {
         let Draining { request, began, in_flight } = self;
-        Ok(Some(Handoff { request, began, drained: in_flight, tasks_ended: tasks_running, state }))
+        Handoff { request, began, drained: in_flight, tasks_ended, state }
     }
 }
+
+/// Why a swap carries no state over from a component without `snapshot`.
+const NO_SNAPSHOT: &str = "the old component does not export weir:rpc/handover.snapshot";
 
 /// What `snapshot` returned, or how the guest failed.
 pub(super) type Snapshot = wasmtime::Result<Result<Option<HandedState>, String>>;
