@@ -14,6 +14,14 @@
 //!
 //! A child whose handle is dropped is stopped; keep the handle as long as
 //! the child should run.
+//!
+//! A component started many times (a job's tasks) is best loaded once and
+//! started by its digest, so that its bytes do not travel on each start:
+//!
+//! ```ignore
+//! let digest = load(&bytes).await?;
+//! let task = Child::start_loaded(digest.clone(), options).await?;
+//! ```
 
 /// The generated bindings, which endpoint crates share through
 /// [`generate!`](crate::generate).
@@ -22,7 +30,7 @@ pub mod wit {
     pub use crate::bindings::weir::rpc::supervision::*;
 }
 
-pub use wit::{Child, ChildDirectory, ChildOptions, ComponentSource, StartError};
+pub use wit::{Child, ChildDirectory, ChildOptions, ComponentDigest, ComponentSource, StartError, load};
 
 impl ChildOptions {
     /// Options for a child `id` with the host's defaults: unfenced, no

@@ -1,6 +1,7 @@
 //! Endpoints that start endpoints (`weir:rpc/supervision`), through the
-//! `supervisor` component: children from a component the host names or
-//! from a component's bytes, each an ordinary endpoint in a store of its
+//! `supervisor` component: children from a component the host names, from
+//! a component's bytes or from one loaded once and named by its digest,
+//! each an ordinary endpoint in a store of its
 //! own; starts refused with errors that say what was wrong; parents that
 //! learn how each child ended; children that end with their parent; and
 //! files only in the directories an endpoint is lent, which it may lend on.
@@ -148,6 +149,35 @@ async fn a_start_that_cannot_succeed_says_why() {
     // Nothing was left behind, and the parent still serves.
     assert!(host.endpoint("big").is_none());
     assert!(host.endpoint("kid").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_loaded_once_starts_by_its_digest() {
+    use sha2::{Digest, Sha256};
+    let (host, supervisor) = supervised().await;
+    let load = async |bytes: Val| started(supervisor.ask("load", vec![bytes]).await.unwrap());
+    let digest = load(bytes_of(artifacts::ECHO)).await.unwrap();
+    assert_eq!(digest, format!("{:x}", Sha256::digest(std::fs::read(artifacts::ECHO).unwrap())));
+    assert_eq!(load(bytes_of(artifacts::ECHO)).await, Ok(digest.clone()), "the same bytes, the same component");
+
+    let start = async |digest: &str, id: &str| {
+        started(supervisor.ask("start-loaded", vec![text(digest), text(id)]).await.unwrap())
+    };
+    for id in ["first", "second"] {
+        let address = start(&digest, id).await.unwrap();
+        let echo = host.connect(&address, ECHO, None).await.unwrap();
+        assert_eq!(echo.ask("ping", vec![Val::U64(7)]).await.unwrap(), Some(Val::U64(7)));
+    }
+
+    // A digest the host holds nothing under says so, and how to go on.
+    let unknown = "0".repeat(64);
+    let error = start(&unknown, "third").await.unwrap_err();
+    assert!(error.contains(&format!("no component loaded under digest {unknown}")), "{error}");
+    assert!(error.contains("load its bytes on this host, then start it"), "{error}");
+    assert!(host.endpoint("third").is_none());
+    // Bytes that are no component are refused when loaded.
+    let error = load(Val::List(b"not a component".iter().copied().map(Val::U8).collect())).await.unwrap_err();
+    assert!(error.contains("15 bytes"), "names the component: {error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -372,10 +372,9 @@ impl JobManager {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let taken = self.ask_dispatcher(CHECKPOINTING, "trigger-savepoint", &args, Some(Duration::MAX)).await?;
         let location = taken.map(|location| text(&location)).unwrap_or_default();
-        // The JobMaster sees the job's directory as `/checkpoints`.
-        let job = self.checkpoints.join(format!("job-{id}"));
+        // The JobMaster sees the checkpoint directory as `/checkpoints`.
         Ok(match location.strip_prefix("/checkpoints/") {
-            Some(inside) => job.join(inside),
+            Some(inside) => self.checkpoints.join(inside),
             None => PathBuf::from(location),
         })
     }

@@ -76,10 +76,10 @@ async fn plan(description: &JobDescription, task: &TaskGateway) -> Result<JobPla
 /// until its JobMaster runs (Flink acknowledges a job before its JobMaster
 /// starts, too). Its component stays in memory while it runs, for its
 /// JobMaster.
-fn accept(job: JobDescription, plan: JobPlan, key: u64, component: Vec<u8>) {
-    uploads::hold(key, component);
+fn accept(job: JobDescription, plan: JobPlan, key: u64, retired: uploads::Retired) {
+    uploads::hold(key, retired.component);
     jobs::add(job.clone(), key);
-    weir_guest::spawn(run(job, plan, key));
+    weir_guest::spawn(run(job, plan, uploads::Artifact { key, digest: retired.digest }));
 }
 
 /// Takes up what the job store holds (a new leader's start): the results
@@ -97,11 +97,11 @@ async fn recover() {
                     let key = uploads::keep(component).await?;
                     let upload = uploads::take(key).ok_or("its checked component was dropped")?;
                     let planned = plan(&job, &upload.task).await;
-                    let component = upload.retire();
-                    Ok::<_, String>((planned?, key, component))
+                    let retired = upload.retire();
+                    Ok::<_, String>((planned?, key, retired))
                 };
                 match recovered.await {
-                    Ok((plan, key, component)) => accept(job, plan, key, component),
+                    Ok((plan, key, retired)) => accept(job, plan, key, retired),
                     Err(why) => {
                         weir_guest::error!("cannot recover job {id}: {why}");
                         jobs::add(job, 0);
@@ -115,13 +115,13 @@ async fn recover() {
 
 /// Enters an accepted job's leader election and leads it; a job whose
 /// first JobMaster does not start fails, with the cause.
-async fn run(description: JobDescription, plan: JobPlan, component: u64) {
+async fn run(description: JobDescription, plan: JobPlan, artifact: uploads::Artifact) {
     let id = description.id;
     match Contender::enter(&format!("job-{id}")) {
         Ok(contender) => {
             let contender = Rc::new(contender);
             jobs::with(id, |job| job.contender = Some(contender.clone()));
-            runner::lead(description, plan, component, contender).await;
+            runner::lead(description, plan, artifact, contender).await;
         }
         Err(why) => {
             weir_guest::error!("job {id} cannot run: {why}");
@@ -187,13 +187,13 @@ impl Guest for Dispatcher {
             Some(refused) => Err(refused),
             None => plan(&job, &upload.task).await.map_err(SubmissionError::InvalidJob),
         };
-        let component = upload.retire();
+        let retired = upload.retire();
         let plan = planned.inspect_err(|refused| weir_guest::warn!("job {id} was refused: {refused:?}"))?;
         // Kept before it is acknowledged: a new leader runs it, if this
         // Dispatcher does not.
-        store::persist(&job, &component).await.map_err(SubmissionError::Failed)?;
+        store::persist(&job, &retired.component).await.map_err(SubmissionError::Failed)?;
         weir_guest::info!("received job {id} ({}), parallelism {}", job.name, job.parallelism);
-        accept(job, plan, key, component);
+        accept(job, plan, key, retired);
         Ok(())
     }
 

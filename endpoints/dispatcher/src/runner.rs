@@ -9,6 +9,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use crate::jobs::{self, JobMasterGateways};
+use crate::uploads::Artifact;
 use crate::weir::flink::jobmaster_checkpointing_client::JobmasterCheckpointingGateway;
 use crate::weir::flink::jobmaster_control_client::JobmasterControlGateway;
 use crate::weir::flink::task_client::JobPlan;
@@ -19,12 +20,13 @@ use weir_guest::supervision::{Child, ChildDirectory, ChildOptions, ComponentSour
 
 /// The name under which the host is given the JobMaster's component.
 pub const JOB_MASTER_COMPONENT: &str = "jobmaster";
-/// Where a JobMaster sees its checkpoint directory.
-const CHECKPOINT_DIRECTORY: &str = "/checkpoints";
+/// Where a JobMaster sees the cluster's checkpoint directory, which holds
+/// one directory per job.
+const CHECKPOINT_ROOT: &str = "/checkpoints";
 
 /// Leads `description`'s job while `contender` is granted its leadership.
 /// A JobMaster that does not start fails the job.
-pub async fn lead(description: JobDescription, plan: JobPlan, component: u64, contender: Rc<Contender>) {
+pub async fn lead(description: JobDescription, plan: JobPlan, artifact: Artifact, contender: Rc<Contender>) {
     let id = description.id;
     let mut running: Option<Running> = None;
     while let Some(change) = contender.next().await {
@@ -40,7 +42,7 @@ pub async fn lead(description: JobDescription, plan: JobPlan, component: u64, co
         // it: the ResourceManager registers the JobMaster (which registers
         // as it starts) only once its leadership is confirmed.
         let connected = async {
-            let child = start(&description, &plan, component, session).await?;
+            let child = start(&description, &plan, &artifact, session).await?;
             contender.confirm(session, &child.address());
             let gateways = connect(&child, session).await?;
             Ok::<_, String>((child, gateways))
@@ -65,16 +67,22 @@ pub async fn lead(description: JobDescription, plan: JobPlan, component: u64, co
     }
 }
 
-/// Starts the JobMaster of `description` (whose task component is held
-/// under `component`) under `session`.
-async fn start(description: &JobDescription, plan: &JobPlan, component: u64, session: Uuid) -> Result<Child, String> {
+/// Starts the JobMaster of `description` (whose task component is
+/// `artifact`) under `session`.
+async fn start(
+    description: &JobDescription,
+    plan: &JobPlan,
+    artifact: &Artifact,
+    session: Uuid,
+) -> Result<Child, String> {
     let id = description.id;
     let stages: Vec<String> = plan.stages.iter().map(|stage| format!("{} {}", stage.name, stage.parallelism)).collect();
     let mut settings = vec![
         ("job-id".to_owned(), id.to_string()),
         ("stages".to_owned(), stages.join("\n")),
         ("inputs".to_owned(), plan.inputs.join("\n")),
-        ("artifact-key".to_owned(), component.to_string()),
+        ("artifact-key".to_owned(), artifact.key.to_string()),
+        ("artifact-digest".to_owned(), artifact.digest.clone()),
         ("arguments".to_owned(), description.arguments.join("\n")),
         ("dispatcher".to_owned(), weir_guest::self_address()),
     ];
@@ -98,10 +106,13 @@ async fn start(description: &JobDescription, plan: &JobPlan, component: u64, ses
         directories.push(ChildDirectory { path: path.clone(), guest_path: path, writable: false });
     }
     if let Some(root) = weir_guest::config("checkpoints") {
-        // Lent writable, it is created if missing.
-        let path = format!("{root}/job-{id}");
-        directories.push(ChildDirectory { path, guest_path: CHECKPOINT_DIRECTORY.into(), writable: true });
-        settings.push(("checkpoint-directory".to_owned(), CHECKPOINT_DIRECTORY.into()));
+        // The whole checkpoint root (created if missing), as Flink's
+        // JobMaster sees all of its checkpoint storage: the JobMaster
+        // creates its job's directory when it writes its first checkpoint,
+        // so that a job that takes none costs no directory (creating one
+        // took a fifth of a JobMaster's start) and leaves none behind.
+        directories.push(ChildDirectory { path: root, guest_path: CHECKPOINT_ROOT.into(), writable: true });
+        settings.push(("checkpoint-directory".to_owned(), format!("{CHECKPOINT_ROOT}/job-{id}")));
     }
     let mut options = ChildOptions::new(format!("jobmaster-{id}"));
     options.fencing_token = Some(session);

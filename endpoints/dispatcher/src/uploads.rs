@@ -1,6 +1,8 @@
 //! Task components uploaded ahead of their jobs' submission (Flink's
-//! BlobServer), each checked as it arrives: the host must start it as an
-//! endpoint, and it must serve `weir:flink/task`. A checked component's
+//! BlobServer), each checked as it arrives: the host must load it and
+//! start it as an endpoint, and it must serve `weir:flink/task`. Loaded,
+//! it is known on this host by its digest (Flink's blob key), which the
+//! job's TaskExecutors start its tasks from without the bytes travelling. A checked component's
 //! endpoint keeps running until a submission claims it, so that a
 //! submission only asks it for the job's plan. Only the last [`KEPT`]
 //! unclaimed uploads are kept (their endpoints stopped as they go), so
@@ -13,7 +15,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 use crate::weir::flink::task_client::TaskGateway;
-use weir_guest::supervision::{Child, ChildOptions, ComponentSource};
+use weir_guest::supervision::{self, Child, ChildOptions};
 
 /// Unclaimed uploads kept at most.
 const KEPT: usize = 16;
@@ -21,6 +23,8 @@ const KEPT: usize = 16;
 /// A checked task component, running until its job is submitted.
 pub struct Upload {
     pub component: Vec<u8>,
+    /// Its digest on this host (`weir:rpc/supervision`'s `load`).
+    pub digest: String,
     /// Its running instance's `task` gateway.
     pub task: TaskGateway,
     instance: Child,
@@ -29,16 +33,31 @@ pub struct Upload {
 impl Upload {
     /// Stops the checked instance, in the background: the job's tasks run
     /// in instances of their own.
-    pub fn retire(self) -> Vec<u8> {
-        let Upload { component, task, instance } = self;
+    pub fn retire(self) -> Retired {
+        let Upload { component, digest, task, instance } = self;
         drop(task);
         weir_guest::spawn(async move {
             if let Err(why) = instance.stop().await {
                 weir_guest::warn!("a checked task component failed when stopped: {why}");
             }
         });
-        component
+        Retired { component, digest }
     }
+}
+
+/// A submitted job's component, its checked instance stopped.
+pub struct Retired {
+    pub component: Vec<u8>,
+    pub digest: String,
+}
+
+/// Where a job's JobMaster finds its task component: the key the
+/// Dispatcher holds its bytes under (for TaskExecutors on other hosts),
+/// and its digest on this host.
+#[derive(Clone, Debug)]
+pub struct Artifact {
+    pub key: u64,
+    pub digest: String,
 }
 
 thread_local! {
@@ -53,10 +72,11 @@ thread_local! {
 pub async fn keep(component: Vec<u8>) -> Result<u64, String> {
     let key = LAST_KEY.get() + 1;
     LAST_KEY.set(key);
+    let not_endpoint =
+        |error: supervision::StartError| format!("the component does not start as an endpoint: {}", error.message());
+    let digest = supervision::load(component.clone()).await.map_err(not_endpoint)?;
     let options = ChildOptions::new(format!("check-{}", weir_guest::new_uuid()));
-    let instance = Child::start(ComponentSource::Bytes(component.clone()), options)
-        .await
-        .map_err(|error| format!("the component does not start as an endpoint: {}", error.message()))?;
+    let instance = Child::start_loaded(digest.clone(), options).await.map_err(not_endpoint)?;
     let task = match TaskGateway::connect(instance.address(), None).await {
         Ok(task) => task,
         Err(error) => {
@@ -67,7 +87,7 @@ pub async fn keep(component: Vec<u8>) -> Result<u64, String> {
     let evicted = UPLOADS.with(|uploads| {
         let mut uploads = uploads.borrow_mut();
         let evicted = if uploads.len() == KEPT { uploads.pop_front() } else { None };
-        uploads.push_back((key, Upload { component, task, instance }));
+        uploads.push_back((key, Upload { component, digest, task, instance }));
         evicted
     });
     if let Some((_, upload)) = evicted {

@@ -4,8 +4,9 @@
 //! job's sources through their TaskExecutors; barriers flow with the
 //! records; every task acknowledges its state (`jobmaster-checkpoints`).
 //! Once all have, the checkpoint is complete: kept as the point to restart
-//! from, written to the checkpoint directory if the JobMaster is lent one
-//! (setting `checkpoint-directory`), and confirmed to the tasks. A
+//! from, written to the checkpoint directory if the JobMaster has one
+//! (setting `checkpoint-directory`, inside a directory it is lent, and
+//! created with the first checkpoint written), and confirmed to the tasks. A
 //! decline, a failure or a task that finishes first aborts it.
 //!
 //! As Flink's (FLIP-147), it checkpoints after tasks finish: a checkpoint

@@ -15,8 +15,9 @@
 //! It runs fenced under its job's leader session (election `job-<id>`).
 //! Settings: `job-id` (a UUID); the job's shape ([`plan`]: `stages`,
 //! `inputs`, `arguments`); the job's task component: `artifact-key`, the
-//! key its Dispatcher holds it under, or `artifact`, its path in a
-//! directory the JobMaster is lent; `checkpoint-interval-ms`,
+//! key its Dispatcher holds it under, with `artifact-digest`, the digest
+//! the Dispatcher loaded it under on the host, or `artifact`, its path in
+//! a directory the JobMaster is lent; `checkpoint-interval-ms`,
 //! `checkpoint-directory`, `restart-attempts` and `restart-delay-ms`;
 //! `recover`, for a job run again by a new leader: it resumes from the
 //! newest checkpoint in its checkpoint directory;
@@ -255,13 +256,12 @@ impl weir_guest::Handover for JobMaster {
 
 /// Starts what runs beside the job's own work, in a new JobMaster and in
 /// one that took a job over: heartbeats with TaskExecutors and the
-/// ResourceManager, periodic checkpoints, the fetch of the task component,
-/// and registration with each ResourceManager that leads.
+/// ResourceManager, periodic checkpoints, and registration with each
+/// ResourceManager that leads.
 fn begin() -> Result<(), String> {
     TM_HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(HeartbeatManager::sender(&own_id(), None, Pulse)));
     RM_HEARTBEATS.with(|slot| *slot.borrow_mut() = Some(HeartbeatManager::receiver(&own_id(), None, Pulse)));
     checkpoints::start_periodic();
-    tasks::prefetch();
     weir_guest::leadership::on_each_leader(RESOURCE_MANAGER, |leader| {
         RM_LEADER.with(|current| *current.borrow_mut() = Some(leader));
         reconnect_resource_manager("a new ResourceManager leads");

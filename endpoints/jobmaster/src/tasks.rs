@@ -1,8 +1,10 @@
 //! The job's tasks (`jobmaster-tasks`): once the JobMaster holds all its
 //! slots it deploys every subtask of every stage (`submit-task`), the
 //! last stage first so that each task knows where its consumers are,
-//! resuming from the last completed checkpoint after a failure; it serves
-//! the job's task component to the TaskExecutors (`request-artifact`),
+//! resuming from the last completed checkpoint after a failure; it names
+//! the job's task component by its digest on the host (Flink's blob key),
+//! which TaskExecutors on this host start tasks from, and serves its bytes
+//! to TaskExecutors on others (`request-artifact`),
 //! follows the tasks' states ([`control`](crate::control) decides what
 //! they mean for the job) and cancels them (`flink-components.md` §8).
 
@@ -35,8 +37,11 @@ pub struct Attempt {
 thread_local! {
     /// The tasks of the job's current run, by attempt.
     static ATTEMPTS: RefCell<BTreeMap<UuidPair, Attempt>> = const { RefCell::new(BTreeMap::new()) };
-    /// The job's task component, fetched once (from [`prefetch`] on).
+    /// The job's task component, fetched once, when first needed.
     static COMPONENT: RefCell<Option<Fetch>> = const { RefCell::new(None) };
+    /// The digest of the job's task component, loaded here once when its
+    /// Dispatcher did not name one (`artifact-digest`).
+    static LOADED: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// The tasks gateway of TaskExecutor `task_manager`, while registered.
@@ -55,6 +60,14 @@ pub async fn deploy() {
         return;
     }
     control::switch(JobStatus::Running);
+    let artifact = match digest().await {
+        Ok(digest) => digest,
+        Err(why) => {
+            control::fail(format!("its task component cannot be loaded: {why}"));
+            control::check_end();
+            return;
+        }
+    };
     ATTEMPTS.with(|all| all.borrow_mut().clear());
     checkpoints::new_run();
     let restored = checkpoints::latest();
@@ -96,6 +109,7 @@ pub async fn deploy() {
                 consumers: Vec::new(),
                 producers,
                 checkpointing,
+                artifact: artifact.clone(),
             };
             (task_manager, deployment)
         });
@@ -349,12 +363,18 @@ fn names_component() -> bool {
 /// The job's task component, as fetched once and shared by all who ask.
 type Fetch = SharedTask<Result<Rc<Vec<u8>>, String>>;
 
-/// Starts fetching the job's task component, so that it is at hand when
-/// the TaskExecutors ask for it.
-pub fn prefetch() {
-    if names_component() {
-        drop(fetching());
+/// The digest the job's task component is loaded under on this host: the
+/// one its Dispatcher loaded it under (`artifact-digest`), or, for a job
+/// that names a file (`artifact`), that file's, loaded here once.
+async fn digest() -> Result<String, String> {
+    if let Some(digest) = weir_guest::config("artifact-digest").or_else(|| LOADED.with(|l| l.borrow().clone())) {
+        return Ok(digest);
     }
+    let bytes = component().await?;
+    let loaded = weir_guest::supervision::load(bytes.to_vec()).await;
+    let digest = loaded.map_err(|error| format!("the host cannot load it: {}", error.message()))?;
+    LOADED.with(|l| *l.borrow_mut() = Some(digest.clone()));
+    Ok(digest)
 }
 
 /// The job's task component, fetched once: from the Dispatcher's memory

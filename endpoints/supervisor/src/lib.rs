@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use exports::weir::examples::supervisor::Guest;
-use weir_guest::supervision::{Child, ChildDirectory, ChildOptions, ComponentSource};
+use weir_guest::supervision::{self, Child, ChildDirectory, ChildOptions, ComponentSource, StartError};
 
 thread_local! {
     /// The children whose handles it holds, by id.
@@ -70,13 +70,18 @@ fn keep(id: String, child: Child) {
     });
 }
 
-/// Starts a child, keeps its handle, and watches for its end.
-async fn start(source: ComponentSource, options: ChildOptions) -> Result<String, String> {
-    let id = options.id.clone();
-    let child = Child::start(source, options).await.map_err(|error| error.message().to_owned())?;
+/// Keeps a child just started, and watches for its end; its address.
+fn started(id: String, child: Result<Child, StartError>) -> Result<String, String> {
+    let child = child.map_err(|error| error.message().to_owned())?;
     let address = child.address();
     keep(id, child);
     Ok(address)
+}
+
+/// Starts a child, keeps its handle, and watches for its end.
+async fn start(source: ComponentSource, options: ChildOptions) -> Result<String, String> {
+    let id = options.id.clone();
+    started(id, Child::start(source, options).await)
 }
 
 impl Guest for Supervisor {
@@ -99,6 +104,14 @@ impl Guest for Supervisor {
         options.settings = settings;
         options.memory_cap = (memory_cap > 0).then_some(memory_cap);
         start(ComponentSource::Bytes(component), options).await
+    }
+
+    async fn load(component: Vec<u8>) -> Result<String, String> {
+        supervision::load(component).await.map_err(|error| error.message().to_owned())
+    }
+
+    async fn start_loaded(digest: String, id: String) -> Result<String, String> {
+        started(id.clone(), Child::start_loaded(digest, ChildOptions::new(id)).await)
     }
 
     async fn stop(id: String) -> Result<(), String> {

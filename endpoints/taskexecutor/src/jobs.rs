@@ -129,7 +129,6 @@ async fn register(job: Uuid, leader: Leader, registrations: Registrations) {
     let gateway = Rc::new(gateway);
     heartbeats(|manager| manager.monitor(&job_master));
     weir_guest::info!("registered at the JobMaster {job_master} of job {job}");
-    crate::tasks::prefetch(job, &leader);
     JOBS.with(|jobs| {
         if let Some(entry) = jobs.borrow_mut().get_mut(&key(job)) {
             entry.connected = Some((gateway.clone(), job_master));

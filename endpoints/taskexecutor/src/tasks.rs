@@ -1,10 +1,12 @@
 //! Tasks (`taskexecutor-tasks`): a JobMaster deploys a task into an active
-//! slot of its job; the TaskExecutor fetches the job's task component from
-//! the JobMaster (once per job), starts it as a child endpoint of its
-//! own (`weir:rpc/supervision`), runs it, and reports its states to the
-//! JobMaster: running, then finished, failed (with the cause, a trap
-//! included) or canceled (`flink-components.md` §8). It hands checkpoint
-//! triggers and confirmations to its tasks (`taskexecutor-checkpoints`).
+//! slot of its job; the TaskExecutor starts it as a child endpoint of its
+//! own (`weir:rpc/supervision`) from the job's task component, which the
+//! host holds under the digest the deployment names (fetched from the
+//! JobMaster and loaded, once per job, where the host holds none), runs
+//! it, and reports its states to the JobMaster: running, then finished,
+//! failed (with the cause, a trap included) or canceled
+//! (`flink-components.md` §8). It hands checkpoint triggers and
+//! confirmations to its tasks (`taskexecutor-checkpoints`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -18,7 +20,7 @@ use crate::weir::flink::task_client::{TaskGateway, TaskInfo};
 use crate::weir::flink::types::{ExecutionState, TaskExecutionState};
 use crate::{TaskExecutor, jobs, slots};
 use weir_guest::leadership::Leader;
-use weir_guest::supervision::{Child, ChildDirectory, ChildOptions, ComponentSource};
+use weir_guest::supervision::{Child, ChildDirectory, ChildOptions, StartError};
 use weir_guest::{SharedTask, Uuid};
 
 /// A task this TaskExecutor runs, from the moment it was submitted (so
@@ -36,7 +38,8 @@ thread_local! {
     /// The running tasks, by attempt.
     static TASKS: RefCell<BTreeMap<(u64, u64), Running>> = const { RefCell::new(BTreeMap::new()) };
     /// The task components of the jobs this TaskExecutor holds slots of,
-    /// fetched from their JobMasters once per job (Flink's BLOB cache).
+    /// fetched from their JobMasters once per job (Flink's BLOB cache)
+    /// where the host did not hold them.
     static ARTIFACTS: RefCell<BTreeMap<(u64, u64), Artifact>> = const { RefCell::new(BTreeMap::new()) };
 }
 
@@ -46,14 +49,6 @@ type Artifact = SharedTask<Result<Rc<Vec<u8>>, String>>;
 
 fn key(id: Uuid) -> (u64, u64) {
     (id.high, id.low)
-}
-
-/// Starts fetching the task component of `job` from its JobMaster
-/// `leader`, unless it is fetched already: called once this TaskExecutor
-/// is registered there, so that the component is on its way while slots
-/// are offered and is here by the time tasks are deployed.
-pub fn prefetch(job: Uuid, leader: &Leader) {
-    drop(fetching(job, leader));
 }
 
 /// Drops the task component of `job`, whose last slot here was freed.
@@ -129,24 +124,50 @@ async fn run(child: Rc<Child>, canceled: Rc<Cell<bool>>, info: TaskInfo, job_mas
     report(&job_master, job, attempt, state, failure).await;
 }
 
-/// Fetches the task component of `job` from its JobMaster `leader` and
-/// starts attempt `attempt` of it as a child endpoint, with this
-/// TaskExecutor's slot memory cap and task CPU deadline.
-async fn start(job: Uuid, attempt: Uuid, leader: &Leader) -> Result<(Child, JobmasterTasksGateway), String> {
+/// Starts attempt `attempt` of `job` as a child endpoint from the task
+/// component the host holds under `digest`, with this TaskExecutor's slot
+/// memory cap and task CPU deadline. If the host holds none, the
+/// component is fetched from the job's JobMaster `leader` and loaded first.
+async fn start(
+    job: Uuid,
+    attempt: Uuid,
+    digest: &str,
+    leader: &Leader,
+) -> Result<(Child, JobmasterTasksGateway), String> {
     let job_master = JobmasterTasksGateway::connect(leader.address.clone(), Some(leader.session))
         .await
         .map_err(|error| format!("cannot reach the JobMaster of job {job}: {error:?}"))?;
+    let options = || {
+        let mut options = ChildOptions::new(format!("task-{attempt}"));
+        let memory_mib = crate::profile().memory_mib;
+        options.memory_cap = (memory_mib > 0).then(|| u64::from(memory_mib) << 20);
+        options.directories = lent_directories();
+        options.cpu_deadline_ms = weir_guest::config("task-cpu-deadline-ms").and_then(|ms| ms.parse().ok());
+        options
+    };
+    let started = match Child::start_loaded(digest.to_owned(), options()).await {
+        Err(StartError::UnknownComponent(_)) => {
+            load(job, digest, leader).await?;
+            Child::start_loaded(digest.to_owned(), options()).await
+        }
+        started => started,
+    };
+    let child = started.map_err(|error| format!("cannot start task {attempt}: {}", error.message()))?;
+    Ok((child, job_master))
+}
+
+/// Fetches the task component of `job` from its JobMaster `leader` and
+/// loads it on this host, checking that it is the one named `digest`.
+async fn load(job: Uuid, digest: &str, leader: &Leader) -> Result<(), String> {
     let bytes =
         fetching(job, leader).await.unwrap_or_else(|| Err("the fetch of the task component was dropped".into()))?;
-    let mut options = ChildOptions::new(format!("task-{attempt}"));
-    let memory_mib = crate::profile().memory_mib;
-    options.memory_cap = (memory_mib > 0).then(|| u64::from(memory_mib) << 20);
-    options.directories = lent_directories();
-    options.cpu_deadline_ms = weir_guest::config("task-cpu-deadline-ms").and_then(|ms| ms.parse().ok());
-    let child = Child::start(ComponentSource::Bytes(bytes.to_vec()), options)
-        .await
-        .map_err(|error| format!("cannot start task {attempt}: {}", error.message()))?;
-    Ok((child, job_master))
+    let loaded = weir_guest::supervision::load(bytes.to_vec()).await;
+    match loaded.map_err(|error| format!("cannot load the task component of job {job}: {}", error.message()))? {
+        fetched if fetched == digest => Ok(()),
+        fetched => Err(format!(
+            "the JobMaster of job {job} served a task component whose digest is {fetched}, not {digest} as deployed"
+        )),
+    }
 }
 
 /// The directories its tasks are lent, at the paths this TaskExecutor
@@ -180,7 +201,7 @@ impl Guest for TaskExecutor {
         let canceled = Rc::new(Cell::new(false));
         let running = Running { job, child: None, canceled: canceled.clone() };
         TASKS.with(|tasks| tasks.borrow_mut().insert(key(attempt), running));
-        let started = start(job, attempt, &leader).await;
+        let started = start(job, attempt, &deployment.artifact, &leader).await;
         let (child, job_master) = match started {
             Ok(started) => started,
             Err(why) => {

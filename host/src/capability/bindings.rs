@@ -21,6 +21,7 @@ wasmtime::component::bindgen!({
         "weir:rpc/registration.[method]retry-schedule.report": trappable,
         "weir:rpc/registration.[constructor]retry-schedule": trappable,
         "weir:rpc/supervision.[static]child.start": trappable,
+        "weir:rpc/supervision.[static]child.start-loaded": trappable,
         "weir:rpc/supervision.[static]child.adopt": trappable,
         default: tracing,
     },

@@ -38,6 +38,10 @@ pub(crate) trait Spawner: Send + Sync + std::fmt::Debug {
     /// Starts the endpoint `spec` describes; it has run `on-start` when the
     /// future returns it.
     fn start(&self, spec: ChildSpec) -> BoxFuture<'static, Result<Arc<ActorRef>, ChildError>>;
+
+    /// Compiles `bytes` (once per distinct component) and keeps the
+    /// component for [`Source::Loaded`]; its digest.
+    fn load(&self, bytes: Vec<u8>) -> BoxFuture<'static, Result<String, ChildError>>;
 }
 
 /// Where a child's component comes from.
@@ -47,6 +51,8 @@ pub(crate) enum Source {
     Named(String),
     /// A component's bytes.
     Bytes(Vec<u8>),
+    /// One loaded on the host, by its digest.
+    Loaded(String),
 }
 
 /// What a parent asks for: the component, and the endpoint's options.
@@ -67,6 +73,12 @@ pub(crate) enum ChildError {
     /// No component has this name on the host.
     #[error("no component is named `{name}` on this host (named: {known}); add it to the `[components]` table")]
     UnknownComponent { name: String, known: String },
+    /// No component is loaded under this digest on the host.
+    #[error(
+        "this host holds no component loaded under digest {0} (loaded on another host, or no longer kept): load its \
+         bytes on this host, then start it"
+    )]
+    UnknownDigest(String),
     /// The bytes are no endpoint component; the loader's message.
     #[error("{0}")]
     InvalidComponent(String),
@@ -82,7 +94,7 @@ impl From<ChildError> for StartError {
     fn from(error: ChildError) -> Self {
         let text = error.to_string();
         match error {
-            ChildError::UnknownComponent { .. } => StartError::UnknownComponent(text),
+            ChildError::UnknownComponent { .. } | ChildError::UnknownDigest(_) => StartError::UnknownComponent(text),
             ChildError::InvalidComponent(_) => StartError::InvalidComponent(text),
             ChildError::Refused(_) => StartError::Refused(text),
             ChildError::StartFailed(_) => StartError::StartFailed(text),
@@ -178,13 +190,10 @@ impl Children {
 /// # Errors
 ///
 /// [`ChildError::Refused`] for a directory the parent may not lend.
-fn spec(source: ComponentSource, options: ChildOptions, parent: &[LentDirectory]) -> Result<ChildSpec, ChildError> {
+fn spec(source: Source, options: ChildOptions, parent: &[LentDirectory]) -> Result<ChildSpec, ChildError> {
     let directories = options.directories.into_iter().map(|wanted| lend(parent, wanted)).collect::<Result<_, _>>()?;
     Ok(ChildSpec {
-        source: match source {
-            ComponentSource::Named(name) => Source::Named(name),
-            ComponentSource::Bytes(bytes) => Source::Bytes(bytes),
-        },
+        source,
         id: options.id,
         token: options.fencing_token.map(|uuid| FencingToken::from_u64_pair(uuid.high, uuid.low)),
         settings: options.settings,
@@ -243,6 +252,22 @@ fn actor_of<T>(accessor: &Accessor<T, HasSelf<StoreData>>, child: &Resource<Chil
 
 impl supervision::Host for StoreData {}
 
+impl<T> supervision::HostWithStore<T> for HasSelf<StoreData> {
+    async fn load(accessor: &Accessor<T, Self>, bytes: Vec<u8>) -> Result<String, StartError> {
+        let (spawner, endpoint) = accessor.with(|mut access| {
+            let data = access.get();
+            (data.host.spawner.clone(), data.identity.id.clone())
+        });
+        let size = bytes.len();
+        let loaded = spawner.load(bytes).await;
+        match &loaded {
+            Ok(digest) => tracing::debug!(%endpoint, size, %digest, "loaded a component"),
+            Err(error) => tracing::debug!(%endpoint, size, %error, "could not load a component"),
+        }
+        loaded.map_err(StartError::from)
+    }
+}
+
 impl supervision::HostChild for StoreData {
     fn adopt(&mut self, id: String) -> wasmtime::Result<Option<Resource<Child>>> {
         let Some(link) = self.children.orphans.remove(&id).filter(|link| link.runs()) else { return Ok(None) };
@@ -264,36 +289,58 @@ impl supervision::HostChild for StoreData {
     }
 }
 
+/// Starts a child from `source` for the endpoint `accessor` serves, and
+/// hands it a handle.
+async fn start_child<T>(
+    accessor: &Accessor<T, HasSelf<StoreData>>,
+    source: Source,
+    options: ChildOptions,
+) -> wasmtime::Result<Result<Resource<Child>, StartError>> {
+    let (spawner, parent, directories) = accessor.with(|mut access| {
+        let data = access.get();
+        (data.host.spawner.clone(), data.identity.id.clone(), data.identity.directories.clone())
+    });
+    let id = options.id.clone();
+    let started = match spec(source, options, &directories) {
+        Ok(spec) => spawner.start(spec).await,
+        Err(error) => Err(error),
+    };
+    let actor = match started {
+        Ok(actor) => actor,
+        Err(error) => {
+            tracing::debug!(endpoint = %parent, child = %id, %error, "could not start a child");
+            return Ok(Err(error.into()));
+        }
+    };
+    tracing::info!(endpoint = %parent, child = %actor.id, "started a child");
+    let child = accessor.with(|mut access| {
+        let data = access.get();
+        let link = Arc::new(Link { actor });
+        data.children.hold(&link);
+        data.hold(Child { link }, HANDLE_BYTES)
+    })?;
+    Ok(Ok(child))
+}
+
 impl<T> supervision::HostChildWithStore<T> for HasSelf<StoreData> {
     async fn start(
         accessor: &Accessor<T, Self>,
         source: ComponentSource,
         options: ChildOptions,
     ) -> wasmtime::Result<Result<Resource<Child>, StartError>> {
-        let (spawner, parent, directories) = accessor.with(|mut access| {
-            let data = access.get();
-            (data.host.spawner.clone(), data.identity.id.clone(), data.identity.directories.clone())
-        });
-        let id = options.id.clone();
-        let started = match spec(source, options, &directories) {
-            Ok(spec) => spawner.start(spec).await,
-            Err(error) => Err(error),
+        let source = match source {
+            ComponentSource::Named(name) => Source::Named(name),
+            ComponentSource::Bytes(bytes) => Source::Bytes(bytes),
         };
-        let actor = match started {
-            Ok(actor) => actor,
-            Err(error) => {
-                tracing::debug!(endpoint = %parent, child = %id, %error, "could not start a child");
-                return Ok(Err(error.into()));
-            }
-        };
-        tracing::info!(endpoint = %parent, child = %actor.id, "started a child");
-        let child = accessor.with(|mut access| {
-            let data = access.get();
-            let link = Arc::new(Link { actor });
-            data.children.hold(&link);
-            data.hold(Child { link }, HANDLE_BYTES)
-        })?;
-        Ok(Ok(child))
+        start_child(accessor, source, options).await
+    }
+
+    async fn start_loaded(
+        accessor: &Accessor<T, Self>,
+        digest: String,
+        options: ChildOptions,
+    ) -> wasmtime::Result<Result<Resource<Child>, StartError>> {
+        start_child(accessor, Source::Loaded(digest), options).await
     }
 
     async fn terminated(accessor: &Accessor<T, Self>, child: Resource<Child>) -> Result<(), String> {

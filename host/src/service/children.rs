@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 
 use super::{EndpointOptions, RpcService, ServiceInner, StartError};
 use crate::capability::{ChildError, ChildSpec, Source, Spawner};
+use crate::component::CompileCache;
 use crate::endpoint::ActorRef;
 use crate::engine::{EndpointComponent, Engine};
 
@@ -23,15 +24,17 @@ const COMPILED_KEPT: usize = 16;
 pub(super) struct Components {
     /// Given to the builder, by name.
     named: BTreeMap<String, EndpointComponent>,
-    /// Compiled from bytes, newest last.
+    /// Compiled from bytes, the one used last at the end.
     compiled: Mutex<Vec<Compiled>>,
 }
 
-/// A component compiled from bytes: a hash of the bytes and the bytes
-/// themselves, compared on a hit.
+/// A component compiled from bytes: the bytes, a sampled hash of them
+/// (compared before the bytes on a lookup by bytes) and their digest (the
+/// name `load` gives it).
 #[derive(Debug)]
 struct Compiled {
     hash: u64,
+    digest: String,
     bytes: Arc<[u8]>,
     component: EndpointComponent,
 }
@@ -58,35 +61,50 @@ impl Components {
         })
     }
 
-    /// The component `bytes` hold, compiled once (off the endpoints'
-    /// threads) and kept among the last [`COMPILED_KEPT`].
-    async fn compiled(&self, engine: &Engine, bytes: Vec<u8>) -> Result<EndpointComponent, ChildError> {
+    /// The component loaded under `digest`, if still kept.
+    fn loaded(&self, digest: &str) -> Result<EndpointComponent, ChildError> {
+        self.find(|kept| kept.digest == digest)
+            .map(|(component, _)| component)
+            .ok_or_else(|| ChildError::UnknownDigest(digest.to_owned()))
+    }
+
+    /// The component `bytes` hold and its digest, compiled once (off the
+    /// endpoints' threads) and kept among the [`COMPILED_KEPT`] used last.
+    async fn compiled(&self, engine: &Engine, bytes: Vec<u8>) -> Result<(EndpointComponent, String), ChildError> {
         let hash = sampled_hash(&bytes);
-        if let Some(component) = self.kept(hash, &bytes) {
-            return Ok(component);
+        if let Some(kept) = self.find(|kept| kept.is(hash, &bytes)) {
+            return Ok(kept);
         }
         let bytes: Arc<[u8]> = bytes.into();
         let (engine, source) = (engine.clone(), bytes.clone());
         let name = format!("a component of {} bytes", bytes.len());
-        let component = tokio::task::spawn_blocking(move || engine.load_bytes(&name, &source))
-            .await
-            .map_err(|error| ChildError::InvalidComponent(format!("compiling the component failed: {error}")))?
-            .map_err(|error| ChildError::InvalidComponent(crate::error::chain(&error)))?;
+        let (component, digest) = tokio::task::spawn_blocking(move || {
+            engine.load_bytes(&name, &source).map(|component| (component, CompileCache::digest(&source)))
+        })
+        .await
+        .map_err(|error| ChildError::InvalidComponent(format!("compiling the component failed: {error}")))?
+        .map_err(|error| ChildError::InvalidComponent(crate::error::chain(&error)))?;
         let mut compiled = self.lock();
         // Two parents may have compiled the same bytes at once: keep one.
         if let Some(kept) = compiled.iter().find(|kept| kept.is(hash, &bytes)) {
-            return Ok(kept.component.clone());
+            return Ok((kept.component.clone(), kept.digest.clone()));
         }
         if compiled.len() == COMPILED_KEPT {
             compiled.remove(0);
         }
-        compiled.push(Compiled { hash, bytes, component: component.clone() });
-        Ok(component)
+        compiled.push(Compiled { hash, digest: digest.clone(), bytes, component: component.clone() });
+        Ok((component, digest))
     }
 
-    /// The component compiled from `bytes` (whose hash is `hash`), if kept.
-    fn kept(&self, hash: u64, bytes: &[u8]) -> Option<EndpointComponent> {
-        self.lock().iter().find(|kept| kept.is(hash, bytes)).map(|kept| kept.component.clone())
+    /// The kept component `which` picks, and its digest, made the one used
+    /// last.
+    fn find(&self, which: impl Fn(&Compiled) -> bool) -> Option<(EndpointComponent, String)> {
+        let mut compiled = self.lock();
+        let index = compiled.iter().position(which)?;
+        let kept = compiled.remove(index);
+        let found = (kept.component.clone(), kept.digest.clone());
+        compiled.push(kept);
+        Some(found)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Compiled>> {
@@ -122,12 +140,25 @@ impl ChildStarter {
     }
 }
 
+impl ChildStarter {
+    fn service(&self) -> Result<RpcService, ChildError> {
+        let inner = self.0.get().and_then(Weak::upgrade);
+        inner.map(|inner| RpcService { inner }).ok_or_else(|| ChildError::Refused("the RPC service is stopped".into()))
+    }
+}
+
 impl Spawner for ChildStarter {
     fn start(&self, spec: ChildSpec) -> BoxFuture<'static, Result<Arc<ActorRef>, ChildError>> {
-        let service = self.0.get().and_then(Weak::upgrade).map(|inner| RpcService { inner });
+        let service = self.service();
+        Box::pin(async move { start(&service?, spec).await })
+    }
+
+    fn load(&self, bytes: Vec<u8>) -> BoxFuture<'static, Result<String, ChildError>> {
+        let service = self.service();
         Box::pin(async move {
-            let service = service.ok_or_else(|| ChildError::Refused("the RPC service is stopped".into()))?;
-            start(&service, spec).await
+            let inner = service?.inner;
+            let (_, digest) = inner.components.compiled(&inner.engine, bytes).await?;
+            Ok(digest)
         })
     }
 }
@@ -136,7 +167,8 @@ async fn start(service: &RpcService, spec: ChildSpec) -> Result<Arc<ActorRef>, C
     let inner = &service.inner;
     let component = match spec.source {
         Source::Named(name) => inner.components.named(&name)?,
-        Source::Bytes(bytes) => inner.components.compiled(&inner.engine, bytes).await?,
+        Source::Bytes(bytes) => inner.components.compiled(&inner.engine, bytes).await?.0,
+        Source::Loaded(digest) => inner.components.loaded(&digest)?,
     };
     let options = EndpointOptions {
         fencing_token: spec.token,
