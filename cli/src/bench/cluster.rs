@@ -37,6 +37,25 @@ async fn until(cluster: &EmbeddedCluster, id: FencingToken, check: impl Fn(&Deta
     Err(format!("job {id} did not get there within a minute").into())
 }
 
+/// Waits until the cluster is idle: no JobMaster, task or checked
+/// component runs, and every slot is free. A warm cluster is one that is
+/// up and has nothing to do: the previous job's teardown (its JobMaster
+/// and tasks stopping, its slots freed) would otherwise share the two
+/// cores with the submission measured.
+async fn idle(cluster: &EmbeddedCluster) -> Result<(), Error> {
+    let busy = ["jobmaster-", "task-", "check-"];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let running = cluster.host().endpoints().iter().any(|e| busy.iter().any(|b| e.id.starts_with(b)));
+        let allocated = cluster.task_managers().await?.iter().any(|tm| !tm.allocated.is_empty());
+        if !running && !allocated {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Err("the cluster did not become idle within a minute".into())
+}
+
 pub(super) fn p50(mut samples: Vec<Duration>) -> Duration {
     samples.sort_unstable();
     samples[samples.len() / 2]
@@ -103,13 +122,14 @@ pub async fn measure(components: &Path, only: &str, rows: &mut Vec<Row>) -> Resu
 }
 
 /// A trivial job (one stage, each task waits a millisecond), 20 times at
-/// parallelism 1 and 4.
+/// parallelism 1 and 4, each submitted to an idle cluster.
 async fn trivial(cluster: &EmbeddedCluster, components: &Path, rows: &mut Vec<Row>) -> Result<(), Error> {
     let trivial = job(components, "trivial_task")?;
     for parallelism in [1, 4] {
         let (mut uploads, mut acknowledged, mut running, mut ended) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let spec = JobSpec { name: "trivial", parallelism, arguments: &[], checkpoint_interval_ms: None };
         for _ in 0..SUBMISSIONS {
+            idle(cluster).await?;
             let id = FencingToken::random();
             let uploaded = Instant::now();
             let key = cluster.upload(&trivial).await?;
