@@ -28,9 +28,13 @@ async fn a_submitted_job_runs_to_its_result_and_frees_its_slots() {
     assert_eq!(cluster.result(job.id).await, ended("finished", None));
     assert_eq!(cluster.status(job.id).await, Ok("finished".into()));
     assert_eq!(cluster.jobs().await, [(uuid(job.id), "trivial".into(), "finished".into())]);
-    // The job's JobMaster stopped with it, and gave its slots back.
+    // The job's JobMaster stopped with it, and gave its slots back; it
+    // took no checkpoint, so it left no checkpoint directory behind.
     cluster.gone(&format!("jobmaster-{}", job.id), "the JobMaster stopped").await;
     cluster.slots_free().await;
+    let checkpoints = cluster.blobs().join("checkpoints");
+    let left: Vec<_> = std::fs::read_dir(&checkpoints).map(|dir| dir.flatten().collect()).unwrap_or_default();
+    assert!(left.is_empty(), "no job directory in {}: {left:?}", checkpoints.display());
 
     // So a second job gets both slots; its failure is its result's cause.
     let second = Job { arguments: &["--fail"], ..Job::new("failing", 2, &component) };
