@@ -110,7 +110,7 @@ async fn start(
         // JobMaster sees all of its checkpoint storage: the JobMaster
         // creates its job's directory when it writes its first checkpoint,
         // so that a job that takes none costs no directory (creating one
-        // took a fifth of a JobMaster's start) and leaves none behind.
+        // took a quarter of a JobMaster's start) and leaves none behind.
         directories.push(ChildDirectory { path: root, guest_path: CHECKPOINT_ROOT.into(), writable: true });
         settings.push(("checkpoint-directory".to_owned(), format!("{CHECKPOINT_ROOT}/job-{id}")));
     }

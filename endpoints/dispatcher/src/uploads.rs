@@ -2,13 +2,13 @@
 //! BlobServer), each checked as it arrives: the host must load it and
 //! start it as an endpoint, and it must serve `weir:flink/task`. Loaded,
 //! it is known on this host by its digest (Flink's blob key), which the
-//! job's TaskExecutors start its tasks from without the bytes travelling. A checked component's
-//! endpoint keeps running until a submission claims it, so that a
-//! submission only asks it for the job's plan. Only the last [`KEPT`]
-//! unclaimed uploads are kept (their endpoints stopped as they go), so
-//! uploads never submitted cannot fill the Dispatcher. A submitted job's
-//! component is held in memory while the job runs, for its JobMaster to
-//! fetch ([`held`]).
+//! job's TaskExecutors start its tasks from without the bytes travelling.
+//! A checked component's endpoint keeps running until a submission claims
+//! it, so that a submission only asks it for the job's plan. Only the last
+//! [`KEPT`] unclaimed uploads are kept (their endpoints stopped as they
+//! go), so uploads never submitted cannot fill the Dispatcher. A submitted
+//! job's component is held in memory while the job runs, for its
+//! JobMaster to fetch ([`held`]) for TaskExecutors on other hosts.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
