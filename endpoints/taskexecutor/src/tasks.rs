@@ -37,9 +37,10 @@ struct Running {
 thread_local! {
     /// The running tasks, by attempt.
     static TASKS: RefCell<BTreeMap<(u64, u64), Running>> = const { RefCell::new(BTreeMap::new()) };
-    /// The task components of the jobs this TaskExecutor holds slots of,
-    /// fetched from their JobMasters once per job (Flink's BLOB cache)
-    /// where the host did not hold them.
+    /// The task components of jobs this TaskExecutor holds slots of, while
+    /// they are fetched from their JobMasters and loaded, where the host
+    /// did not hold them (Flink's BLOB cache): the tasks deployed meanwhile
+    /// share the one fetch.
     static ARTIFACTS: RefCell<BTreeMap<(u64, u64), Artifact>> = const { RefCell::new(BTreeMap::new()) };
 }
 
@@ -51,7 +52,8 @@ fn key(id: Uuid) -> (u64, u64) {
     (id.high, id.low)
 }
 
-/// Drops the task component of `job`, whose last slot here was freed.
+/// Drops the fetched task component of `job`: loaded on the host, or the
+/// job's last slot here was freed.
 pub fn forget(job: Uuid) {
     ARTIFACTS.with(|all| all.borrow_mut().remove(&key(job)));
 }
@@ -162,6 +164,9 @@ async fn load(job: Uuid, digest: &str, leader: &Leader) -> Result<(), String> {
     let bytes =
         fetching(job, leader).await.unwrap_or_else(|| Err("the fetch of the task component was dropped".into()))?;
     let loaded = weir_guest::supervision::load(bytes.to_vec()).await;
+    // Loaded, the host holds it; refused or not the one deployed, the next
+    // task fetches it again.
+    forget(job);
     match loaded.map_err(|error| format!("cannot load the task component of job {job}: {}", error.message()))? {
         fetched if fetched == digest => Ok(()),
         fetched => Err(format!(
