@@ -138,9 +138,8 @@ impl ChildStarter {
     pub(super) fn serve(&self, inner: &Arc<ServiceInner>) {
         let _ = self.0.set(Arc::downgrade(inner));
     }
-}
 
-impl ChildStarter {
+    /// The service, unless it has stopped.
     fn service(&self) -> Result<RpcService, ChildError> {
         let inner = self.0.get().and_then(Weak::upgrade);
         inner.map(|inner| RpcService { inner }).ok_or_else(|| ChildError::Refused("the RPC service is stopped".into()))
