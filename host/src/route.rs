@@ -117,7 +117,7 @@ impl Connector {
         })?;
         if parsed.authority() == LOCAL_AUTHORITY || parsed.authority() == self.directory.authority() {
             let (actor, signature) = self.directory.connect(&parsed, gateway)?;
-            return Ok((Route::Local(actor), Arc::new(signature)));
+            return Ok((Route::Local(actor), signature));
         }
         let peer = self.network.peer(parsed.authority());
         let handshake = RemoteGateway::connect(peer, &parsed, gateway);

@@ -1,5 +1,7 @@
 //! What the host learned about a component when it loaded it.
 
+use std::sync::Arc;
+
 use wasmtime::component::ComponentExportIndex;
 
 use crate::gateway::{ClientInterface, FunctionId, FunctionSignature, GatewaySignature, Passing};
@@ -78,6 +80,10 @@ pub struct ComponentInfo {
     /// Positions in [`ComponentInfo::functions`], sorted by id, for the
     /// lookup every call makes.
     by_id: Box<[(FunctionId, usize)]>,
+    /// Each gateway as callers see it, made once: every connect hands one
+    /// out, and a deep copy per connect showed in the control plane's
+    /// profile.
+    signatures: Box<[Arc<GatewaySignature>]>,
 }
 
 impl ComponentInfo {
@@ -101,7 +107,14 @@ impl ComponentInfo {
             let name = |i: usize| format!("{}.{}", gateways[functions[i].gateway].name, functions[i].signature.name);
             return Err(format!("functions {} and {} have the same id; rename one", name(pair[0].1), name(pair[1].1)));
         }
-        Ok(Self { name, mode, gateways, functions, clients, imports, hooks, by_id: by_id.into() })
+        let signatures = gateways
+            .iter()
+            .map(|gateway| {
+                let functions = functions[gateway.functions.clone()].iter().map(|f| (f.id, f.signature.clone()));
+                Arc::new(GatewaySignature { name: gateway.name.clone(), functions: functions.collect() })
+            })
+            .collect();
+        Ok(Self { name, mode, gateways, functions, clients, imports, hooks, by_id: by_id.into(), signatures })
     }
 
     /// The gateway exported under `name`.
@@ -115,11 +128,8 @@ impl ComponentInfo {
     }
 
     /// The gateway at `index` as callers see it.
-    pub fn gateway_signature(&self, index: usize) -> GatewaySignature {
-        GatewaySignature {
-            name: self.gateways[index].name.clone(),
-            functions: self.gateway_functions(index).map(|(id, f)| (id, f.clone())).collect(),
-        }
+    pub fn gateway_signature(&self, index: usize) -> Arc<GatewaySignature> {
+        self.signatures[index].clone()
     }
 
     /// Where function `id` sits in [`ComponentInfo::functions`], if the

@@ -265,7 +265,7 @@ impl ActorRef {
     /// # Errors
     ///
     /// [`RpcError::Handshake`] naming what the endpoint exports instead.
-    pub(crate) fn gateway(&self, name: &str) -> Result<GatewaySignature, RpcError> {
+    pub(crate) fn gateway(&self, name: &str) -> Result<Arc<GatewaySignature>, RpcError> {
         let component = self.component();
         match component.gateway(name) {
             Some((index, _)) => Ok(component.gateway_signature(index)),

@@ -129,7 +129,7 @@ impl Directory {
         &self,
         address: &EndpointAddress,
         gateway: &str,
-    ) -> Result<(Arc<ActorRef>, GatewaySignature), RpcError> {
+    ) -> Result<(Arc<ActorRef>, Arc<GatewaySignature>), RpcError> {
         let target = self.get(address.id()).ok_or_else(|| RpcError::UnknownEndpoint {
             address: address.to_string(),
             reason: "no endpoint with that id is running on this host".into(),

@@ -295,7 +295,7 @@ impl Connection {
 /// As [`Directory::connect`].
 fn describe(directory: &Directory, id: &str, gateway: &str) -> Result<GatewayDescription, RpcError> {
     let (target, signature) = directory.connect(&directory.address_of(id), gateway)?;
-    let functions = signature.functions.into_iter().map(|(_, f)| f).collect();
+    let functions = signature.functions.iter().map(|(_, f)| f.clone()).collect();
     Ok(GatewayDescription { address: target.address.to_string(), incarnation: target.incarnation, functions })
 }
 

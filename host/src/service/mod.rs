@@ -767,7 +767,7 @@ impl Endpoint {
     ///
     /// [`RpcError::Handshake`] if the endpoint does not export it.
     pub fn fenced_gateway(&self, gateway: &str, token: Option<FencingToken>) -> Result<GatewayClient, RpcError> {
-        let signature = Arc::new(self.actor.gateway(gateway)?);
+        let signature = self.actor.gateway(gateway)?;
         Ok(GatewayClient::new(Route::Local(self.actor.clone()), signature, token, self.ask_timeout))
     }
 }
