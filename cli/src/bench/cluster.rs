@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use weir::FencingToken;
+use tokio::sync::broadcast;
+use weir::{FencingToken, HostEvent};
 
 use super::Row;
 use crate::Error;
@@ -35,6 +36,33 @@ async fn until(cluster: &EmbeddedCluster, id: FencingToken, check: impl Fn(&Deta
         tokio::task::yield_now().await;
     }
     Err(format!("job {id} did not get there within a minute").into())
+}
+
+/// Waits until `count` task endpoints have started on the cluster's host,
+/// as the host's events tell: the polling that follows then does not load
+/// the very endpoints whose work it times. Each poll is an ask to the
+/// Dispatcher and from there to the JobMaster, which came between the
+/// steps of the submission on their threads; polled from the submission
+/// on, a trivial job took 0.15-0.25 ms (p=1) and 0.4 ms (p=4) longer to
+/// have all its tasks running (BENCHMARKS.md, sixth session on issue 11).
+/// Missed events (a lagging subscriber) end the wait early: the polls
+/// decide.
+async fn tasks_started(events: &mut broadcast::Receiver<HostEvent>, count: u32) -> Result<(), Error> {
+    let mut started = 0;
+    let wait = async {
+        while started < count {
+            match events.recv().await {
+                Ok(HostEvent::EndpointStarted { id, .. }) if id.starts_with("task-") => started += 1,
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => return Ok(()),
+                Err(broadcast::error::RecvError::Closed) => return Err("the cluster's host stopped".into()),
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(60), wait)
+        .await
+        .unwrap_or_else(|_| Err(format!("{count} task(s) did not start within a minute").into()))
 }
 
 /// Waits until the cluster is idle: no JobMaster, task or checked
@@ -130,6 +158,7 @@ async fn trivial(cluster: &EmbeddedCluster, components: &Path, rows: &mut Vec<Ro
         let spec = JobSpec { name: "trivial", parallelism, arguments: &[], checkpoint_interval_ms: None };
         for _ in 0..SUBMISSIONS {
             idle(cluster).await?;
+            let mut events = cluster.host().subscribe();
             let id = FencingToken::random();
             let uploaded = Instant::now();
             let key = cluster.upload(&trivial).await?;
@@ -137,6 +166,8 @@ async fn trivial(cluster: &EmbeddedCluster, components: &Path, rows: &mut Vec<Ro
             let submitted = Instant::now();
             cluster.submit(id, &spec, key).await?;
             acknowledged.push(submitted.elapsed());
+            tasks_started(&mut events, parallelism).await?;
+            drop(events);
             until(cluster, id, |details| details.all_running() || details.status == "finished").await?;
             running.push(submitted.elapsed());
             let outcome = cluster.outcome(id).await?;
