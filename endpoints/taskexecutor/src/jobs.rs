@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::exports::weir::flink::taskexecutor_slots::Guest;
 use crate::weir::flink::jobmaster_client::{JobmasterGateway, TaskManagerHeartbeat, TaskManagerRegistration};
+use crate::weir::flink::jobmaster_tasks_client::JobmasterTasksGateway;
 use crate::weir::flink::types::{RegistrationOutcome, ResourceProfile, SlotId, SlotOffer, SlotRequestError};
 use crate::{TaskExecutor, own_id, profile, resource_manager, slots};
 use weir_guest::heartbeat::{HeartbeatManager, Heartbeats};
@@ -26,6 +27,11 @@ struct Job {
     leader: Option<Leader>,
     /// The JobMaster's gateway and resource id, once registered.
     connected: Option<(Rc<JobmasterGateway>, String)>,
+    /// Its gateway for the job's tasks (their states, the task component),
+    /// connected when the first task is deployed and kept with the
+    /// connection, as Flink's `JobTable.Connection` keeps its gateway: a
+    /// connect per task cost each of a job's task starts a handshake.
+    tasks: Option<Rc<JobmasterTasksGateway>>,
 }
 
 thread_local! {
@@ -64,6 +70,32 @@ pub fn connected_leader(job: Uuid) -> Option<Leader> {
     JOBS.with(|jobs| jobs.borrow().get(&key(job)).filter(|j| j.connected.is_some()).and_then(|j| j.leader.clone()))
 }
 
+/// The gateway the tasks of `job` use to reach its registered JobMaster
+/// `leader`: the connection's, connected on first use.
+///
+/// # Errors
+///
+/// The JobMaster cannot be reached.
+pub async fn tasks_gateway(job: Uuid, leader: &Leader) -> Result<Rc<JobmasterTasksGateway>, String> {
+    let kept = JOBS.with(|jobs| jobs.borrow().get(&key(job)).and_then(|j| j.tasks.clone()));
+    if let Some(gateway) = kept {
+        return Ok(gateway);
+    }
+    let gateway = JobmasterTasksGateway::connect(leader.address.clone(), Some(leader.session))
+        .await
+        .map_err(|error| format!("cannot reach the JobMaster of job {job}: {error:?}"))?;
+    let gateway = Rc::new(gateway);
+    JOBS.with(|jobs| {
+        // Kept only while the connection it was made for lasts.
+        let current =
+            |j: &&mut Job| j.connected.is_some() && j.leader.as_ref().is_some_and(|l| l.session == leader.session);
+        if let Some(entry) = jobs.borrow_mut().get_mut(&key(job)).filter(current) {
+            entry.tasks = Some(gateway.clone());
+        }
+    });
+    Ok(gateway)
+}
+
 /// Follows the leader of `job`'s JobMaster, registering with each; once.
 fn follow(job: Uuid) {
     let new = JOBS.with(|jobs| {
@@ -95,6 +127,7 @@ fn reconnect(job: Uuid, cause: &str) {
         .with(|jobs| {
             let mut jobs = jobs.borrow_mut();
             let entry = jobs.get_mut(&key(job))?;
+            entry.tasks = None;
             Some((entry.registrations.clone(), entry.leader.clone(), entry.connected.take()))
         })
         .unwrap_or_default();

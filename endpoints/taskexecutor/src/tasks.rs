@@ -77,10 +77,7 @@ fn fetching(job: Uuid, leader: &Leader) -> Artifact {
 }
 
 async fn fetch(job: Uuid, leader: &Leader) -> Result<Rc<Vec<u8>>, String> {
-    let job_master = JobmasterTasksGateway::connect(leader.address.clone(), Some(leader.session))
-        .await
-        .map_err(|error| format!("cannot reach the JobMaster of job {job}: {error:?}"))?;
-    match job_master.request_artifact().await {
+    match jobs::tasks_gateway(job, leader).await?.request_artifact().await {
         Ok(bytes) if bytes.is_empty() => Err(format!("the JobMaster of job {job} has no task component")),
         Ok(bytes) => Ok(Rc::new(bytes)),
         Err(error) => Err(format!("fetching the task component of job {job} failed: {error}")),
@@ -135,10 +132,8 @@ async fn start(
     attempt: Uuid,
     digest: &str,
     leader: &Leader,
-) -> Result<(Child, JobmasterTasksGateway), String> {
-    let job_master = JobmasterTasksGateway::connect(leader.address.clone(), Some(leader.session))
-        .await
-        .map_err(|error| format!("cannot reach the JobMaster of job {job}: {error:?}"))?;
+) -> Result<(Child, Rc<JobmasterTasksGateway>), String> {
+    let job_master = jobs::tasks_gateway(job, leader).await?;
     let options = || {
         let mut options = ChildOptions::new(format!("task-{attempt}"));
         let memory_mib = crate::profile().memory_mib;
@@ -236,7 +231,6 @@ impl Guest for TaskExecutor {
                 task.child = Some((child.clone(), checkpoints));
             }
         });
-        let job_master = Rc::new(job_master);
         report(&job_master, job, attempt, ExecutionState::Running, None).await;
         let info = TaskInfo {
             job,
