@@ -1,10 +1,10 @@
 //! Endpoints that start endpoints (`weir:rpc/supervision`), through the
 //! `supervisor` component: children from a component the host names, from
 //! a component's bytes or from one loaded once and named by its digest,
-//! each an ordinary endpoint in a store of its
-//! own; starts refused with errors that say what was wrong; parents that
-//! learn how each child ended; children that end with their parent; and
-//! files only in the directories an endpoint is lent, which it may lend on.
+//! each an ordinary endpoint in a store of its own; starts refused with
+//! errors that say what was wrong; parents that learn how each child ended;
+//! children that end with their parent; and files only in the directories
+//! an endpoint is lent, which it may lend on.
 
 use wasmtime::component::Val;
 use weir::{EndpointOptions, GatewayClient, LentDirectory, RpcService};
