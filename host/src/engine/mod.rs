@@ -20,7 +20,7 @@ mod typed;
 use std::path::Path;
 use std::sync::{Arc, mpsc};
 
-use wasmtime::{Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
 pub use self::loaded::EndpointComponent;
 pub(crate) use self::loaded::InstanceFuncs;
@@ -45,6 +45,22 @@ const TABLES_PER_ENDPOINT: u32 = 4;
 const SPARE_INSTANCES: u32 = 64;
 /// Guard region after each linear memory in the pool.
 const MEMORY_GUARD: u64 = 64 * 1024;
+/// Bytes of a pooled linear memory kept resident when its instance ends:
+/// the pages it wrote are reset in place instead of returned to the
+/// kernel, up to this much, so that the next instance in the slot takes no
+/// page fault on them. Endpoints started again and again from one
+/// component (a coordinator per job, a job's tasks) write a few hundred KiB
+/// as they start; faulting those pages in was a sixth of the CPU spent
+/// starting a job's tasks (BENCHMARKS.md, seventh session on issue 11).
+/// The reset happens as an instance ends, off the path of the next start.
+/// The `PAGEMAP_SCAN` ioctl (Linux 6.7 on) finds the written pages, so a
+/// slot keeps at most what its last instance had resident; on older
+/// kernels the first MiB is zeroed whole, and a slot once used keeps that
+/// MiB.
+const MEMORY_KEPT_RESIDENT: usize = 1 << 20;
+/// Bytes of a pooled table kept resident when its instance ends, as for
+/// memories.
+const TABLE_KEPT_RESIDENT: usize = 64 << 10;
 
 /// Compiles components and keeps time for their CPU deadlines. Cheap to
 /// clone; components loaded by one engine run on every service built on it.
@@ -193,7 +209,10 @@ fn engine_config(host: &HostConfig, concurrent: bool) -> Config {
             .total_memories(endpoints.saturating_mul(MEMORIES_PER_ENDPOINT))
             .total_tables(endpoints.saturating_mul(TABLES_PER_ENDPOINT))
             .total_stacks(endpoints)
-            .max_memory_size(usize::try_from(host.memory_cap).unwrap_or(usize::MAX));
+            .max_memory_size(usize::try_from(host.memory_cap).unwrap_or(usize::MAX))
+            .linear_memory_keep_resident(MEMORY_KEPT_RESIDENT)
+            .table_keep_resident(TABLE_KEPT_RESIDENT)
+            .pagemap_scan(Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config
