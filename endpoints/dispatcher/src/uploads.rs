@@ -31,16 +31,13 @@ pub struct Upload {
 }
 
 impl Upload {
-    /// Stops the checked instance, in the background: the job's tasks run
-    /// in instances of their own.
+    /// Stops the checked instance (the job's tasks run in instances of
+    /// their own): dropping its handle has the host stop it in the
+    /// background, and log it should it fail. No task of the Dispatcher's
+    /// waits for it on the submission's path.
     pub fn retire(self) -> Retired {
         let Upload { component, digest, task, instance } = self;
-        drop(task);
-        weir_guest::spawn(async move {
-            if let Err(why) = instance.stop().await {
-                weir_guest::warn!("a checked task component failed when stopped: {why}");
-            }
-        });
+        drop((task, instance));
         Retired { component, digest }
     }
 }
