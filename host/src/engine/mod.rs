@@ -54,10 +54,13 @@ const MEMORY_GUARD: u64 = 64 * 1024;
 /// starting a job's tasks (BENCHMARKS.md, seventh session on issue 11).
 /// The reset happens as an instance ends, off the path of the next start.
 /// The `PAGEMAP_SCAN` ioctl (Linux 6.7 on) finds the written pages, so a
-/// slot keeps at most what its last instance had resident. Without it the
-/// first MiB of every slot would be zeroed whole and kept (a reused echo
-/// endpoint then started in 45 µs instead of 27), so pools keep nothing
-/// resident on older kernels.
+/// slot keeps at most what its last instance had resident. The cost: when
+/// endpoints end, the process keeps what they wrote (up to 1 MiB a slot)
+/// until others take their slots, so its resident memory stays near its
+/// high-water mark instead of falling. Without the ioctl the first MiB of
+/// every slot would be zeroed whole and kept (a reused echo endpoint then
+/// started in 45 µs instead of 27), so pools keep nothing resident on
+/// older kernels.
 const MEMORY_KEPT_RESIDENT: usize = 1 << 20;
 /// Bytes of a pooled table kept resident when its instance ends, as for
 /// memories.
