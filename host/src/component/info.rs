@@ -107,14 +107,24 @@ impl ComponentInfo {
             let name = |i: usize| format!("{}.{}", gateways[functions[i].gateway].name, functions[i].signature.name);
             return Err(format!("functions {} and {} have the same id; rename one", name(pair[0].1), name(pair[1].1)));
         }
-        let signatures = gateways
-            .iter()
-            .map(|gateway| {
-                let functions = functions[gateway.functions.clone()].iter().map(|f| (f.id, f.signature.clone()));
-                Arc::new(GatewaySignature { name: gateway.name.clone(), functions: functions.collect() })
+        let mut info = Self {
+            name,
+            mode,
+            gateways,
+            functions,
+            clients,
+            imports,
+            hooks,
+            by_id: by_id.into(),
+            signatures: Box::default(),
+        };
+        info.signatures = (0..info.gateways.len())
+            .map(|index| {
+                let functions = info.gateway_functions(index).map(|(id, f)| (id, f.clone())).collect();
+                Arc::new(GatewaySignature { name: info.gateways[index].name.clone(), functions })
             })
             .collect();
-        Ok(Self { name, mode, gateways, functions, clients, imports, hooks, by_id: by_id.into(), signatures })
+        Ok(info)
     }
 
     /// The gateway exported under `name`.
