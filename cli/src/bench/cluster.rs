@@ -8,61 +8,54 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tokio::sync::broadcast;
-use weir::{FencingToken, HostEvent};
+use weir::FencingToken;
 
 use super::Row;
 use crate::Error;
 use crate::cluster::embedded::{ControlPlane, EmbeddedCluster};
-use crate::cluster::jobmanager::{Details, JobSpec};
+use crate::cluster::jobmanager::{self, JobSpec, Milestone};
 use crate::cluster::settings::{self, Settings};
 
 /// Submissions of the trivial job per figure (Flink's figure is a p50 of
 /// 20).
 pub(super) const SUBMISSIONS: usize = 20;
 
+/// Every task of the job's current run running.
+const ALL_RUNNING: Milestone = Milestone { all_tasks_running: true, checkpoints: 0, restarts: 0 };
+
 fn settings(keys: &[&str]) -> Result<Settings, Error> {
     let keys: Vec<String> = keys.iter().map(|key| (*key).to_owned()).collect();
     settings::read(None, &keys)
 }
 
-/// Polls `check` until it holds, for up to a minute.
-async fn until(cluster: &EmbeddedCluster, id: FencingToken, check: impl Fn(&Details) -> bool) -> Result<(), Error> {
+/// Waits until job `id` reaches `milestone`, for up to a minute, one long
+/// poll at a time (`await-job`): the answer leaves as the JobMaster learns
+/// of the change. Polling instead learned of it a poll later, and each
+/// poll (an ask from the bench's thread to the Dispatcher and on to the
+/// JobMaster) took the threads of the very endpoints whose work it timed:
+/// all tasks running of the trivial job at p=4 was seen 0.25-0.4 ms after
+/// the JobMaster knew (BENCHMARKS.md, eighth session on issue 11). A job
+/// that ended first is an error unless it `finished` and `or_finished`.
+async fn reached(
+    cluster: &EmbeddedCluster,
+    id: FencingToken,
+    milestone: Milestone,
+    or_finished: bool,
+) -> Result<(), Error> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if cluster.details(id).await.is_ok_and(|details| check(&details)) {
-            return Ok(());
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!("job {id} did not get there within a minute").into());
         }
-        tokio::task::yield_now().await;
+        let details = cluster.await_job(id, milestone, left).await?;
+        match details.status.as_str() {
+            _ if milestone.reached_by(&details) => return Ok(()),
+            "finished" if or_finished => return Ok(()),
+            status if jobmanager::ended(status) => return Err(format!("job {id} ended {status} first").into()),
+            _ => {}
+        }
     }
-    Err(format!("job {id} did not get there within a minute").into())
-}
-
-/// Waits until `count` task endpoints have started on the cluster's host,
-/// as the host's events tell: the polling that follows then does not load
-/// the very endpoints whose work it times. Each poll is an ask to the
-/// Dispatcher and from there to the JobMaster, which came between the
-/// steps of the submission on their threads; polled from the submission
-/// on, a trivial job took 0.15-0.25 ms (p=1) and 0.4 ms (p=4) longer to
-/// have all its tasks running (BENCHMARKS.md, sixth session on issue 11).
-/// Missed events (a lagging subscriber) end the wait early: the polls
-/// decide.
-async fn tasks_started(events: &mut broadcast::Receiver<HostEvent>, count: u32) -> Result<(), Error> {
-    let mut started = 0;
-    let wait = async {
-        while started < count {
-            match events.recv().await {
-                Ok(HostEvent::EndpointStarted { id, .. }) if id.starts_with("task-") => started += 1,
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => return Ok(()),
-                Err(broadcast::error::RecvError::Closed) => return Err("the cluster's host stopped".into()),
-            }
-        }
-        Ok(())
-    };
-    tokio::time::timeout(Duration::from_secs(60), wait)
-        .await
-        .unwrap_or_else(|_| Err(format!("{count} task(s) did not start within a minute").into()))
 }
 
 /// Waits until the cluster is idle: no JobMaster, task or checked
@@ -158,7 +151,6 @@ async fn trivial(cluster: &EmbeddedCluster, components: &Path, rows: &mut Vec<Ro
         let spec = JobSpec { name: "trivial", parallelism, arguments: &[], checkpoint_interval_ms: None };
         for _ in 0..SUBMISSIONS {
             idle(cluster).await?;
-            let mut events = cluster.host().subscribe();
             let id = FencingToken::random();
             let uploaded = Instant::now();
             let key = cluster.upload(&trivial).await?;
@@ -166,9 +158,7 @@ async fn trivial(cluster: &EmbeddedCluster, components: &Path, rows: &mut Vec<Ro
             let submitted = Instant::now();
             cluster.submit(id, &spec, key).await?;
             acknowledged.push(submitted.elapsed());
-            tasks_started(&mut events, parallelism).await?;
-            drop(events);
-            until(cluster, id, |details| details.all_running() || details.status == "finished").await?;
+            reached(cluster, id, ALL_RUNNING, true).await?;
             running.push(submitted.elapsed());
             let outcome = cluster.outcome(id).await?;
             ended.push(submitted.elapsed());
@@ -311,10 +301,10 @@ async fn failover(control_plane: &ControlPlane, components: &Path, rows: &mut Ve
         let spec =
             JobSpec { name: "wordcount", parallelism: 2, arguments: &arguments, checkpoint_interval_ms: Some(50) };
         cluster.upload_and_submit(id, &spec, &wordcount).await?;
-        until(&cluster, id, |details| details.checkpoints >= 1 && details.running == details.tasks).await?;
+        reached(&cluster, id, Milestone { checkpoints: 1, ..ALL_RUNNING }, false).await?;
         let lost = Instant::now();
         cluster.stop_task_executor(1).await?;
-        until(&cluster, id, |details| details.restarts >= 1 && details.all_running()).await?;
+        reached(&cluster, id, Milestone { restarts: 1, ..ALL_RUNNING }, false).await?;
         recoveries.push(lost.elapsed());
         let outcome = cluster.outcome(id).await?;
         cluster.shutdown().await?;

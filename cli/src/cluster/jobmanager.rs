@@ -49,6 +49,50 @@ pub struct Details {
     pub timestamps: Vec<(String, u64)>,
 }
 
+impl Details {
+    /// Whether every task of the job's current run runs.
+    pub fn all_running(&self) -> bool {
+        self.tasks > 0 && self.running == self.tasks
+    }
+
+    /// The details a Dispatcher answered, as record fields.
+    fn from_fields(fields: &[(String, Val)]) -> Self {
+        Self {
+            status: field_text(fields, "status"),
+            tasks: field_number(fields, "tasks") as u32,
+            running: field_number(fields, "running") as u32,
+            checkpoints: field_number(fields, "checkpoints"),
+            restarts: field_number(fields, "restarts"),
+            input_bytes: field_number(fields, "input-bytes"),
+            input_assigned: field_number(fields, "input-assigned"),
+            records_read: field_number(fields, "records-read"),
+            vertices: field_list(fields, "vertices").iter().filter_map(vertex).collect(),
+            timestamps: field_list(fields, "timestamps").iter().filter_map(counted).collect(),
+        }
+    }
+}
+
+/// A point in a job's life to wait for ([`JobManager::await_job`]): reached
+/// once all that it names holds.
+#[derive(Clone, Copy, Default)]
+pub struct Milestone {
+    /// Every task of the job's current run runs.
+    pub all_tasks_running: bool,
+    /// At least this many checkpoints completed.
+    pub checkpoints: u64,
+    /// At least this many restarts after failures.
+    pub restarts: u64,
+}
+
+impl Milestone {
+    /// Whether a job with `details` is at or past it.
+    pub fn reached_by(&self, details: &Details) -> bool {
+        (!self.all_tasks_running || details.all_running())
+            && details.checkpoints >= self.checkpoints
+            && details.restarts >= self.restarts
+    }
+}
+
 /// A stage of a job (Flink's job vertex): how many of its subtasks are in
 /// each state.
 pub struct Vertex {
@@ -71,13 +115,6 @@ pub struct TaskManager {
 impl TaskManager {
     pub fn free(&self) -> u32 {
         self.slots.saturating_sub(self.allocated.len() as u32)
-    }
-}
-
-impl Details {
-    /// Whether every task of the job's current run runs.
-    pub fn all_running(&self) -> bool {
-        self.tasks > 0 && self.running == self.tasks
     }
 }
 
@@ -391,18 +428,24 @@ impl JobManager {
     /// Where job `id` is.
     pub async fn details(&self, id: FencingToken) -> Result<Details, Error> {
         let fields = self.ask_job("request-job", id).await?;
-        Ok(Details {
-            status: field_text(&fields, "status"),
-            tasks: field_number(&fields, "tasks") as u32,
-            running: field_number(&fields, "running") as u32,
-            checkpoints: field_number(&fields, "checkpoints"),
-            restarts: field_number(&fields, "restarts"),
-            input_bytes: field_number(&fields, "input-bytes"),
-            input_assigned: field_number(&fields, "input-assigned"),
-            records_read: field_number(&fields, "records-read"),
-            vertices: field_list(&fields, "vertices").iter().filter_map(vertex).collect(),
-            timestamps: field_list(&fields, "timestamps").iter().filter_map(counted).collect(),
-        })
+        Ok(Details::from_fields(&fields))
+    }
+
+    /// Where job `id` is once it reaches `milestone` or ends, or once
+    /// `timeout` passed: one long poll (`await-job`), answered as the
+    /// JobMaster learns of the change.
+    pub async fn await_job(&self, id: FencingToken, milestone: Milestone, timeout: Duration) -> Result<Details, Error> {
+        let Milestone { all_tasks_running, checkpoints, restarts } = milestone;
+        let milestone =
+            format!("{{all-tasks-running: {all_tasks_running}, checkpoints: {checkpoints}, restarts: {restarts}}}");
+        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).to_string();
+        // The Dispatcher answers by the timeout; the ask waits as long.
+        let args = [job_id(id), milestone, timeout_ms];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        match self.ask_dispatcher(DISPATCHER, "await-job", &args, Some(Duration::MAX)).await? {
+            Some(Val::Record(fields)) => Ok(Details::from_fields(&fields)),
+            other => Err(format!("await-job answered {other:?}").into()),
+        }
     }
 
     /// Job `id`'s end: waits for it.

@@ -23,7 +23,7 @@ use weir::FencingToken;
 
 use crate::Error;
 use embedded::EmbeddedCluster;
-use jobmanager::{JobManager, JobSpec, Outcome};
+use jobmanager::{JobManager, JobSpec, Milestone, Outcome};
 
 /// What to run, and how.
 #[derive(Debug, clap::Args)]
@@ -171,6 +171,9 @@ async fn run_job(
     Ok((id, outcome))
 }
 
+/// How often the progress of a running job is shown, at least.
+const PROGRESS_REFRESH: Duration = Duration::from_millis(250);
+
 /// Shows the job's progress until it ends; its outcome.
 async fn follow(
     cluster: &JobManager,
@@ -182,7 +185,9 @@ async fn follow(
     tokio::pin!(ending);
     let mut progress = report::Progress::new();
     let mut all_running = None;
-    let mut poll = tokio::time::interval(Duration::from_millis(2));
+    // Each wait ends as the job gets there or at the next refresh of the
+    // progress shown: first all tasks running, then the next checkpoint.
+    let mut milestone = Milestone { all_tasks_running: true, ..Milestone::default() };
     loop {
         tokio::select! {
             outcome = &mut ending => {
@@ -191,13 +196,17 @@ async fn follow(
                 phases.add("job run", running_for);
                 return outcome;
             }
-            _ = poll.tick() => {
-                let Ok(details) = cluster.details(id).await else { continue };
+            details = cluster.await_job(id, milestone, PROGRESS_REFRESH) => {
+                let Ok(details) = details else {
+                    tokio::time::sleep(PROGRESS_REFRESH).await;
+                    continue;
+                };
                 if all_running.is_none() && details.all_running() {
                     all_running = Some(Instant::now());
                     phases.add("to all tasks running", submitted.elapsed());
-                    // Found: poll for progress less often.
-                    poll = tokio::time::interval(Duration::from_millis(250));
+                }
+                if all_running.is_some() {
+                    milestone = Milestone { checkpoints: details.checkpoints + 1, ..Milestone::default() };
                 }
                 progress.show(&details, submitted.elapsed());
             }

@@ -17,6 +17,8 @@ use weir_guest::leadership::Contender;
 
 /// What the Dispatcher calls at a job's JobMaster.
 pub struct JobMasterGateways {
+    /// The leader session it runs under.
+    pub session: Uuid,
     pub control: JobmasterControlGateway,
     pub checkpointing: JobmasterCheckpointingGateway,
 }
@@ -41,6 +43,9 @@ pub struct Job {
     pub last: Option<JobDetails>,
     /// Callers of `request-job-result` waiting for its end.
     pub waiters: Vec<oneshot::Sender<JobResult>>,
+    /// Callers of `await-job` waiting for its JobMaster to start; dropped
+    /// when it ends first.
+    pub starting: Vec<oneshot::Sender<()>>,
 }
 
 thread_local! {
@@ -67,6 +72,7 @@ pub fn add(description: JobDescription, component: u64) {
         result: None,
         last: None,
         waiters: Vec::new(),
+        starting: Vec::new(),
     };
     JOBS.with(|jobs| jobs.borrow_mut().insert(key(job.description.id), job));
 }
@@ -111,7 +117,7 @@ pub async fn details(id: Uuid) -> Result<JobDetails, String> {
         vertices: Vec::new(),
         timestamps: Vec::new(),
     };
-    let mut details = match (result, last, job_master) {
+    let details = match (result, last, job_master) {
         (Some(_), Some(last), _) => last,
         (Some(result), None, _) => ended(result.status, result.checkpoints, result.restarts),
         (None, _, None) => ended(JobStatus::Initializing, 0, 0),
@@ -121,11 +127,35 @@ pub async fn details(id: Uuid) -> Result<JobDetails, String> {
             .await
             .map_err(|error| format!("cannot reach the JobMaster of job {id}: {error}"))?,
     };
-    // The JobMaster knows its job from when it was created.
+    Ok(stamp(details, submitted_ms))
+}
+
+/// `details` of job `id` from its JobMaster, with when the job was
+/// submitted.
+pub fn with_submission(id: Uuid, details: JobDetails) -> JobDetails {
+    let submitted_ms = with(id, |job| job.submitted_ms).flatten();
+    stamp(details, submitted_ms)
+}
+
+/// The JobMaster knows its job from when it was created; the Dispatcher
+/// adds when it was submitted.
+fn stamp(mut details: JobDetails, submitted_ms: Option<u64>) -> JobDetails {
     if let Some(submitted) = submitted_ms {
         details.timestamps.insert(0, (JobStatus::Initializing, submitted));
     }
-    Ok(details)
+    details
+}
+
+/// Job `id`'s JobMaster started: wakes the callers of `await-job` that
+/// waited for it.
+pub fn started(id: Uuid, gateways: JobMasterGateways) {
+    let starting = with(id, |job| {
+        job.job_master = Some(Rc::new(gateways));
+        std::mem::take(&mut job.starting)
+    });
+    for waiter in starting.into_iter().flatten() {
+        let _ = waiter.send(());
+    }
 }
 
 /// The JobMaster of job `id`, while it runs.
@@ -170,6 +200,7 @@ pub fn finish(mut result: JobResult, last: Option<JobDetails>) {
         job.result = Some(result.clone());
         job.last = last;
         job.job_master = None;
+        job.starting.clear();
         crate::uploads::release(job.component);
         Some((std::mem::take(&mut job.waiters), job.contender.take(), job.description.clone()))
     });

@@ -22,18 +22,20 @@ weir_guest::generate!({
 });
 
 mod jobs;
+mod milestones;
 mod runner;
 mod store;
 mod uploads;
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use futures::channel::oneshot;
 
 use exports::weir::flink::dispatcher::{Guest, JobOverview};
 use exports::weir::flink::dispatcher_checkpointing;
 use weir::flink::task_client::{JobPlan, TaskGateway};
-use weir::flink::types::{JobDescription, JobDetails, JobResult, JobStatus, SubmissionError};
+use weir::flink::types::{JobDescription, JobDetails, JobMilestone, JobResult, JobStatus, SubmissionError};
 use weir_guest::Uuid;
 use weir_guest::leadership::Contender;
 
@@ -223,6 +225,10 @@ impl Guest for Dispatcher {
 
     async fn request_job(id: Uuid) -> Result<JobDetails, String> {
         jobs::details(id).await
+    }
+
+    async fn await_job(id: Uuid, milestone: JobMilestone, timeout_ms: u64) -> Result<JobDetails, String> {
+        milestones::details_at(id, milestone, Duration::from_millis(timeout_ms)).await
     }
 
     async fn request_job_result(id: Uuid) -> Result<JobResult, String> {

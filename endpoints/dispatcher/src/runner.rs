@@ -50,7 +50,7 @@ pub async fn lead(description: JobDescription, plan: JobPlan, artifact: Artifact
         match connected.await {
             Ok((child, gateways)) => {
                 weir_guest::info!("started the JobMaster of job {id} at {}", child.address());
-                jobs::with(id, |job| job.job_master = Some(Rc::new(gateways)));
+                jobs::started(id, gateways);
                 let started = Running { child: Rc::new(child), stopping: Rc::default() };
                 weir_guest::spawn(watch(id, started.child.clone(), started.stopping.clone()));
                 running = Some(started);
@@ -132,7 +132,7 @@ async fn connect(child: &Child, session: Uuid) -> Result<JobMasterGateways, Stri
     let checkpointing = JobmasterCheckpointingGateway::connect(child.address(), Some(session))
         .await
         .map_err(|error| missing("jobmaster-checkpointing", error))?;
-    Ok(JobMasterGateways { control, checkpointing })
+    Ok(JobMasterGateways { session, control, checkpointing })
 }
 
 /// A started JobMaster.

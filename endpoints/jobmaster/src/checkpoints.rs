@@ -237,6 +237,7 @@ fn complete_if_done() {
         started.elapsed().as_millis()
     );
     COMPLETED.set(COMPLETED.get() + 1);
+    crate::milestones::changed();
     FINAL_COMPLETED.set(last && savepoint.is_none());
     LATEST.with(|latest| *latest.borrow_mut() = Some(Rc::new(completed)));
     for waiter in waiters {

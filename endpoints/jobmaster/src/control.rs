@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::exports::weir::flink::jobmaster_control::Guest;
 use crate::handover::{self, spawn_busy};
 use crate::weir::flink::dispatcher_client::DispatcherGateway;
-use crate::weir::flink::types::{JobDetails, JobResult, JobStatus};
-use crate::{JobMaster, checkpoints, inputs, job, tasks};
+use crate::weir::flink::types::{JobDetails, JobMilestone, JobResult, JobStatus};
+use crate::{JobMaster, checkpoints, inputs, job, milestones, tasks};
 use weir_guest::Uuid;
 
 thread_local! {
@@ -60,6 +60,11 @@ pub fn status() -> JobStatus {
     STATUS.get()
 }
 
+/// How many times the job restarted after failures.
+pub fn restarts() -> u32 {
+    RESTARTS.get()
+}
+
 /// Whether the job has ended.
 pub fn ended() -> bool {
     matches!(status(), JobStatus::Finished | JobStatus::Failed | JobStatus::Canceled | JobStatus::Suspended)
@@ -86,6 +91,7 @@ pub fn switch(to: JobStatus) {
     let from = STATUS.replace(to);
     stamp(to);
     weir_guest::info!("job {} switched from {} to {}", job(), name(from), name(to));
+    milestones::changed();
 }
 
 /// A task failed: the job restarts once its other tasks are canceled, or,
@@ -161,7 +167,7 @@ fn end(status: JobStatus) {
 }
 
 /// Where the job is.
-fn details() -> JobDetails {
+pub fn details() -> JobDetails {
     let (tasks, running) = tasks::counts();
     let (input_bytes, input_assigned) = inputs::progress();
     JobDetails {
@@ -242,5 +248,9 @@ impl Guest for JobMaster {
 
     fn request_job_details() -> JobDetails {
         details()
+    }
+
+    async fn await_job_details(milestone: JobMilestone, timeout_ms: u64) -> JobDetails {
+        milestones::details_at(milestone, Duration::from_millis(timeout_ms)).await
     }
 }

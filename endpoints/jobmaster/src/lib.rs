@@ -36,6 +36,7 @@ mod checkpoints;
 mod control;
 mod handover;
 mod inputs;
+mod milestones;
 mod plan;
 mod tasks;
 

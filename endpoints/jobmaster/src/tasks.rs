@@ -19,7 +19,7 @@ use crate::exports::weir::flink::jobmaster_tasks::Guest;
 use crate::handover::{self, spawn_busy};
 use crate::weir::flink::taskexecutor_tasks_client::{TaskDeployment, TaskexecutorTasksGateway};
 use crate::weir::flink::types::{ExecutionState, JobStatus, TaskExecutionState, VertexDetails};
-use crate::{JobMaster, TASK_MANAGERS, checkpoints, control, inputs, job, plan, taken};
+use crate::{JobMaster, TASK_MANAGERS, checkpoints, control, inputs, job, milestones, plan, taken};
 use weir_guest::{RpcError, SharedTask, Uuid, UuidPair};
 
 /// One attempt of one subtask.
@@ -352,6 +352,7 @@ fn record(attempt: Uuid, state: ExecutionState, failure: Option<String>) {
         _ => {}
     }
     control::check_end();
+    milestones::changed();
 }
 
 /// Whether the job names its task component: `artifact-key`, the key its

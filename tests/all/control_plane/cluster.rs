@@ -152,6 +152,24 @@ impl Cluster {
         dispatcher.ask(function, args).await.unwrap()
     }
 
+    /// Waits, through `await-job`, until job `id` reaches `milestone` (in
+    /// WAVE) or ends, or `timeout_ms` passed; its details' fields, or the
+    /// Dispatcher's refusal.
+    pub async fn await_job(&self, id: FencingToken, milestone: &str, timeout_ms: u64) -> Result<Details, String> {
+        let (high, low) = id.as_u64_pair();
+        let dispatcher = self.dispatcher().await;
+        let job = format!("{{high: {high}, low: {low}}}");
+        let args = dispatcher.parse_args("await-job", &[&job, milestone, &timeout_ms.to_string()]).unwrap();
+        match dispatcher.ask("await-job", args).await.unwrap() {
+            Some(Val::Result(Ok(Some(details)))) => match *details {
+                Val::Record(fields) => Ok(Details(fields)),
+                other => panic!("a job-details, got {other:?}"),
+            },
+            Some(Val::Result(Err(Some(why)))) => Err(text(*why)),
+            other => panic!("a job's details, got {other:?}"),
+        }
+    }
+
     /// Triggers a checkpoint of job `id`; its number once it completed.
     pub async fn ask_checkpoint(&self, id: FencingToken) -> Result<u64, String> {
         let (high, low) = id.as_u64_pair();
@@ -241,6 +259,29 @@ impl Cluster {
         self.dispatcher.close().await;
         self.resource_manager.close().await;
         std::fs::remove_dir_all(&self.blobs).unwrap();
+    }
+}
+
+/// A job's details (`job-details`) as a test reads them.
+#[derive(Debug)]
+pub struct Details(Vec<(String, Val)>);
+
+impl Details {
+    fn field(&self, name: &str) -> &Val {
+        &self.0.iter().find(|(field, _)| field == name).unwrap_or_else(|| panic!("no field {name}")).1
+    }
+
+    pub fn status(&self) -> String {
+        enum_case(self.field("status").clone())
+    }
+
+    /// A number field's value.
+    pub fn number(&self, name: &str) -> u64 {
+        match self.field(name) {
+            Val::U64(n) => *n,
+            Val::U32(n) => u64::from(*n),
+            other => panic!("a number, got {other:?}"),
+        }
     }
 }
 

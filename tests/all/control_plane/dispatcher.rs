@@ -4,7 +4,9 @@
 //! cancelled; a second submission of a job's id, a component that is no
 //! task component and a job without parallelism are refused with a clear
 //! error, and leave nothing behind; a task that never returns to the host
-//! is ended by its CPU deadline and fails its job only.
+//! is ended by its CPU deadline and fails its job only. A client waiting
+//! for a point in a job's life (`await-job`) is answered once the job gets
+//! there, ends, or the wait's time is up.
 
 use wasmtime::component::Val;
 use weir::FencingToken;
@@ -70,6 +72,41 @@ async fn a_running_job_is_cancelled_and_its_id_is_never_taken_twice() {
     // Its id stays taken once it ended.
     let (case, why) = guest_error(cluster.submit(&Job { id, ..Job::new("again", 1, &component) }).await);
     assert_eq!((case.as_str(), text(why).contains("has ended (canceled)")), ("duplicate", true));
+    cluster.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_awaiting_a_milestone_is_answered_when_the_job_gets_there_ends_or_its_time_is_up() {
+    const ALL_RUNNING: &str = "{all-tasks-running: true, checkpoints: 0, restarts: 0}";
+    const A_CHECKPOINT: &str = "{all-tasks-running: false, checkpoints: 1, restarts: 0}";
+    let cluster = Cluster::start("await").await;
+    let component = trivial_task();
+    let job = Job { arguments: &["--forever"], ..Job::new("endless", 2, &component) };
+    assert_eq!(cluster.submit(&job).await, SUBMITTED);
+    // Asked as the job starts, answered once both its tasks run: no answer
+    // before then, and none later than the long timeout.
+    let running = cluster.await_job(job.id, ALL_RUNNING, 60_000).await.unwrap();
+    assert_eq!(running.status(), "running");
+    assert_eq!((running.number("tasks"), running.number("running")), (2, 2), "answered with both tasks running");
+
+    // A milestone it never reaches (it takes no checkpoints): answered as
+    // the time is up, with where the job is.
+    let waited = cluster.await_job(job.id, A_CHECKPOINT, 50).await.unwrap();
+    assert_eq!((waited.status(), waited.number("checkpoints")), ("running".into(), 0));
+
+    // One still waiting is answered as the job ends.
+    let waiting = cluster.await_job(job.id, A_CHECKPOINT, 60_000);
+    let cancelled = async {
+        assert_eq!(cluster.ask("cancel-job", job.id).await, SUBMITTED, "cancelled");
+    };
+    let (ended, ()) = tokio::join!(waiting, cancelled);
+    assert_eq!(ended.unwrap().status(), "canceled");
+    // Once it ended, at once; an unknown job is refused.
+    let after = cluster.await_job(job.id, A_CHECKPOINT, 60_000).await.unwrap();
+    assert_eq!(after.status(), "canceled");
+    let unknown = FencingToken::random();
+    let why = cluster.await_job(unknown, ALL_RUNNING, 60_000).await.unwrap_err();
+    assert!(why.contains(&format!("no job {unknown} was submitted")), "{why}");
     cluster.close().await;
 }
 
