@@ -40,7 +40,7 @@ mod milestones;
 mod plan;
 mod tasks;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -101,6 +101,9 @@ thread_local! {
     static TM_HEARTBEATS: RefCell<Option<HeartbeatManager>> = const { RefCell::new(None) };
     /// Heartbeats with the ResourceManager, that side asking.
     static RM_HEARTBEATS: RefCell<Option<HeartbeatManager>> = const { RefCell::new(None) };
+    /// Set once `on-stop` began: the JobMaster registers with no
+    /// ResourceManager again.
+    static STOPPING: Cell<bool> = const { Cell::new(false) };
 }
 
 fn own_id() -> String {
@@ -139,6 +142,9 @@ fn reconnect_resource_manager(cause: &str) {
         weir_guest::info!("closed the connection to the ResourceManager {resource_manager}: {cause}");
     }
     let Some(leader) = RM_LEADER.with(|current| current.borrow().clone()) else { return };
+    if STOPPING.get() {
+        return;
+    }
     weir_guest::spawn(register(leader));
 }
 
@@ -285,6 +291,16 @@ impl weir_guest::Endpoint for JobMaster {
     /// the job, then frees the job's slots at their TaskExecutors, as
     /// Flink's JobMaster does when it closes.
     async fn on_stop() -> Result<(), String> {
+        // Heartbeats and ResourceManager registrations end first, as
+        // Flink's JobMaster stops its heartbeat services first: the
+        // ResourceManager's heartbeat, unanswered once the connection is
+        // left below, would otherwise count it lost, and the JobMaster
+        // would register again and declare its slots anew for a job that
+        // has ended. The ResourceManager then held a slot for it forever.
+        STOPPING.set(true);
+        TM_HEARTBEATS.with(|slot| slot.borrow_mut().take());
+        RM_HEARTBEATS.with(|slot| slot.borrow_mut().take());
+        RM_REGISTRATIONS.with(Registrations::start);
         let status = control::status();
         let cause = format!("the JobMaster of job {} stopped ({})", job(), control::name(status).to_lowercase());
         if let Some((gateway, _)) = RESOURCE_MANAGER_CONNECTION.with(|c| c.borrow_mut().take()) {
