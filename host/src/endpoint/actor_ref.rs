@@ -124,7 +124,7 @@ impl ActorRef {
         // Most asks find room in the mailbox and go in at once; only a full
         // mailbox's wait (boxed, so that it does not weigh on every ask's
         // future) is awaited, within the timeout as the answer is.
-        let waiting = match self.mailbox.try_send(Call::new(function, args, Some(Reply::Local(reply)))) {
+        let waiting = match self.mailbox.try_send(Call::new(function, args, Some(Reply::local(reply)))) {
             Ok(()) => None,
             Err(TrySendError::Full(call)) => Some(call),
             Err(TrySendError::Closed(_)) => return Err(self.gone()),
