@@ -104,20 +104,30 @@ pub fn ids() -> Vec<Uuid> {
 /// short, from its result, if it ended before this Dispatcher started).
 pub async fn details(id: Uuid) -> Result<JobDetails, String> {
     let job_master = match recorded(id)? {
-        Ok(details) => return Ok(details),
-        Err(job_master) => job_master,
+        Recorded::Details(details) => return Ok(details),
+        Recorded::AtJobMaster(job_master) => job_master,
     };
     match job_master.control.request_job_details().await {
         Ok(details) => Ok(with_submission(id, details)),
         // The job may have ended while its JobMaster was asked: the
         // Dispatcher then stopped it, and has its last details.
-        Err(error) => recorded(id)?.map_err(|_| format!("cannot reach the JobMaster of job {id}: {error}")),
+        Err(error) => match recorded(id)? {
+            Recorded::Details(details) => Ok(details),
+            Recorded::AtJobMaster(_) => Err(format!("cannot reach the JobMaster of job {id}: {error}")),
+        },
     }
 }
 
-/// Job `id`'s details as the Dispatcher has them, or, while its JobMaster
-/// runs, the JobMaster to ask.
-fn recorded(id: Uuid) -> Result<Result<JobDetails, Rc<JobMasterGateways>>, String> {
+/// Where a job's details are.
+enum Recorded {
+    /// With the Dispatcher: the job ended, or its JobMaster has not started.
+    Details(JobDetails),
+    /// With its running JobMaster.
+    AtJobMaster(Rc<JobMasterGateways>),
+}
+
+/// Where job `id`'s details are.
+fn recorded(id: Uuid) -> Result<Recorded, String> {
     let known = with(id, |job| (job.result.clone(), job.last.clone(), job.job_master.clone(), job.submitted_ms));
     let (result, last, job_master, submitted_ms) = known.ok_or_else(|| unknown(id))?;
     let ended = |status, checkpoints, restarts| JobDetails {
@@ -136,9 +146,9 @@ fn recorded(id: Uuid) -> Result<Result<JobDetails, Rc<JobMasterGateways>>, Strin
         (Some(_), Some(last), _) => last,
         (Some(result), None, _) => ended(result.status, result.checkpoints, result.restarts),
         (None, _, None) => ended(JobStatus::Initializing, 0, 0),
-        (None, _, Some(job_master)) => return Ok(Err(job_master)),
+        (None, _, Some(job_master)) => return Ok(Recorded::AtJobMaster(job_master)),
     };
-    Ok(Ok(stamp(details, submitted_ms)))
+    Ok(Recorded::Details(stamp(details, submitted_ms)))
 }
 
 /// `details` of job `id` from its JobMaster, with when the job was
