@@ -118,12 +118,11 @@ impl Cluster {
 
     /// Submits `job`; the reply.
     pub async fn submit(&self, job: &Job<'_>) -> Option<Val> {
-        let (high, low) = job.id.as_u64_pair();
         let arguments: Vec<String> = job.arguments.iter().map(|argument| format!("{argument:?}")).collect();
         let interval = job.checkpoint_interval_ms.map_or("none".to_owned(), |ms| format!("some({ms})"));
         let description = format!(
-            "{{id: {{high: {high}, low: {low}}}, name: {:?}, parallelism: {}, arguments: [{}], \
-             checkpoint-interval-ms: {interval}}}",
+            "{{id: {}, name: {:?}, parallelism: {}, arguments: [{}], checkpoint-interval-ms: {interval}}}",
+            job_id(job.id),
             job.name,
             job.parallelism,
             arguments.join(", ")
@@ -146,25 +145,19 @@ impl Cluster {
 
     /// Asks `function` about job `id`; the reply.
     pub async fn ask(&self, function: &str, id: FencingToken) -> Option<Val> {
-        let (high, low) = id.as_u64_pair();
         let dispatcher = self.dispatcher().await;
-        let args = dispatcher.parse_args(function, &[&format!("{{high: {high}, low: {low}}}")]).unwrap();
+        let args = dispatcher.parse_args(function, &[&job_id(id)]).unwrap();
         dispatcher.ask(function, args).await.unwrap()
     }
 
     /// Waits, through `await-job`, until job `id` reaches `milestone` (in
     /// WAVE) or ends, or `timeout_ms` passed; its details' fields, or the
     /// Dispatcher's refusal.
-    pub async fn await_job(&self, id: FencingToken, milestone: &str, timeout_ms: u64) -> Result<Details, String> {
-        let (high, low) = id.as_u64_pair();
+    pub async fn await_job(&self, id: FencingToken, milestone: &str, timeout_ms: u64) -> Result<Record, String> {
         let dispatcher = self.dispatcher().await;
-        let job = format!("{{high: {high}, low: {low}}}");
-        let args = dispatcher.parse_args("await-job", &[&job, milestone, &timeout_ms.to_string()]).unwrap();
+        let args = dispatcher.parse_args("await-job", &[&job_id(id), milestone, &timeout_ms.to_string()]).unwrap();
         match dispatcher.ask("await-job", args).await.unwrap() {
-            Some(Val::Result(Ok(Some(details)))) => match *details {
-                Val::Record(fields) => Ok(Details(fields)),
-                other => panic!("a job-details, got {other:?}"),
-            },
+            Some(Val::Result(Ok(Some(details)))) => Ok(Record::of(*details)),
             Some(Val::Result(Err(Some(why)))) => Err(text(*why)),
             other => panic!("a job's details, got {other:?}"),
         }
@@ -172,10 +165,9 @@ impl Cluster {
 
     /// Triggers a checkpoint of job `id`; its number once it completed.
     pub async fn ask_checkpoint(&self, id: FencingToken) -> Result<u64, String> {
-        let (high, low) = id.as_u64_pair();
         let leader = eventually("the Dispatcher to lead", || async { self.dispatcher.leader() }).await;
         let checkpointing = leader.fenced_gateway(DISPATCHER_CHECKPOINTING, leader.fencing_token()).unwrap();
-        let args = checkpointing.parse_args("trigger-checkpoint", &[&format!("{{high: {high}, low: {low}}}")]).unwrap();
+        let args = checkpointing.parse_args("trigger-checkpoint", &[&job_id(id)]).unwrap();
         match checkpointing.ask("trigger-checkpoint", args).await.unwrap() {
             Some(Val::Result(Ok(Some(checkpoint)))) => match *checkpoint {
                 Val::U64(checkpoint) => Ok(checkpoint),
@@ -200,23 +192,17 @@ impl Cluster {
         let Some(Val::Result(Ok(Some(result)))) = self.ask("request-job-result", id).await else {
             panic!("no result for job {id}")
         };
-        let Val::Record(fields) = *result else { panic!("a job-result") };
-        let field = |name: &str| fields.iter().find(|(field, _)| field == name).unwrap().1.clone();
-        assert_eq!(field("id"), uuid(id), "the result is the job's");
-        let failure = match field("failure") {
-            Val::Option(failure) => failure.map(|why| text(*why)),
+        let result = Record::of(*result);
+        assert_eq!(result.field("id"), &uuid(id), "the result is the job's");
+        let failure = match result.field("failure") {
+            Val::Option(failure) => failure.clone().map(|why| text(*why)),
             other => panic!("an optional failure, got {other:?}"),
         };
-        let number = |name: &str| match field(name) {
-            Val::U64(n) => n,
-            Val::U32(n) => u64::from(n),
-            other => panic!("a number, got {other:?}"),
-        };
         JobResult {
-            status: enum_case(field("status")),
+            status: result.status(),
             failure,
-            checkpoints: number("checkpoints"),
-            restarts: number("restarts"),
+            checkpoints: result.number("checkpoints"),
+            restarts: result.number("restarts"),
         }
     }
 
@@ -262,15 +248,24 @@ impl Cluster {
     }
 }
 
-/// A job's details (`job-details`) as a test reads them.
+/// A record the Dispatcher answered (`job-details`, `job-result`), as a
+/// test reads it.
 #[derive(Debug)]
-pub struct Details(Vec<(String, Val)>);
+pub struct Record(Vec<(String, Val)>);
 
-impl Details {
+impl Record {
+    fn of(value: Val) -> Self {
+        match value {
+            Val::Record(fields) => Self(fields),
+            other => panic!("a record, got {other:?}"),
+        }
+    }
+
     fn field(&self, name: &str) -> &Val {
         &self.0.iter().find(|(field, _)| field == name).unwrap_or_else(|| panic!("no field {name}")).1
     }
 
+    /// Its `status` field's case.
     pub fn status(&self) -> String {
         enum_case(self.field("status").clone())
     }
@@ -301,6 +296,12 @@ pub fn trivial_task() -> Vec<u8> {
 pub fn uuid(id: FencingToken) -> Val {
     let (high, low) = id.as_u64_pair();
     Val::Record(vec![("high".into(), Val::U64(high)), ("low".into(), Val::U64(low))])
+}
+
+/// Job `id` as a `job-id` argument, in WAVE.
+pub fn job_id(id: FencingToken) -> String {
+    let (high, low) = id.as_u64_pair();
+    format!("{{high: {high}, low: {low}}}")
 }
 
 fn enum_case(value: Val) -> String {

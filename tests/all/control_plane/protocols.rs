@@ -9,6 +9,7 @@ use weir::{EndpointOptions, FencingToken, HaConfig, HostConfig, LeadershipRunner
 use weir_tests::gateways::JOBMASTER;
 use weir_tests::{artifacts, capture_logs, component, config, eventually, logs, with_config};
 
+use super::cluster::job_id;
 use super::{ROLE, cluster_host, free_port, resource_manager, slots, task_executor, two_slot_cluster, wait_for};
 
 /// Runs the JobMaster of `job`, which needs `slots`, under the job's
@@ -216,8 +217,7 @@ async fn a_slot_offered_twice_is_accepted_both_times_and_counted_once() {
     let jm = job_master(&host, job, 2);
     let leader = eventually("the JobMaster leads", || async { jm.leader() }).await;
     let gateway = leader.fenced_gateway(JOBMASTER, leader.fencing_token()).unwrap();
-    let (high, low) = job.as_u64_pair();
-    let job_id = format!("{{high: {high}, low: {low}}}");
+    let job_id = job_id(job);
     let registration = format!("{{address: {:?}, resource-id: \"te-1\", session: {{high: 1, low: 2}}}}", te.address());
     let args = gateway.parse_args("register-task-manager", &[&job_id, &registration]).unwrap();
     let Some(Val::Tuple(answer)) = gateway.ask("register-task-manager", args).await.unwrap() else { panic!() };
