@@ -18,12 +18,12 @@ pub(crate) enum Reply {
     Local(oneshot::Sender<Outcome>),
     /// To a caller on this host on a thread that runs no endpoint (a
     /// client): once the outcome is sent, the endpoint's thread yields its
-    /// core, unless it answered clients moments ago. A client that sent its call and was preempted by the thread
-    /// it woke waits on that core's run queue, runnable, and no wake-up
-    /// moves it to an idle core; without the yield it took its answer only
-    /// when the endpoint's thread next parked: a submission's
-    /// acknowledgement came 0.3-0.45 ms after the call instead of 0.11
-    /// (BENCHMARKS.md, eighth session on issue 11).
+    /// core, unless it answered clients moments ago. A client that sent its
+    /// call and was preempted by the thread it woke waits on that core's
+    /// run queue, runnable, and no wake-up moves it to an idle core;
+    /// without the yield it took its answer only when the endpoint's thread
+    /// next parked: a submission's acknowledgement came 0.3-0.45 ms after
+    /// the call instead of 0.11 (BENCHMARKS.md, eighth session on issue 11).
     Elsewhere(oneshot::Sender<Outcome>),
     /// To a caller the transport serves (on another host): it encodes the
     /// outcome and sends it back.
