@@ -4,12 +4,7 @@
 use wasmtime::component::Val;
 use weir::{EndpointOptions, FencingToken, RpcError};
 use weir_tests::gateways::{CALLER, COUNTER, PROBE};
-use weir_tests::{artifacts, as_list, component, eventually, guest_error, guest_ok, host, text};
-
-fn token_val(token: FencingToken) -> Val {
-    let (high, low) = token.as_u64_pair();
-    Val::Option(Some(Box::new(Val::Record(vec![("high".into(), Val::U64(high)), ("low".into(), Val::U64(low))]))))
-}
+use weir_tests::{artifacts, as_list, component, eventually, guest_error, guest_ok, host, text, token_val};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fenced_endpoint_serves_only_its_own_token() {

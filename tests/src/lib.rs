@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use wasmtime::component::Val;
-use weir::{EndpointComponent, Engine, HostConfig, RpcService};
+use weir::{EndpointComponent, Engine, FencingToken, HostConfig, RpcService};
 pub use weir_test_artifacts as artifacts;
 
 pub mod process;
@@ -180,6 +180,17 @@ pub fn guest_error(reply: Option<Val>) -> (String, Val) {
 /// A string value.
 pub fn text(s: &str) -> Val {
     Val::String(s.to_owned())
+}
+
+/// A UUID (a fencing token, a job id) as the `uuid` record gateways take.
+pub fn uuid(id: FencingToken) -> Val {
+    let (high, low) = id.as_u64_pair();
+    Val::Record(vec![("high".into(), Val::U64(high)), ("low".into(), Val::U64(low))])
+}
+
+/// A fencing token as an `option<fencing-token>` argument.
+pub fn token_val(token: FencingToken) -> Val {
+    Val::Option(Some(Box::new(uuid(token))))
 }
 
 /// The `u64` inside a value.

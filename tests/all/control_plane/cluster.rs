@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use wasmtime::component::Val;
 use weir::{Endpoint, EndpointOptions, FencingToken, GatewayClient, LeadershipRunner, LentDirectory, RpcService};
 use weir_tests::gateways::{DISPATCHER, DISPATCHER_CHECKPOINTING};
-use weir_tests::{artifacts, capture_logs, component, eventually};
+use weir_tests::{artifacts, capture_logs, component, eventually, uuid};
 
 use super::{resource_manager, slots};
 
@@ -291,11 +291,6 @@ pub struct JobResult {
 
 pub fn trivial_task() -> Vec<u8> {
     std::fs::read(artifacts::TRIVIAL_TASK).unwrap()
-}
-
-pub fn uuid(id: FencingToken) -> Val {
-    let (high, low) = id.as_u64_pair();
-    Val::Record(vec![("high".into(), Val::U64(high)), ("low".into(), Val::U64(low))])
 }
 
 /// Job `id` as a `job-id` argument, in WAVE.

@@ -10,9 +10,9 @@
 
 use wasmtime::component::Val;
 use weir::FencingToken;
-use weir_tests::{artifacts, eventually, guest_error};
+use weir_tests::{artifacts, eventually, guest_error, uuid};
 
-use super::cluster::{Cluster, Job, JobResult, text, trivial_task, uuid};
+use super::cluster::{Cluster, Job, JobResult, text, trivial_task};
 
 const SUBMITTED: Option<Val> = Some(Val::Result(Ok(None)));
 

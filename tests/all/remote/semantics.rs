@@ -8,7 +8,7 @@ use wasmtime::component::Val;
 use weir::{EndpointOptions, FencingToken, GatewayClient, RpcError, RpcService};
 use weir_tests::gateways::{CALLER, COUNTER, ECHO, FAULT, PROBE};
 use weir_tests::process::{HostProcess, HostSpec};
-use weir_tests::{artifacts, as_list, component, guest_error, guest_ok, text, with_config};
+use weir_tests::{artifacts, as_list, component, guest_error, guest_ok, text, token_val, with_config};
 
 use super::listening_host;
 
@@ -111,11 +111,6 @@ impl Site {
 
 fn leader() -> FencingToken {
     FencingToken(LEADER.parse().unwrap())
-}
-
-fn token_val(token: FencingToken) -> Val {
-    let (high, low) = token.as_u64_pair();
-    Val::Option(Some(Box::new(Val::Record(vec![("high".into(), Val::U64(high)), ("low".into(), Val::U64(low))]))))
 }
 
 /// Runs a case with the endpoints here and elsewhere.
