@@ -8,7 +8,7 @@
 //! Methods whose byte lists can pass whole are typed host functions
 //! ([`typed_clients`]); the others take dynamic values.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use slab::Slab;
@@ -20,7 +20,9 @@ use super::typed_clients;
 use super::{Capability, ComponentInfo};
 use crate::error::RpcError;
 use crate::fencing::FencingToken;
-use crate::gateway::{ClientInterface, ClientReply, FunctionId, Value, gateway_of_client, routes, token_from_val};
+use crate::gateway::{
+    ClientInterface, ClientReply, FunctionId, GatewaySignature, Value, gateway_of_client, routes, token_from_val,
+};
 use crate::route::{Connector, Route};
 
 /// What one open handle costs the host, charged against the endpoint's
@@ -88,7 +90,7 @@ fn define(linker: &mut Linker<StoreData>, index: u32, client: &ClientInterface) 
         Ok(())
     })?;
     if let Some(name) = &client.connect {
-        let client = Arc::new(client.clone());
+        let client = Arc::new(LinkedClient { interface: client.clone(), known: KnownRoutes::default() });
         instance.func_new_concurrent(name, move |accessor, _ty, params, results| {
             let client = client.clone();
             Box::pin(async move { connect(accessor, &client, index, params, results).await })
@@ -124,11 +126,49 @@ fn define(linker: &mut Linker<StoreData>, index: u32, client: &ClientInterface) 
     Ok(())
 }
 
+/// A client interface as a component's `connect` serves it: the interface,
+/// and the routes its methods take to the gateways it has connected to.
+#[derive(Debug)]
+struct LinkedClient {
+    interface: ClientInterface,
+    known: KnownRoutes,
+}
+
+/// The routes a client's methods take to gateways of this host, by the
+/// gateway's signature. Matching a client against a gateway compares the
+/// types of every method; a loaded component's signature never changes, so
+/// each pair is matched once, not at each connect (a job's submission
+/// connects a dozen times, and the matching was a fortieth of its CPU).
+/// Each entry holds its signature weakly: the allocation stays while the
+/// entry does, so no other signature can take its address.
+#[derive(Debug, Default)]
+struct KnownRoutes(Mutex<Vec<KnownRoute>>);
+
+/// The routes to one gateway.
+type KnownRoute = (Weak<GatewaySignature>, Arc<[FunctionId]>);
+
+impl KnownRoutes {
+    /// The routes to `gateway`, matched now if they are not known yet.
+    fn to(&self, client: &ClientInterface, gateway: &Arc<GatewaySignature>) -> Result<Arc<[FunctionId]>, String> {
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, routes)) =
+            known.iter().find(|(signature, _)| std::ptr::eq(signature.as_ptr(), Arc::as_ptr(gateway)))
+        {
+            return Ok(routes.clone());
+        }
+        let routes: Arc<[FunctionId]> = routes(client, gateway.iter())?.into();
+        // Components unloaded since leave their entries behind.
+        known.retain(|(signature, _)| signature.strong_count() > 0);
+        known.push((Arc::downgrade(gateway), routes.clone()));
+        Ok(routes)
+    }
+}
+
 /// Flink's `connect`: resolve the address and check that the target exports
 /// the gateway with the client's types.
 async fn connect(
     accessor: &Accessor<StoreData>,
-    client: &ClientInterface,
+    client: &LinkedClient,
     resource_type: u32,
     params: &[Val],
     results: &mut [Val],
@@ -144,7 +184,7 @@ async fn connect(
     let timeout = connector.ask_timeout();
     results[0] = match handshake(&connector, address, client).await {
         Ok((target, routes)) => {
-            tracing::debug!(endpoint = %caller, to = %address, gateway = %client.gateway, "connected");
+            tracing::debug!(endpoint = %caller, to = %address, gateway = %client.interface.gateway, "connected");
             let connection = Connection { target, routes, token, timeout };
             let handle = accessor.with(|mut access| {
                 let data = access.data_mut();
@@ -156,23 +196,30 @@ async fn connect(
             Val::Result(Ok(Some(Box::new(Val::Resource(handle)))))
         }
         Err(error) => {
-            tracing::debug!(endpoint = %caller, to = %address, gateway = %client.gateway, %error, "connect failed");
+            tracing::debug!(endpoint = %caller, to = %address, gateway = %client.interface.gateway, %error, "connect failed");
             Val::Result(Err(Some(Box::new(error.to_val()))))
         }
     };
     Ok(())
 }
 
-/// Finds the target and matches the client's methods to its functions.
+/// Finds the target and matches the client's methods to its functions:
+/// once per loaded gateway on this host, at each connect to another host's
+/// (whose gateway may have changed since).
 async fn handshake(
     connector: &Connector,
     address: &str,
-    client: &ClientInterface,
+    client: &LinkedClient,
 ) -> Result<(Route, Arc<[FunctionId]>), RpcError> {
-    let (target, gateway) = connector.connect(address, &client.gateway).await?;
-    let routes = routes(client, gateway.iter())
-        .map_err(|difference| RpcError::Handshake(format!("`{}` at {address}: {difference}", client.gateway)))?;
-    Ok((target, routes.into()))
+    let interface = &client.interface;
+    let (target, gateway) = connector.connect(address, &interface.gateway).await?;
+    let routes = match target {
+        Route::Local(_) => client.known.to(interface, &gateway),
+        Route::Remote(_) => routes(interface, gateway.iter()).map(Into::into),
+    };
+    let routes = routes
+        .map_err(|difference| RpcError::Handshake(format!("`{}` at {address}: {difference}", interface.gateway)))?;
+    Ok((target, routes))
 }
 
 /// A call through a handle: an ask, or a tell for functions without result.
