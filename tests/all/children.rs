@@ -257,6 +257,59 @@ async fn an_endpoint_sees_only_the_directories_it_is_lent_and_lends_them_on() {
     std::fs::remove_dir_all(&root).unwrap();
 }
 
+/// After a child starts, the host makes another instance of its component
+/// ahead of the next start; the child started from it is the child asked
+/// for: at its own address, with the directories it was lent (none of the
+/// instance made ahead, none of the child before), under its own memory cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_from_an_instance_made_ahead_is_the_child_asked_for() {
+    let root = std::env::temp_dir().join(format!("weir-ahead-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("data")).unwrap();
+    std::fs::write(root.join("data/words.txt"), "made ahead").unwrap();
+    let lent = LentDirectory { host: root.join("data"), guest: "/data".into(), writable: false };
+    let (host, parent) = supervised_with(vec![lent]).await;
+    let made_ahead = async |count: usize| {
+        eventually(&format!("{count} instance(s) made ahead"), || async {
+            (host.instances_made_ahead() == count).then_some(())
+        })
+        .await;
+    };
+    assert_eq!(host.instances_made_ahead(), 0, "nothing is made before a child starts");
+    let lend = |guest: &str| Val::List(vec![Val::Tuple(vec![text("/data"), text(guest), Val::Bool(false)])]);
+    let start = async |id: &str, guest: &str| {
+        let address =
+            started(parent.ask("start-named", vec![text("supervisor"), text(id), lend(guest)]).await.unwrap());
+        host.connect(&address.unwrap(), SUPERVISOR, None).await.unwrap()
+    };
+    let read =
+        async |child: &GatewayClient, path: &str| started(child.ask("read-file", vec![text(path)]).await.unwrap());
+
+    let first = start("first", "/first").await;
+    made_ahead(1).await;
+    let second = start("second", "/second").await;
+    assert_eq!(read(&second, "/second/words.txt").await.unwrap(), "made ahead");
+    assert!(read(&second, "/first/words.txt").await.is_err(), "not the directories of the child before");
+    assert_eq!(read(&first, "/first/words.txt").await.unwrap(), "made ahead");
+    made_ahead(1).await;
+
+    // A child from bytes gets its own memory cap, well below the host's.
+    let faulty = bytes_of(artifacts::FAULTY);
+    let start_faulty = |id: &str, memory_cap: u64| {
+        parent.ask(
+            "start-bytes",
+            vec![faulty.clone(), text(id), settings(&[("fault", "allocate")]), Val::U64(memory_cap)],
+        )
+    };
+    started(start_faulty("roomy", 0).await.unwrap()).unwrap();
+    made_ahead(2).await;
+    let hog = started(start_faulty("hog", 4 << 20).await.unwrap()).unwrap();
+    let fault = host.connect(&hog, FAULT, None).await.unwrap();
+    fault.ask("trigger", vec![]).await.unwrap_err();
+    let cause = ended(&parent, "hog").await.unwrap_err();
+    assert!(cause.contains("memory cap of 4194304 bytes"), "the cap it was given stops it: {cause}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
 /// A swapped parent's new instance adopts the children the old one runs:
 /// they run on, untouched, and the new instance stops them and learns how
 /// they end. One that leaves a running child unadopted is refused (the

@@ -49,7 +49,7 @@ use tokio::runtime::Handle;
 use wasmtime::component::Linker;
 
 pub(crate) use self::batch_replies::Outcomes;
-pub(crate) use self::store::{Identity, LimitExceeded, Limits, StoreData, StoreParts, new_store};
+pub(crate) use self::store::{Identity, LimitExceeded, Limits, StoreData, StoreParts, adopt, new_store};
 pub(crate) use self::supervision::{ChildError, ChildSpec, Source, Spawner};
 pub(crate) use self::timers::{TASK_BYTES, Timers};
 use crate::component::{ComponentInfo, Lender};

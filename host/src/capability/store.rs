@@ -118,6 +118,45 @@ impl std::fmt::Debug for StoreData {
 }
 
 impl StoreData {
+    /// The data of a store made for the endpoint `parts` describe.
+    fn new(parts: StoreParts) -> Result<Self, SpawnError> {
+        let StoreParts { identity, host, limits, states } = parts;
+        let stderr = GuestOutput::stderr(identity.id.clone());
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(GuestOutput::stdout(identity.id.clone()))
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        for directory in identity.directories.iter() {
+            let perms = if directory.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+            wasi.preopened_dir(&directory.host, &directory.guest, perms).map_err(|error| SpawnError::Directory {
+                id: identity.id.to_string(),
+                host: directory.host.clone(),
+                guest: directory.guest.clone(),
+                reason: format!("{error:#}"),
+            })?;
+        }
+        Ok(Self {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            identity,
+            host,
+            limits,
+            exceeded: None,
+            memory: 0,
+            held: 0,
+            states,
+            stderr,
+            children: Children::default(),
+        })
+    }
+
+    /// Bytes of linear memory the guest has.
+    pub(crate) fn linear_memory(&self) -> u64 {
+        self.memory
+    }
+
     /// The state of the capability that keeps a `T`, if the component uses
     /// it.
     pub(crate) fn state<T: Any>(&mut self) -> Option<&mut T> {
@@ -214,37 +253,8 @@ pub(crate) struct StoreParts {
 ///
 /// A directory to lend that cannot be opened.
 pub(crate) fn new_store(engine: &wasmtime::Engine, parts: StoreParts) -> Result<Store<StoreData>, SpawnError> {
-    let StoreParts { identity, host, limits, states } = parts;
-    let stderr = GuestOutput::stderr(identity.id.clone());
-    let mut wasi = WasiCtx::builder();
-    wasi.stdout(GuestOutput::stdout(identity.id.clone()))
-        .stderr(stderr.clone())
-        .allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false);
-    for directory in identity.directories.iter() {
-        let perms = if directory.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-        wasi.preopened_dir(&directory.host, &directory.guest, perms).map_err(|error| SpawnError::Directory {
-            id: identity.id.to_string(),
-            host: directory.host.clone(),
-            guest: directory.guest.clone(),
-            reason: format!("{error:#}"),
-        })?;
-    }
-    let wasi = wasi.build();
-    let data = StoreData {
-        wasi,
-        table: ResourceTable::new(),
-        identity,
-        host,
-        limits,
-        exceeded: None,
-        memory: 0,
-        held: 0,
-        states,
-        stderr,
-        children: Children::default(),
-    };
+    let data = StoreData::new(parts)?;
+    let limits = data.limits;
     let mut store = Store::new(engine, data);
     store.set_hostcall_fuel(limits.hostcall_fuel);
     store.limiter(|data| data);
@@ -261,6 +271,25 @@ pub(crate) fn new_store(engine: &wasmtime::Engine, parts: StoreParts) -> Result<
         Ok(())
     });
     Ok(store)
+}
+
+/// Gives a store whose instance was made ahead of its endpoint (and has
+/// run no guest code) the endpoint `parts` describe, as if it had been made
+/// for it: its identity, WASI context, limits and capability states. The
+/// linear memory the instance has counts against the new memory cap.
+///
+/// # Errors
+///
+/// A directory to lend that cannot be opened.
+pub(crate) fn adopt(store: &mut Store<StoreData>, parts: StoreParts) -> Result<(), SpawnError> {
+    let mut data = StoreData::new(parts)?;
+    data.memory = store.data().memory;
+    data.identity.memory_use.linear(data.memory);
+    let limits = data.limits;
+    *store.data_mut() = data;
+    store.set_hostcall_fuel(limits.hostcall_fuel);
+    store.set_epoch_deadline(limits.cpu_deadline_ticks);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -68,6 +68,12 @@ impl EndpointComponent {
         Self { inner: Arc::new(Loaded { info: Arc::new(info), pre, used }) }
     }
 
+    /// Whether `other` is this very component (not merely one loaded from
+    /// the same bytes).
+    pub(crate) fn same(&self, other: &EndpointComponent) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// What the host learned about the component.
     pub fn info(&self) -> &ComponentInfo {
         &self.inner.info

@@ -177,7 +177,10 @@ async fn start(service: &RpcService, spec: ChildSpec) -> Result<Arc<ActorRef>, C
         directories: spec.directories,
     };
     match service.start(&spec.id, &component, options).await {
-        Ok(endpoint) => Ok(endpoint.actor),
+        Ok(endpoint) => {
+            service.make_ahead(&component);
+            Ok(endpoint.actor)
+        }
         Err(StartError::Spawn(error)) => Err(ChildError::Refused(crate::error::chain(&error))),
         Err(StartError::Failed(failure)) => Err(ChildError::StartFailed(failure.to_string())),
     }

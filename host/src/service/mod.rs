@@ -8,6 +8,7 @@
 mod children;
 mod mappings;
 mod runner;
+mod warm;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,9 +21,10 @@ use tokio_util::sync::CancellationToken;
 
 use self::children::{ChildStarter, Components};
 pub use self::runner::LeadershipRunner;
+use self::warm::{Ready, Warm};
 use crate::actor::{self, Actor, Inbox, SwapRequest};
 use crate::address::{self, LOCAL_AUTHORITY};
-use crate::capability::{HostContext, Identity, Limits, StoreParts, new_store};
+use crate::capability::{HostContext, Identity, Limits, StoreParts, adopt, new_store};
 use crate::client::GatewayClient;
 use crate::component::ComponentInfo;
 use crate::config::{ConfigError, HaConfig, HeartbeatConfig, HostConfig, LentDirectory, RegistrationConfig};
@@ -260,6 +262,7 @@ impl ServiceBuilder {
             config,
             engine: self.engine,
             components: Components::new(self.components),
+            warm: Arc::default(),
             directory,
             connector,
             host,
@@ -283,6 +286,8 @@ struct ServiceInner {
     engine: Engine,
     /// What endpoints start children from.
     components: Components,
+    /// Instances made ahead for the children they start.
+    warm: Arc<Warm>,
     directory: Arc<Directory>,
     connector: Arc<Connector>,
     /// What every endpoint's capabilities get from the service.
@@ -390,7 +395,9 @@ impl RpcService {
 
     /// Creates an endpoint from `component` under `id`, in state STOPPED
     /// (Flink's endpoint constructor): it answers handshakes but no calls
-    /// until [`Endpoint::start`].
+    /// until [`Endpoint::start`]. An instance of `component` made ahead for
+    /// the children endpoints start is taken if one is ready and its memory
+    /// fits the endpoint's cap.
     ///
     /// # Errors
     ///
@@ -423,27 +430,36 @@ impl RpcService {
         let cpu_deadline = options.cpu_deadline.unwrap_or(config.cpu_deadline);
         let message_limit = usize::try_from(config.max_message_size).unwrap_or(usize::MAX);
         let memory_use = Arc::new(MemoryUse::default());
-        let mut store = new_store(
-            component.engine(),
-            StoreParts {
-                identity: Identity {
-                    id: id.clone(),
-                    memory_use: memory_use.clone(),
-                    address: address.clone(),
-                    token: options.fencing_token,
-                    config: options.config.into(),
-                    directories: options.directories.into(),
-                },
-                host: inner.host.clone(),
-                limits: Limits::new(memory_cap, cpu_deadline, config.epoch_tick, message_limit),
-                states: component.capability_states(inner.engine.capabilities()),
+        let parts = StoreParts {
+            identity: Identity {
+                id: id.clone(),
+                memory_use: memory_use.clone(),
+                address: address.clone(),
+                token: options.fencing_token,
+                config: options.config.into(),
+                directories: options.directories.into(),
             },
-        )?;
-        let funcs = component.instantiate(&mut store).await.map_err(|source| SpawnError::Instantiate {
-            id: id.to_string(),
-            component: component.info().name.clone(),
-            source,
-        })?;
+            host: inner.host.clone(),
+            limits: Limits::new(memory_cap, cpu_deadline, config.epoch_tick, message_limit),
+            states: component.capability_states(inner.engine.capabilities()),
+        };
+        // An instance made ahead whose memory fits the cap, else a new one.
+        let made_ahead = inner.warm.take(component).filter(|ready| ready.store.data().linear_memory() <= memory_cap);
+        let (store, funcs) = match made_ahead {
+            Some(Ready { mut store, funcs }) => {
+                adopt(&mut store, parts)?;
+                (store, funcs)
+            }
+            None => {
+                let mut store = new_store(component.engine(), parts)?;
+                let funcs = component.instantiate(&mut store).await.map_err(|source| SpawnError::Instantiate {
+                    id: id.to_string(),
+                    component: component.info().name.clone(),
+                    source,
+                })?;
+                (store, funcs)
+            }
+        };
         let actor_ref = Arc::new(ActorRef::new(
             id,
             address,
@@ -466,6 +482,43 @@ impl RpcService {
         };
         inner.runtime.spawn(actor::run(actor, inner.directory.clone(), inner.events.clone()));
         Ok(self.handle(actor_ref))
+    }
+
+    /// Makes one more instance of `component` in the background for its
+    /// next start, unless enough are kept: see [`warm`]. Children call it
+    /// after each start.
+    fn make_ahead(&self, component: &EndpointComponent) {
+        let inner = &self.inner;
+        let config = &inner.config;
+        let message_limit = usize::try_from(config.max_message_size).unwrap_or(usize::MAX);
+        // Who it is, its limits and its capabilities' states are given when
+        // it is taken; no guest code runs before.
+        let parts = StoreParts {
+            identity: Identity {
+                id: "made-ahead".into(),
+                memory_use: Arc::default(),
+                address: "".into(),
+                token: None,
+                config: Arc::new([]),
+                directories: Arc::new([]),
+            },
+            host: inner.host.clone(),
+            limits: Limits::new(config.memory_cap, config.cpu_deadline, config.epoch_tick, message_limit),
+            states: Vec::new(),
+        };
+        let (made, runtime) = (component.clone(), inner.runtime.clone());
+        inner.warm.make_ahead(component, move || {
+            let mut store = new_store(made.engine(), parts).ok()?;
+            let funcs = runtime.block_on(made.instantiate(&mut store)).ok()?;
+            Some(Ready { store, funcs })
+        });
+    }
+
+    /// How many instances the host has made ahead for the next starts of
+    /// the components endpoints start as children: see
+    /// [`RpcService::spawn`].
+    pub fn instances_made_ahead(&self) -> usize {
+        self.inner.warm.ready()
     }
 
     /// [`RpcService::spawn`], then [`Endpoint::start`].
@@ -560,6 +613,7 @@ impl RpcService {
     /// Every endpoint that did not stop cleanly, with its cause.
     pub async fn shutdown(&self) -> Result<(), ShutdownError> {
         self.inner.listening.cancel();
+        self.inner.warm.close();
         let endpoints = self.inner.directory.close();
         for endpoint in &endpoints {
             endpoint.control(Control::Terminate);
