@@ -226,10 +226,10 @@ fn write_text(directory: &Path, megabytes: usize) -> Result<u64, Error> {
 }
 
 /// A directory of its own under the system's temporary one, removed after.
-struct Scratch(PathBuf);
+pub(super) struct Scratch(pub(super) PathBuf);
 
 impl Scratch {
-    fn new(name: &str) -> Result<Self, Error> {
+    pub(super) fn new(name: &str) -> Result<Self, Error> {
         let path = std::env::temp_dir().join(format!("weir-bench-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&path)?;
         Ok(Self(path))

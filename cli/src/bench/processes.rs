@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::Row;
-use super::cluster::{SUBMISSIONS, job, millis, p50};
+use super::cluster::{SUBMISSIONS, Scratch, job, millis, p50};
 use crate::Error;
 use crate::client::{Client, details, multipart};
 use crate::cluster::jobmanager::{self, Details};
@@ -149,10 +149,13 @@ fn jobmanager_failover(components: &Path, zookeeper: &str) -> Result<Row, Error>
 }
 
 fn figures(components: &Path) -> Result<Vec<Row>, Error> {
+    // The roles' working directories: a SIGKILLed jobmanager leaves its own.
+    let scratch = Scratch::new("processes")?;
+    let tmp = format!("io.tmp.dirs={}", scratch.0.display());
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let directory = components.display().to_string();
     let jobmanager_port = format!("jobmanager.rpc.port={port}");
-    let common = [&["--components", &directory, "-D", &jobmanager_port][..], &HEARTBEATS].concat();
+    let common = [&["--components", &directory, "-D", &jobmanager_port, "-D", &tmp][..], &HEARTBEATS].concat();
     let restarts = ["-D", "rest.port=0", "-D", "restart-strategy.fixed-delay.attempts=1000"];
     let (_jobmanager, api) = start(&[&["jobmanager"][..], &restarts, &common].concat(), "REST API at ")?;
     let taskmanager =
