@@ -22,14 +22,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc, not the C library's allocator: wasmtime's component-model
-/// machinery allocates and frees small objects at each call between
-/// endpoints, and with glibc's allocator that was a sixth of the CPU of a
-/// job's submission (two threads contending for arenas, consolidating
-/// fastbins); BENCHMARKS.md, tenth session on issue 11.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// weir: Flink's RPC layer with WebAssembly endpoints.
 #[derive(Debug, Parser)]
 #[command(version, about)]
