@@ -5,11 +5,11 @@
 //! handed and again at each restart. Instantiating (a store, linear memory
 //! filled from the data segments, tables of function references) took a
 //! tenth of a job's submission at parallelism 4, on the parent's thread,
-//! where the next step waited for it. So after each child start the service makes one
-//! more instance of that component in the background, and the next start
-//! of it takes one and only gives it its identity
-//! ([`crate::capability::adopt`]). No guest code runs in an instance before
-//! it is taken.
+//! where the next step waited for it. So after each child start the
+//! service makes one more instance of that component in the background,
+//! and the next start of it takes one and only gives it its identity
+//! ([`crate::capability::adopt`]). No guest code runs in an instance
+//! before it is taken.
 //!
 //! What is kept is bounded: as many instances of a component as were
 //! started in one burst, up to [`PER_COMPONENT`], and [`IN_ALL`] in all
@@ -108,30 +108,26 @@ impl<K: Key + Clone, T> State<K, T> {
         if self.closed {
             return false;
         }
-        let index = match self.position(key) {
-            Some(index) => index,
-            None => {
-                self.kept.push(Kept { key: key.clone(), ready: Vec::new(), making: 0 });
-                self.kept.len() - 1
-            }
+        // The key becomes the one used last, and stays last below.
+        let entry = match self.position(key) {
+            Some(index) => self.kept.remove(index),
+            None => Kept { key: key.clone(), ready: Vec::new(), making: 0 },
         };
-        // The key is now the one used last.
-        let entry = self.kept.remove(index);
+        let full = entry.ready.len() + entry.making >= PER_COMPONENT;
         self.kept.push(entry);
-        let last = self.kept.len() - 1;
-        if self.kept[last].ready.len() + self.kept[last].making >= PER_COMPONENT {
+        if full {
             return false;
         }
         while self.count() >= IN_ALL {
+            let last = self.kept.len() - 1;
             let Some(oldest) = self.kept[..last].iter().position(|kept| !kept.ready.is_empty()) else {
                 self.prune(last);
                 return false;
             };
             self.kept[oldest].ready.remove(0);
-            if self.prune(oldest) {
-                return self.reserve(key);
-            }
+            self.prune(oldest);
         }
+        let last = self.kept.len() - 1;
         self.kept[last].making += 1;
         true
     }
@@ -161,13 +157,11 @@ impl<K: Key + Clone, T> State<K, T> {
     }
 
     /// Drops the entry at `index` if it holds nothing and nothing is being
-    /// made for it, so that no key is held for nothing; whether it did.
-    fn prune(&mut self, index: usize) -> bool {
-        let empty = self.kept[index].ready.is_empty() && self.kept[index].making == 0;
-        if empty {
+    /// made for it, so that no key is held for nothing.
+    fn prune(&mut self, index: usize) {
+        if self.kept[index].ready.is_empty() && self.kept[index].making == 0 {
             self.kept.remove(index);
         }
-        empty
     }
 }
 
