@@ -254,11 +254,9 @@ pub(crate) struct StoreParts {
 /// A directory to lend that cannot be opened.
 pub(crate) fn new_store(engine: &wasmtime::Engine, parts: StoreParts) -> Result<Store<StoreData>, SpawnError> {
     let data = StoreData::new(parts)?;
-    let limits = data.limits;
     let mut store = Store::new(engine, data);
-    store.set_hostcall_fuel(limits.hostcall_fuel);
+    apply_limits(&mut store);
     store.limiter(|data| data);
-    store.set_epoch_deadline(limits.cpu_deadline_ticks);
     store.epoch_deadline_callback(|mut store| {
         store.data_mut().exceeded = Some(LimitExceeded::CpuDeadline);
         wasmtime::bail!("CPU deadline exceeded")
@@ -285,11 +283,18 @@ pub(crate) fn adopt(store: &mut Store<StoreData>, parts: StoreParts) -> Result<(
     let mut data = StoreData::new(parts)?;
     data.memory = store.data().memory;
     data.identity.memory_use.linear(data.memory);
-    let limits = data.limits;
     *store.data_mut() = data;
+    apply_limits(store);
+    Ok(())
+}
+
+/// Sets what the store itself keeps of its data's limits: the fuel of a
+/// host call and the first CPU deadline. The limiter and the hooks read
+/// the limits from the data at each use.
+fn apply_limits(store: &mut Store<StoreData>) {
+    let limits = store.data().limits;
     store.set_hostcall_fuel(limits.hostcall_fuel);
     store.set_epoch_deadline(limits.cpu_deadline_ticks);
-    Ok(())
 }
 
 #[cfg(test)]
