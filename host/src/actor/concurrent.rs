@@ -12,7 +12,7 @@ use std::future::poll_fn;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::oneshot;
-use wasmtime::component::{Accessor, Val};
+use wasmtime::component::Accessor;
 
 use super::batch::{self, Encoded, Kind, Member, Pending, RunningAsks, Taken};
 use super::machine::{self, Action, During};
@@ -20,7 +20,7 @@ use super::swap::{self, Draining};
 use super::{Actor, BATCH, Inbox, Served, reply_outcome, target};
 use crate::capability::{Outcomes, StoreData, TASK_BYTES, Timers};
 use crate::endpoint::{ActorRef, Call, Termination};
-use crate::engine::{BatchAsyncFunc, BatchFunc, Called, Delivered, GatewayFunc, InstanceFuncs, SnapshotFunc};
+use crate::engine::{BatchAsyncFunc, BatchFunc, Called, Delivered, GatewayFunc, InstanceFuncs, Queued, SnapshotFunc};
 use crate::error::EndpointFailure;
 use crate::events::Events;
 use crate::gateway::Value;
@@ -112,6 +112,8 @@ enum Work<'a> {
     Batch { deliver: &'a BatchFunc, functions: Vec<u64>, args: bytes::Bytes, ends: Vec<u32> },
     /// A batch of async calls, through `weir:rpc/batch.deliver-async`.
     BatchAsync { deliver: &'a BatchAsyncFunc, functions: Vec<u64>, args: bytes::Bytes, ends: Vec<u32>, slots: Vec<u32> },
+    /// A scheduled task, through `weir:rpc/main-thread.run`, queued already.
+    Task(Queued<(u64,), ()>),
 }
 
 /// What a guest task returned.
@@ -217,9 +219,13 @@ async fn serve_loop(
             task = poll_fn(|cx| accessor.with(|mut access| due_task(access.data_mut(), cx))), if serving => {
                 // Loading refuses components that schedule tasks without `main-thread`.
                 let run = funcs.run_task.as_ref().expect("a component that schedules tasks exports main-thread");
-                let args = vec![Value::Val(Val::U64(task))];
+                // Queued in the store at once: a swap waits for calls, not
+                // for tasks, and may hand off before the loop polls this
+                // one again; a task taken from the timers but not queued
+                // then would never run.
+                let queued = accessor.with(|mut access| run.queue(&mut access, (task,)));
                 let job = Job::Fire(During::Task(task));
-                running.push(job.weight(), execute(accessor, one(run, args, false), job));
+                running.push(job.weight(), execute(accessor, Work::Task(queued), job));
             }
             received = inbox.mailbox.recv_many(&mut inbox.batch, BATCH.min(room).max(1)),
                 if mailbox_open && room > 0 && serving => {
@@ -390,7 +396,8 @@ fn one(func: &GatewayFunc, args: Vec<Value>, has_result: bool) -> Work<'_> {
     Work::One { func, args, has_result }
 }
 
-/// Starts a guest task for `work` and waits for its result.
+/// Starts a guest task for `work` (a scheduled task's is queued already)
+/// and waits for its result.
 async fn execute(accessor: &Accessor<StoreData>, work: Work<'_>, job: Job) -> (Job, wasmtime::Result<Done>) {
     let done = match work {
         Work::One { func, args, has_result } => {
@@ -406,6 +413,7 @@ async fn execute(accessor: &Accessor<StoreData>, work: Work<'_>, job: Job) -> (J
                 deliver.call_concurrent(accessor, (functions, args, ends, slots)).await.map(|(d,)| d);
             delivered.map(|(outcomes, ends)| Done::Batch(outcomes, ends))
         }
+        Work::Task(queued) => queued.result(accessor).await.map(|()| Done::One(None)),
     };
     (job, done)
 }

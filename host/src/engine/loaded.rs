@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
-use super::typed::{BatchAsyncFunc, BatchFunc, GatewayFunc, RestoreFunc, SnapshotFunc};
+use super::typed::{BatchAsyncFunc, BatchFunc, GatewayFunc, RestoreFunc, SnapshotFunc, TaskFunc};
 use crate::gateway::Passing;
 
 use crate::capability::{Capabilities, StoreData, Used};
@@ -35,8 +35,8 @@ impl std::fmt::Debug for EndpointComponent {
 }
 
 /// The functions of one instance, resolved once when it starts, and what
-/// the host knows of its component. Lifecycle hooks are called with
-/// dynamic values.
+/// the host knows of its component. `on-start` and `on-stop` are called
+/// with dynamic values.
 #[derive(Debug)]
 pub(crate) struct InstanceFuncs {
     /// The instance's component: where its functions sit, what it exports.
@@ -45,7 +45,8 @@ pub(crate) struct InstanceFuncs {
     pub gateway: Vec<GatewayFunc>,
     pub on_start: Option<GatewayFunc>,
     pub on_stop: Option<GatewayFunc>,
-    pub run_task: Option<GatewayFunc>,
+    /// `weir:rpc/main-thread.run`, if the component schedules tasks.
+    pub run_task: Option<TaskFunc>,
     /// `weir:rpc/batch.deliver`, if the component exports it.
     pub batch: Option<BatchFunc>,
     /// `weir:rpc/batch.deliver-async`, if the component exports it.
@@ -101,7 +102,8 @@ impl EndpointComponent {
         let gateway = info.functions.iter().map(|f| GatewayFunc::new(instance, f.index, f.passing)).collect();
         let hooks = &info.hooks;
         let hook = |index: Option<_>| index.map(|index| GatewayFunc::new(instance, index, Passing::Dynamic));
-        let (on_start, on_stop, run_task) = (hook(hooks.on_start), hook(hooks.on_stop), hook(hooks.run_task));
+        let (on_start, on_stop) = (hook(hooks.on_start), hook(hooks.on_stop));
+        let run_task = hooks.run_task.map(|index| TaskFunc::new(instance, index));
         let batch = hooks.batch.map(|index| BatchFunc::new(instance, index));
         let batch_async = hooks.batch_async.map(|index| BatchAsyncFunc::new(instance, index));
         let snapshot = hooks.snapshot.map(|index| SnapshotFunc::new(instance, index));

@@ -24,7 +24,9 @@ use wasmtime::{Config, Enabled, InstanceAllocationStrategy, OptLevel, PoolingAll
 
 pub use self::loaded::EndpointComponent;
 pub(crate) use self::loaded::InstanceFuncs;
-pub(crate) use self::typed::{BatchAsyncFunc, BatchFunc, Called, Delivered, GatewayFunc, HandedState, SnapshotFunc};
+pub(crate) use self::typed::{
+    BatchAsyncFunc, BatchFunc, Called, Delivered, GatewayFunc, HandedState, Queued, SnapshotFunc,
+};
 use crate::capability::Capabilities;
 use crate::component::{self, CompileCache};
 use crate::config::HostConfig;

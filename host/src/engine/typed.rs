@@ -12,7 +12,8 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use wasmtime::component::{
-    Accessor, ComponentExportIndex, ComponentNamedList, Func, Instance, Lift, Lower, TypedFunc, Val,
+    Accessor, ComponentExportIndex, ComponentNamedList, Func, Instance, Lift, Lower, TypedFunc,
+    TypedFuncCallConcurrent, Val,
 };
 use wasmtime::{AsContextMut, Store, StoreContext};
 
@@ -180,6 +181,8 @@ pub(crate) struct HandedState {
 pub(crate) type SnapshotFunc = TypedExport<(), (Result<Option<HandedState>, String>,)>;
 /// `weir:rpc/handover.restore`.
 pub(crate) type RestoreFunc = TypedExport<(HandedState,), (Result<(), String>,)>;
+/// `weir:rpc/main-thread.run`: a task the endpoint scheduled, by its id.
+pub(crate) type TaskFunc = TypedExport<(u64,), ()>;
 
 impl<P, R> std::fmt::Debug for TypedExport<P, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -202,8 +205,33 @@ where
     /// async batch entry, it returns once each call has run until it awaits
     /// or returns.
     pub(crate) async fn call_concurrent(&self, accessor: &Accessor<StoreData>, params: P) -> wasmtime::Result<R> {
-        let func = accessor.with(|mut access| self.0.get(&mut access))?;
-        func.call_concurrent(accessor, params).await
+        accessor.with(|mut access| self.queue(&mut access, params)).result(accessor).await
+    }
+
+    /// Queues it as a guest task of `store` (one with concurrency support)
+    /// now, rather than when a future is first polled: the store runs the
+    /// task whether or not anyone awaits its result.
+    pub(crate) fn queue(&self, mut store: impl AsContextMut<Data = StoreData>, params: P) -> Queued<P, R> {
+        let queued = self.0.get(&mut store).and_then(|func| Ok((func, func.start_call_concurrent(store, params)?)));
+        Queued(queued)
+    }
+}
+
+/// A guest task [`TypedExport::queue`] queued, or why it could not.
+pub(crate) struct Queued<P, R>(wasmtime::Result<Call<P, R>>);
+
+/// A queued call, with the function it calls (which takes its result).
+type Call<P, R> = (TypedFunc<P, R>, TypedFuncCallConcurrent<StoreData, P, R>);
+
+impl<P, R> Queued<P, R>
+where
+    P: ComponentNamedList + Lower + Send + Sync + 'static,
+    R: ComponentNamedList + Lift + Send + Sync + 'static,
+{
+    /// Waits for the task's result.
+    pub(crate) async fn result(self, accessor: &Accessor<StoreData>) -> wasmtime::Result<R> {
+        let (func, call) = self.0?;
+        func.finish_call_concurrent(accessor, call).await
     }
 }
 
