@@ -7,6 +7,7 @@
 //! The host itself is the `weir` library; this crate is only its command
 //! line, so a program that embeds a host does not carry the CLI's weight.
 
+mod allocator;
 mod bench;
 mod call;
 mod client;
@@ -21,6 +22,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOCATOR: allocator::SplitBySize = allocator::SplitBySize;
 
 /// weir: Flink's RPC layer with WebAssembly endpoints.
 #[derive(Debug, Parser)]

@@ -229,8 +229,10 @@ const ASKS: u64 = 500;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_does_not_read_its_replies_holds_up_only_itself() {
     capture_logs();
-    // Large blocks go straight back to the system when freed, so resident
-    // memory shows what the host holds, not what the allocator kept.
+    // Large blocks (from 64 KiB: the `weir` binary leaves them to the C
+    // library's allocator) go straight back to the system when freed, so
+    // resident memory shows what the host holds, not what the allocator
+    // kept.
     let remote = HostProcess::start(
         &HostSpec::new()
             .host("frame-size = 1048576")
