@@ -6,10 +6,11 @@
 //! the dynamic values of each call); with glibc's allocator that was a
 //! sixth of the CPU of a job's submission, two threads contending for its
 //! arenas and consolidating its fastbins (BENCHMARKS.md, tenth session on
-//! issue 11). mimalloc is faster there. But it keeps a block freed on
-//! another thread on its page until the thread that allocated it
-//! allocates again, so the large buffers of bulk data, dropped after a
-//! flood, stayed in the process while that thread idled; and jemalloc
+//! issue 11). mimalloc is faster there. But with it alone, the large
+//! buffers of bulk data dropped after a flood stayed in the process (most
+//! likely because mimalloc keeps a block freed on another thread until
+//! the thread that allocated it allocates again, and that thread idled:
+//! not confirmed); and jemalloc
 //! purges large blocks so eagerly that a 9 MiB ask faulted its pages in
 //! again each time. glibc returns a large block at once and reuses it
 //! well, so blocks from [`LARGE`] bytes up stay with it.
