@@ -46,8 +46,8 @@ fn host_config(worker_threads: usize, tls: Option<&Path>) -> HostConfig {
 }
 
 /// Runs the peer: an echo endpoint, a raw TCP echo server and a raw TCP
-/// sink, until stdin closes. Prints `listening at <authority>`, `floor at
-/// <address>` and `sink at <address>`.
+/// sink, until stdin closes. Prints `listening at <authority>`,
+/// `floor at <address>` and `sink at <address>`.
 pub fn peer(args: &PeerArgs) -> Result<(), Error> {
     let config = host_config(args.worker_threads, args.tls.as_deref());
     let engine = Engine::new(&config)?;
