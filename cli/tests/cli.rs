@@ -10,22 +10,20 @@ const CALLER: &str = "weir:examples/caller@0.1.0";
 
 /// `examples/embedded.toml`, with its component paths pointed at the
 /// components this build made (wherever the target directory is).
-fn embedded_example() -> std::path::PathBuf {
+fn embedded_example() -> ConfigFile {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut text = std::fs::read_to_string(root.join("examples/embedded.toml")).unwrap();
     for (name, path) in artifacts::ALL {
         let relative = format!("../target/wasm-endpoints/wasm32-wasip2/release/{}.wasm", name.replace('-', "_"));
         text = text.replace(&relative, path);
     }
-    let config = std::env::temp_dir().join(format!("weir-embedded-{}.toml", std::process::id()));
-    std::fs::write(&config, text).unwrap();
-    config
+    ConfigFile::new("embedded", &text)
 }
 
 #[test]
 fn host_starts_the_embedded_example_and_reports_what_happened() {
     let config = embedded_example();
-    let output = Command::new(env!("CARGO_BIN_EXE_weir")).arg("host").arg(&config).output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_weir")).arg("host").arg(config.path()).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "weir host failed:\n{stdout}\n{stderr}");
@@ -44,28 +42,25 @@ fn host_starts_the_embedded_example_and_reports_what_happened() {
 
 #[test]
 fn host_explains_a_bad_config() {
-    let config = std::env::temp_dir().join(format!("weir-bad-{}.toml", std::process::id()));
-    std::fs::write(&config, "[[endpoint]]\nid = \"x\"\ncomponent = \"missing.wasm\"\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_weir")).arg("host").arg(&config).output().unwrap();
+    let config = ConfigFile::new("bad", "[[endpoint]]\nid = \"x\"\ncomponent = \"missing.wasm\"\n");
+    let output = Command::new(env!("CARGO_BIN_EXE_weir")).arg("host").arg(config.path()).output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot read component") && stderr.contains("missing.wasm"), "{stderr}");
 }
 
 /// A config file with `text`, named for the test, removed when dropped.
-struct ConfigFile(std::path::PathBuf);
+struct ConfigFile(tempfile::NamedTempFile);
 
 impl ConfigFile {
     fn new(name: &str, text: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("weir-cli-{name}-{}.toml", std::process::id()));
-        std::fs::write(&path, text).unwrap();
-        Self(path)
+        let file = tempfile::Builder::new().prefix(&format!("weir-cli-{name}-")).suffix(".toml").tempfile().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        Self(file)
     }
-}
 
-impl Drop for ConfigFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+    fn path(&self) -> &Path {
+        self.0.path()
     }
 }
 
@@ -76,7 +71,7 @@ fn endpoint(id: &str, component: &str, extra: &str) -> String {
 
 /// `weir host` on `config`: its exit status, stdout and stderr.
 fn run(config: &ConfigFile, extra: &[&str]) -> (std::process::ExitStatus, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_weir")).arg("host").arg(&config.0).args(extra).output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_weir")).arg("host").arg(config.path()).args(extra).output().unwrap();
     (output.status, String::from_utf8_lossy(&output.stdout).into(), String::from_utf8_lossy(&output.stderr).into())
 }
 
@@ -88,7 +83,7 @@ fn spawn_run(
 ) -> (std::process::Child, std::io::BufReader<std::process::ChildStdout>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
         .arg("host")
-        .arg(&config.0)
+        .arg(config.path())
         .args(extra)
         .env_remove("RUST_LOG")
         .stdin(std::process::Stdio::piped())

@@ -196,7 +196,8 @@ async fn children_end_with_their_parent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_sees_only_the_directories_it_is_lent_and_lends_them_on() {
-    let root = std::env::temp_dir().join(format!("weir-lent-{}", std::process::id()));
+    let dir = tempfile::Builder::new().prefix("weir-lent-").tempdir().unwrap();
+    let root = dir.path();
     std::fs::create_dir_all(root.join("data/input")).unwrap();
     std::fs::create_dir_all(root.join("secret")).unwrap();
     std::fs::write(root.join("data/input/words.txt"), "to be or not to be").unwrap();
@@ -254,7 +255,6 @@ async fn an_endpoint_sees_only_the_directories_it_is_lent_and_lends_them_on() {
     assert!(error.contains("leads outside the directory the parent holds"), "{error}");
     assert!(host.endpoint("escaper").is_none());
     assert!(!root.join("secret/new").exists(), "nothing is created outside");
-    std::fs::remove_dir_all(&root).unwrap();
 }
 
 /// After a child starts, the host makes another instance of its component
@@ -263,7 +263,8 @@ async fn an_endpoint_sees_only_the_directories_it_is_lent_and_lends_them_on() {
 /// instance made ahead, none of the child before), under its own memory cap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_from_an_instance_made_ahead_is_the_child_asked_for() {
-    let root = std::env::temp_dir().join(format!("weir-ahead-{}", std::process::id()));
+    let dir = tempfile::Builder::new().prefix("weir-ahead-").tempdir().unwrap();
+    let root = dir.path();
     std::fs::create_dir_all(root.join("data")).unwrap();
     std::fs::write(root.join("data/words.txt"), "made ahead").unwrap();
     let lent = LentDirectory { host: root.join("data"), guest: "/data".into(), writable: false };
@@ -307,7 +308,6 @@ async fn a_child_from_an_instance_made_ahead_is_the_child_asked_for() {
     fault.ask("trigger", vec![]).await.unwrap_err();
     let cause = ended(&parent, "hog").await.unwrap_err();
     assert!(cause.contains("memory cap of 4194304 bytes"), "the cap it was given stops it: {cause}");
-    std::fs::remove_dir_all(&root).unwrap();
 }
 
 /// A swapped parent's new instance adopts the children the old one runs:

@@ -277,12 +277,12 @@ weir_test_artifacts::foreach_endpoint!(assert_endpoint_tested);
 /// an entry that is not a compiled component is compiled over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compiled_components_are_kept_for_the_next_engine() {
-    let cache = std::env::temp_dir().join(format!("weir-compile-cache-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&cache);
-    let config = weir::HostConfig { compile_cache: Some(cache.clone()), max_endpoints: 8, ..weir_tests::config() };
+    let dir = tempfile::Builder::new().prefix("weir-compile-cache-").tempdir().unwrap();
+    let cache = dir.path();
+    let config = weir::HostConfig { compile_cache: Some(cache.to_owned()), max_endpoints: 8, ..weir_tests::config() };
     let entries = || {
         let mut names: Vec<String> =
-            std::fs::read_dir(&cache).unwrap().map(|entry| entry.unwrap().file_name().into_string().unwrap()).collect();
+            std::fs::read_dir(cache).unwrap().map(|entry| entry.unwrap().file_name().into_string().unwrap()).collect();
         names.sort_unstable();
         names
     };
@@ -312,5 +312,4 @@ async fn compiled_components_are_kept_for_the_next_engine() {
         assert_eq!(entries(), kept, "round {round}: the same entries");
         assert_ne!(std::fs::read(&spoiled).unwrap(), b"not a compiled component", "compiled over");
     }
-    std::fs::remove_dir_all(&cache).unwrap();
 }

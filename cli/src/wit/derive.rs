@@ -345,7 +345,7 @@ mod tests {
     fn derives_asks_tells_and_used_types() {
         let dir = tempdir();
         std::fs::write(
-            dir.join("jobs.wit"),
+            dir.path().join("jobs.wit"),
             "package acme:jobs@1.0.0;\n\
              interface jobs {\n\
                  use weir:rpc/types@0.1.0.{rpc-error};\n\
@@ -357,7 +357,7 @@ mod tests {
              }\n",
         )
         .unwrap();
-        let files = derive(&[&wit("rpc")], &dir).unwrap();
+        let files = derive(&[&wit("rpc")], dir.path()).unwrap();
         let text = &files[0].text;
         assert!(text.contains("interface jobs-client {"), "{text}");
         assert!(text.contains("    use jobs.{job};"), "{text}");
@@ -369,18 +369,16 @@ mod tests {
     #[test]
     fn refuses_reserved_names_and_resources() {
         let dir = tempdir();
-        std::fs::write(dir.join("bad.wit"), "package acme:bad;\ninterface bad { connect: func(); }\n").unwrap();
-        let err = derive(&[&wit("rpc")], &dir).unwrap_err();
+        std::fs::write(dir.path().join("bad.wit"), "package acme:bad;\ninterface bad { connect: func(); }\n").unwrap();
+        let err = derive(&[&wit("rpc")], dir.path()).unwrap_err();
         assert!(err.to_string().contains("`connect` is reserved"), "{err}");
-        std::fs::write(dir.join("bad.wit"), "package acme:bad;\ninterface bad { resource r; f: func(x: r); }\n")
+        std::fs::write(dir.path().join("bad.wit"), "package acme:bad;\ninterface bad { resource r; f: func(x: r); }\n")
             .unwrap();
-        let err = derive(&[&wit("rpc")], &dir).unwrap_err();
+        let err = derive(&[&wit("rpc")], dir.path()).unwrap_err();
         assert!(err.to_string().contains("cannot cross endpoints"), "{err}");
     }
 
-    fn tempdir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("weir-wit-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    fn tempdir() -> tempfile::TempDir {
+        tempfile::Builder::new().prefix("weir-wit-").tempdir().unwrap()
     }
 }

@@ -35,7 +35,8 @@ pub struct Cluster {
     pub host: RpcService,
     pub resource_manager: LeadershipRunner,
     dispatcher: LeadershipRunner,
-    blobs: PathBuf,
+    /// Removed with the cluster, closed or not.
+    blobs: tempfile::TempDir,
     data: Option<PathBuf>,
 }
 
@@ -54,9 +55,9 @@ impl Cluster {
     pub fn on(host: RpcService, name: &str, data: Option<&Path>) -> Self {
         capture_logs();
         let resource_manager = resource_manager(&host);
-        let blobs = std::env::temp_dir().join(format!("weir-blobs-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&blobs).unwrap();
-        let mut directories = vec![LentDirectory { host: blobs.clone(), guest: "/blobs".into(), writable: true }];
+        let blobs = tempfile::Builder::new().prefix(&format!("weir-blobs-{name}-")).tempdir().unwrap();
+        let mut directories =
+            vec![LentDirectory { host: blobs.path().to_owned(), guest: "/blobs".into(), writable: true }];
         let mut settings = vec![("checkpoints".to_owned(), "/blobs/checkpoints".to_owned())];
         if let Some(data) = data {
             directories.push(LentDirectory::same_path(data, false));
@@ -238,13 +239,12 @@ impl Cluster {
 
     /// The Dispatcher's directory, where checkpoints are kept.
     pub fn blobs(&self) -> &Path {
-        &self.blobs
+        self.blobs.path()
     }
 
     pub async fn close(self) {
         self.dispatcher.close().await;
         self.resource_manager.close().await;
-        std::fs::remove_dir_all(&self.blobs).unwrap();
     }
 }
 

@@ -196,6 +196,9 @@ impl Api {
 struct Session {
     role: Role,
     api: Api,
+    /// Its `io.tmp.dirs`: what a cluster killed with SIGKILL leaves goes
+    /// with the test.
+    _work: tempfile::TempDir,
 }
 
 impl std::ops::Deref for Session {
@@ -208,14 +211,16 @@ impl std::ops::Deref for Session {
 
 impl Session {
     fn start(settings: &[&str]) -> Self {
+        let work = tempfile::Builder::new().prefix("weir-session-").tempdir().unwrap();
+        let work_setting = format!("io.tmp.dirs={}", work.path().display());
         let mut arguments =
             vec!["cluster", "--keep-running", "-D", "rest.port=0", "-D", "taskmanager.numberOfTaskSlots=2"];
-        for setting in settings {
+        for setting in settings.iter().copied().chain([work_setting.as_str()]) {
             arguments.extend(["-D", setting]);
         }
         let role = Role::start(&arguments, "REST API at ");
         let api = Api::new(&role.said);
-        Self { role, api }
+        Self { role, api, _work: work }
     }
 
     /// Runs `weir <command>` against this cluster: its standard output, or
@@ -412,8 +417,8 @@ fn the_rest_api_submits_follows_and_cancels_jobs_and_refuses_bad_requests() {
 /// the client, configured alike, runs a job through it.
 #[test]
 fn a_secured_rest_api_speaks_tls_and_wants_its_token() {
-    let dir = std::env::temp_dir().join(format!("weir-rest-tls-{}", std::process::id()));
-    let tls = crate::remote::tls::Authority::new(&dir).host("rest");
+    let dir = tempfile::Builder::new().prefix("weir-rest-tls-").tempdir().unwrap();
+    let tls = crate::remote::tls::Authority::new(dir.path()).host("rest");
     let token = "a-token-only-this-cluster-knows";
     let certificate = format!("security.ssl.rest.certificate={}", tls.certificate.display());
     let key = format!("security.ssl.rest.key={}", tls.key.display());
@@ -436,7 +441,7 @@ fn a_secured_rest_api_speaks_tls_and_wants_its_token() {
 
     // The client, from a config file, as a user configures it.
     let port = url.rsplit(':').next().unwrap();
-    let config = dir.join("client.toml");
+    let config = dir.path().join("client.toml");
     let lines = [
         "rest.address = \"127.0.0.1\"".to_owned(),
         format!("rest.port = {port}"),
@@ -457,7 +462,6 @@ fn a_secured_rest_api_speaks_tls_and_wants_its_token() {
     assert!(!refused.status.success() && said.contains("not this cluster's"), "{said}");
     assert_eq!(said.lines().count(), 1, "one line: {said}");
     assert!(session.role.terminate(), "it exits cleanly on SIGTERM");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `weir swap` and `POST /endpoints/{id}/swap` replace the component

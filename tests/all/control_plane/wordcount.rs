@@ -15,35 +15,28 @@ use weir_tests::{artifacts, capture_logs, config, eventually, logs};
 use super::cluster::{Cluster, Job};
 use super::{cluster_host, free_port};
 
-/// A directory of its own for one test's input and output.
+/// A directory of its own for one test's input and output, removed with it.
 pub struct Data {
-    root: PathBuf,
+    root: tempfile::TempDir,
 }
 
 impl Data {
     pub fn new(name: &str) -> Self {
-        let root = std::env::temp_dir().join(format!("weir-wordcount-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(root.join("input")).unwrap();
+        let root = tempfile::Builder::new().prefix(&format!("weir-wordcount-{name}-")).tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("input")).unwrap();
         Self { root }
     }
 
     pub fn root(&self) -> &Path {
-        &self.root
+        self.root.path()
     }
 
     pub fn input(&self) -> PathBuf {
-        self.root.join("input")
+        self.root().join("input")
     }
 
     pub fn output(&self) -> PathBuf {
-        self.root.join("counts.txt")
-    }
-}
-
-impl Drop for Data {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
+        self.root().join("counts.txt")
     }
 }
 
@@ -105,7 +98,7 @@ fn wordcount() -> Vec<u8> {
 
 /// A cluster on one host with two TaskExecutors, lent `data`.
 async fn two_task_executors(data: &Data, name: &str) -> Cluster {
-    let cluster = Cluster::on(cluster_host(config(), HaConfig::Embedded), name, Some(&data.root));
+    let cluster = Cluster::on(cluster_host(config(), HaConfig::Embedded), name, Some(data.root()));
     cluster.add_task_executors(&cluster.host, name, 2).await;
     cluster
 }
@@ -231,7 +224,7 @@ async fn a_task_executor_lost_mid_job_costs_nothing_the_counts_stay_exact() {
     ]);
     let ha = HaConfig::Standalone { leaders };
     let listen = |port: u16| HostConfig { listen: Some(format!("127.0.0.1:{port}")), ..config() };
-    let cluster = Cluster::on(cluster_host(listen(port), ha.clone()), "failover", Some(&data.root));
+    let cluster = Cluster::on(cluster_host(listen(port), ha.clone()), "failover", Some(data.root()));
     cluster.add_task_executors(&cluster.host, "here", 1).await;
     // The other TaskExecutor runs on a host of its own, which dies
     // mid-job without stopping anything.

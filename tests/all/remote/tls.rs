@@ -47,8 +47,8 @@ fn tls_lines(tls: &TlsConfig) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_with_certificates_from_the_ca_talk_and_nobody_else_gets_in() {
     capture_logs();
-    let dir = std::env::temp_dir().join(format!("weir-tls-{}", std::process::id()));
-    let cluster = Authority::new(&dir.join("cluster"));
+    let dir = tempfile::Builder::new().prefix("weir-tls-").tempdir().unwrap();
+    let cluster = Authority::new(&dir.path().join("cluster"));
     let remote = HostProcess::start(
         &HostSpec::new().host(&tls_lines(&cluster.host("remote"))).endpoint("echo", artifacts::ECHO, "").endpoint(
             "caller",
@@ -68,7 +68,7 @@ async fn hosts_with_certificates_from_the_ca_talk_and_nobody_else_gets_in() {
 
     // Without TLS, or with a certificate from another CA: no connection.
     // A plain host is told that the other speaks TLS.
-    let stranger = Authority::new(&dir.join("stranger"));
+    let stranger = Authority::new(&dir.path().join("stranger"));
     for (who, tls, says) in [
         ("plain", None, "the peer speaks TLS and this host does not"),
         ("stranger", Some(stranger.host("stranger")), "TLS handshake failed"),
@@ -92,15 +92,15 @@ async fn hosts_with_certificates_from_the_ca_talk_and_nobody_else_gets_in() {
     // The cluster's own connection was not disturbed.
     assert_eq!(echo.ask("ping", vec![Val::U64(7)]).await.unwrap(), Some(Val::U64(7)));
     drop(remote);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Unusable TLS files are errors that name the key and the cause, and
 /// creating the host from inside a runtime does not panic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusable_tls_files_are_clear_errors() {
-    let dir = std::env::temp_dir().join(format!("weir-tls-bad-{}", std::process::id()));
-    let cluster = Authority::new(&dir);
+    let temp = tempfile::Builder::new().prefix("weir-tls-bad-").tempdir().unwrap();
+    let dir = temp.path();
+    let cluster = Authority::new(dir);
     let good = cluster.host("good");
     let other = cluster.host("other");
     std::fs::write(dir.join("garbage.pem"), "this is not PEM\n").unwrap();
@@ -118,5 +118,4 @@ async fn unusable_tls_files_are_clear_errors() {
         let error = weir::RpcService::new(config, weir_tests::engine().clone()).unwrap_err().to_string();
         assert!(expected.iter().all(|part| error.contains(part)), "{error}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
