@@ -30,10 +30,8 @@ pub struct HostArgs {
     /// Ctrl-C, e.g. `5s`.
     #[arg(long = "for", value_parser = humantime::parse_duration)]
     run_for: Option<Duration>,
-    /// Also stop when standard input closes: a host started by another
-    /// process ends with it.
-    #[arg(long)]
-    until_stdin_closes: bool,
+    #[command(flatten)]
+    lifetime: crate::Lifetime,
 }
 
 /// The config file.
@@ -181,7 +179,7 @@ async fn run_file(file: RunFile, base: &Path, args: &HostArgs) -> Result<(), Err
     };
     tokio::select! {
         waited = waiting => waited?,
-        () = crate::stdin_closed(), if args.until_stdin_closes => {}
+        () = args.lifetime.orphaned() => {}
     }
     let leaders = runners.iter().filter_map(LeadershipRunner::leader);
     report(&endpoints.iter().cloned().chain(leaders).collect::<Vec<_>>(), running.elapsed());

@@ -170,6 +170,36 @@ async fn stopped() -> Result<(), Error> {
     Ok(())
 }
 
+/// How long a command that serves runs: until Ctrl-C or SIGTERM, and, if
+/// asked, until its standard input closes.
+#[derive(Debug, clap::Args)]
+struct Lifetime {
+    /// Also stop when standard input closes: a process started by another
+    /// (a test, a benchmark) ends with it, even when that one is killed and
+    /// has no chance to stop it.
+    #[arg(long)]
+    until_stdin_closes: bool,
+}
+
+impl Lifetime {
+    /// Returns once standard input closes, if asked to watch it; never
+    /// otherwise.
+    async fn orphaned(&self) {
+        match self.until_stdin_closes {
+            true => stdin_closed().await,
+            false => std::future::pending().await,
+        }
+    }
+
+    /// Returns once the process is told to stop, or is orphaned.
+    async fn over(&self) -> Result<(), Error> {
+        tokio::select! {
+            stopped = stopped() => stopped,
+            () = self.orphaned() => Ok(()),
+        }
+    }
+}
+
 /// Logs to stderr, at `level` unless `RUST_LOG` says otherwise; colours
 /// only on a terminal, so files and pipes get plain text.
 fn init_logging(level: &str) {

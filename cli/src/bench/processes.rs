@@ -20,7 +20,8 @@ use crate::client::{Client, details, multipart};
 use crate::cluster::jobmanager::{self, Details};
 use crate::cluster::settings::RestSecurity;
 
-/// A role's process, killed when dropped.
+/// A role's process, killed when dropped. It holds the role's standard
+/// input, so that the role ends with this process even if it is killed.
 struct Role(Child);
 
 impl Drop for Role {
@@ -35,7 +36,9 @@ impl Drop for Role {
 fn start(arguments: &[&str], prefix: &str) -> Result<(Role, String), Error> {
     let mut child = Command::new(std::env::current_exe()?)
         .args(arguments)
+        .arg("--until-stdin-closes")
         .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()?;

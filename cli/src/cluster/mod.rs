@@ -45,6 +45,8 @@ pub struct ClusterArgs {
     keep_running: bool,
     #[command(flatten)]
     setup: Setup,
+    #[command(flatten)]
+    lifetime: crate::Lifetime,
 }
 
 /// Where a cluster role's settings and components come from.
@@ -130,7 +132,7 @@ async fn run(args: &ClusterArgs, settings: &settings::Settings, job: Option<(Str
     };
     if args.keep_running {
         println!("a session cluster: submit jobs to its REST API; Ctrl-C stops it");
-        crate::stopped().await?;
+        args.lifetime.over().await?;
     }
     rest.stop().await?;
     let shutdown = Instant::now();

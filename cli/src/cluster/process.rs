@@ -8,7 +8,8 @@
 //! there is one jobmanager, at `jobmanager.rpc.address`:`port`, where every
 //! role finds the ResourceManager, the Dispatcher and each job's JobMaster.
 //! The leading jobmanager serves the REST API; a standby one answers 503.
-//! Both run until Ctrl-C or SIGTERM.
+//! Both run until Ctrl-C or SIGTERM (or, with `--until-stdin-closes`,
+//! until their standard input closes).
 
 use std::sync::Arc;
 
@@ -26,6 +27,8 @@ use crate::Error;
 pub struct RoleArgs {
     #[command(flatten)]
     setup: Setup,
+    #[command(flatten)]
+    lifetime: crate::Lifetime,
 }
 
 /// How the roles find each other: through ZooKeeper, or at the one
@@ -81,7 +84,7 @@ pub fn jobmanager(args: &RoleArgs) -> Result<(), Error> {
         println!("jobmanager: RPC at {}", host.authority());
         let (rest, address) = rest::Server::start(job_manager.clone(), &settings).await?;
         println!("REST API at {address}");
-        crate::stopped().await?;
+        args.lifetime.over().await?;
         rest.stop().await?;
         let job_manager = rest::released(job_manager).await?;
         job_manager.close().await;
@@ -99,7 +102,7 @@ pub fn taskmanager(args: &RoleArgs) -> Result<(), Error> {
         let slots = settings.slots.unwrap_or(1);
         let task_executor = taskmanager::start(&host, &component, "taskmanager", slots, &settings).await?;
         println!("taskmanager: {} with {slots} slot(s)", task_executor.address());
-        crate::stopped().await?;
+        args.lifetime.over().await?;
         if let Err(failure) = task_executor.close().await {
             tracing::warn!("the TaskExecutor failed: {failure}");
         }

@@ -37,7 +37,7 @@ fn shared(name: &str, data: &Data) -> Vec<String> {
 /// Runs `weir <role>` with `settings` (as `-D`), until it prints `prefix`;
 /// logging at info level into `log`, if given.
 fn start(role: &str, settings: &[String], prefix: &str, log: Option<&std::path::Path>) -> Role {
-    let mut arguments = vec![role];
+    let mut arguments = vec![role, "--until-stdin-closes"];
     for setting in settings {
         arguments.extend(["-D", setting]);
     }

@@ -16,7 +16,9 @@ use weir_tests::artifacts;
 use weir_tests::process::weir_binary;
 
 /// A `weir` process that says where it serves (a cluster role), ended
-/// with SIGKILL when dropped.
+/// with SIGKILL when dropped. It holds the process's standard input: a
+/// role started `--until-stdin-closes` ends with the test run, even one
+/// that is killed.
 pub struct Role {
     pub process: Child,
     /// The rest of the line that said so.
@@ -42,7 +44,8 @@ impl Role {
     fn spawn(arguments: &[&str], prefix: &str, level: &str, log: Stdio) -> Self {
         let mut command = Command::new(weir_binary());
         command.args(arguments).env("RUST_LOG", level);
-        let mut process = command.stdout(Stdio::piped()).stderr(log).spawn().expect("cannot run weir");
+        let mut process =
+            command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(log).spawn().expect("cannot run weir");
         let mut stdout = BufReader::new(process.stdout.take().unwrap()).lines();
         let said = stdout
             .by_ref()
@@ -61,6 +64,20 @@ impl Role {
         // Its standard output ends with it, and so does the reader.
         let printed = self.printed.take().map(|reader| reader.join().unwrap()).unwrap_or_default();
         (success, printed)
+    }
+
+    /// Closes its standard input, as a parent that dies does: whether a
+    /// role started `--until-stdin-closes` then exits cleanly.
+    pub fn orphan(mut self) -> bool {
+        drop(self.process.stdin.take());
+        let deadline = Instant::now() + weir_tests::PATIENCE;
+        while Instant::now() < deadline {
+            if let Some(status) = self.process.try_wait().unwrap() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
     }
 
     /// Stops it with SIGTERM, as an operator does; whether it exited
@@ -213,8 +230,8 @@ impl Session {
     fn start(settings: &[&str]) -> Self {
         let work = tempfile::Builder::new().prefix("weir-session-").tempdir().unwrap();
         let work_setting = format!("io.tmp.dirs={}", work.path().display());
-        let mut arguments =
-            vec!["cluster", "--keep-running", "-D", "rest.port=0", "-D", "taskmanager.numberOfTaskSlots=2"];
+        let mut arguments = vec!["cluster", "--keep-running", "--until-stdin-closes"];
+        arguments.extend(["-D", "rest.port=0", "-D", "taskmanager.numberOfTaskSlots=2"]);
         for setting in settings.iter().copied().chain([work_setting.as_str()]) {
             arguments.extend(["-D", setting]);
         }
@@ -517,5 +534,5 @@ fn an_endpoint_of_a_running_cluster_swaps_through_the_rest_api() {
     let (status, submitted) = session.submit(&trivial, r#"{"name": "after the swaps", "parallelism": 2}"#);
     assert_eq!(status, 202, "{submitted}");
     session.until_state(submitted["jobUrl"].as_str().unwrap(), "FINISHED");
-    assert!(session.role.terminate(), "it stops cleanly");
+    assert!(session.role.orphan(), "it stops cleanly once its standard input closes");
 }
