@@ -176,7 +176,11 @@ fn jobmanager_and_taskmanager_processes_run_word_count_exactly_through_a_killed_
 fn without_zookeeper_one_jobmanager_at_a_fixed_address_runs_jobs() {
     let data = Data::new("standalone");
     let port = super::free_port();
-    let settings = [format!("jobmanager.rpc.port={port}"), format!("cluster.data-dirs={}", data.root().display())];
+    let settings = [
+        format!("jobmanager.rpc.port={port}"),
+        format!("cluster.data-dirs={}", data.root().display()),
+        format!("io.tmp.dirs={}", data.root().display()),
+    ];
     let (_jobmanager, api) = jobmanager(&settings);
     let _taskmanager = taskmanager(&settings);
     until_registered(&api, 1);
