@@ -4,7 +4,6 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use crate::PATIENCE;
@@ -105,7 +104,7 @@ pub struct HostProcess {
     authority: String,
     logs: Arc<Mutex<String>>,
     /// Holds its config file; removed with it.
-    dir: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl HostProcess {
@@ -115,14 +114,8 @@ impl HostProcess {
     ///
     /// If it does not start listening within [`PATIENCE`].
     pub fn start(spec: &HostSpec) -> Self {
-        static STARTED: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "weir-test-{}-{}",
-            std::process::id(),
-            STARTED.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("cannot create a config directory");
-        let config = dir.join("host.toml");
+        let dir = tempfile::Builder::new().prefix("weir-test-").tempdir().expect("cannot create a config directory");
+        let config = dir.path().join("host.toml");
         std::fs::write(&config, spec.toml()).expect("cannot write the config");
         let mut child = Command::new(weir_binary())
             .args(["host", "--until-stdin-closes"])
@@ -153,7 +146,7 @@ impl HostProcess {
             let _ = child.kill();
             panic!("the host did not start listening:\n{}", logs.lock().unwrap());
         };
-        Self { child, _stdin: stdin, authority, logs, dir }
+        Self { child, _stdin: stdin, authority, logs, _dir: dir }
     }
 
     /// The `host:port` it listens on.
@@ -202,7 +195,6 @@ impl HostProcess {
 impl Drop for HostProcess {
     fn drop(&mut self) {
         self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
