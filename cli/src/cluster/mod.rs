@@ -85,6 +85,11 @@ pub fn default_components() -> PathBuf {
 }
 
 pub fn cluster(args: &ClusterArgs) -> Result<(), Error> {
+    if args.lifetime.until_stdin_closes && !args.keep_running {
+        return Err("--until-stdin-closes is for a session cluster: add --keep-running (a cluster that runs \
+                    one job ends with it)"
+            .into());
+    }
     let settings = args.setup.settings()?;
     let job = match &args.job {
         Some(path) => {

@@ -53,6 +53,11 @@ fn weir_cluster_names_a_bad_setting_and_where_it_was() {
     assert!(!unknown.status.success());
     assert!(stderr.contains("unknown config key `taskmanager.slots` (-D taskmanager.slots=2)"), "{stderr}");
 
+    let orphaned = weir(&["cluster", "--until-stdin-closes", artifacts::WORDCOUNT]);
+    let stderr = String::from_utf8_lossy(&orphaned.stderr);
+    assert!(!orphaned.status.success());
+    assert!(stderr.contains("--until-stdin-closes is for a session cluster: add --keep-running"), "{stderr}");
+
     let data = Data::new("bad-config");
     let file = data.root().join("cluster.toml");
     std::fs::write(&file, "[heartbeat]\ninterval = \"soon\"\n").unwrap();
