@@ -195,7 +195,10 @@ impl Lifetime {
     async fn over(&self) -> Result<(), Error> {
         tokio::select! {
             stopped = stopped() => stopped,
-            () = self.orphaned() => Ok(()),
+            () = self.orphaned() => {
+                tracing::info!("standard input closed; shutting down");
+                Ok(())
+            }
         }
     }
 }
