@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::Val;
 use weir::{EndpointComponent, Engine, FencingToken, HostConfig, RpcService};
@@ -68,6 +68,20 @@ pub async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut check:
         }
     };
     tokio::time::timeout(PATIENCE, polling).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// [`eventually`] for a test that runs no async runtime: polls `check`
+/// every 10 ms until it yields a value. After [`PATIENCE`] it fails the
+/// test with what the last poll said was still missing.
+pub fn eventually_blocking<T>(mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(missing) => assert!(Instant::now() < deadline, "{missing}"),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Everything logged through `tracing` in this process, for tests that

@@ -8,9 +8,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
-
-use crate::PATIENCE;
+use std::time::Duration;
 
 /// Where Debian's package puts the server's start script.
 const SERVER_SCRIPT: &str = "/usr/share/zookeeper/bin/zkServer.sh";
@@ -89,11 +87,11 @@ fn start() -> ZooKeeperServer {
         .expect("cannot start ZooKeeper");
     let stdin = child.stdin.take().expect("piped");
     let address = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + PATIENCE;
-    while !serves(&address) {
-        assert!(Instant::now() < deadline, "ZooKeeper did not start; see {}", dir.join("server.log").display());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::eventually_blocking(|| {
+        serves(&address)
+            .then_some(())
+            .ok_or_else(|| format!("ZooKeeper did not start; see {}", dir.join("server.log").display()))
+    });
     ZooKeeperServer { address, _watchdog: Mutex::new((child, stdin)) }
 }
 

@@ -12,8 +12,8 @@
 //! cancels its stale tasks, and the counts are still written once.
 
 use serde_json::Value as Json;
-use weir_tests::artifacts;
 use weir_tests::zookeeper::zookeeper;
+use weir_tests::{artifacts, eventually_blocking};
 
 use super::rest::{Api, Role};
 use super::wordcount::{Data, expected_output, write_input};
@@ -93,11 +93,11 @@ fn run_word_count(api: &Api, data: &Data) -> Role {
 
 /// Waits until the leader lists `count` TaskExecutors.
 fn until_registered(api: &Api, count: usize) {
-    let deadline = std::time::Instant::now() + weir_tests::PATIENCE;
-    while task_managers(api).len() != count {
-        assert!(std::time::Instant::now() < deadline, "{count} taskmanager(s) register: {:?}", task_managers(api));
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    eventually_blocking(|| {
+        let registered = task_managers(api);
+        let all = registered.len() == count;
+        if all { Ok(()) } else { Err(format!("{count} taskmanager(s) register: {registered:?}")) }
+    });
 }
 
 /// Checks that `weir run` ended well and printed the counts `data` holds,
@@ -243,29 +243,27 @@ fn a_frozen_taskmanager_is_failed_over_and_its_stale_tasks_end_when_it_thaws() {
     let ended = finished_exactly(client, &api, &data);
     assert!(ended["restarts"].as_u64() >= Some(1), "{ended}");
     let log = || std::fs::read_to_string(&logs[frozen]).unwrap();
-    let deadline = std::time::Instant::now() + weir_tests::PATIENCE;
     // Its stale tasks ended (cancelled, or refused by the JobMaster, which
     // no longer knows their attempts): none is left running.
     let (started, ended) = ("endpoint started endpoint=task-", "endpoint terminated endpoint=task-");
-    while log().matches(started).count() != log().matches(ended).count() {
-        assert!(std::time::Instant::now() < deadline, "its stale tasks end:\n{}", log());
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    eventually_blocking(|| {
+        let log = log();
+        let none_left = log.matches(started).count() == log.matches(ended).count();
+        if none_left { Ok(()) } else { Err(format!("its stale tasks end:\n{log}")) }
+    });
     assert!(log().matches(started).count() >= 1, "it ran tasks of job {job}");
 }
 
 /// Polls the REST API at `api` until job `id` ended there (its jobmanager
 /// may not lead yet, or not know the job yet); its details.
 fn until_ended_at(api: &Api, id: &str) -> Json {
-    let deadline = std::time::Instant::now() + weir_tests::PATIENCE;
-    loop {
+    eventually_blocking(|| {
         let (status, job) = api.call("GET", &format!("/jobs/{id}"), None);
         if status == 200 && ["FINISHED", "FAILED", "CANCELED"].contains(&job["state"].as_str().unwrap_or("")) {
-            return job;
+            return Ok(job);
         }
-        assert!(std::time::Instant::now() < deadline, "job {id} never ended at {}: {status} {job}", api.url);
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+        Err(format!("job {id} never ended at {}: {status} {job}", api.url))
+    })
 }
 
 /// The leading jobmanager killed mid-job (SIGKILL, after a completed
@@ -308,11 +306,10 @@ fn a_new_leading_jobmanager_recovers_a_running_job_and_never_reruns_a_finished_o
     let ended = until_ended_at(&standby_api, &id);
     assert_eq!(ended["state"], "FINISHED", "{ended}");
     // Its result kept, its entry goes.
-    let deadline = std::time::Instant::now() + weir_tests::PATIENCE;
-    while entry_in_zookeeper(&cluster, &id).is_some() {
-        assert!(std::time::Instant::now() < deadline, "the ended job's entry stays in ZooKeeper");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    eventually_blocking(|| match entry_in_zookeeper(&cluster, &id) {
+        Some(_) => Err("the ended job's entry stays in ZooKeeper".to_owned()),
+        None => Ok(()),
+    });
     assert_eq!(std::fs::read_to_string(data.output()).unwrap(), expected_output(&data.input()));
     let log = std::fs::read_to_string(&standby_log).unwrap();
     assert!(log.contains("from the job store") && log.contains("resuming from checkpoint"), "{log}");

@@ -9,11 +9,10 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
-use weir_tests::artifacts;
 use weir_tests::process::weir_binary;
+use weir_tests::{artifacts, eventually_blocking};
 
 /// A `weir` process that says where it serves (a cluster role), ended
 /// with SIGKILL when dropped. It holds the process's standard input: a
@@ -70,14 +69,11 @@ impl Role {
     /// role started `--until-stdin-closes` then exits cleanly.
     pub fn orphan(mut self) -> bool {
         drop(self.process.stdin.take());
-        let deadline = Instant::now() + weir_tests::PATIENCE;
-        while Instant::now() < deadline {
-            if let Some(status) = self.process.try_wait().unwrap() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        false
+        let exited = eventually_blocking(|| {
+            let status = self.process.try_wait().unwrap();
+            status.ok_or_else(|| "it never exited once its standard input closed".to_owned())
+        });
+        exited.success()
     }
 
     /// Stops it with SIGTERM, as an operator does; whether it exited
@@ -192,15 +188,10 @@ impl Api {
 
     /// Polls job `url` until `done` says so of its details; those details.
     pub fn until(&self, url: &str, what: &str, done: impl Fn(&Json) -> bool) -> Json {
-        let deadline = Instant::now() + weir_tests::PATIENCE;
-        loop {
+        eventually_blocking(|| {
             let job = self.get(url);
-            if done(&job) {
-                return job;
-            }
-            assert!(Instant::now() < deadline, "{url} never got to {what}: {job}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+            if done(&job) { Ok(job) } else { Err(format!("{url} never got to {what}: {job}")) }
+        })
     }
 
     /// Polls job `url` until its state is `state`.
