@@ -37,8 +37,8 @@ pub async fn run(info: &TaskInfo) -> Result<(), String> {
     let mut output = Output::connect(info.subtask, &info.consumers).await?;
     let counts = gather(info, async |id| output.barrier(id).await).await?;
     let consumers = output.consumers();
-    for (word, count) in &counts {
-        words::encode(output.buffer(words::partition(word, consumers)), word, *count);
+    for (word, count) in counts.iter() {
+        words::encode(output.buffer(words::partition(&word, consumers)), &word, count);
         output.flush_full().await?;
     }
     output.end().await

@@ -27,6 +27,7 @@ weir_guest::generate!({
 
 mod checkpoint;
 mod count;
+mod counts;
 mod input;
 mod output;
 mod sink;

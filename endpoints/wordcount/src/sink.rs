@@ -22,11 +22,9 @@ pub async fn run(info: &TaskInfo, options: &Options) -> Result<(), String> {
         }
         weir_guest::info!("job {}: committing the output on checkpoint {final_checkpoint}", info.job);
     }
-    let mut sorted: Vec<(&String, &u64)> = counts.iter().collect();
-    sorted.sort_unstable();
     let mut text = Vec::new();
-    for (word, count) in sorted {
-        words::encode(&mut text, word, *count);
+    for (word, count) in counts.sorted() {
+        words::encode(&mut text, &word, count);
     }
     let partial = format!("{output}.inprogress");
     let failed = |error: std::io::Error| format!("cannot write the output `{output}`: {error}");

@@ -19,6 +19,12 @@ use crate::{Options, checkpoint};
 /// together before they are sent, so a larger block sends fewer records.
 const BLOCK: u64 = 256 << 10;
 
+/// How many distinct words a source keeps from one block to the next, so
+/// that counting them again allocates nothing (a language's common words
+/// are far fewer), and no more, so that each block's handing over of its
+/// counts (which looks at every word kept) stays short.
+const KEEP_WORDS: usize = 1 << 16;
+
 /// How often a held source looks whether it may read on (`--hold-while`).
 const HOLD_CHECK: Duration = Duration::from_millis(10);
 
@@ -119,6 +125,8 @@ pub async fn run(info: &TaskInfo, options: &Options) -> Result<(), String> {
     let mut output = Output::connect(info.subtask, &info.consumers).await?;
     // Lines read: the source's records, as Flink's text input counts them.
     let mut records = 0;
+    // The counts of the block read last, kept from block to block.
+    let mut counts = Counts::default();
     let mut position = match &info.restore {
         Some(state) => Position::decode(state)?,
         None => Position::default(),
@@ -148,12 +156,11 @@ pub async fn run(info: &TaskInfo, options: &Options) -> Result<(), String> {
         records += lines_in(&lines);
         // A tell: progress for the job's details, nothing waits for it.
         inputs.report_records_read(info.attempt, records).await;
-        let mut counts = Counts::default();
         words::count_words(&lines, &mut counts);
         let consumers = output.consumers();
-        for (word, count) in &counts {
-            words::encode(output.buffer(words::partition(word, consumers)), word, *count);
-        }
+        counts.take_each(KEEP_WORDS, |word, count| {
+            words::encode(output.buffer(words::partition(word, consumers)), word, count);
+        });
         if next < split.start + split.length {
             position.split = Some((split, next));
         }

@@ -2,30 +2,36 @@
 //! characters, lower-cased; counts travel between tasks, and are kept in
 //! checkpoints, as `word count` lines.
 
-use std::fmt::Write;
-
-/// Counts by word, with a hash that is fast for short keys (hash flooding
-/// is no concern: the words are the job's own input).
-pub type Counts = rustc_hash::FxHashMap<String, u64>;
+pub use crate::counts::Counts;
+use crate::counts::{PACKED_BYTES, pack_byte};
 
 /// Adds the words of `text` to `counts`. ASCII text, the common case, is
-/// read byte by byte without allocating but for new words.
+/// read in one pass over its bytes, which packs each word, lower-cased, as
+/// it goes: nothing is allocated but for a new word longer than 16 bytes.
 pub fn count_words(text: &[u8], counts: &mut Counts) {
-    if !text.is_ascii() {
+    let Some(text) = std::str::from_utf8(text).ok().filter(|text| text.is_ascii()) else {
         return count_words_unicode(&String::from_utf8_lossy(text), counts);
-    }
-    let mut lower = String::new();
-    for word in text.split(|byte| !byte.is_ascii_alphanumeric()).filter(|word| !word.is_empty()) {
-        // ASCII, so UTF-8.
-        let word = std::str::from_utf8(word).unwrap_or_default();
-        if word.bytes().any(|byte| byte.is_ascii_uppercase()) {
-            lower.clear();
-            lower.push_str(word);
-            lower.make_ascii_lowercase();
-            add(counts, &lower, 1);
-        } else {
-            add(counts, word, 1);
+    };
+    let mut long = String::new();
+    let (mut start, mut packed, mut length) = (0, 0, 0);
+    // A separator after the text ends its last word.
+    for (at, byte) in text.bytes().chain([b' ']).enumerate() {
+        if byte.is_ascii_alphanumeric() {
+            if length < PACKED_BYTES {
+                packed = pack_byte(packed, byte.to_ascii_lowercase());
+            }
+            length += 1;
+            continue;
         }
+        if length > PACKED_BYTES {
+            long.clear();
+            long.push_str(&text[start..at]);
+            long.make_ascii_lowercase();
+            counts.add(&long, 1);
+        } else if length > 0 {
+            counts.add_packed(packed, 1);
+        }
+        (start, packed, length) = (at + 1, 0, 0);
     }
 }
 
@@ -34,19 +40,9 @@ pub fn count_words(text: &[u8], counts: &mut Counts) {
 fn count_words_unicode(text: &str, counts: &mut Counts) {
     for word in text.split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()) {
         if word.chars().any(char::is_uppercase) {
-            add(counts, &word.to_lowercase(), 1);
+            counts.add(&word.to_lowercase(), 1);
         } else {
-            add(counts, word, 1);
-        }
-    }
-}
-
-/// Adds `count` to `word`'s count, allocating only for a new word.
-pub fn add(counts: &mut Counts, word: &str, count: u64) {
-    match counts.get_mut(word) {
-        Some(total) => *total += count,
-        None => {
-            counts.insert(word.to_owned(), count);
+            counts.add(word, 1);
         }
     }
 }
@@ -55,17 +51,15 @@ pub fn add(counts: &mut Counts, word: &str, count: u64) {
 pub fn encode(out: &mut Vec<u8>, word: &str, count: u64) {
     out.extend_from_slice(word.as_bytes());
     out.push(b' ');
-    let mut digits = String::new();
-    let _ = write!(digits, "{count}");
-    out.extend_from_slice(digits.as_bytes());
+    out.extend_from_slice(itoa::Buffer::new().format(count).as_bytes());
     out.push(b'\n');
 }
 
 /// Encodes all of `counts`.
 pub fn encode_all(counts: &Counts) -> Vec<u8> {
     let mut out = Vec::new();
-    for (word, count) in counts {
-        encode(&mut out, word, *count);
+    for (word, count) in counts.iter() {
+        encode(&mut out, &word, count);
     }
     out
 }
@@ -80,7 +74,7 @@ pub fn decode_into(bytes: &[u8], counts: &mut Counts) -> Result<(), String> {
     for line in text.lines() {
         let parsed = line.rsplit_once(' ').and_then(|(word, count)| Some((word, count.parse().ok()?)));
         let (word, count) = parsed.ok_or_else(|| format!("`{line}` is not `word count`"))?;
-        add(counts, word, count);
+        counts.add(word, count);
     }
     Ok(())
 }

@@ -52,9 +52,11 @@ pub fn write_input(directory: &Path, files: usize, bytes: usize) {
         seed
     };
     // Odd files are all ASCII, even ones not (word count reads each kind
-    // its own way).
-    let ascii = ["fl", "ink", "we", "ir", "ta", "sk", "ma", "ster", "Ch", "42", "x9"];
-    let unicode = ["fl", "ink", "we", "ir", "ta", "sk", "ma", "ster", "Ch", "ÉCO", "straße", "ünd", "42", "x9"];
+    // its own way); some words are longer than 16 bytes (word count keeps
+    // shorter ones another way).
+    let ascii = ["fl", "ink", "we", "ir", "ta", "sk", "ma", "ster", "Ch", "42", "x9", "Checkpointing"];
+    let unicode =
+        ["fl", "ink", "we", "ir", "ta", "sk", "ma", "ster", "Ch", "ÉCO", "straße", "ünd", "42", "x9", "Checkpointing"];
     let separators = [" ", " ", " ", ", ", ". ", " - ", "!\n", "\n", "\t", "'"];
     for file in 0..files {
         let syllables: &[&str] = if file % 2 == 1 { &ascii } else { &unicode };
