@@ -7,7 +7,7 @@ use crate::counts::{PACKED_BYTES, pack_byte};
 
 /// Adds the words of `text` to `counts`. ASCII text, the common case, is
 /// read in one pass over its bytes, which packs each word, lower-cased, as
-/// it goes: nothing is allocated but for a new word longer than 16 bytes.
+/// it goes: a word allocates only if it is new and longer than 16 bytes.
 pub fn count_words(text: &[u8], counts: &mut Counts) {
     let Some(text) = std::str::from_utf8(text).ok().filter(|text| text.is_ascii()) else {
         return count_words_unicode(&String::from_utf8_lossy(text), counts);
