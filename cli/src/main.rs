@@ -185,9 +185,10 @@ impl Lifetime {
     /// Returns once standard input closes, if asked to watch it; never
     /// otherwise.
     async fn orphaned(&self) {
-        match self.until_stdin_closes {
-            true => stdin_closed().await,
-            false => std::future::pending().await,
+        if self.until_stdin_closes {
+            stdin_closed().await;
+        } else {
+            std::future::pending().await
         }
     }
 

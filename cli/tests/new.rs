@@ -14,9 +14,9 @@ fn root() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_endpoint_builds_loads_and_answers() {
-    let dir = std::env::temp_dir().join(format!("weir-new-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let crate_dir = dir.join("hello-world");
+    // Removed when dropped, even by a failing test.
+    let dir = tempfile::Builder::new().prefix("weir-new-").tempdir().unwrap();
+    let crate_dir = dir.path().join("hello-world");
     let created = Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(["new", "endpoint", "hello-world", "--dir"])
         .arg(&crate_dir)
@@ -59,5 +59,4 @@ async fn a_new_endpoint_builds_loads_and_answers() {
     gateway.tell("visit", vec![]).await.unwrap();
     assert_eq!(gateway.ask("visits", vec![]).await.unwrap(), Some(Val::U64(1)));
     host.shutdown().await.unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
 }

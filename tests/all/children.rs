@@ -196,7 +196,7 @@ async fn children_end_with_their_parent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_sees_only_the_directories_it_is_lent_and_lends_them_on() {
-    let dir = tempfile::Builder::new().prefix("weir-lent-").tempdir().unwrap();
+    let dir = weir_tests::temp_dir("lent");
     let root = dir.path();
     std::fs::create_dir_all(root.join("data/input")).unwrap();
     std::fs::create_dir_all(root.join("secret")).unwrap();
@@ -263,7 +263,7 @@ async fn an_endpoint_sees_only_the_directories_it_is_lent_and_lends_them_on() {
 /// instance made ahead, none of the child before), under its own memory cap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_from_an_instance_made_ahead_is_the_child_asked_for() {
-    let dir = tempfile::Builder::new().prefix("weir-ahead-").tempdir().unwrap();
+    let dir = weir_tests::temp_dir("ahead");
     let root = dir.path();
     std::fs::create_dir_all(root.join("data")).unwrap();
     std::fs::write(root.join("data/words.txt"), "made ahead").unwrap();

@@ -277,7 +277,7 @@ weir_test_artifacts::foreach_endpoint!(assert_endpoint_tested);
 /// an entry that is not a compiled component is compiled over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compiled_components_are_kept_for_the_next_engine() {
-    let dir = tempfile::Builder::new().prefix("weir-compile-cache-").tempdir().unwrap();
+    let dir = weir_tests::temp_dir("compile-cache");
     let cache = dir.path();
     let config = weir::HostConfig { compile_cache: Some(cache.to_owned()), max_endpoints: 8, ..weir_tests::config() };
     let entries = || {

@@ -70,6 +70,13 @@ pub async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut check:
     tokio::time::timeout(PATIENCE, polling).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
+/// A directory of its own for one test (or a process it starts), named
+/// `weir-{name}-…` in the system's temporary directory and removed when
+/// dropped, even by a failing test.
+pub fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("weir-{name}-")).tempdir().expect("cannot create a temporary directory")
+}
+
 /// [`eventually`] for a test that runs no async runtime: polls `check`
 /// every 10 ms until it yields a value. After [`PATIENCE`] it fails the
 /// test with what the last poll said was still missing.

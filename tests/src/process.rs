@@ -114,7 +114,7 @@ impl HostProcess {
     ///
     /// If it does not start listening within [`PATIENCE`].
     pub fn start(spec: &HostSpec) -> Self {
-        let dir = tempfile::Builder::new().prefix("weir-test-").tempdir().expect("cannot create a config directory");
+        let dir = crate::temp_dir("test");
         let config = dir.path().join("host.toml");
         std::fs::write(&config, spec.toml()).expect("cannot write the config");
         let mut child = Command::new(weir_binary())

@@ -55,7 +55,7 @@ impl Cluster {
     pub fn on(host: RpcService, name: &str, data: Option<&Path>) -> Self {
         capture_logs();
         let resource_manager = resource_manager(&host);
-        let blobs = tempfile::Builder::new().prefix(&format!("weir-blobs-{name}-")).tempdir().unwrap();
+        let blobs = weir_tests::temp_dir(&format!("blobs-{name}"));
         let mut directories =
             vec![LentDirectory { host: blobs.path().to_owned(), guest: "/blobs".into(), writable: true }];
         let mut settings = vec![("checkpoints".to_owned(), "/blobs/checkpoints".to_owned())];

@@ -219,7 +219,7 @@ impl std::ops::Deref for Session {
 
 impl Session {
     fn start(settings: &[&str]) -> Self {
-        let work = tempfile::Builder::new().prefix("weir-session-").tempdir().unwrap();
+        let work = weir_tests::temp_dir("session");
         let work_setting = format!("io.tmp.dirs={}", work.path().display());
         let mut arguments = vec!["cluster", "--keep-running", "--until-stdin-closes"];
         arguments.extend(["-D", "rest.port=0", "-D", "taskmanager.numberOfTaskSlots=2"]);
@@ -425,7 +425,7 @@ fn the_rest_api_submits_follows_and_cancels_jobs_and_refuses_bad_requests() {
 /// the client, configured alike, runs a job through it.
 #[test]
 fn a_secured_rest_api_speaks_tls_and_wants_its_token() {
-    let dir = tempfile::Builder::new().prefix("weir-rest-tls-").tempdir().unwrap();
+    let dir = weir_tests::temp_dir("rest-tls");
     let tls = crate::remote::tls::Authority::new(dir.path()).host("rest");
     let token = "a-token-only-this-cluster-knows";
     let certificate = format!("security.ssl.rest.certificate={}", tls.certificate.display());

@@ -22,7 +22,7 @@ pub struct Data {
 
 impl Data {
     pub fn new(name: &str) -> Self {
-        let root = tempfile::Builder::new().prefix(&format!("weir-wordcount-{name}-")).tempdir().unwrap();
+        let root = weir_tests::temp_dir(&format!("wordcount-{name}"));
         std::fs::create_dir_all(root.path().join("input")).unwrap();
         Self { root }
     }

@@ -47,7 +47,7 @@ fn tls_lines(tls: &TlsConfig) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_with_certificates_from_the_ca_talk_and_nobody_else_gets_in() {
     capture_logs();
-    let dir = tempfile::Builder::new().prefix("weir-tls-").tempdir().unwrap();
+    let dir = weir_tests::temp_dir("tls");
     let cluster = Authority::new(&dir.path().join("cluster"));
     let remote = HostProcess::start(
         &HostSpec::new().host(&tls_lines(&cluster.host("remote"))).endpoint("echo", artifacts::ECHO, "").endpoint(
@@ -98,7 +98,7 @@ async fn hosts_with_certificates_from_the_ca_talk_and_nobody_else_gets_in() {
 /// creating the host from inside a runtime does not panic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusable_tls_files_are_clear_errors() {
-    let temp = tempfile::Builder::new().prefix("weir-tls-bad-").tempdir().unwrap();
+    let temp = weir_tests::temp_dir("tls-bad");
     let dir = temp.path();
     let cluster = Authority::new(dir);
     let good = cluster.host("good");
