@@ -105,6 +105,16 @@ impl Placement {
     }
 }
 
+impl Placement {
+    /// Where a client of the cluster runs, in these words.
+    fn client(self) -> &'static str {
+        match self {
+            Placement::Across => "client on a thread of its own",
+            Placement::Same => "client on the cluster's threads",
+        }
+    }
+}
+
 impl std::fmt::Display for Placement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
