@@ -103,9 +103,7 @@ impl Placement {
             Placement::Same => host.runtime().spawn(work).await?,
         }
     }
-}
 
-impl Placement {
     /// Where a client of the cluster runs, in these words.
     fn client(self) -> &'static str {
         match self {
